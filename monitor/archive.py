@@ -1,0 +1,533 @@
+"""The archive: every raw snapshot and every extracted version, on disk and in the catalog.
+
+Owns: the layout under archive/ (see ARCHITECTURE.md), atomic writes (temp file, fsync, rename,
+fsync of the folder), never overwriting a stored file, storing a snapshot or version only when
+it differs from the last one, the SQLite catalog (sources, snapshots, versions, checks), the
+lock that keeps two writers apart, history queries and `verify`. A snapshot row and the version
+row made from it are committed in one transaction after both files are on disk, so a crash
+leaves either both or neither. Must never: fetch, parse HTML, or decide what a change means.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor import markdown
+from monitor.errors import ArchiveError, ArchiveLocked
+from monitor.model import (
+    Conditional,
+    Document,
+    FetchFailure,
+    NotModified,
+    Outcome,
+    Snapshot,
+    Source,
+    Version,
+)
+
+CATALOG = "catalog.sqlite"
+LOCK = ".lock"
+TMP_PREFIX = ".tmp-"
+SCHEMA = [
+    # version 1
+    """
+    CREATE TABLE sources (
+        id TEXT PRIMARY KEY, platform TEXT NOT NULL, document_type TEXT NOT NULL,
+        url TEXT NOT NULL, audiences TEXT NOT NULL DEFAULT '', first_seen TEXT NOT NULL,
+        extractor TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE snapshots (
+        id INTEGER PRIMARY KEY, source_id TEXT NOT NULL REFERENCES sources(id),
+        fetched_at TEXT NOT NULL, url TEXT NOT NULL, status INTEGER NOT NULL,
+        content_type TEXT NOT NULL, encoding TEXT, etag TEXT, last_modified TEXT,
+        sha256 TEXT NOT NULL, size INTEGER NOT NULL, path TEXT NOT NULL UNIQUE
+    );
+    CREATE INDEX snapshots_source ON snapshots(source_id, id);
+    CREATE TABLE versions (
+        id INTEGER PRIMARY KEY, source_id TEXT NOT NULL REFERENCES sources(id),
+        recorded_at TEXT NOT NULL, snapshot_id INTEGER REFERENCES snapshots(id),
+        sha256 TEXT NOT NULL, path TEXT NOT NULL UNIQUE, clauses INTEGER NOT NULL,
+        extractor TEXT NOT NULL DEFAULT '', technical INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX versions_source ON versions(source_id, id);
+    CREATE TABLE checks (
+        id INTEGER PRIMARY KEY, source_id TEXT NOT NULL, checked_at TEXT NOT NULL,
+        outcome TEXT NOT NULL, reason TEXT, detail TEXT NOT NULL DEFAULT '',
+        status INTEGER, url TEXT, snapshot_id INTEGER, version_id INTEGER
+    );
+    CREATE INDEX checks_source ON checks(source_id, id);
+    """,
+]
+
+
+def stamp(moment: datetime) -> str:
+    """A file-name-safe UTC time: 2026-11-25T14-00-05Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def snapshot_suffix(content_type: str) -> str:
+    return {"application/pdf": ".pdf.gz", "text/plain": ".txt.gz"}.get(content_type, ".html.gz")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a new file so that it is either whole or absent; never replace another file."""
+    if path.exists():
+        if path.read_bytes() == data:
+            return
+        raise ArchiveError(f"{path}: refusing to overwrite an archived file with other content")
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ArchiveError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSnapshot:
+    id: int
+    source_id: str
+    fetched_at: datetime
+    sha256: str
+    etag: str | None
+    last_modified: str | None
+    path: str
+    content_type: str
+    encoding: str | None
+    url: str
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What storing one pass result did."""
+
+    outcome: Outcome
+    snapshot_id: int | None = None
+    version: Version | None = None
+    previous: Version | None = None
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    problems: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)  # files with no catalog row: harmless
+    snapshots: int = 0
+    versions: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class Archive:
+    """One archive folder and its catalog. Use `with archive.lock():` around writes."""
+
+    def __init__(self, root: Path, *, lock_timeout: float = 60.0) -> None:
+        self.root = root
+        self.lock_timeout = lock_timeout
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(root / CATALOG, timeout=30, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise ArchiveError(f"{root}: cannot open the archive: {exc}") from exc
+        self._db.row_factory = sqlite3.Row
+        self._lock_fd: int | None = None
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(SCHEMA[version:], start=version + 1):
+                self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        except sqlite3.Error as exc:
+            raise ArchiveError(f"{self.root / CATALOG}: cannot prepare the catalog: {exc}") from exc
+
+    @contextlib.contextmanager
+    def lock(self, shared: bool = False) -> Iterator[None]:
+        """Hold the archive lock; a second writer waits `lock_timeout` seconds, then fails."""
+        path = self.root / LOCK
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ArchiveError(f"{path}: cannot open the lock file: {exc.strerror}") from exc
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        deadline = time.monotonic() + self.lock_timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                        raise ArchiveLocked(
+                            f"{self.root}: the archive is in use by another clausewatch process"
+                            f" ({holder or 'unknown holder'}); waited {self.lock_timeout:.0f}s."
+                            " Try again when it has finished."
+                        ) from None
+                    time.sleep(0.1)
+            if not shared:
+                note = f"pid {os.getpid()} since {iso(datetime.now(UTC))}".encode()
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, note, 0)
+                self._remove_temp_files()
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _remove_temp_files(self) -> None:
+        """Half-written files of a crashed run (never renamed into place) are not data."""
+        for tmp in self.root.glob(f"*/*/{TMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    # --- sources and reads -------------------------------------------------------------
+
+    def sync_sources(self, sources: list[Source], now: datetime) -> None:
+        with self._write() as db:
+            for s in sources:
+                db.execute(
+                    "INSERT INTO sources (id, platform, document_type, url, audiences, first_seen)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET platform=excluded.platform,"
+                    " document_type=excluded.document_type, url=excluded.url, audiences=excluded.audiences",
+                    (s.id, s.platform, s.document_type, s.url, ",".join(s.audiences), iso(now)),
+                )
+
+    def latest_snapshot(self, source_id: str) -> StoredSnapshot | None:
+        row = self._db.execute(
+            "SELECT * FROM snapshots WHERE source_id = ? ORDER BY id DESC LIMIT 1", (source_id,)
+        ).fetchone()
+        return _snapshot(row) if row else None
+
+    def conditional(self, source_id: str) -> Conditional | None:
+        latest = self.latest_snapshot(source_id)
+        if latest is None or not (latest.etag or latest.last_modified):
+            return None
+        return Conditional(latest.etag, latest.last_modified)
+
+    def read_snapshot(self, stored: StoredSnapshot) -> Snapshot:
+        content = gzip.decompress((self.root / stored.path).read_bytes())
+        return Snapshot(
+            source_id=stored.source_id,
+            fetched_at=stored.fetched_at,
+            url=stored.url,
+            status=stored.status,
+            content=content,
+            content_type=stored.content_type,
+            encoding=stored.encoding,
+            etag=stored.etag,
+            last_modified=stored.last_modified,
+        )
+
+    def latest_version(self, source_id: str) -> Version | None:
+        row = self._db.execute(
+            "SELECT * FROM versions WHERE source_id = ? ORDER BY id DESC LIMIT 1", (source_id,)
+        ).fetchone()
+        return _version(row) if row else None
+
+    def versions(self, source_id: str) -> list[Version]:
+        rows = self._db.execute(
+            "SELECT * FROM versions WHERE source_id = ? ORDER BY id", (source_id,)
+        )
+        return [_version(row) for row in rows]
+
+    def extractor(self, source_id: str) -> str:
+        """The fingerprint of the extraction rules that made the source's latest version."""
+        row = self._db.execute(
+            "SELECT extractor FROM sources WHERE id = ?", (source_id,)
+        ).fetchone()
+        return str(row[0]) if row else ""
+
+    def read_version(self, version: Version) -> Document:
+        return markdown.parse((self.root / version.path).read_text(encoding="utf-8"))
+
+    def source_ids(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT id FROM sources ORDER BY id")]
+
+    def checks(self, source_id: str, limit: int = 50) -> list[sqlite3.Row]:
+        return list(
+            self._db.execute(
+                "SELECT * FROM checks WHERE source_id = ? ORDER BY id DESC LIMIT ?",
+                (source_id, limit),
+            )
+        )
+
+    # --- writes ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise ArchiveError(f"{self.root / CATALOG}: cannot write the catalog: {exc}") from exc
+
+    def _check(
+        self,
+        db: sqlite3.Connection,
+        source_id: str,
+        at: datetime,
+        outcome: Outcome,
+        **extra: object,
+    ) -> None:
+        columns = ["source_id", "checked_at", "outcome", *extra]
+        values = [source_id, iso(at), outcome.value, *extra.values()]
+        db.execute(
+            f"INSERT INTO checks ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))})",
+            values,
+        )
+
+    def record_failure(self, failure: FetchFailure) -> None:
+        with self._write() as db:
+            self._check(
+                db,
+                failure.source_id,
+                failure.fetched_at,
+                Outcome.FAILED,
+                reason=failure.reason.value,
+                detail=failure.detail,
+                status=failure.status,
+                url=failure.url,
+            )
+
+    def record_not_modified(self, result: NotModified) -> None:
+        latest = self.latest_snapshot(result.source_id)
+        with self._write() as db:
+            self._check(
+                db,
+                result.source_id,
+                result.fetched_at,
+                Outcome.NOT_MODIFIED,
+                url=result.url,
+                snapshot_id=latest.id if latest else None,
+            )
+
+    def record_unchanged(self, snapshot: Snapshot) -> None:
+        """The server sent the very bytes of the last snapshot: nothing new to store."""
+        latest = self.latest_snapshot(snapshot.source_id)
+        version = self.latest_version(snapshot.source_id)
+        with self._write() as db:
+            self._check(
+                db,
+                snapshot.source_id,
+                snapshot.fetched_at,
+                Outcome.UNCHANGED,
+                url=snapshot.url,
+                status=snapshot.status,
+                snapshot_id=latest.id if latest else None,
+                version_id=version.id if version else None,
+                detail="same bytes as the last snapshot",
+            )
+
+    def store(
+        self,
+        snapshot: Snapshot,
+        document: Document,
+        *,
+        extractor: str = "",
+        technical: bool = False,
+        recorded_at: datetime | None = None,
+    ) -> Stored:
+        """Archive a snapshot and the Document extracted from it, each only if new.
+
+        `technical` marks a re-extraction of an archived snapshot with new rules or selectors:
+        the version is stored but never alerts.
+        """
+        sid = snapshot.source_id
+        recorded_at = recorded_at or snapshot.fetched_at
+        latest = self.latest_snapshot(sid)
+        previous = self.latest_version(sid)
+        new_snapshot = latest is None or latest.sha256 != snapshot.sha256
+        snapshot_path = f"{sid}/snapshots/{stamp(snapshot.fetched_at)}-{snapshot.sha256[:8]}"
+        snapshot_path += snapshot_suffix(snapshot.content_type)
+        if new_snapshot:
+            write_atomic(self.root / snapshot_path, gzip.compress(snapshot.content, mtime=0))
+        text = markdown.render(document)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        new_version = previous is None or previous.sha256 != digest
+        version_path = f"{sid}/versions/{stamp(recorded_at)}-{digest[:8]}.md"
+        if new_version:
+            write_atomic(self.root / version_path, text.encode("utf-8"))
+        if not new_version:
+            outcome = Outcome.UNCHANGED
+        elif previous is None:
+            outcome = Outcome.NEW
+        else:
+            outcome = Outcome.CHANGED
+        with self._write() as db:
+            snapshot_id = latest.id if latest else None
+            if new_snapshot:
+                snapshot_id = db.execute(
+                    "INSERT INTO snapshots (source_id, fetched_at, url, status, content_type, encoding,"
+                    " etag, last_modified, sha256, size, path) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        sid,
+                        iso(snapshot.fetched_at),
+                        snapshot.url,
+                        snapshot.status,
+                        snapshot.content_type,
+                        snapshot.encoding,
+                        snapshot.etag,
+                        snapshot.last_modified,
+                        snapshot.sha256,
+                        len(snapshot.content),
+                        snapshot_path,
+                    ),
+                ).lastrowid
+            version = previous
+            if new_version:
+                version_id = db.execute(
+                    "INSERT INTO versions (source_id, recorded_at, snapshot_id, sha256, path, clauses,"
+                    " extractor, technical) VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        sid,
+                        iso(recorded_at),
+                        snapshot_id,
+                        digest,
+                        version_path,
+                        len(document.clauses),
+                        extractor,
+                        int(technical),
+                    ),
+                ).lastrowid
+                assert version_id is not None
+                version = Version(
+                    version_id, sid, recorded_at, snapshot_id, digest, version_path, technical
+                )
+            db.execute("UPDATE sources SET extractor = ? WHERE id = ?", (extractor, sid))
+            detail = "technical upgrade: re-extracted with new rules" if technical else ""
+            if not new_version and new_snapshot:
+                detail = "the page changed but its terms text did not"
+            self._check(
+                db,
+                sid,
+                recorded_at,
+                outcome,
+                url=snapshot.url,
+                status=snapshot.status,
+                snapshot_id=snapshot_id,
+                version_id=version.id if version else None,
+                detail=detail,
+            )
+        return Stored(outcome, snapshot_id, version if new_version else None, previous)
+
+    # --- integrity -----------------------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        """Check that every catalog row has its file, whole, and list files with no row."""
+        report = VerifyReport()
+        try:
+            result = self._db.execute("PRAGMA integrity_check").fetchone()[0]
+        except sqlite3.Error as exc:
+            report.problems.append(f"{self.root / CATALOG}: {exc}")
+            return report
+        if result != "ok":
+            report.problems.append(f"{self.root / CATALOG}: integrity check failed: {result}")
+        known: set[str] = set()
+        for row in self._db.execute("SELECT id, path, sha256 FROM snapshots"):
+            report.snapshots += 1
+            known.add(row["path"])
+            path = self.root / row["path"]
+            try:
+                data = gzip.decompress(path.read_bytes())
+            except FileNotFoundError:
+                report.problems.append(
+                    f"{path}: snapshot {row['id']} is in the catalog but missing"
+                )
+                continue
+            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                report.problems.append(f"{path}: snapshot {row['id']} is unreadable: {exc}")
+                continue
+            if hashlib.sha256(data).hexdigest() != row["sha256"]:
+                report.problems.append(f"{path}: snapshot {row['id']} does not match its sha256")
+        for row in self._db.execute("SELECT id, path, sha256 FROM versions"):
+            report.versions += 1
+            known.add(row["path"])
+            path = self.root / row["path"]
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                report.problems.append(f"{path}: version {row['id']} is in the catalog but missing")
+                continue
+            if hashlib.sha256(data).hexdigest() != row["sha256"]:
+                report.problems.append(f"{path}: version {row['id']} does not match its sha256")
+        for kind in ("snapshots", "versions"):
+            for path in sorted(self.root.glob(f"*/{kind}/*")):
+                relative = path.relative_to(self.root).as_posix()
+                if relative not in known:
+                    report.orphans.append(relative)
+        return report
+
+
+def _snapshot(row: sqlite3.Row) -> StoredSnapshot:
+    return StoredSnapshot(
+        id=row["id"],
+        source_id=row["source_id"],
+        fetched_at=from_iso(row["fetched_at"]),
+        sha256=row["sha256"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        path=row["path"],
+        content_type=row["content_type"],
+        encoding=row["encoding"],
+        url=row["url"],
+        status=row["status"],
+    )
+
+
+def _version(row: sqlite3.Row) -> Version:
+    return Version(
+        id=row["id"],
+        source_id=row["source_id"],
+        recorded_at=from_iso(row["recorded_at"]),
+        snapshot_id=row["snapshot_id"],
+        sha256=row["sha256"],
+        path=row["path"],
+        technical=bool(row["technical"]),
+    )

@@ -1,0 +1,274 @@
+"""The command line: parse, call the library, print. Thin on purpose.
+
+Owns: argument parsing, turning ClausewatchErrors into messages and exit statuses, and the
+terminal output (rich), where every piece of fetched text is stripped of control characters
+and markup before it is shown. Must never: hold pipeline logic that a library function should.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from monitor import __version__
+from monitor.archive import Archive
+from monitor.config import Settings, load_settings
+from monitor.errors import ArchiveError, ClausewatchError, ConfigError, UsageError
+from monitor.fetch import Fetcher
+from monitor.model import Outcome, SourceResult
+from monitor.sources import load_sources, select_sources
+from monitor.track import run_pass
+
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+OUTCOME_STYLE = {
+    Outcome.NEW: "bold green",
+    Outcome.CHANGED: "bold yellow",
+    Outcome.UNCHANGED: "dim",
+    Outcome.NOT_MODIFIED: "dim",
+    Outcome.FAILED: "bold red",
+}
+
+
+class ExitStatus(enum.IntEnum):
+    OK = 0
+    ERROR = 1  # a run failed (every source failed, verify found problems, I/O error)
+    USAGE = 2  # bad command line, settings or sources file
+    FLAGGED = 3  # `check` found AI-training or broad-licence language
+
+
+def safe(text: str) -> str:
+    """Untrusted text made inert for a terminal: no control characters, no rich markup."""
+    return escape(CONTROL_RE.sub("\N{REPLACEMENT CHARACTER}", text))
+
+
+@dataclass
+class Environment:
+    """What main() talks to; tests pass their own (HTTPie style)."""
+
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    cwd: Path = field(default_factory=Path.cwd)
+
+    @property
+    def interactive(self) -> bool:
+        return bool(getattr(self.stderr, "isatty", lambda: False)())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clausewatch",
+        description="Watch platform terms for AI-training and content-licence changes.",
+    )
+    parser.add_argument("--version", action="version", version=f"clausewatch {__version__}")
+    parser.add_argument("--config", type=Path, help="settings file (default: ./clausewatch.toml)")
+    parser.add_argument("--archive", type=Path, help="archive folder (default: ./archive)")
+    parser.add_argument("--sources", type=Path, help="sources file (default: ./sources.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    track = commands.add_parser("track", help="fetch sources once and archive what changed")
+    track.add_argument(
+        "source_ids", nargs="*", metavar="SOURCE", help="source ids (default: all enabled)"
+    )
+    track.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    verify = commands.add_parser("verify", help="check that archive files and catalog agree")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    sources = commands.add_parser("sources", help="validate sources.yaml and list the sources")
+    sources.add_argument("--json", action="store_true", help="print the sources as JSON")
+    return parser
+
+
+def _settings(args: argparse.Namespace, environment: Environment) -> Settings:
+    settings = load_settings(args.config, environment.env, environment.cwd)
+    changes = {}
+    if args.archive:
+        changes["archive_dir"] = (
+            args.archive if args.archive.is_absolute() else environment.cwd / args.archive
+        )
+    if args.sources:
+        changes["sources_file"] = (
+            args.sources if args.sources.is_absolute() else environment.cwd / args.sources
+        )
+    if changes:
+        import dataclasses
+
+        settings = dataclasses.replace(settings, **changes)
+    return settings
+
+
+def cmd_track(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    all_sources = load_sources(settings.sources_file)
+    chosen = select_sources(all_sources, args.source_ids, settings.sources_file)
+    if not chosen:
+        console.print("No enabled sources to track.")
+        return ExitStatus.OK
+    fetcher = Fetcher(settings.fetch)
+    with (
+        Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
+        archive.lock(),
+    ):
+        if env.interactive and not args.json:
+            progress = Progress(
+                TextColumn("tracking"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=Console(file=env.stderr),
+                transient=True,
+            )
+            with progress:
+                task = progress.add_task("", total=len(chosen))
+
+                def advance(result: SourceResult) -> None:
+                    progress.update(task, advance=1, description=safe(result.source_id))
+
+                summary = run_pass(chosen, archive, fetcher, settings, on_result=advance)
+        else:
+            summary = run_pass(chosen, archive, fetcher, settings)
+    fetcher.close()
+    if args.json:
+        env.stdout.write(json.dumps(summary.as_dict(), indent=2) + "\n")
+    else:
+        table = Table(title=f"Tracking pass: {len(chosen)} sources", title_justify="left")
+        table.add_column("source")
+        table.add_column("outcome")
+        table.add_column("detail", overflow="fold")
+        for result in sorted(summary.results, key=lambda r: r.source_id):
+            style = OUTCOME_STYLE[result.outcome]
+            table.add_row(
+                safe(result.source_id), f"[{style}]{result.outcome.value}[/]", safe(result.detail)
+            )
+        console.print(table)
+        counts = summary.counts
+        console.print(
+            ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in counts.items())
+        )
+    return ExitStatus.ERROR if summary.all_failed else ExitStatus.OK
+
+
+def cmd_verify(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    if not (settings.archive_dir / "catalog.sqlite").exists():
+        raise UsageError(
+            f"{settings.archive_dir}: no archive here yet (run `clausewatch track` first)"
+        )
+    with (
+        Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
+        archive.lock(shared=True),
+    ):
+        report = archive.verify()
+    if args.json:
+        env.stdout.write(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "snapshots": report.snapshots,
+                    "versions": report.versions,
+                    "problems": report.problems,
+                    "orphans": report.orphans,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    else:
+        for problem in report.problems:
+            console.print(f"[red]problem[/]: {safe(problem)}")
+        for orphan in report.orphans:
+            console.print(
+                f"[dim]orphan (file with no catalog row, left by an interrupted run): {safe(orphan)}[/]"
+            )
+        verdict = "[green]ok[/]" if report.ok else f"[red]{len(report.problems)} problems[/]"
+        console.print(f"{report.snapshots} snapshots, {report.versions} versions: {verdict}")
+    return ExitStatus.OK if report.ok else ExitStatus.ERROR
+
+
+def cmd_sources(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    sources = load_sources(settings.sources_file)
+    if args.json:
+        rows = [
+            {
+                "id": s.id,
+                "platform": s.platform,
+                "document_type": s.document_type,
+                "url": s.url,
+                "select": list(s.select),
+                "remove": list(s.remove),
+                "schedule": s.schedule,
+                "audiences": list(s.audiences),
+                "enabled": s.enabled,
+            }
+            for s in sources
+        ]
+        env.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return ExitStatus.OK
+    table = Table(title=f"{settings.sources_file}: {len(sources)} sources", title_justify="left")
+    for column in ("id", "platform", "document", "audiences", "schedule", "url"):
+        table.add_column(column, overflow="fold")
+    for s in sources:
+        name = s.id if s.enabled else f"{s.id} (disabled)"
+        table.add_row(
+            *(
+                safe(v)
+                for v in (
+                    name,
+                    s.platform,
+                    s.document_type,
+                    ", ".join(s.audiences),
+                    s.schedule,
+                    s.url,
+                )
+            )
+        )
+    console.print(table)
+    return ExitStatus.OK
+
+
+COMMANDS = {"track": cmd_track, "verify": cmd_verify, "sources": cmd_sources}
+
+
+def main(argv: Sequence[str] | None = None, environment: Environment | None = None) -> int:
+    environment = environment or Environment()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    console = Console(file=environment.stdout, highlight=False, soft_wrap=False)
+    errors = Console(file=environment.stderr, highlight=False, soft_wrap=True)
+    try:
+        settings = _settings(args, environment)
+        return int(COMMANDS[args.command](args, settings, console, environment))
+    except (ConfigError, UsageError) as exc:
+        errors.print(f"clausewatch: error: {safe(str(exc))}")
+        return int(ExitStatus.USAGE)
+    except ArchiveError as exc:
+        errors.print(f"clausewatch: archive error: {safe(str(exc))}")
+        return int(ExitStatus.ERROR)
+    except ClausewatchError as exc:
+        errors.print(f"clausewatch: error: {safe(str(exc))}")
+        return int(ExitStatus.ERROR)
+    except KeyboardInterrupt:
+        errors.print("clausewatch: interrupted")
+        return 130

@@ -1,0 +1,137 @@
+"""Settings: paths, fetching politeness, identity, read once at the edge.
+
+Owns: the Settings values and loading them from a TOML file (`clausewatch.toml`, or the file
+named by --config / CLAUSEWATCH_CONFIG) with CLAUSEWATCH_* environment overrides. Must never:
+be read deep inside a stage (stages take settings as parameters), do network I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "clausewatch.toml"
+PROJECT_URL = "https://github.com/clausewatch/clausewatch"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """How politely and how patiently fetch talks to servers."""
+
+    user_agent: str = f"Clausewatch/0.1 (+{PROJECT_URL}; terms-of-service change monitor)"
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    max_bytes: int = 10 * 1024 * 1024  # after decompression
+    retries: int = 3  # extra attempts after the first, on connection errors, 429 and 5xx
+    backoff_base: float = 2.0  # seconds; attempt n waits base * 2**n (with jitter)
+    backoff_max: float = 60.0
+    max_retry_after: float = 300.0  # a longer Retry-After is a failure, not a wait
+    host_delay: float = 5.0  # minimum seconds between two requests to one host
+    respect_robots: bool = True
+    max_redirects: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable, with defaults that work from a fresh checkout."""
+
+    archive_dir: Path = Path("archive")
+    sources_file: Path = Path("sources.yaml")
+    workers: int = 8  # hosts fetched concurrently
+    lock_timeout: float = 60.0  # seconds a second run waits for the archive lock
+    min_clause_chars: int = 200  # a selection with less text is "not terms"
+    public_base_url: str = ""  # where feeds and site are published, for absolute links
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+
+
+def _check_keys(table: Mapping[str, Any], allowed: list[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(allowed)})"
+            raise ConfigError(f"unknown setting {key!r}{hint}", where=where)
+
+
+def _coerce(value: Any, to: Any, name: str, where: str) -> Any:
+    try:
+        if to in (Path, "Path"):
+            return Path(str(value))
+        if to in (bool, "bool"):
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if to in (int, "int"):
+            return int(value)
+        if to in (float, "float"):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name!r} must be {to}, got {value!r}", where=where) from None
+
+
+def _apply(obj: Any, values: Mapping[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(obj) if f.name != "fetch"}
+    _check_keys(values, list(fields), where)
+    changes = {k: _coerce(v, fields[k].type, k, where) for k, v in values.items()}
+    return dataclasses.replace(obj, **changes)
+
+
+def load_settings(
+    path: Path | None = None, env: Mapping[str, str] | None = None, base: Path | None = None
+) -> Settings:
+    """Read settings from TOML (if present) then CLAUSEWATCH_<NAME> environment variables.
+
+    Relative paths are taken relative to `base` (the working directory by default).
+    """
+    env = os.environ if env is None else env
+    base = base or Path.cwd()
+    explicit = path or (Path(env["CLAUSEWATCH_CONFIG"]) if env.get("CLAUSEWATCH_CONFIG") else None)
+    config_path = explicit or base / DEFAULT_CONFIG_FILE
+    settings = Settings()
+    if config_path.exists():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", where=str(config_path)) from None
+        fetch_table = data.pop("fetch", {})
+        data.pop("smtp", None)  # read by the mail publisher
+        data.pop("digest", None)
+        settings = _apply(settings, data, str(config_path))
+        settings = dataclasses.replace(
+            settings, fetch=_apply(settings.fetch, fetch_table, f"{config_path} [fetch]")
+        )
+    elif explicit:
+        raise ConfigError("config file not found", where=str(config_path))
+    top = {f.name for f in dataclasses.fields(Settings)} - {"fetch"}
+    fetch_names = {f.name for f in dataclasses.fields(FetchSettings)}
+    env_top = {n: env[f"CLAUSEWATCH_{n.upper()}"] for n in top if f"CLAUSEWATCH_{n.upper()}" in env}
+    if "CLAUSEWATCH_ARCHIVE" in env:
+        env_top["archive_dir"] = env["CLAUSEWATCH_ARCHIVE"]
+    if "CLAUSEWATCH_SOURCES" in env:
+        env_top["sources_file"] = env["CLAUSEWATCH_SOURCES"]
+    env_fetch = {
+        n: env[f"CLAUSEWATCH_{n.upper()}"] for n in fetch_names if f"CLAUSEWATCH_{n.upper()}" in env
+    }
+    settings = _apply(settings, env_top, "environment")
+    settings = dataclasses.replace(settings, fetch=_apply(settings.fetch, env_fetch, "environment"))
+    return dataclasses.replace(
+        settings,
+        archive_dir=_absolute(settings.archive_dir, base),
+        sources_file=_absolute(settings.sources_file, base),
+    )
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    return path if path.is_absolute() else base / path

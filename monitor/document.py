@@ -1,0 +1,158 @@
+"""Building Documents: the rules every reader of terms text shares.
+
+Owns: text normalisation (spaces, zero-width characters, soft hyphens, quote styles, obfuscated
+e-mail addresses), number labels ("7.2", "(a)"), the heading stack that gives each clause its
+heading path, clause keys, bold lead-in "pseudo headings", and lifting the stated
+effective/last-updated date out of the clauses into metadata. The HTML, PDF and Markdown
+readers all build through DocumentBuilder so that one text gives one Document whichever format
+it came in. Must never: do I/O or import a third-party library.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from monitor.model import Clause, Document
+
+PSEUDO_HEADING_LEVEL = 7  # a short all-bold paragraph: below every real heading
+MAX_PSEUDO_HEADING_CHARS = 150
+
+# A number label at the start of a clause: "7.", "7.2", "7.2.1.", "(a)", "(iv)", "a)", "1)", "A.",
+# "Section 4", "Article 12".
+LABEL_RE = re.compile(
+    r"^(?P<label>"
+    r"(?:(?:section|article|clause)\s+\d{1,3}(?:\.\d{1,3}){0,4}\.?"
+    r"|\d{1,3}(?:\.\d{1,3}){1,4}\.?|\d{1,3}\.)(?=\s)"
+    r"|\((?:[a-z]{1,2}|[ivxlc]{1,6}|\d{1,3})\)"
+    r"|(?:\d{1,3}|[a-z]|[ivxlc]{1,6})\)(?=\s)"
+    r"|[A-Z]\.(?=\s)"
+    r")\s+",
+    re.IGNORECASE,
+)
+
+SPACES_RE = re.compile(r"[\s\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+INVISIBLE_RE = re.compile(r"[\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e]")
+QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+    }
+)
+# "privacy [at] example [dot] com", "privacy (at) example.com"
+AT_RE = re.compile(r"\s*[\[\(\{]\s*at\s*[\]\)\}]\s*", re.IGNORECASE)
+DOT_RE = re.compile(r"\s*[\[\(\{]\s*dot\s*[\]\)\}]\s*", re.IGNORECASE)
+OBFUSCATED_EMAIL_RE = re.compile(
+    r"[\w.+-]+\s*[\[\(\{]\s*at\s*[\]\)\}]\s*[\w-]+(?:(?:\.|\s*[\[\(\{]\s*dot\s*[\]\)\}]\s*)[\w-]+)+",
+    re.IGNORECASE,
+)
+
+MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+DATE = (
+    rf"(?:{MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH},?\s+\d{{4}}"
+    rf"|{MONTH},?\s+\d{{4}}"
+    r"|\d{4}-\d{2}-\d{2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4})"
+)
+EFFECTIVE_DATE_RE = re.compile(
+    r"^(?:(?:this|these|our)\s+[\w\s]{0,40}?\s+(?:was|were|is|are)\s+)?"
+    r"(?:last\s+(?:updated|modified|revised|amended)|effective(?:\s+date)?|updated|revised"
+    r"|date\s+of\s+last\s+(?:revision|update)|effective\s+as\s+of|in\s+effect\s+(?:from|since)"
+    r"|version\s+date|published)"
+    r"\s*(?:on|as\s+of|from)?\s*[:\-\u2013\u2014]?\s*"
+    rf"(?P<date>{DATE})\s*\.?$",
+    re.IGNORECASE,
+)
+
+
+def normalize_text(text: str) -> str:
+    """One line of clean text: no invisible characters, one kind of space and quote."""
+    text = unicodedata.normalize("NFC", text)
+    text = INVISIBLE_RE.sub("", text).translate(QUOTES)
+    text = OBFUSCATED_EMAIL_RE.sub(lambda m: DOT_RE.sub(".", AT_RE.sub("@", m.group(0))), text)
+    return SPACES_RE.sub(" ", text).strip()
+
+
+def split_label(text: str) -> tuple[str | None, str]:
+    """Split a leading number label off a clause text: "7.2 Licence" -> ("7.2", "Licence")."""
+    match = LABEL_RE.match(text)
+    if not match or match.end() >= len(text):
+        return None, text
+    return match.group("label"), text[match.end() :]
+
+
+def stated_date(text: str) -> str | None:
+    """The date in a clause that only states when the terms took effect or were updated."""
+    if len(text) > 90:
+        return None
+    match = EFFECTIVE_DATE_RE.match(text)
+    return match.group("date") if match else None
+
+
+def looks_like_heading(text: str) -> bool:
+    """Whether a short all-bold paragraph reads as a heading rather than a bold sentence."""
+    text = text.strip()
+    return 0 < len(text) <= MAX_PSEUDO_HEADING_CHARS and not text.endswith((".", ":", ";", ","))
+
+
+def clause_key(heading_path: tuple[str, ...], ordinal: int) -> str:
+    return f"{' > '.join(heading_path)} #{ordinal}"
+
+
+class DocumentBuilder:
+    """Collects headings and text blocks in reading order and builds a Document.
+
+    Headings have levels 1-6 (h1-h6, '#'-'######') and PSEUDO_HEADING_LEVEL for a short
+    all-bold paragraph; a heading replaces every open heading of its level or deeper.
+    """
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, str]] = []
+        self._blocks: list[tuple[tuple[str, ...], str]] = []
+        self.effective_date: str | None = None
+
+    def heading(self, level: int, text: str) -> None:
+        text = normalize_text(text)
+        if not text:
+            return
+        if self.effective_date is None and (date := stated_date(text)):
+            self.effective_date = date
+            return
+        while self._stack and self._stack[-1][0] >= level:
+            self._stack.pop()
+        self._stack.append((level, text))
+
+    def text(self, text: str, label: str | None = None) -> None:
+        """Add one clause; `label` is a list number the text does not carry itself."""
+        text = normalize_text(text)
+        if not text:
+            return
+        if stated_date(text):
+            if self.effective_date is None:
+                self.effective_date = stated_date(text)
+            return
+        if label and not LABEL_RE.match(text):
+            text = f"{label} {text}"
+        self._blocks.append((tuple(t for _, t in self._stack), text))
+
+    def build(self, title: str) -> Document:
+        counts: dict[tuple[str, ...], int] = {}
+        clauses = []
+        for path, text in self._blocks:
+            counts[path] = counts.get(path, 0) + 1
+            number, body = split_label(text)
+            clauses.append(Clause(clause_key(path, counts[path]), path, number, body))
+        return Document(normalize_text(title), tuple(clauses), self.effective_date)

@@ -1,0 +1,35 @@
+"""The one exception tree of Clausewatch.
+
+Owns: ClausewatchError and its subclasses. Expected outcomes (a 304, a failed fetch, a bot
+wall) are values in monitor.model, never exceptions. Only monitor.cli turns these into exit
+codes; library code never exits the process. Every message says what and where.
+"""
+
+from __future__ import annotations
+
+
+class ClausewatchError(Exception):
+    """Root of every error Clausewatch raises on purpose."""
+
+
+class ConfigError(ClausewatchError):
+    """Bad settings or a bad sources file. `where` is "file:line" and, if known, the source id."""
+
+    def __init__(self, message: str, *, where: str = "", source_id: str | None = None) -> None:
+        self.message = message
+        self.where = where
+        self.source_id = source_id
+        parts = [p for p in (where, f"source {source_id!r}" if source_id else "") if p]
+        super().__init__(f"{': '.join(parts)}: {message}" if parts else message)
+
+
+class ArchiveError(ClausewatchError):
+    """The archive cannot be read or written (disk full, read-only, corrupt catalog)."""
+
+
+class ArchiveLocked(ArchiveError):
+    """Another Clausewatch process holds the archive lock."""
+
+
+class UsageError(ClausewatchError):
+    """The command line asks for something that cannot be done (unknown source id, ...)."""

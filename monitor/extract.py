@@ -1,0 +1,448 @@
+"""Extraction: a Snapshot (HTML, PDF or plain text) into a Document of Clauses.
+
+Owns: choosing the terms content (the source's `select`/`remove` CSS selectors, or without them
+the main content: main/article/the densest text block, with navigation, headers, footers,
+cookie banners, scripts and forms dropped), keeping the structure people cite (headings, number
+labels, lists, tables as rows, definitions), decoding Cloudflare-obfuscated e-mail addresses,
+and refusing a selection that is empty or too short to be terms (a FetchFailure, never a
+version). lxml and cssselect live here (bs4 is not used: lxml alone parses a 300 KB page about
+ten times faster), pypdf for PDF. Must never: fetch, write files, or read the clock.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+
+import lxml.html
+from cssselect import GenericTranslator, SelectorError
+from lxml import etree
+
+from monitor.document import PSEUDO_HEADING_LEVEL, DocumentBuilder, looks_like_heading
+from monitor.errors import ClausewatchError
+from monitor.model import Document, FailureReason, FetchFailure, Snapshot, Source
+
+DROP_TAGS = frozenset(
+    ["script", "style", "noscript", "template", "svg", "iframe", "object", "embed", "canvas", "select", "option", "input", "textarea", "head", "link", "meta"]
+)
+CHROME_TAGS = ("nav", "header", "footer", "aside", "form", "dialog")
+CHROME_ROLES = ("navigation", "banner", "contentinfo", "complementary", "search", "dialog")
+CHROME_CLASS_RE = re.compile(
+    r"(?:^|[\s_-])(?:cookies?|consent|gdpr|onetrust|ot-sdk|truste|cc-window|cookiebanner"
+    r"|skip-?link|breadcrumbs?|newsletter|social-share|share-buttons)(?:[\s_-]|$)",
+    re.IGNORECASE,
+)
+HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+BLOCK_TAGS = frozenset(
+    ["p", "div", "section", "article", "main", "body", "html", "blockquote", "pre", "address", "figure", "figcaption", "center", "details", "summary", "hr", "dt", "dd", "fieldset", "legend", "button"]
+)
+BOLD_TAGS = ("b", "strong")
+XML_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
+PAGE_NUMBER_RE = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$", re.IGNORECASE)
+_TRANSLATOR = GenericTranslator()
+
+
+class NotTerms(ClausewatchError):
+    """The content is empty or too short to be terms; turned into a FetchFailure by extract()."""
+
+
+@functools.lru_cache(maxsize=512)
+def _xpath(selector: str) -> etree.XPath:
+    try:
+        return etree.XPath(_TRANSLATOR.css_to_xpath(selector))
+    except SelectorError as exc:
+        raise NotTerms(f"CSS selector {selector!r} is not supported: {exc}") from None
+
+
+def check_selector(selector: str) -> str | None:
+    """A problem with a CSS selector, or None when extraction can use it."""
+    try:
+        _TRANSLATOR.css_to_xpath(selector)
+    except SelectorError as exc:
+        return str(exc)
+    return None
+
+
+def _ordinal(number: int, kind: str) -> str:
+    if kind in ("a", "A"):
+        label, n = "", number
+        while n > 0:
+            n, rest = divmod(n - 1, 26)
+            label = chr(ord("a") + rest) + label
+        return label.upper() if kind == "A" else label
+    if kind in ("i", "I"):
+        numerals = [(10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")]
+        label, n = "", number
+        for value, letters in numerals:
+            while n >= value:
+                label, n = label + letters, n - value
+        return label.upper() if kind == "I" else label
+    return str(number)
+
+
+def _cf_email(encoded: str) -> str:
+    """Decode a Cloudflare email-protection string (hex, XOR with its first byte)."""
+    try:
+        data = bytes.fromhex(encoded)
+        return bytes(b ^ data[0] for b in data[1:]).decode("utf-8")
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return ""
+
+
+def _replace_with_text(el: etree._Element, text: str) -> None:
+    parent = el.getparent()
+    if parent is None:
+        return
+    previous = el.getprevious()
+    joined = text + (el.tail or "")
+    if previous is not None:
+        previous.tail = (previous.tail or "") + joined
+    else:
+        parent.text = (parent.text or "") + joined
+    parent.remove(el)
+
+
+def _drop(el: etree._Element) -> None:
+    """Remove an element but keep the text that follows it."""
+    _replace_with_text(el, "")
+
+
+def _flat_text(el: etree._Element) -> str:
+    """The text of an element, with a space wherever a block or <br> separates words."""
+    parts: list[str] = []
+
+    def walk(node: etree._Element) -> None:
+        if not isinstance(node.tag, str) or node.tag in DROP_TAGS:
+            return
+        spaced = node.tag == "br" or node.tag in BLOCK_TAGS or node.tag in ("li", "td", "th", "tr")
+        if spaced:
+            parts.append(" ")
+        if node.text:
+            parts.append(node.text)
+        for child in node:
+            walk(child)
+            if child.tail:
+                parts.append(child.tail)
+        if spaced:
+            parts.append(" ")
+
+    walk(el)
+    return "".join(parts)
+
+
+def _is_bold_heading(el: etree._Element) -> str | None:
+    """The text of a short paragraph whose every word is bold, or None."""
+    text = " ".join(_flat_text(el).split())
+    if not looks_like_heading(text):
+        return None
+    if any(child.tag in BLOCK_TAGS or child.tag in HEADINGS for child in el.iterdescendants()):
+        return None
+    bold = el.xpath(".//text()[ancestor::b or ancestor::strong]")
+    return text if "".join(bold).split() == "".join(el.xpath(".//text()")).split() else None
+
+
+class _Walker:
+    """Walks the chosen content in reading order, feeding a DocumentBuilder."""
+
+    def __init__(self, builder: DocumentBuilder) -> None:
+        self.builder = builder
+        self.buffer: list[str] = []
+        self.label: str | None = None
+
+    def flush(self) -> None:
+        text = "".join(self.buffer)
+        self.buffer.clear()
+        if text.strip():
+            label, self.label = self.label, None  # a list number belongs to the item's first text
+            self.builder.text(text, label)
+
+    def children(self, el: etree._Element) -> None:
+        if el.text:
+            self.buffer.append(el.text)
+        for child in el:
+            self.node(child)
+            if child.tail:
+                self.buffer.append(child.tail)
+
+    def node(self, el: etree._Element) -> None:
+        tag = el.tag
+        if not isinstance(tag, str) or tag in DROP_TAGS:
+            return
+        if tag == "br":
+            self.buffer.append(" ")
+            return
+        level = HEADINGS.get(tag)
+        if level is None and el.get("role") == "heading":
+            level = int(el.get("aria-level", "2")) if el.get("aria-level", "").isdigit() else 2
+        if level is not None:
+            self.flush()
+            self.builder.heading(min(level, 6), _flat_text(el))
+            return
+        if tag == "table":
+            self.flush()
+            self.table(el)
+        elif tag in ("ul", "ol", "menu"):
+            self.flush()
+            self.list(el)
+        elif tag == "dl":
+            self.flush()
+            self.definitions(el)
+        elif tag == "li" or tag in BLOCK_TAGS:
+            self.flush()
+            heading = _is_bold_heading(el) if tag in ("p", "div", "li") else None
+            if heading:
+                label, self.label = self.label, None
+                self.builder.heading(
+                    PSEUDO_HEADING_LEVEL, f"{label} {heading}" if label else heading
+                )
+                return
+            self.children(el)
+            self.flush()
+        else:
+            self.children(el)  # inline: a, span, strong, em... (blocks inside still flush)
+
+    def list(self, el: etree._Element) -> None:
+        ordered = el.tag == "ol"
+        kind = el.get("type", "1")
+        start = el.get("start", "1")
+        number = int(start) if start.lstrip("-").isdigit() else 1
+        for item in el:
+            if not isinstance(item.tag, str):
+                continue
+            if item.tag != "li":
+                self.node(item)
+                continue
+            value = item.get("value", "")
+            if value.isdigit():
+                number = int(value)
+            self.flush()
+            self.label = f"{_ordinal(number, kind)}." if ordered else None
+            self.node(item)
+            self.label = None
+            number += 1
+
+    def definitions(self, el: etree._Element) -> None:
+        term = ""
+        for item in el:
+            if item.tag == "dt":
+                term = " ".join(_flat_text(item).split())
+            elif item.tag == "dd":
+                self.buffer.append(f"{term}: " if term else "")
+                self.children(item)
+                self.flush()
+                term = ""
+            elif isinstance(item.tag, str):
+                self.node(item)
+        if term:
+            self.builder.text(term)
+
+    def table(self, el: etree._Element) -> None:
+        rows = [row for row in el.iter("tr") if _owner_table(row) is el]
+        cells = [[c for c in row if c.tag in ("td", "th")] for row in rows]
+        layout = len(rows) > 0 and (
+            all(len(row) <= 1 for row in cells)
+            or any(
+                c.find(".//table") is not None
+                or any(c.iter(*HEADINGS))
+                or len(_flat_text(c)) > 3000
+                for row in cells
+                for c in row
+            )
+        )
+        for row in cells:
+            if layout:
+                for cell in row:
+                    self.children(cell)
+                    self.flush()
+                continue
+            texts = [" ".join(_flat_text(c).split()) for c in row]
+            self.builder.text(" | ".join(t for t in texts if t))
+
+
+def _owner_table(row: etree._Element) -> etree._Element | None:
+    parent = row.getparent()
+    while parent is not None and parent.tag != "table":
+        parent = parent.getparent()
+    return parent
+
+
+def _text_length(el: etree._Element) -> int:
+    return len("".join(el.itertext()))
+
+
+def _main_content(root: etree._Element) -> etree._Element:
+    """Without selectors: main/article if it holds most text, else the densest block."""
+    body = root.find("body")
+    body = body if body is not None else root
+    total = _text_length(body) or 1
+    candidates = root.xpath("//main|//*[@role='main']|//article")
+    if candidates:
+        best = max(candidates, key=_text_length)
+        if _text_length(best) >= 0.3 * total:
+            return best
+    scores: dict[etree._Element, float] = {}
+    for para in body.iter("p", "li", "td", "pre", "blockquote", "dd"):
+        length = _text_length(para)
+        if length < 25:
+            continue
+        parent = para.getparent()
+        if parent is not None:
+            scores[parent] = scores.get(parent, 0) + length
+            grandparent = parent.getparent()
+            if grandparent is not None:
+                scores[grandparent] = scores.get(grandparent, 0) + length / 2
+    if scores:
+        best = max(scores, key=lambda e: scores[e])
+        if _text_length(best) >= 0.3 * total:
+            return best
+    return body
+
+
+def _remove_chrome(root: etree._Element) -> None:
+    doomed = []
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        if el.tag in CHROME_TAGS or el.get("role") in CHROME_ROLES or CHROME_CLASS_RE.search(f"{el.get('class', '')} {el.get('id', '')}"):
+            doomed.append(el)
+    for el in doomed:
+        if el.getparent() is not None:
+            _drop(el)
+
+
+def _decode_emails(root: etree._Element) -> None:
+    for el in root.xpath("//*[@data-cfemail]"):
+        _replace_with_text(el, _cf_email(el.get("data-cfemail", "")))
+    for el in root.xpath("//a[contains(@href, '/cdn-cgi/l/email-protection#')]"):
+        email = _cf_email(el.get("href", "").rsplit("#", 1)[-1])
+        if email:
+            _replace_with_text(el, email)
+
+
+def html_document(
+    html: str, select: tuple[str, ...] = (), remove: tuple[str, ...] = (), title: str = ""
+) -> Document:
+    """Extract a Document from HTML; raises NotTerms when the selection is empty."""
+    html = XML_DECL_RE.sub("", html, count=1)
+    if not html.strip():
+        raise NotTerms("the page is empty")
+    try:
+        root = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError) as exc:
+        raise NotTerms(f"the page is not parseable HTML: {exc}") from None
+    page_title = " ".join((root.findtext(".//title") or "").split())
+    _decode_emails(root)
+    for selector in remove:
+        for el in _xpath(selector)(root):
+            if el.getparent() is not None:
+                _drop(el)
+    if select:
+        chosen: list[etree._Element] = []
+        for selector in select:
+            found = _xpath(selector)(root)
+            if not found:
+                raise NotTerms(f"select {selector!r} matched nothing")
+            chosen.extend(found)
+        ids = {id(el) for el in chosen}
+        chosen = [el for el in chosen if not any(id(a) in ids for a in el.iterancestors())]
+        order = {id(el): i for i, el in enumerate(root.iter())}
+        chosen.sort(key=lambda el: order[id(el)])
+    else:
+        _remove_chrome(root)
+        chosen = [_main_content(root)]
+    builder = DocumentBuilder()
+    walker = _Walker(builder)
+    for el in chosen:
+        walker.node(el)
+        walker.flush()
+    if not title:
+        h1 = root.find(".//h1")
+        title = page_title or (" ".join(_flat_text(h1).split()) if h1 is not None else "")
+    return builder.build(title)
+
+
+def text_document(text: str, title: str = "") -> Document:
+    """Plain text (or text pulled out of a PDF) into a Document, paragraph by paragraph."""
+    builder = DocumentBuilder()
+    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    paragraph: list[str] = []
+
+    def end_paragraph() -> None:
+        if paragraph:
+            builder.text(" ".join(paragraph))
+            paragraph.clear()
+
+    for index, line in enumerate(lines):
+        if not line or PAGE_NUMBER_RE.match(line):
+            end_paragraph()
+            continue
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        heading_like = (
+            len(line) <= 80
+            and looks_like_heading(line)
+            and not paragraph
+            and (line.isupper() or not following or following[:1].isupper())
+            and sum(c.isalpha() for c in line) >= 3
+        )
+        numbered = re.match(r"^\d{1,2}(?:\.\d{1,2})*\.?\s+[A-Z]", line)
+        if heading_like and (line.isupper() or numbered):
+            end_paragraph()
+            builder.heading(2 if numbered else 1, line)
+            continue
+        if (
+            paragraph
+            and paragraph[-1].endswith((".", ":", ";"))
+            and re.match(r"^(?:\(?[a-z0-9]{1,3}[.)]\s|[A-Z])", line)
+        ):
+            end_paragraph()
+        if paragraph and paragraph[-1].endswith("-") and line[:1].islower():
+            paragraph[-1] = paragraph[-1][:-1] + line  # a word hyphenated across lines
+        else:
+            paragraph.append(line)
+    end_paragraph()
+    return builder.build(title)
+
+
+def pdf_document(content: bytes, title: str = "") -> Document:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(content))
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise NotTerms(f"the PDF cannot be read: {exc}") from None
+    return text_document("\n\n".join(pages), title or str(meta_title))
+
+
+def extract(snapshot: Snapshot, source: Source, *, min_chars: int = 200) -> Document | FetchFailure:
+    """The terms Document in a snapshot, or a NOT_TERMS FetchFailure saying why there is none."""
+    try:
+        if snapshot.content_type == "application/pdf":
+            document = pdf_document(snapshot.content, source.title)
+        elif snapshot.content_type == "text/plain":
+            document = text_document(snapshot.text, source.title)
+        else:
+            document = html_document(snapshot.text, source.select, source.remove)
+    except NotTerms as exc:
+        return FetchFailure(
+            source.id,
+            snapshot.fetched_at,
+            snapshot.url,
+            FailureReason.NOT_TERMS,
+            str(exc),
+            snapshot.status,
+        )
+    length = sum(len(c.full_text) for c in document.clauses)
+    if length < min_chars:
+        return FetchFailure(
+            source.id,
+            snapshot.fetched_at,
+            snapshot.url,
+            FailureReason.NOT_TERMS,
+            f"the selection holds only {length} characters of text (at least {min_chars} expected)",
+            snapshot.status,
+        )
+    return document

@@ -1,0 +1,434 @@
+"""HTTP fetching, politely: the only module that talks to web servers (requests lives here).
+
+Owns: the session and its User-Agent, connect/read timeouts, a streamed body with a size cap
+counted after decompression (compression bombs stop early), retries with exponential backoff
+on connection errors, 429 (Retry-After honoured) and 5xx, conditional GET (ETag and
+Last-Modified, giving NotModified), a minimum delay between two requests to one host,
+robots.txt, content-type and charset checks, and telling bot walls, challenge and login pages
+apart from terms (a FetchFailure, never a Snapshot). Must never: parse terms, write files.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
+
+import charset_normalizer
+import requests
+
+from monitor.config import FetchSettings
+from monitor.model import (
+    Conditional,
+    FailureReason,
+    FetchFailure,
+    FetchResult,
+    NotModified,
+    Snapshot,
+    Source,
+)
+
+TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+ACCEPTED_TYPES = (*TEXT_TYPES, "application/pdf")
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+CHUNK = 16 * 1024
+ROBOTS_MAX_BYTES = 512 * 1024
+ROBOTS_TTL = 24 * 3600.0
+# A page with less visible text than this that carries a challenge marker is a bot wall.
+SHORT_PAGE_CHARS = 3000
+
+# Markers of bot walls and challenge pages (Cloudflare, Akamai, PerimeterX, DataDome, Imperva,
+# AWS WAF, CAPTCHA widgets) and of "are you human" wording.
+BOT_MARKERS = re.compile(
+    r"cf-browser-verification|cf_chl_opt|/cdn-cgi/challenge-platform/|cf-turnstile"
+    r"|<title>\s*just a moment\.*\s*</title>|attention required! \| cloudflare"
+    r"|px-captcha|_pxappid|captcha-delivery\.com|datadome"
+    r"|_incapsula_resource|incapsula incident id|aws-waf-token|awswaf"
+    r"|g-recaptcha|h-captcha|hcaptcha\.com|recaptcha/api\.js"
+    r"|verify (?:that )?you are (?:a )?human|are you a robot|unusual traffic from your computer"
+    r"|enable javascript and cookies to continue|checking your browser before accessing"
+    r"|<title>\s*access denied\s*</title>|request unsuccessful\. incapsula",
+    re.IGNORECASE,
+)
+LOGIN_MARKERS = re.compile(
+    r"<input[^>]+type=[\"']?password|<title>[^<]*(?:log ?in|sign ?in)[^<]*</title>", re.IGNORECASE
+)
+SCRIPT_STYLE_RE = re.compile(r"<(script|style|noscript)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+TAG_RE = re.compile(r"<[^>]*>")
+META_CHARSET_RE = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.IGNORECASE
+)
+XML_ENCODING_RE = re.compile(rb"""^<\?xml[^>]+encoding=["']([a-zA-Z0-9_\-.]+)""")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def visible_text(html: str) -> str:
+    """A cheap approximation of what a browser shows: no scripts, styles or tags."""
+    return " ".join(TAG_RE.sub(" ", SCRIPT_STYLE_RE.sub(" ", html)).split())
+
+
+def detect_block(
+    status: int, headers: requests.structures.CaseInsensitiveDict, html: str
+) -> str | None:
+    """Why a reply looks like a bot wall, challenge or login page rather than terms, or None."""
+    if headers.get("cf-mitigated", "").lower() == "challenge":
+        return "Cloudflare challenge (cf-mitigated header)"
+    marker = BOT_MARKERS.search(html)
+    short = len(visible_text(html)) < SHORT_PAGE_CHARS
+    if marker and (short or status in (401, 403, 429, 503)):
+        return f"challenge page (HTTP {status}, marker {marker.group(0)[:60]!r})"
+    login = LOGIN_MARKERS.search(html)
+    if login and short:
+        return f"login page (HTTP {status}, marker {login.group(0)[:60]!r})"
+    return None
+
+
+def media_type(header: str | None) -> tuple[str, str | None]:
+    """'text/html; charset=UTF-8' -> ('text/html', 'UTF-8')."""
+    if not header:
+        return "", None
+    parts = [p.strip() for p in header.split(";")]
+    charset = None
+    for param in parts[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip("\"'")
+    return parts[0].lower(), charset
+
+
+def sniff_type(body: bytes) -> str:
+    head = body[:1024].lstrip().lower()
+    if head.startswith(b"%pdf-"):
+        return "application/pdf"
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body", b"<!--")):
+        return "text/html"
+    return ""
+
+
+def choose_encoding(body: bytes, declared: str | None, content_type: str) -> tuple[str | None, str]:
+    """Pick and check the charset of a text body. Returns (encoding, problem or "")."""
+    if body.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", ""
+    candidates: list[tuple[str, str]] = []
+    if declared:
+        candidates.append((declared, "Content-Type header"))
+    if content_type != "text/plain":
+        for pattern in (XML_ENCODING_RE, META_CHARSET_RE):
+            found = pattern.search(body[:4096])
+            if found:
+                candidates.append((found.group(1).decode("ascii"), "page's own declaration"))
+                break
+    for name, origin in candidates:
+        try:
+            codec = codecs.lookup(name).name
+        except LookupError:
+            return None, f"unknown charset {name!r} in the {origin}"
+        if codec in ("latin-1", "iso8859-1", "ascii"):
+            codec = "cp1252"  # what browsers do (WHATWG encoding standard)
+        text = body.decode(codec, errors="replace")
+        bad = text.count("\ufffd") - body.decode(codec, errors="ignore").count("\ufffd")
+        if bad <= max(8, len(body) // 10000) or bad == 0:
+            return codec, ""
+        return None, f"{bad} byte sequences are not valid {name} (declared in the {origin})"
+    try:
+        body.decode("utf-8")
+        return "utf-8", ""
+    except UnicodeDecodeError:
+        best = charset_normalizer.from_bytes(body[:200_000]).best()
+        if best is None:
+            return None, "no charset declared and none could be detected"
+        return best.encoding, ""
+
+
+def _preview(content: bytes, charset: str | None) -> str:
+    """Enough of the body, decoded leniently, to recognise a bot wall."""
+    try:
+        return content[:400_000].decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return content[:400_000].decode("utf-8", errors="replace")
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+@dataclass(slots=True)
+class _Retry:
+    reason: FailureReason
+    detail: str
+    status: int | None = None
+    wait: float | None = None  # from Retry-After
+
+
+@dataclass(slots=True)
+class _Host:
+    lock: threading.Lock
+    next_at: float = 0.0
+
+
+class Fetcher:
+    """Fetches terms pages politely. Thread-safe: one instance serves a whole pass."""
+
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._session = requests.Session()
+        self._session.max_redirects = settings.max_redirects
+        self._session.headers.update(
+            {
+                "User-Agent": settings.user_agent,
+                "Accept": "text/html,application/xhtml+xml,application/pdf;q=0.9,text/plain;q=0.8",
+                "Accept-Language": "en",
+                "Accept-Encoding": "gzip, deflate",
+            }
+        )
+        self._guard = threading.Lock()
+        self._hosts: dict[str, _Host] = {}
+        self._robots: dict[str, tuple[float, RobotFileParser]] = {}
+
+    def close(self) -> None:
+        self._session.close()
+
+    @contextlib.contextmanager
+    def _turn(self, url: str) -> Iterator[None]:
+        """Hold the host for one request, after waiting out its minimum delay."""
+        host = (urlsplit(url).hostname or "").lower()
+        with self._guard:
+            state = self._hosts.setdefault(host, _Host(threading.Lock()))
+        with state.lock:
+            wait = state.next_at - self._monotonic()
+            if wait > 0:
+                self._sleep(wait)
+            try:
+                yield
+            finally:
+                state.next_at = self._monotonic() + self.settings.host_delay
+
+    def fetch(self, source: Source, conditional: Conditional | None = None) -> FetchResult:
+        """Fetch a source's URL: Snapshot, NotModified or FetchFailure. Never raises for HTTP."""
+        return self.fetch_url(
+            source.url,
+            source_id=source.id,
+            conditional=conditional,
+            respect_robots=self.settings.respect_robots and not source.ignore_robots,
+        )
+
+    def fetch_url(
+        self,
+        url: str,
+        *,
+        source_id: str,
+        conditional: Conditional | None = None,
+        respect_robots: bool = True,
+    ) -> FetchResult:
+        if respect_robots:
+            refusal = self._robots_refusal(url)
+            if refusal:
+                return FetchFailure(source_id, self._clock(), url, *refusal)
+        headers = {}
+        if conditional and conditional.etag:
+            headers["If-None-Match"] = conditional.etag
+        if conditional and conditional.last_modified:
+            headers["If-Modified-Since"] = conditional.last_modified
+        retry: _Retry | None = None
+        for attempt in range(self.settings.retries + 1):
+            if attempt:
+                assert retry is not None
+                delay = retry.wait
+                if delay is None:
+                    base = self.settings.backoff_base * 2 ** (attempt - 1)
+                    delay = min(self.settings.backoff_max, base) * (0.5 + random.random() / 2)
+                elif delay > self.settings.max_retry_after:
+                    break
+                self._sleep(delay)
+            with self._turn(url):
+                result = self._attempt(url, source_id, headers)
+            if not isinstance(result, _Retry):
+                return result
+            retry = result
+        assert retry is not None
+        detail = retry.detail
+        if retry.wait is not None and retry.wait > self.settings.max_retry_after:
+            detail += f"; Retry-After {retry.wait:.0f}s is longer than {self.settings.max_retry_after:.0f}s"
+        else:
+            detail += f" (after {self.settings.retries + 1} attempts)"
+        return FetchFailure(source_id, self._clock(), url, retry.reason, detail, retry.status)
+
+    def _attempt(self, url: str, source_id: str, headers: dict[str, str]) -> FetchResult | _Retry:
+        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        fetched_at = self._clock()
+
+        def failure(reason: FailureReason, detail: str, status: int | None = None) -> FetchFailure:
+            return FetchFailure(source_id, fetched_at, url, reason, detail, status)
+
+        try:
+            response = self._session.get(url, headers=headers, stream=True, timeout=timeout)
+        except requests.TooManyRedirects as exc:
+            return failure(FailureReason.REDIRECT, f"redirect loop or too many redirects: {exc}")
+        except requests.Timeout as exc:
+            return _Retry(FailureReason.TIMEOUT, f"timed out: {exc}")
+        except requests.ConnectionError as exc:
+            return _Retry(FailureReason.CONNECTION, f"connection failed: {exc}")
+        except requests.RequestException as exc:
+            return failure(FailureReason.CONNECTION, f"request failed: {exc}")
+        with response:
+            return self._read(response, source_id, fetched_at, failure)
+
+    def _read(
+        self,
+        response: requests.Response,
+        source_id: str,
+        fetched_at: datetime,
+        failure: Callable[..., FetchFailure],
+    ) -> FetchResult | _Retry:
+        status = response.status_code
+        final_url = response.url
+        if status == 304:
+            return NotModified(source_id, fetched_at, final_url)
+        limit = self.settings.max_bytes
+        declared = response.headers.get("Content-Length", "")
+        if (
+            declared.isdigit()
+            and int(declared) > limit
+            and "Content-Encoding" not in response.headers
+        ):
+            return failure(
+                FailureReason.TOO_LARGE, f"Content-Length {declared} exceeds {limit} bytes", status
+            )
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(CHUNK):
+                body += chunk
+                if len(body) > limit:
+                    return failure(
+                        FailureReason.TOO_LARGE,
+                        f"body exceeds {limit} bytes (after decompression)",
+                        status,
+                    )
+        except requests.exceptions.ChunkedEncodingError as exc:
+            return _Retry(FailureReason.TRUNCATED, f"body cut short: {exc}", status)
+        except requests.exceptions.ContentDecodingError as exc:
+            return failure(FailureReason.DECODE, f"cannot decompress body: {exc}", status)
+        except requests.Timeout as exc:
+            return _Retry(FailureReason.TIMEOUT, f"timed out reading body: {exc}", status)
+        except requests.ConnectionError as exc:
+            return _Retry(FailureReason.CONNECTION, f"connection lost reading body: {exc}", status)
+        content = bytes(body)
+        ctype, charset = media_type(response.headers.get("Content-Type"))
+        if not ctype or ctype == "application/octet-stream":
+            ctype = sniff_type(content) or ctype
+        block = None
+        if ctype in TEXT_TYPES or not ctype:
+            block = detect_block(status, response.headers, _preview(content, charset))
+        if block:
+            return failure(FailureReason.BLOCKED, block, status)
+        if status in RETRY_STATUSES:
+            wait = retry_after_seconds(response.headers.get("Retry-After"), fetched_at)
+            return _Retry(
+                FailureReason.HTTP_ERROR, f"HTTP {status} {response.reason}", status, wait
+            )
+        if status >= 400 or status < 200:
+            return failure(FailureReason.HTTP_ERROR, f"HTTP {status} {response.reason}", status)
+        if ctype not in ACCEPTED_TYPES:
+            return failure(
+                FailureReason.CONTENT_TYPE,
+                f"content type {ctype or 'missing'!r} is not one of {', '.join(ACCEPTED_TYPES)}",
+                status,
+            )
+        if not content.strip():
+            return failure(FailureReason.NOT_TERMS, "empty body", status)
+        encoding = None
+        if ctype in TEXT_TYPES:
+            encoding, problem = choose_encoding(content, charset, ctype)
+            if problem:
+                return failure(FailureReason.DECODE, problem, status)
+        return Snapshot(
+            source_id=source_id,
+            fetched_at=fetched_at,
+            url=final_url,
+            status=status,
+            content=content,
+            content_type=ctype,
+            encoding=encoding,
+            etag=response.headers.get("ETag"),
+            last_modified=response.headers.get("Last-Modified"),
+        )
+
+    def _robots_refusal(self, url: str) -> tuple[FailureReason, str] | None:
+        """Why robots.txt keeps us from fetching the URL, or None when it may be fetched."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        with self._guard:
+            cached = self._robots.get(origin)
+        if cached is None or self._monotonic() - cached[0] > ROBOTS_TTL:
+            rules = self._load_robots(origin)
+            if not isinstance(rules, RobotFileParser):
+                return rules  # not cached: the next pass asks again
+            cached = (self._monotonic(), rules)
+            with self._guard:
+                self._robots[origin] = cached
+        if cached[1].can_fetch(self.settings.user_agent, url):
+            return None
+        return (
+            FailureReason.ROBOTS,
+            f"robots.txt of {origin} disallows this URL (set ignore_robots: true to override)",
+        )
+
+    def _load_robots(self, origin: str) -> RobotFileParser | tuple[FailureReason, str]:
+        """Parsed robots.txt; a 4xx means no rules (RFC 9309), 5xx or no answer forbids all."""
+        robots_url = f"{origin}/robots.txt"
+        parser = RobotFileParser(robots_url)
+        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        try:
+            with self._turn(robots_url):
+                response = self._session.get(robots_url, timeout=timeout, stream=True)
+                with response:
+                    body = response.raw.read(ROBOTS_MAX_BYTES, decode_content=True) or b""
+        except requests.Timeout as exc:
+            return FailureReason.TIMEOUT, f"timed out asking {robots_url}: {exc}"
+        except requests.RequestException as exc:
+            return FailureReason.CONNECTION, f"cannot reach {origin} (asking for robots.txt): {exc}"
+        except Exception as exc:  # urllib3 decode errors and the like
+            return FailureReason.ROBOTS, f"{robots_url} could not be read ({exc}); not fetching"
+        if response.status_code >= 500:
+            return (
+                FailureReason.ROBOTS,
+                f"{robots_url} answered HTTP {response.status_code}; RFC 9309 says not to crawl",
+            )
+        if response.status_code >= 400:
+            parser.parse([])
+        else:
+            parser.parse(body.decode("utf-8", errors="replace").splitlines())
+        return parser

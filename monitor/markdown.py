@@ -1,0 +1,143 @@
+"""Documents as Markdown: the archived version format, and reading any terms Markdown.
+
+Owns: rendering a Document to readable Markdown (front matter with title and effective date,
+one '#' heading per heading-path level, one paragraph per clause, every character that
+Markdown would interpret escaped) and parsing Markdown back into a Document through the shared
+DocumentBuilder, so that parse(render(d)) == d. The same reader takes Open Terms Archive
+versions (lists, tables, bold lead-ins, links). markdown-it-py lives here. Must never: do I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from monitor.document import PSEUDO_HEADING_LEVEL, DocumentBuilder, looks_like_heading
+from monitor.model import Document
+
+_PARSER = MarkdownIt("commonmark").enable("table")
+FRONT_MATTER_RE = re.compile(r"\A---\n((?:[a-z_]+: .*\n)*)---\n")
+INLINE_SPECIALS_RE = re.compile(r"([\\`*_\[\]<>&!|~#])")
+LINE_START_RE = re.compile(r"^([+\-=>]|\d+(?=[.)](?:\s|$)))")
+HTML_TAG_RE = re.compile(r"<[^>]+>")
+BR_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+def escape(text: str) -> str:
+    """Plain text -> Markdown that renders (and parses back) to exactly that text."""
+    text = INLINE_SPECIALS_RE.sub(r"\\\1", text)
+    match = LINE_START_RE.match(text)
+    if match:
+        if match.group(1)[0].isdigit():
+            end = match.end()
+            text = f"{text[:end]}\\{text[end:]}"
+        else:
+            text = "\\" + text
+    return text
+
+
+def render(document: Document) -> str:
+    """The archived Markdown of a Document."""
+    lines = ["---", f"title: {json.dumps(document.title, ensure_ascii=False)}"]
+    if document.effective_date:
+        lines.append(f"effective_date: {json.dumps(document.effective_date, ensure_ascii=False)}")
+    lines += ["---", ""]
+    previous: tuple[str, ...] = ()
+    for clause in document.clauses:
+        path = clause.heading_path
+        common = 0
+        while common < min(len(path), len(previous)) and path[common] == previous[common]:
+            common += 1
+        if common == len(path) and len(path) < len(previous):
+            if not path:
+                raise ValueError(f"clause {clause.key!r} follows headings but has none")
+            common -= 1  # repeat the heading to close the deeper ones
+        for depth in range(common, len(path)):
+            if depth < PSEUDO_HEADING_LEVEL - 1:
+                lines += [f"{'#' * (depth + 1)} {escape(path[depth])}", ""]
+            else:
+                lines += [f"**{escape(path[depth])}**", ""]
+        lines += [escape(clause.full_text), ""]
+        previous = path
+    return "\n".join(lines)
+
+
+def _inline_text(token: Token) -> tuple[str, bool]:
+    """Plain text of an inline token and whether all of it is bold (a pseudo heading)."""
+    parts: list[str] = []
+    bold_depth = 0
+    all_bold = True
+    for child in token.children or []:
+        kind = child.type
+        if kind == "strong_open":
+            bold_depth += 1
+        elif kind == "strong_close":
+            bold_depth -= 1
+        elif kind in ("text", "code_inline"):
+            if child.content.strip() and bold_depth == 0:
+                all_bold = False
+            parts.append(child.content)
+        elif kind in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif kind == "html_inline":
+            if BR_RE.match(child.content):
+                parts.append(" ")
+        elif kind == "image":
+            parts.append(child.content)
+    text = "".join(parts)
+    return text, all_bold and bool(text.strip())
+
+
+def _html_text(html: str) -> str:
+    return HTML_TAG_RE.sub(" ", BR_RE.sub(" ", html))
+
+
+def parse(markdown: str, title: str = "") -> Document:
+    """Read terms Markdown (ours or Open Terms Archive's) into a Document."""
+    effective_date = None
+    match = FRONT_MATTER_RE.match(markdown)
+    if match:
+        for line in match.group(1).splitlines():
+            key, _, value = line.partition(": ")
+            if key == "title":
+                title = json.loads(value)
+            elif key == "effective_date":
+                effective_date = json.loads(value)
+        markdown = markdown[match.end() :]
+    builder = DocumentBuilder()
+    tokens = _PARSER.parse(markdown)
+    item_label: str | None = None
+    in_row: list[str] | None = None
+    for index, token in enumerate(tokens):
+        kind = token.type
+        if kind == "heading_open":
+            builder.heading(int(token.tag[1]), _inline_text(tokens[index + 1])[0])
+        elif kind == "list_item_open":
+            item_label = f"{token.info}{token.markup}" if token.info else None
+        elif kind == "list_item_close":
+            item_label = None
+        elif kind == "tr_open":
+            in_row = []
+        elif kind in ("th_open", "td_open") and in_row is not None:
+            in_row.append(_inline_text(tokens[index + 1])[0].strip())
+        elif kind == "tr_close" and in_row is not None:
+            builder.text(" | ".join(cell for cell in in_row if cell))
+            in_row = None
+        elif kind == "inline" and tokens[index - 1].type == "paragraph_open":
+            text, all_bold = _inline_text(token)
+            label, item_label = item_label, None
+            if all_bold and looks_like_heading(text):
+                builder.heading(PSEUDO_HEADING_LEVEL, f"{label} {text}" if label else text)
+            else:
+                builder.text(text, label)
+        elif kind in ("fence", "code_block"):
+            for paragraph in token.content.split("\n\n"):
+                builder.text(paragraph)
+        elif kind == "html_block":
+            builder.text(_html_text(token.content))
+    if effective_date and builder.effective_date is None:
+        builder.effective_date = effective_date
+    return builder.build(title)

@@ -1,0 +1,173 @@
+"""The values that flow through the Clausewatch pipeline.
+
+Owns: the frozen dataclasses and Enums every stage exchanges (Source, Snapshot, NotModified,
+FetchFailure, Clause, Document, Version, ...). Must never: do I/O, import anything outside the
+standard library, or hold behaviour beyond small derived properties.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class FailureReason(StrEnum):
+    """Why a fetch produced no usable snapshot. A failure never writes a version."""
+
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    HTTP_ERROR = "http_error"
+    BLOCKED = "blocked"  # bot wall, challenge or login page (even when served with 200)
+    TOO_LARGE = "too_large"
+    TRUNCATED = "truncated"
+    CONTENT_TYPE = "content_type"
+    DECODE = "decode"  # bytes are not valid in the declared charset
+    REDIRECT = "redirect"  # redirect loop or too many redirects
+    ROBOTS = "robots"  # robots.txt disallows the URL
+    NOT_TERMS = "not_terms"  # the selection is empty or suspiciously short
+    BAD_INPUT = "bad_input"  # a local file that cannot be read
+
+
+class Outcome(StrEnum):
+    """What one tracking pass did for one source."""
+
+    NEW = "new"  # first version of this source
+    CHANGED = "changed"  # a new version differs from the last one
+    UNCHANGED = "unchanged"  # fetched, but the terms text is the same
+    NOT_MODIFIED = "not_modified"  # the server answered 304 to a conditional GET
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One tracked document, as declared in sources.yaml."""
+
+    id: str
+    platform: str
+    document_type: str
+    url: str
+    select: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    schedule: str = "every 6h ~30m"
+    audiences: tuple[str, ...] = ()
+    enabled: bool = True
+    ignore_robots: bool = False
+    origin: str = ""  # "sources.yaml:12", where the entry was declared, for error messages
+
+    @property
+    def title(self) -> str:
+        return f"{self.platform} {self.document_type}"
+
+
+@dataclass(frozen=True, slots=True)
+class Conditional:
+    """Validators from the last stored snapshot, sent as If-None-Match / If-Modified-Since."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One successful fetch: the raw bytes exactly as served, plus what matters of the reply."""
+
+    source_id: str
+    fetched_at: datetime
+    url: str  # final URL after redirects
+    status: int
+    content: bytes
+    content_type: str  # media type only, lower case: "text/html"
+    encoding: str | None  # validated charset for text content, None for binary (PDF)
+    etag: str | None = None
+    last_modified: str | None = None
+    sha256: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            object.__setattr__(self, "sha256", hashlib.sha256(self.content).hexdigest())
+
+    @property
+    def text(self) -> str:
+        """The decoded text; fetch has already checked that the bytes decode."""
+        return self.content.decode(self.encoding or "utf-8", errors="replace")
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """The server confirmed (304) that the document has not changed since the last snapshot."""
+
+    source_id: str
+    fetched_at: datetime
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class FetchFailure:
+    """Why a fetch or an extraction gave nothing to archive. Recorded, never a version."""
+
+    source_id: str
+    fetched_at: datetime
+    url: str
+    reason: FailureReason
+    detail: str
+    status: int | None = None
+
+
+FetchResult = Snapshot | NotModified | FetchFailure
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """The smallest block of terms text under a heading path.
+
+    `key` is stable across versions while the clause stays under the same headings: the heading
+    path joined with " > " plus the clause's ordinal under that path ("7. Content > 7.2 Licence #1").
+    """
+
+    key: str
+    heading_path: tuple[str, ...]
+    label: str | None
+    text: str
+
+    @property
+    def full_text(self) -> str:
+        return f"{self.label} {self.text}" if self.label else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One extracted version of a terms document: ordered clauses plus metadata."""
+
+    title: str
+    clauses: tuple[Clause, ...]
+    effective_date: str | None = None  # as stated on the page ("August 7, 2023"), not parsed
+
+    @property
+    def text(self) -> str:
+        return "\n".join(c.full_text for c in self.clauses)
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """An archived Document: what the catalog knows about one stored version."""
+
+    id: int
+    source_id: str
+    recorded_at: datetime
+    snapshot_id: int | None
+    sha256: str
+    path: str  # relative to the archive root
+    technical: bool = False  # re-extraction after a rule/selector change: never alerts
+
+
+@dataclass(frozen=True, slots=True)
+class SourceResult:
+    """What tracking did for one source in one pass."""
+
+    source_id: str
+    outcome: Outcome
+    detail: str = ""
+    version_id: int | None = None
+    failure: FetchFailure | None = None

@@ -1,0 +1,242 @@
+"""Loading and validating sources.yaml: the list of terms documents to watch.
+
+Owns: parsing the YAML with line numbers, checking every entry (id slug, unknown keys with the
+nearest known one, URLs, CSS selectors, schedules, audiences) and giving back Sources. Every
+error names the file, the line and the source id. Must never: fetch anything or write files.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from cssselect import GenericTranslator, SelectorError
+
+from monitor.errors import ConfigError
+from monitor.model import Source
+
+ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+AUDIENCES = (
+    "musicians",
+    "writers",
+    "podcasters",
+    "video",
+    "visual-artists",
+    "photographers",
+    "developers",
+    "everyone",
+)
+KEYS = (
+    "id",
+    "platform",
+    "document_type",
+    "url",
+    "select",
+    "remove",
+    "schedule",
+    "audiences",
+    "enabled",
+    "ignore_robots",
+)
+REQUIRED = ("id", "platform", "document_type", "url")
+# "every 6h", "every 30m", "every 1d", optionally "every 6h ~30m" (jitter); or a 5-field cron line.
+INTERVAL_RE = re.compile(r"^every\s+(\d+)\s*([mhd])(?:\s*~\s*(\d+)\s*([smh]))?$")
+CRON_FIELD_RE = re.compile(r"^[\d*/,\-a-zA-Z]+$")
+DEFAULT_SCHEDULE = "every 6h ~30m"
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_interval(schedule: str) -> tuple[int, int] | None:
+    """ "every 6h ~30m" -> (21600, 1800) seconds; None when the schedule is a cron line."""
+    match = INTERVAL_RE.match(schedule.strip())
+    if not match:
+        return None
+    every = int(match.group(1)) * UNITS[match.group(2)]
+    jitter = int(match.group(3)) * UNITS[match.group(4)] if match.group(3) else 0
+    return every, jitter
+
+
+def check_schedule(schedule: str) -> str | None:
+    """Return a problem with a schedule string, or None when it is valid."""
+    interval = parse_interval(schedule)
+    if interval is not None:
+        every, jitter = interval
+        if every < 15 * 60:
+            return "an interval shorter than 15 minutes is impolite to the platform"
+        if jitter >= every:
+            return "jitter must be smaller than the interval"
+        return None
+    fields = schedule.split()
+    if len(fields) != 5 or not all(CRON_FIELD_RE.match(f) for f in fields):
+        return "expected 'every <N><m|h|d> [~<N><s|m|h>]' or a 5-field cron line like '0 6 * * mon'"
+    return None
+
+
+def _node_map(node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    return {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def _where(path: Path, node: yaml.Node) -> str:
+    return f"{path}:{node.start_mark.line + 1}"
+
+
+def _strings(value: Any, name: str, where: str, sid: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{name!r} must be a string or a list of strings", where=where, source_id=sid)
+
+
+def _source(path: Path, node: yaml.Node) -> Source:
+    where = _where(path, node)
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError("each source must be a mapping of keys to values", where=where)
+    nodes = _node_map(node)
+    data = yaml.safe_load(yaml.serialize(node))
+    sid = data.get("id") if isinstance(data.get("id"), str) else None
+    for key, (key_node, _) in nodes.items():
+        if key not in KEYS:
+            near = difflib.get_close_matches(key, KEYS, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; known keys: {', '.join(KEYS)}"
+            raise ConfigError(
+                f"unknown key {key!r}{hint}", where=_where(path, key_node), source_id=sid
+            )
+    for key in REQUIRED:
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise ConfigError(f"missing or empty {key!r}", where=where, source_id=sid)
+
+    def at(key: str) -> str:
+        return _where(path, nodes[key][1]) if key in nodes else where
+
+    assert sid is not None
+    if not ID_RE.match(sid):
+        raise ConfigError(
+            "id must be a lowercase slug of letters, digits and single hyphens ([a-z0-9-]+)",
+            where=at("id"),
+            source_id=sid,
+        )
+    url = data["url"].strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
+        raise ConfigError(
+            f"url {url!r} is not an absolute http(s) URL", where=at("url"), source_id=sid
+        )
+    select = _strings(data.get("select"), "select", at("select"), sid)
+    remove = _strings(data.get("remove"), "remove", at("remove"), sid)
+    for key, selectors in (("select", select), ("remove", remove)):
+        for selector in selectors:
+            try:
+                GenericTranslator().css_to_xpath(selector)
+            except SelectorError as exc:
+                first_line = str(exc).splitlines()[0]
+                raise ConfigError(
+                    f"{key} selector {selector!r} is not valid CSS: {first_line}",
+                    where=at(key),
+                    source_id=sid,
+                ) from None
+    schedule = str(data.get("schedule", DEFAULT_SCHEDULE)).strip()
+    problem = check_schedule(schedule)
+    if problem:
+        raise ConfigError(f"schedule {schedule!r}: {problem}", where=at("schedule"), source_id=sid)
+    audiences = _strings(data.get("audiences"), "audiences", at("audiences"), sid)
+    for audience in audiences:
+        if audience not in AUDIENCES:
+            near = difflib.get_close_matches(audience, AUDIENCES, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(AUDIENCES)}"
+            raise ConfigError(
+                f"unknown audience {audience!r}{hint}", where=at("audiences"), source_id=sid
+            )
+    flags = {}
+    for key, default in (("enabled", True), ("ignore_robots", False)):
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key!r} must be true or false", where=at(key), source_id=sid)
+        flags[key] = value
+    return Source(
+        id=sid,
+        platform=data["platform"].strip(),
+        document_type=data["document_type"].strip(),
+        url=url,
+        select=select,
+        remove=remove,
+        schedule=schedule,
+        audiences=audiences,
+        enabled=flags["enabled"],
+        ignore_robots=flags["ignore_robots"],
+        origin=where,
+    )
+
+
+def parse_sources(text: str, path: Path) -> list[Source]:
+    """Parse and validate the text of a sources file; `path` is only used in messages."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"not valid YAML: {exc.problem or exc}", where=where) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", where=str(path)) from None
+    if root is None:
+        return []
+    items: yaml.Node = root
+    if isinstance(root, yaml.MappingNode):
+        top = _node_map(root)
+        for key, (key_node, _) in top.items():
+            if key != "sources":
+                raise ConfigError(
+                    f"unknown top-level key {key!r}; expected 'sources:'",
+                    where=_where(path, key_node),
+                )
+        if "sources" not in top:
+            return []
+        items = top["sources"][1]
+    if not isinstance(items, yaml.SequenceNode):
+        raise ConfigError("'sources' must be a list of sources", where=_where(path, items))
+    sources: list[Source] = []
+    seen: dict[str, Source] = {}
+    for item in items.value:
+        source = _source(path, item)
+        if source.id in seen:
+            raise ConfigError(
+                f"duplicate id (first declared at {seen[source.id].origin})",
+                where=source.origin,
+                source_id=source.id,
+            )
+        seen[source.id] = source
+        sources.append(source)
+    return sources
+
+
+def load_sources(path: Path) -> list[Source]:
+    """Read and validate a sources file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("sources file not found", where=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read sources file: {exc}", where=str(path)) from None
+    return parse_sources(text, path)
+
+
+def select_sources(sources: Sequence[Source], ids: Sequence[str], path: Path) -> list[Source]:
+    """The sources named by `ids` (all enabled ones when empty); unknown ids are an error."""
+    if not ids:
+        return [s for s in sources if s.enabled]
+    by_id = {s.id: s for s in sources}
+    chosen = []
+    for sid in ids:
+        if sid not in by_id:
+            near = difflib.get_close_matches(sid, list(by_id), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ConfigError(f"no source with id {sid!r}{hint}", where=str(path))
+        chosen.append(by_id[sid])
+    return chosen

@@ -1,0 +1,227 @@
+"""Tracking: the pipeline for one source and for many, fetch -> extract -> archive.
+
+Owns: one tracking pass over a list of sources (hosts fetched concurrently by a bounded thread
+pool, the sources of one host one after another), the raw-hash short-circuit (same bytes as the
+last snapshot: no parsing), re-extracting the last snapshot first when extraction rules or
+selectors changed (a technical upgrade, which never alerts), and the error policy: a failed
+source records its failure, keeps its last good version, and the pass goes on. Archive writes
+happen on the calling thread only. Must never: print, exit, or read settings files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from monitor import extract
+from monitor.archive import Archive
+from monitor.config import Settings
+from monitor.errors import ArchiveError
+from monitor.fetch import Fetcher
+from monitor.model import (
+    Document,
+    FailureReason,
+    FetchFailure,
+    FetchResult,
+    NotModified,
+    Outcome,
+    Snapshot,
+    Source,
+    SourceResult,
+)
+
+# Bump when extraction rules change in a way that changes Documents: every source's last
+# snapshot is then re-extracted once and the difference stored as a technical upgrade.
+EXTRACTOR_VERSION = "1"
+
+
+def extractor_fingerprint(source: Source) -> str:
+    """Identifies the rules that turn this source's page into a Document."""
+    spec = "\n".join([EXTRACTOR_VERSION, "|".join(source.select), "|".join(source.remove)])
+    return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class PassSummary:
+    """The results of one pass, in the order sources finished."""
+
+    started_at: datetime
+    finished_at: datetime | None = None
+    results: list[SourceResult] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(r.outcome.value for r in self.results)
+        return {o.value: counted.get(o.value, 0) for o in Outcome}
+
+    @property
+    def all_failed(self) -> bool:
+        return bool(self.results) and all(r.outcome is Outcome.FAILED for r in self.results)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "started_at": self.started_at.isoformat(timespec="seconds"),
+            "finished_at": self.finished_at.isoformat(timespec="seconds")
+            if self.finished_at
+            else None,
+            "counts": self.counts,
+            "sources": [
+                {
+                    "id": r.source_id,
+                    "outcome": r.outcome.value,
+                    "detail": r.detail,
+                    "version_id": r.version_id,
+                    "reason": r.failure.reason.value if r.failure else None,
+                }
+                for r in sorted(self.results, key=lambda r: r.source_id)
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """What a worker thread found for one source, before anything is archived."""
+
+    source: Source
+    result: FetchResult
+    document: Document | FetchFailure | None = None
+    same_bytes: bool = False
+
+
+def _fetch_and_extract(
+    source: Source, fetcher: Fetcher, archive_state: tuple[object, str | None], min_chars: int
+) -> _Work:
+    conditional, last_sha = archive_state
+    result = fetcher.fetch(source, conditional)  # type: ignore[arg-type]
+    if not isinstance(result, Snapshot):
+        return _Work(source, result)
+    if result.sha256 == last_sha:
+        return _Work(source, result, same_bytes=True)
+    return _Work(source, result, extract.extract(result, source, min_chars=min_chars))
+
+
+def _failed(source: Source, failure: FetchFailure) -> SourceResult:
+    return SourceResult(
+        source.id, Outcome.FAILED, f"{failure.reason.value}: {failure.detail}", failure=failure
+    )
+
+
+def _store(archive: Archive, work: _Work, now: datetime) -> SourceResult:
+    source, result = work.source, work.result
+    if isinstance(result, NotModified):
+        archive.record_not_modified(result)
+        return SourceResult(source.id, Outcome.NOT_MODIFIED, "HTTP 304")
+    if isinstance(result, FetchFailure):
+        archive.record_failure(result)
+        return _failed(source, result)
+    if work.same_bytes:
+        archive.record_unchanged(result)
+        return SourceResult(source.id, Outcome.UNCHANGED, "same bytes as the last snapshot")
+    if isinstance(work.document, FetchFailure):
+        archive.record_failure(work.document)
+        return _failed(source, work.document)
+    assert isinstance(work.document, Document)
+    stored = archive.store(result, work.document, extractor=extractor_fingerprint(source))
+    clauses = len(work.document.clauses)
+    detail = {
+        Outcome.NEW: f"first version, {clauses} clauses",
+        Outcome.CHANGED: f"new version, {clauses} clauses",
+        Outcome.UNCHANGED: "terms text unchanged",
+    }.get(stored.outcome, "")
+    version_id = stored.version.id if stored.version else None
+    return SourceResult(source.id, stored.outcome, detail, version_id)
+
+
+def upgrade_extraction(source: Source, archive: Archive, settings: Settings, now: datetime) -> bool:
+    """Re-extract the last snapshot if the extraction rules changed; True if a version was added."""
+    fingerprint = extractor_fingerprint(source)
+    latest = archive.latest_snapshot(source.id)
+    if latest is None or archive.extractor(source.id) in ("", fingerprint):
+        return False
+    document = extract.extract(
+        archive.read_snapshot(latest), source, min_chars=settings.min_clause_chars
+    )
+    if isinstance(document, FetchFailure):
+        return False  # the new selectors fail on the old page; the next fetch will say so
+    stored = archive.store(
+        archive.read_snapshot(latest),
+        document,
+        extractor=fingerprint,
+        technical=True,
+        recorded_at=now,
+    )
+    return stored.version is not None
+
+
+def run_pass(
+    sources: Sequence[Source],
+    archive: Archive,
+    fetcher: Fetcher,
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_result: Callable[[SourceResult], None] | None = None,
+) -> PassSummary:
+    """One tracking pass over `sources`. The caller holds the archive lock."""
+    summary = PassSummary(started_at=clock())
+    archive.sync_sources(list(sources), summary.started_at)
+    states: dict[str, tuple[object, str | None]] = {}
+    for source in sources:
+        upgrade_extraction(source, archive, settings, clock())
+        latest = archive.latest_snapshot(source.id)
+        states[source.id] = (archive.conditional(source.id), latest.sha256 if latest else None)
+    groups: dict[str, list[Source]] = {}
+    for source in sources:
+        groups.setdefault((urlsplit(source.url).hostname or "").lower(), []).append(source)
+    pending: queue.Queue[_Work] = queue.Queue()
+    host_queue: queue.Queue[list[Source]] = queue.Queue()
+    for group in groups.values():
+        host_queue.put(group)
+
+    def worker() -> None:
+        while True:
+            try:
+                group = host_queue.get_nowait()
+            except queue.Empty:
+                return
+            for source in group:
+                try:
+                    work = _fetch_and_extract(
+                        source, fetcher, states[source.id], settings.min_clause_chars
+                    )
+                except Exception as exc:  # a bug must not stop the other sources
+                    failure = FetchFailure(
+                        source.id,
+                        clock(),
+                        source.url,
+                        FailureReason.CONNECTION,
+                        f"unexpected error: {type(exc).__name__}: {exc}",
+                    )
+                    work = _Work(source, failure)
+                pending.put(work)
+
+    threads = [
+        threading.Thread(target=worker, name=f"track-{n}", daemon=True)
+        for n in range(max(1, min(settings.workers, len(groups))))
+    ]
+    for thread in threads:
+        thread.start()
+    for _ in range(len(sources)):
+        work = pending.get()
+        try:
+            result = _store(archive, work, clock())
+        except ArchiveError as exc:
+            result = SourceResult(work.source.id, Outcome.FAILED, f"archive: {exc}")
+        summary.results.append(result)
+        if on_result:
+            on_result(result)
+    for thread in threads:
+        thread.join()
+    summary.finished_at = clock()
+    return summary

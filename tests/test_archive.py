@@ -1,0 +1,187 @@
+"""archive.py: atomic, never-overwriting storage, the lock, and verify."""
+
+from __future__ import annotations
+
+import gzip
+import multiprocessing
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.archive import Archive, write_atomic
+from monitor.errors import ArchiveError, ArchiveLocked
+from monitor.model import Clause, Document, FailureReason, FetchFailure, Outcome, Snapshot, Source
+
+T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+SOURCE = Source(
+    id="example-terms", platform="Example", document_type="Terms", url="https://example.org/terms"
+)
+
+
+def doc(*texts: str) -> Document:
+    return Document("Example", tuple(Clause(f" #{n}", (), None, t) for n, t in enumerate(texts, 1)))
+
+
+def snap(body: bytes, at: datetime = T0) -> Snapshot:
+    return Snapshot(
+        "example-terms",
+        at,
+        "https://example.org/terms",
+        200,
+        body,
+        "text/html",
+        "utf-8",
+        etag='"e1"',
+    )
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Archive:
+    arch = Archive(tmp_path / "archive", lock_timeout=0.3)
+    arch.sync_sources([SOURCE], T0)
+    return arch
+
+
+def test_store_new_then_identical_then_changed(archive: Archive) -> None:
+    first = archive.store(snap(b"<p>a</p>"), doc("We may use your content."))
+    assert first.outcome is Outcome.NEW and first.version is not None
+    same = archive.store(
+        snap(b"<p>a</p>", T0 + timedelta(hours=1)), doc("We may use your content.")
+    )
+    assert same.outcome is Outcome.UNCHANGED and same.version is None
+    chrome = archive.store(
+        snap(b"<p>a</p><footer>x</footer>", T0 + timedelta(hours=2)),
+        doc("We may use your content."),
+    )
+    assert chrome.outcome is Outcome.UNCHANGED
+    changed = archive.store(
+        snap(b"<p>b</p>", T0 + timedelta(hours=3)), doc("We may train AI on your content.")
+    )
+    assert changed.outcome is Outcome.CHANGED and changed.previous == first.version
+    assert [v.id for v in archive.versions("example-terms")] == [
+        first.version.id,
+        changed.version.id,
+    ]  # type: ignore[union-attr]
+    assert (
+        archive.read_version(changed.version).clauses[0].text == "We may train AI on your content."
+    )  # type: ignore[arg-type]
+    assert (
+        len(list((archive.root / "example-terms" / "snapshots").iterdir())) == 3
+    )  # identical bytes stored once
+    assert archive.conditional("example-terms").etag == '"e1"'  # type: ignore[union-attr]
+
+
+def test_snapshot_round_trips_through_gzip(archive: Archive) -> None:
+    archive.store(snap(b"<p>hello</p>"), doc("hello there, this is a clause"))
+    latest = archive.latest_snapshot("example-terms")
+    assert latest is not None and archive.read_snapshot(latest).content == b"<p>hello</p>"
+
+
+def test_write_atomic_never_overwrites_other_content(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "file.md"
+    write_atomic(target, b"one")
+    write_atomic(target, b"one")  # same content: fine
+    with pytest.raises(ArchiveError, match="refusing to overwrite"):
+        write_atomic(target, b"two")
+    assert target.read_bytes() == b"one"
+    assert [p.name for p in target.parent.iterdir()] == ["file.md"]
+
+
+def test_write_errors_become_archive_errors(tmp_path: Path) -> None:
+    blocker = tmp_path / "example-terms"
+    blocker.write_text("a file where a folder should be")  # fails for root too, unlike chmod
+    with pytest.raises(ArchiveError, match="cannot write"):
+        write_atomic(blocker / "versions" / "x.md", b"data")
+    assert blocker.read_text() == "a file where a folder should be"
+
+
+def test_failures_are_recorded_and_write_nothing(archive: Archive) -> None:
+    archive.record_failure(
+        FetchFailure(
+            "example-terms",
+            T0,
+            "https://example.org/terms",
+            FailureReason.BLOCKED,
+            "challenge page",
+            403,
+        )
+    )
+    rows = archive.checks("example-terms")
+    assert (
+        rows[0]["outcome"] == "failed"
+        and rows[0]["reason"] == "blocked"
+        and rows[0]["status"] == 403
+    )
+    assert archive.latest_version("example-terms") is None
+    assert not (archive.root / "example-terms").exists()
+
+
+def _hold_lock(
+    root: str, ready: multiprocessing.synchronize.Event, release: multiprocessing.synchronize.Event
+) -> None:
+    with Archive(Path(root)) as arch, arch.lock():
+        ready.set()
+        release.wait(10)
+
+
+def test_a_second_writer_waits_then_fails_clearly(archive: Archive) -> None:
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(archive.root), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        started = time.monotonic()
+        with (
+            pytest.raises(
+                ArchiveLocked, match=rf"in use by another clausewatch process \(pid {holder.pid}"
+            ),
+            archive.lock(),
+        ):
+            pass
+        assert time.monotonic() - started >= 0.3
+    finally:
+        release.set()
+        holder.join(10)
+    with archive.lock():  # free again
+        pass
+
+
+def test_verify_finds_missing_and_corrupt_files_and_lists_orphans(archive: Archive) -> None:
+    archive.store(snap(b"<p>1</p>"), doc("first version of the terms"))
+    stored = archive.store(
+        snap(b"<p>2</p>", T0 + timedelta(hours=1)), doc("second version of the terms")
+    )
+    assert archive.verify().ok
+    assert stored.version is not None
+    (archive.root / stored.version.path).write_text("tampered")
+    snapshot_file = next((archive.root / "example-terms" / "snapshots").iterdir())
+    snapshot_file.unlink()
+    (archive.root / "example-terms" / "versions" / "2026-01-01T00-00-00Z-deadbeef.md").write_text(
+        "stray"
+    )
+    report = archive.verify()
+    assert not report.ok
+    assert any("does not match its sha256" in p for p in report.problems)
+    assert any("missing" in p for p in report.problems)
+    assert report.orphans == ["example-terms/versions/2026-01-01T00-00-00Z-deadbeef.md"]
+
+
+def test_leftover_temp_files_are_cleared_when_a_writer_takes_the_lock(archive: Archive) -> None:
+    archive.store(snap(b"<p>1</p>"), doc("first version of the terms"))
+    leftover = archive.root / "example-terms" / "snapshots" / ".tmp-x.html.gz.123"
+    leftover.write_bytes(gzip.compress(b"half"))
+    with archive.lock():
+        pass
+    assert not leftover.exists()
+
+
+def test_catalog_schema_is_versioned(archive: Archive, tmp_path: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(archive.root / "catalog.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] >= 1
+    Archive(archive.root).close()  # reopening migrates nothing and loses nothing
+    assert archive.source_ids() == ["example-terms"]

@@ -1,0 +1,153 @@
+"""cli.py: commands, exit statuses, error messages, escaping, and README coverage."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+from pathlib import Path
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
+
+from monitor.cli import Environment, ExitStatus, build_parser, main, safe
+from tests.conftest import ROOT, terms_html, write_sources
+
+
+def run(tmp_path: Path, *argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    environment = Environment(
+        stdout=out, stderr=err, env={"CLAUSEWATCH_HOST_DELAY": "0", **(env or {})}, cwd=tmp_path
+    )
+    code = main(list(argv), environment)
+    return code, out.getvalue(), err.getvalue()
+
+
+def entry(url: str, sid: str = "example-terms") -> dict[str, object]:
+    return {
+        "id": sid,
+        "platform": "Example",
+        "document_type": "Terms of Service",
+        "url": url,
+        "ignore_robots": True,
+    }
+
+
+def test_track_json_then_verify(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
+    write_sources(tmp_path / "sources.yaml", [entry(httpserver.url_for("/terms"))])
+    code, out, _ = run(tmp_path, "track", "--json")
+    assert code == ExitStatus.OK
+    summary = json.loads(out)
+    assert summary["counts"]["new"] == 1 and summary["sources"][0]["id"] == "example-terms"
+    code, out, _ = run(tmp_path, "verify")
+    assert code == ExitStatus.OK and "1 snapshots, 1 versions: ok" in out
+    code, out, _ = run(tmp_path, "verify", "--json")
+    assert json.loads(out)["ok"] is True
+
+
+def test_track_table_names_outcomes(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
+    httpserver.expect_request("/down").respond_with_data("no", status=404)
+    write_sources(
+        tmp_path / "sources.yaml",
+        [entry(httpserver.url_for("/terms")), entry(httpserver.url_for("/down"), "down-terms")],
+    )
+    code, out, _ = run(tmp_path, "--archive", "elsewhere", "track")
+    assert code == ExitStatus.OK  # one source failed, not all
+    assert "example-terms" in out and "new" in out and "down-terms" in out and "failed" in out
+    assert "1 new, 0 changed, 0 unchanged, 0 not modified, 1 failed" in out
+    assert (tmp_path / "elsewhere" / "catalog.sqlite").exists()
+
+
+def test_every_source_failing_exits_1(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/down").respond_with_data("no", status=404)
+    write_sources(tmp_path / "sources.yaml", [entry(httpserver.url_for("/down"))])
+    code, _, _ = run(tmp_path, "track")
+    assert code == ExitStatus.ERROR
+
+
+def test_bad_sources_file_exits_2_with_file_line_and_id(tmp_path: Path) -> None:
+    (tmp_path / "sources.yaml").write_text(
+        "sources:\n  - id: good-one\n    platform: P\n    document_type: T\n    url: https://e.org/\n"
+        "  - id: bad-one\n    platform: P\n    document_type: T\n    url: https://e.org/x\n    schedul: every 6h\n"
+    )
+    code, _, err = run(tmp_path, "track")
+    assert code == ExitStatus.USAGE
+    assert (
+        "sources.yaml:10: source 'bad-one': unknown key 'schedul'; did you mean 'schedule'?" in err
+    )
+
+
+def test_unknown_source_id_exits_2(tmp_path: Path) -> None:
+    write_sources(tmp_path / "sources.yaml", [entry("https://example.org/terms")])
+    code, _, err = run(tmp_path, "track", "example-term")
+    assert code == ExitStatus.USAGE and "did you mean 'example-terms'" in err
+
+
+def test_bad_settings_file_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "clausewatch.toml").write_text("[fetch]\nhost_dela = 3\n")
+    code, _, err = run(tmp_path, "sources")
+    assert (
+        code == ExitStatus.USAGE
+        and "clausewatch.toml [fetch]" in err
+        and "did you mean 'host_delay'" in err
+    )
+
+
+def test_bad_usage_exits_2(tmp_path: Path) -> None:
+    code, _, _ = run(tmp_path, "no-such-command")
+    assert code == ExitStatus.USAGE
+
+
+def test_verify_without_archive_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, err = run(tmp_path, "verify")
+    assert code == ExitStatus.USAGE and "no archive here yet" in err
+
+
+def test_sources_lists_and_json(tmp_path: Path) -> None:
+    write_sources(tmp_path / "sources.yaml", [entry("https://example.org/terms")])
+    code, out, _ = run(tmp_path, "sources", "--json")
+    assert code == ExitStatus.OK and json.loads(out)[0]["url"] == "https://example.org/terms"
+
+
+def test_fetched_text_cannot_inject_terminal_markup(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/terms").respond_with_response(
+        Response("x", status="418 [blink]gotcha[/blink]")
+    )
+    write_sources(tmp_path / "sources.yaml", [entry(httpserver.url_for("/terms"))])
+    _, out, _ = run(tmp_path, "track")
+    assert "[blink]gotcha[/blink]" in out
+    assert safe("a\x1b[2Jb\u202e") == "a\ufffd[2Jb\ufffd"
+
+
+def _options(parser: argparse.ArgumentParser, prefix: str = "") -> list[tuple[str, str]]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append((f"{prefix}{name}".strip(), ""))
+                found += _options(sub, f"{prefix}{name} ")
+        else:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    found.append((prefix.strip(), option))
+    return found
+
+
+def test_readme_documents_every_command_and_option() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = []
+    for command, option in _options(build_parser()):
+        if option:
+            pattern = (
+                rf"clausewatch[^\n`]*\b{re.escape(command)}\b[^\n`]*{re.escape(option)}"
+                if command
+                else re.escape(option)
+            )
+        else:
+            pattern = rf"clausewatch {re.escape(command)}\b"
+        if not re.search(pattern, readme):
+            missing.append(f"{command} {option}".strip())
+    assert missing == []

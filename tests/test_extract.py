@@ -1,0 +1,263 @@
+"""extract.py on the real corpus HTML (with OTA's selectors and without) and on small pages."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monitor import markdown
+from monitor.extract import extract, html_document, pdf_document, text_document
+from monitor.model import FailureReason, FetchFailure, Snapshot, Source
+from tests.conftest import CORPUS, terms_html
+
+SNAPSHOTS = yaml.safe_load((CORPUS / "html" / "snapshots.yaml").read_text())["items"]
+SOURCE = Source(
+    id="example-terms",
+    platform="Example",
+    document_type="Terms of Service",
+    url="https://example.org/terms",
+)
+
+
+def _selectors(entry: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def as_tuple(value: object) -> tuple[str, ...]:
+        if not value:
+            return ()
+        return (value,) if isinstance(value, str) else tuple(value)  # type: ignore[arg-type]
+
+    return as_tuple(entry.get("select")), as_tuple(entry.get("remove"))
+
+
+def _corpus_text(item: dict, use_selectors: bool = True) -> str:
+    declaration = item["declaration"]["entry"]
+    parts = declaration.get("combine") or [declaration]
+    texts = []
+    for part, snapshot in zip(parts, item["snapshots"], strict=True):
+        html = (CORPUS / "html" / snapshot["file"]).read_text(encoding="utf-8")
+        select, remove = _selectors({**declaration, **part}) if use_selectors else ((), ())
+        texts.append(html_document(html, select, remove).text)
+    return " ".join(texts)
+
+
+def _covered(words: list[str], within: list[str]) -> float:
+    """Share of `words` that appear, in order, in `within`."""
+    matcher = difflib.SequenceMatcher(None, words, within, autojunk=False)
+    return sum(block.size for block in matcher.get_matching_blocks()) / max(1, len(words))
+
+
+@pytest.mark.parametrize("item", SNAPSHOTS, ids=lambda i: f"{i['case_id']}-{i['role']}")
+def test_corpus_html_gives_the_text_ota_recorded(item: dict) -> None:
+    ours = _corpus_text(item).split()
+    expected = markdown.parse((CORPUS / item["expected_markdown"]).read_text()).text.split()
+    assert _covered(ours, expected) >= 0.98  # nothing we keep is chrome OTA dropped
+    if item["service"] == "Le Chat":
+        # OTA ran the page's scripts, which render the policy a second time from a JSON payload;
+        # a parser (rightly) does not. Our text is the first copy, whole.
+        assert _covered(expected[: len(ours)], ours) >= 0.98
+    else:
+        assert _covered(expected, ours) >= 0.98  # and nothing of the terms is lost
+
+
+@pytest.mark.parametrize(
+    "item", [i for i in SNAPSHOTS if i["role"] == "new"], ids=lambda i: i["case_id"]
+)
+def test_corpus_html_without_selectors_finds_the_main_content(item: dict) -> None:
+    ours = _corpus_text(item, use_selectors=False)
+    expected = markdown.parse((CORPUS / item["expected_markdown"]).read_text()).text.split()
+    assert _covered(expected[: len(ours.split())], ours.split()) >= 0.95
+    for chrome in (
+        "Skip to main content",
+        "Research Residency",
+        "Back to main menu",
+        "Explore ChatGPT",
+    ):
+        assert chrome not in ours
+
+
+def test_deepseek_keeps_headings_and_number_labels() -> None:
+    item = next(i for i in SNAPSHOTS if i["case_id"].startswith("deepseek") and i["role"] == "new")
+    html = (CORPUS / "html" / item["snapshots"][0]["file"]).read_text()
+    ours = html_document(html, *_selectors(item["declaration"]["entry"]))
+    ota = markdown.parse((CORPUS / item["expected_markdown"]).read_text())
+    assert len(ours.clauses) == len(ota.clauses)
+    assert {c.heading_path for c in ours.clauses} == {c.heading_path for c in ota.clauses}
+    assert sum(1 for c in ours.clauses if c.label) == sum(1 for c in ota.clauses if c.label) > 10
+
+
+def test_structure_lists_tables_definitions_and_bold_headings() -> None:
+    html = """<html><head><title>T</title></head><body><main>
+      <h1>Terms of Use</h1>
+      <p>Effective date: 7 August 2023</p>
+      <h2>7. Content</h2>
+      <p><strong>7.1 Your Content.</strong> You own what you upload to the service, always and forever.</p>
+      <h3>7.2 Licence</h3>
+      <p>You grant us a licence:</p>
+      <ol type="a"><li>to host your content;</li><li>to show it<ul><li>on the web</li></ul></li></ol>
+      <ol start="4"><li>Fourth item text</li></ol>
+      <p><b>Definitions</b></p>
+      <dl><dt>Content</dt><dd>Anything you upload.</dd></dl>
+      <table><tr><th>Data</th><th>Purpose</th></tr><tr><td>Posts</td><td>Model training</td></tr></table>
+    </main></body></html>"""
+    doc = html_document(html)
+    assert doc.title == "T" and doc.effective_date == "7 August 2023"
+    rows = [(c.heading_path, c.label, c.text) for c in doc.clauses]
+    assert rows == [
+        (
+            ("Terms of Use", "7. Content"),
+            "7.1",
+            "Your Content. You own what you upload to the service, always and forever.",
+        ),
+        (("Terms of Use", "7. Content", "7.2 Licence"), None, "You grant us a licence:"),
+        (("Terms of Use", "7. Content", "7.2 Licence"), "a.", "to host your content;"),
+        (("Terms of Use", "7. Content", "7.2 Licence"), "b.", "to show it"),
+        (("Terms of Use", "7. Content", "7.2 Licence"), None, "on the web"),
+        (("Terms of Use", "7. Content", "7.2 Licence"), "4.", "Fourth item text"),
+        (
+            ("Terms of Use", "7. Content", "7.2 Licence", "Definitions"),
+            None,
+            "Content: Anything you upload.",
+        ),
+        (("Terms of Use", "7. Content", "7.2 Licence", "Definitions"), None, "Data | Purpose"),
+        (
+            ("Terms of Use", "7. Content", "7.2 Licence", "Definitions"),
+            None,
+            "Posts | Model training",
+        ),
+    ]
+    keys = [c.key for c in doc.clauses]
+    assert len(set(keys)) == len(keys) and keys[1] == "Terms of Use > 7. Content > 7.2 Licence #1"
+
+
+def cf_encode(email: str, key: int = 0x3C) -> str:
+    """Cloudflare's e-mail obfuscation: a key byte, then every byte XORed with it, in hex."""
+    return f"{key:02x}" + "".join(f"{b ^ key:02x}" for b in email.encode())
+
+
+def test_noise_is_normalised_away() -> None:
+    html = (
+        "<main><p>We\u00a0do\u00a0not\u200b sell \u201cyour\u201d da\u00adta \u2018ever\u2019.</p>"
+        "<p>Write to <a href='/cdn-cgi/l/email-protection' class='__cf_email__' "
+        f"data-cfemail='{cf_encode('privacy@example.org')}'>[email&#160;protected]</a> or "
+        "legal [at] example [dot] org today.</p><script>alert('x')</script><style>p{}</style></main>"
+    )
+    doc = html_document(html)
+    assert [c.text for c in doc.clauses] == [
+        "We do not sell \"your\" data 'ever'.",
+        "Write to privacy@example.org or legal@example.org today.",
+    ]
+
+
+def test_chrome_is_dropped_without_selectors() -> None:
+    doc = html_document(terms_html())
+    text = doc.text
+    assert "Home" not in text and "We use cookies" not in text and "Careers Press" not in text
+    assert "1.1 You keep ownership" in text and doc.effective_date == "March 3, 2025"
+
+
+def test_remove_selectors_apply_inside_the_selection() -> None:
+    html = "<div id='t'><p class='ad'>Buy now</p><p>Real clause text about licences.</p></div>"
+    doc = html_document(html, ("#t",), (".ad",))
+    assert [c.text for c in doc.clauses] == ["Real clause text about licences."]
+
+
+def _snapshot(
+    body: bytes, content_type: str = "text/html", encoding: str | None = "utf-8"
+) -> Snapshot:
+    return Snapshot(
+        "example-terms",
+        datetime(2026, 1, 1, tzinfo=UTC),
+        "https://example.org/terms",
+        200,
+        body,
+        content_type,
+        encoding,
+    )
+
+
+def test_empty_selection_is_a_failure_not_a_version() -> None:
+    source = dataclasses.replace(SOURCE, select=("#terms",))
+    result = extract(_snapshot(terms_html().encode()), source)
+    assert isinstance(result, FetchFailure) and result.reason is FailureReason.NOT_TERMS
+    assert "'#terms' matched nothing" in result.detail
+
+
+def test_suspiciously_short_selection_is_a_failure() -> None:
+    result = extract(_snapshot(b"<main><p>Loading...</p></main>"), SOURCE)
+    assert isinstance(result, FetchFailure) and "only 10 characters" in result.detail
+
+
+def test_plain_text_terms() -> None:
+    text = (
+        "TERMS OF SERVICE\n\n1. ACCEPTANCE\nBy using the service you agree to these terms and to\n"
+        "everything they say.\n\n2. CONTENT\nYou keep your content. We may use it to run the ser-\nvice.\n"
+    )
+    doc = text_document(text)
+    assert [(c.heading_path, c.text) for c in doc.clauses] == [
+        (
+            ("TERMS OF SERVICE", "1. ACCEPTANCE"),
+            "By using the service you agree to these terms and to everything they say.",
+        ),
+        (
+            ("TERMS OF SERVICE", "2. CONTENT"),
+            "You keep your content. We may use it to run the service.",
+        ),
+    ]
+
+
+def make_pdf(lines: list[str]) -> bytes:
+    """A minimal one-page PDF with the lines in Helvetica, built by hand."""
+    stream = (
+        "BT /F1 11 Tf 50 780 Td 14 TL "
+        + " ".join(f"({line.replace('(', '[').replace(')', ']')}) Tj T*" for line in lines)
+        + " ET"
+    )
+    content = zlib.compress(stream.encode("latin-1"))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content)
+        + content
+        + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def test_pdf_terms_give_a_document() -> None:
+    pdf = make_pdf(
+        ["1. LICENCE", "You grant us a worldwide licence to host your content.", "Page 1 of 1"]
+    )
+    doc = pdf_document(pdf, "Example Terms")
+    assert [(c.heading_path, c.text) for c in doc.clauses] == [
+        (("1. LICENCE",), "You grant us a worldwide licence to host your content.")
+    ]
+    result = extract(_snapshot(b"%PDF-broken", "application/pdf", None), SOURCE)
+    assert isinstance(result, FetchFailure) and result.reason is FailureReason.NOT_TERMS
+
+
+def test_xml_declaration_and_non_utf8_pages(tmp_path: Path) -> None:
+    page = "<?xml version='1.0' encoding='iso-8859-1'?>" + terms_html(
+        extra="<p>Café clause about résumés and more words.</p>"
+    )
+    result = extract(_snapshot(page.encode("cp1252"), encoding="cp1252"), SOURCE)
+    assert not isinstance(result, FetchFailure)
+    assert "Café clause about résumés and more words." in result.text

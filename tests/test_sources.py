@@ -1,0 +1,146 @@
+"""sources.py: every mistake in sources.yaml is reported with file, line and source id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import ConfigError
+from monitor.sources import (
+    check_schedule,
+    load_sources,
+    parse_interval,
+    parse_sources,
+    select_sources,
+)
+
+GOOD = """\
+sources:
+  - id: spotify-terms
+    platform: Spotify
+    document_type: Terms of Use
+    url: https://www.spotify.com/legal/end-user-agreement/
+    select: main
+    remove: [".cookie", "nav"]
+    schedule: every 12h ~30m
+    audiences: [musicians, podcasters]
+  - id: zoom-terms
+    platform: Zoom
+    document_type: Terms of Service
+    url: https://www.zoom.com/en/trust/terms/
+    schedule: "0 6 * * mon"
+    enabled: false
+"""
+
+
+def parse(text: str) -> list:
+    return parse_sources(text, Path("sources.yaml"))
+
+
+def error_of(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    return caught.value
+
+
+def test_good_file_gives_sources() -> None:
+    spotify, zoom = parse(GOOD)
+    assert spotify.id == "spotify-terms" and spotify.select == ("main",)
+    assert spotify.remove == (".cookie", "nav") and spotify.audiences == ("musicians", "podcasters")
+    assert spotify.origin == "sources.yaml:2"
+    assert zoom.enabled is False and zoom.schedule == "0 6 * * mon"
+
+
+def test_the_shipped_sources_file_is_valid() -> None:
+    sources = load_sources(Path(__file__).resolve().parent.parent / "sources.yaml")
+    assert len(sources) >= 10
+    assert len({s.id for s in sources}) == len(sources)
+
+
+def test_duplicate_id_names_both_lines() -> None:
+    text = GOOD + GOOD.split("sources:\n", 1)[1].split("  - id: zoom-terms")[0]
+    error = error_of(text)
+    assert error.where == "sources.yaml:16" and error.source_id == "spotify-terms"
+    assert "duplicate id" in str(error) and "sources.yaml:2" in str(error)
+
+
+def test_unknown_key_suggests_the_nearest() -> None:
+    error = error_of(GOOD.replace("    select: main", "    selector: main"))
+    assert error.where == "sources.yaml:6" and error.source_id == "spotify-terms"
+    assert "did you mean 'select'" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "words"),
+    [
+        (
+            "url: https://www.spotify.com/legal/end-user-agreement/",
+            "url: ftp://spotify.com/x",
+            5,
+            "not an absolute http",
+        ),
+        (
+            "url: https://www.spotify.com/legal/end-user-agreement/",
+            "url: www.spotify.com/legal",
+            5,
+            "not an absolute http",
+        ),
+        ("select: main", "select: 'main >> p['", 6, "not valid CSS"),
+        ('remove: [".cookie", "nav"]', 'remove: [".cookie", "nav::"]', 7, "not valid CSS"),
+        ("schedule: every 12h ~30m", "schedule: every 5m", 8, "impolite"),
+        ("schedule: every 12h ~30m", "schedule: sometimes", 8, "expected 'every"),
+        (
+            "audiences: [musicians, podcasters]",
+            "audiences: [musician]",
+            9,
+            "did you mean 'musicians'",
+        ),
+        ("id: spotify-terms", "id: Spotify_Terms", 2, "lowercase slug"),
+    ],
+)
+def test_bad_values_are_reported_where_they_are(old: str, new: str, line: int, words: str) -> None:
+    error = error_of(GOOD.replace(old, new, 1))
+    assert error.where == f"sources.yaml:{line}", str(error)
+    assert words in str(error)
+
+
+def test_missing_required_key() -> None:
+    error = error_of(GOOD.replace("    platform: Spotify\n", ""))
+    assert "missing or empty 'platform'" in str(error) and error.source_id == "spotify-terms"
+
+
+def test_bad_yaml_has_a_line_number() -> None:
+    error = error_of("sources:\n  - id: a\n    url: [unclosed\n")
+    assert error.where.startswith("sources.yaml:") and "not valid YAML" in str(error)
+
+
+def test_enabled_must_be_boolean() -> None:
+    error = error_of(GOOD.replace("    enabled: false", "    enabled: maybe"))
+    assert error.where == "sources.yaml:15" and "true or false" in str(error)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_sources(tmp_path / "nope.yaml")
+
+
+def test_empty_file_means_no_sources() -> None:
+    assert parse("") == [] and parse("sources: []\n") == []
+
+
+def test_select_sources_by_id_and_unknown_ids() -> None:
+    sources = parse(GOOD)
+    assert [s.id for s in select_sources(sources, [], Path("s.yaml"))] == [
+        "spotify-terms"
+    ]  # zoom disabled
+    assert [s.id for s in select_sources(sources, ["zoom-terms"], Path("s.yaml"))] == ["zoom-terms"]
+    with pytest.raises(ConfigError, match="did you mean 'zoom-terms'"):
+        select_sources(sources, ["zoom-term"], Path("s.yaml"))
+
+
+def test_schedules() -> None:
+    assert parse_interval("every 6h ~30m") == (21600, 1800)
+    assert parse_interval("0 6 * * mon") is None
+    assert check_schedule("every 1d") is None
+    assert check_schedule("every 1h ~2h") == "jitter must be smaller than the interval"
