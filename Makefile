@@ -24,6 +24,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
+# Benchmarks print their figures; none is a pass/fail test.
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/extract.py
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check monitor tests bench
 	$(BIN)/ruff format --check monitor tests bench

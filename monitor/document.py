@@ -31,27 +31,17 @@ LABEL_RE = re.compile(
     re.IGNORECASE,
 )
 
-SPACES_RE = re.compile(r"[\s\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
-INVISIBLE_RE = re.compile(r"[\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e]")
-QUOTES = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": "'",
-        "\u201b": "'",
-        "\u2032": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u201f": '"',
-        "\u2033": '"',
-        "\u00ab": '"',
-        "\u00bb": '"',
-    }
-)
+# Invisible characters are deleted and typographic quotes made plain.
+REPLACEMENTS = {
+    **dict.fromkeys("\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e", ""),
+    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
+}
+REPLACE_RE = re.compile(f"[{''.join(REPLACEMENTS)}]")
 # "privacy [at] example [dot] com", "privacy (at) example.com"
 AT_RE = re.compile(r"\s*[\[\(\{]\s*at\s*[\]\)\}]\s*", re.IGNORECASE)
 DOT_RE = re.compile(r"\s*[\[\(\{]\s*dot\s*[\]\)\}]\s*", re.IGNORECASE)
+MAYBE_OBFUSCATED_RE = re.compile(r"[\[\(\{]\s*at\s*[\]\)\}]", re.IGNORECASE)
 OBFUSCATED_EMAIL_RE = re.compile(
     r"[\w.+-]+\s*[\[\(\{]\s*at\s*[\]\)\}]\s*[\w-]+(?:(?:\.|\s*[\[\(\{]\s*dot\s*[\]\)\}]\s*)[\w-]+)+",
     re.IGNORECASE,
@@ -80,10 +70,13 @@ EFFECTIVE_DATE_RE = re.compile(
 
 def normalize_text(text: str) -> str:
     """One line of clean text: no invisible characters, one kind of space and quote."""
-    text = unicodedata.normalize("NFC", text)
-    text = INVISIBLE_RE.sub("", text).translate(QUOTES)
-    text = OBFUSCATED_EMAIL_RE.sub(lambda m: DOT_RE.sub(".", AT_RE.sub("@", m.group(0))), text)
-    return SPACES_RE.sub(" ", text).strip()
+    if not text.isascii():
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+        text = REPLACE_RE.sub(lambda m: REPLACEMENTS[m.group()], text)
+    if MAYBE_OBFUSCATED_RE.search(text):
+        text = OBFUSCATED_EMAIL_RE.sub(lambda m: DOT_RE.sub(".", AT_RE.sub("@", m.group(0))), text)
+    return " ".join(text.split())  # str.split() knows every Unicode space, NBSP included
 
 
 def split_label(text: str) -> tuple[str | None, str]:

@@ -15,16 +15,37 @@ import functools
 import io
 import re
 
-import lxml.html
 from cssselect import GenericTranslator, SelectorError
 from lxml import etree
 
-from monitor.document import PSEUDO_HEADING_LEVEL, DocumentBuilder, looks_like_heading
+from monitor.document import (
+    MAX_PSEUDO_HEADING_CHARS,
+    PSEUDO_HEADING_LEVEL,
+    DocumentBuilder,
+    looks_like_heading,
+)
 from monitor.errors import ClausewatchError
 from monitor.model import Document, FailureReason, FetchFailure, Snapshot, Source
 
 DROP_TAGS = frozenset(
-    ["script", "style", "noscript", "template", "svg", "iframe", "object", "embed", "canvas", "select", "option", "input", "textarea", "head", "link", "meta"]
+    [
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "svg",
+        "iframe",
+        "object",
+        "embed",
+        "canvas",
+        "select",
+        "option",
+        "input",
+        "textarea",
+        "head",
+        "link",
+        "meta",
+    ]
 )
 CHROME_TAGS = ("nav", "header", "footer", "aside", "form", "dialog")
 CHROME_ROLES = ("navigation", "banner", "contentinfo", "complementary", "search", "dialog")
@@ -35,12 +56,36 @@ CHROME_CLASS_RE = re.compile(
 )
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 BLOCK_TAGS = frozenset(
-    ["p", "div", "section", "article", "main", "body", "html", "blockquote", "pre", "address", "figure", "figcaption", "center", "details", "summary", "hr", "dt", "dd", "fieldset", "legend", "button"]
+    [
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "body",
+        "html",
+        "blockquote",
+        "pre",
+        "address",
+        "figure",
+        "figcaption",
+        "center",
+        "details",
+        "summary",
+        "hr",
+        "dt",
+        "dd",
+        "fieldset",
+        "legend",
+        "button",
+    ]
 )
 BOLD_TAGS = ("b", "strong")
 XML_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
 PAGE_NUMBER_RE = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$", re.IGNORECASE)
 _TRANSLATOR = GenericTranslator()
+_HTML_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True)
+_TEXT_LENGTH = etree.XPath("string-length(normalize-space(.))")
 
 
 class NotTerms(ClausewatchError):
@@ -133,6 +178,8 @@ def _flat_text(el: etree._Element) -> str:
 
 def _is_bold_heading(el: etree._Element) -> str | None:
     """The text of a short paragraph whose every word is bold, or None."""
+    if next(el.iter(*BOLD_TAGS), None) is None or _TEXT_LENGTH(el) > MAX_PSEUDO_HEADING_CHARS:
+        return None
     text = " ".join(_flat_text(el).split())
     if not looks_like_heading(text):
         return None
@@ -304,7 +351,11 @@ def _remove_chrome(root: etree._Element) -> None:
     for el in root.iter():
         if not isinstance(el.tag, str):
             continue
-        if el.tag in CHROME_TAGS or el.get("role") in CHROME_ROLES or CHROME_CLASS_RE.search(f"{el.get('class', '')} {el.get('id', '')}"):
+        if (
+            el.tag in CHROME_TAGS
+            or el.get("role") in CHROME_ROLES
+            or CHROME_CLASS_RE.search(f"{el.get('class', '')} {el.get('id', '')}")
+        ):
             doomed.append(el)
     for el in doomed:
         if el.getparent() is not None:
@@ -328,9 +379,12 @@ def html_document(
     if not html.strip():
         raise NotTerms("the page is empty")
     try:
-        root = lxml.html.document_fromstring(html)
-    except (etree.ParserError, ValueError) as exc:
+        # Plain etree elements: lxml.html's element classes cost a lookup on every access.
+        root = etree.fromstring(html, _HTML_PARSER)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
         raise NotTerms(f"the page is not parseable HTML: {exc}") from None
+    if root is None:
+        raise NotTerms("the page has no HTML elements")
     page_title = " ".join((root.findtext(".//title") or "").split())
     _decode_emails(root)
     for selector in remove:
