@@ -27,6 +27,7 @@ test: $(VENV)/.installed-test
 # Benchmarks print their figures; none is a pass/fail test.
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/extract.py
+	$(BIN)/python bench/diff.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check monitor tests bench

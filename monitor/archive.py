@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import gzip
 import hashlib
+import json
 import os
 import sqlite3
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 from monitor import markdown
 from monitor.errors import ArchiveError, ArchiveLocked
 from monitor.model import (
+    ChangeSet,
     Conditional,
     Document,
     FetchFailure,
@@ -34,6 +36,7 @@ from monitor.model import (
     Source,
     Version,
 )
+from monitor.serialize import changeset_from_dict, changeset_to_dict
 
 CATALOG = "catalog.sqlite"
 LOCK = ".lock"
@@ -66,6 +69,17 @@ SCHEMA = [
         status INTEGER, url TEXT, snapshot_id INTEGER, version_id INTEGER
     );
     CREATE INDEX checks_source ON checks(source_id, id);
+    """,
+    # version 2: clause-level ChangeSets between consecutive versions
+    """
+    CREATE TABLE changes (
+        id INTEGER PRIMARY KEY, source_id TEXT NOT NULL REFERENCES sources(id),
+        recorded_at TEXT NOT NULL, old_version_id INTEGER REFERENCES versions(id),
+        new_version_id INTEGER NOT NULL REFERENCES versions(id), path TEXT NOT NULL UNIQUE,
+        sha256 TEXT NOT NULL, cosmetic INTEGER NOT NULL, technical INTEGER NOT NULL DEFAULT 0,
+        clause_changes INTEGER NOT NULL
+    );
+    CREATE INDEX changes_source ON changes(source_id, id);
     """,
 ]
 
@@ -128,6 +142,20 @@ class StoredSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredChange:
+    """A ChangeSet as the catalog knows it."""
+
+    id: int
+    source_id: str
+    recorded_at: datetime
+    old_version_id: int | None
+    new_version_id: int
+    path: str
+    cosmetic: bool
+    technical: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Stored:
     """What storing one pass result did."""
 
@@ -135,6 +163,8 @@ class Stored:
     snapshot_id: int | None = None
     version: Version | None = None
     previous: Version | None = None
+    change: StoredChange | None = None
+    changeset: ChangeSet | None = None
 
 
 @dataclass(slots=True)
@@ -373,11 +403,13 @@ class Archive:
         extractor: str = "",
         technical: bool = False,
         recorded_at: datetime | None = None,
+        changeset: ChangeSet | None = None,
     ) -> Stored:
         """Archive a snapshot and the Document extracted from it, each only if new.
 
         `technical` marks a re-extraction of an archived snapshot with new rules or selectors:
-        the version is stored but never alerts.
+        the version is stored but never alerts. `changeset` (from the previous version to
+        `document`) is stored with the version, in the same transaction.
         """
         sid = snapshot.source_id
         recorded_at = recorded_at or snapshot.fetched_at
@@ -441,6 +473,10 @@ class Archive:
                     version_id, sid, recorded_at, snapshot_id, digest, version_path, technical
                 )
             db.execute("UPDATE sources SET extractor = ? WHERE id = ?", (extractor, sid))
+            change = None
+            if new_version and changeset is not None and previous is not None:
+                changeset = ChangeSet(previous.id, version_id, changeset.changes)
+                change = self._store_changeset(db, sid, changeset, recorded_at, technical)
             detail = "technical upgrade: re-extracted with new rules" if technical else ""
             if not new_version and new_snapshot:
                 detail = "the page changed but its terms text did not"
@@ -455,7 +491,63 @@ class Archive:
                 version_id=version.id if version else None,
                 detail=detail,
             )
-        return Stored(outcome, snapshot_id, version if new_version else None, previous)
+        if not new_version:
+            return Stored(outcome, snapshot_id, None, previous)
+        return Stored(
+            outcome, snapshot_id, version, previous, change, changeset if change else None
+        )
+
+    def _store_changeset(
+        self, db: sqlite3.Connection, sid: str, changeset: ChangeSet, at: datetime, technical: bool
+    ) -> StoredChange:
+        """Write a ChangeSet's JSON, then its row; the caller's transaction commits both."""
+        assert changeset.new_version_id is not None
+        data = {"source_id": sid, "recorded_at": iso(at), "technical": technical}
+        data |= changeset_to_dict(changeset)
+        body = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
+        digest = hashlib.sha256(body).hexdigest()
+        path = f"{sid}/changes/{stamp(at)}-{digest[:8]}.json"
+        write_atomic(self.root / path, body)
+        change_id = db.execute(
+            "INSERT INTO changes (source_id, recorded_at, old_version_id, new_version_id, path, sha256,"
+            " cosmetic, technical, clause_changes) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                sid,
+                iso(at),
+                changeset.old_version_id,
+                changeset.new_version_id,
+                path,
+                digest,
+                int(changeset.is_cosmetic),
+                int(technical),
+                len(changeset.changes),
+            ),
+        ).lastrowid
+        assert change_id is not None
+        return StoredChange(
+            change_id,
+            sid,
+            at,
+            changeset.old_version_id,
+            changeset.new_version_id,
+            path,
+            changeset.is_cosmetic,
+            technical,
+        )
+
+    def changes(self, source_id: str) -> list[StoredChange]:
+        rows = self._db.execute(
+            "SELECT * FROM changes WHERE source_id = ? ORDER BY id", (source_id,)
+        )
+        return [_change(row) for row in rows]
+
+    def read_changeset(self, change: StoredChange) -> ChangeSet:
+        data = json.loads((self.root / change.path).read_text(encoding="utf-8"))
+        return changeset_from_dict(data)
+
+    def version(self, version_id: int) -> Version | None:
+        row = self._db.execute("SELECT * FROM versions WHERE id = ?", (version_id,)).fetchone()
+        return _version(row) if row else None
 
     # --- integrity -----------------------------------------------------------------------
 
@@ -497,7 +589,17 @@ class Archive:
                 continue
             if hashlib.sha256(data).hexdigest() != row["sha256"]:
                 report.problems.append(f"{path}: version {row['id']} does not match its sha256")
-        for kind in ("snapshots", "versions"):
+        for row in self._db.execute("SELECT id, path, sha256 FROM changes"):
+            known.add(row["path"])
+            path = self.root / row["path"]
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                report.problems.append(f"{path}: change {row['id']} is in the catalog but missing")
+                continue
+            if hashlib.sha256(data).hexdigest() != row["sha256"]:
+                report.problems.append(f"{path}: change {row['id']} does not match its sha256")
+        for kind in ("snapshots", "versions", "changes"):
             for path in sorted(self.root.glob(f"*/{kind}/*")):
                 relative = path.relative_to(self.root).as_posix()
                 if relative not in known:
@@ -529,5 +631,18 @@ def _version(row: sqlite3.Row) -> Version:
         snapshot_id=row["snapshot_id"],
         sha256=row["sha256"],
         path=row["path"],
+        technical=bool(row["technical"]),
+    )
+
+
+def _change(row: sqlite3.Row) -> StoredChange:
+    return StoredChange(
+        id=row["id"],
+        source_id=row["source_id"],
+        recorded_at=from_iso(row["recorded_at"]),
+        old_version_id=row["old_version_id"],
+        new_version_id=row["new_version_id"],
+        path=row["path"],
+        cosmetic=bool(row["cosmetic"]),
         technical=bool(row["technical"]),
     )

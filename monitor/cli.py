@@ -22,13 +22,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from monitor import __version__
 from monitor.archive import Archive
 from monitor.config import Settings, load_settings
+from monitor.diff import diff, render_markdown
 from monitor.errors import ArchiveError, ClausewatchError, ConfigError, UsageError
 from monitor.fetch import Fetcher
-from monitor.model import Outcome, SourceResult
+from monitor.model import ChangeKind, ChangeSet, Outcome, SourceResult, SpanOp, Version
+from monitor.publish.templates import render_changeset_html
+from monitor.serialize import changeset_to_dict
 from monitor.sources import load_sources, select_sources
 from monitor.track import run_pass
 
@@ -87,6 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="check that archive files and catalog agree")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    diff = commands.add_parser(
+        "diff", help="show what changed, clause by clause, between two versions"
+    )
+    diff.add_argument("source_id", metavar="SOURCE", help="source id")
+    diff.add_argument(
+        "old",
+        nargs="?",
+        type=int,
+        metavar="OLD",
+        help="old version id (default: the one before NEW)",
+    )
+    diff.add_argument(
+        "new", nargs="?", type=int, metavar="NEW", help="new version id (default: the latest)"
+    )
+    formats = diff.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="print the ChangeSet as JSON")
+    formats.add_argument("--markdown", action="store_true", help="print the ChangeSet as Markdown")
+    formats.add_argument(
+        "--html", action="store_true", help="print the ChangeSet as an HTML fragment"
+    )
 
     sources = commands.add_parser("sources", help="validate sources.yaml and list the sources")
     sources.add_argument("--json", action="store_true", help="print the sources as JSON")
@@ -245,7 +270,98 @@ def cmd_sources(
     return ExitStatus.OK
 
 
-COMMANDS = {"track": cmd_track, "verify": cmd_verify, "sources": cmd_sources}
+def _open_archive(settings: Settings) -> Archive:
+    if not (settings.archive_dir / "catalog.sqlite").exists():
+        raise UsageError(
+            f"{settings.archive_dir}: no archive here yet (run `clausewatch track` first)"
+        )
+    return Archive(settings.archive_dir, lock_timeout=settings.lock_timeout)
+
+
+def _pick_versions(
+    archive: Archive, source_id: str, old: int | None, new: int | None
+) -> tuple[Version, Version]:
+    versions = archive.versions(source_id)
+    if not versions:
+        raise UsageError(
+            f"source {source_id!r} has no archived versions (known: {', '.join(archive.source_ids()) or 'none'})"
+        )
+    by_id = {v.id: v for v in versions}
+    for wanted in (old, new):
+        if wanted is not None and wanted not in by_id:
+            raise UsageError(
+                f"source {source_id!r} has no version {wanted} (versions: {', '.join(map(str, by_id))})"
+            )
+    newer = by_id[new] if new is not None else versions[-1]
+    if old is not None:
+        return by_id[old], newer
+    earlier = [v for v in versions if v.id < newer.id]
+    if not earlier:
+        raise UsageError(
+            f"version {newer.id} is the first version of {source_id!r}: nothing to compare it with"
+        )
+    return earlier[-1], newer
+
+
+def changeset_text(changeset: ChangeSet) -> Text:
+    """A ChangeSet for the terminal: deletions red and struck, insertions green. No markup parsing."""
+    out = Text()
+    if not changeset.changes:
+        out.append("No changes.\n")
+    for change in changeset.changes:
+        clause = change.new or change.old
+        assert clause is not None
+        out.append(
+            CONTROL_RE.sub("\ufffd", " > ".join(clause.heading_path) or "(top of the document)"),
+            "bold",
+        )
+        out.append(f"  {change.kind.value}{' (cosmetic)' if change.cosmetic else ''}\n", "cyan")
+        if change.kind in (ChangeKind.MOVED, ChangeKind.RENUMBERED):
+            old_label = change.old.label if change.old else None
+            new_label = change.new.label if change.new else None
+            if old_label != new_label:
+                out.append(
+                    f"  number {old_label or '(none)'} -> {new_label or '(none)'}\n", "yellow"
+                )
+            out.append("  " + CONTROL_RE.sub("\ufffd", clause.full_text) + "\n\n", "dim")
+            continue
+        out.append("  ")
+        if clause.label:
+            out.append(CONTROL_RE.sub("\ufffd", clause.label) + " ")
+        for span in change.spans:
+            style = {SpanOp.INSERT: "bold green", SpanOp.DELETE: "red strike"}.get(span.op, "")
+            out.append(CONTROL_RE.sub("\ufffd", span.text), style)
+        out.append("\n\n")
+    return out
+
+
+def cmd_diff(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    with _open_archive(settings) as archive, archive.lock(shared=True):
+        old, new = _pick_versions(archive, args.source_id, args.old, args.new)
+        stored = {(c.old_version_id, c.new_version_id): c for c in archive.changes(args.source_id)}
+        if (old.id, new.id) in stored:
+            changeset = archive.read_changeset(stored[(old.id, new.id)])
+        else:
+            changeset = diff(archive.read_version(old), archive.read_version(new), old.id, new.id)
+    title = f"{args.source_id}: version {old.id} ({old.recorded_at:%Y-%m-%d}) -> {new.id} ({new.recorded_at:%Y-%m-%d})"
+    if args.json:
+        env.stdout.write(
+            json.dumps({"source_id": args.source_id, **changeset_to_dict(changeset)}, indent=2)
+            + "\n"
+        )
+    elif args.markdown:
+        env.stdout.write(render_markdown(changeset, title))
+    elif args.html:
+        env.stdout.write(render_changeset_html(changeset, title))
+    else:
+        console.print(Text(title + "\n", "bold underline"))
+        console.print(changeset_text(changeset))
+    return ExitStatus.OK
+
+
+COMMANDS = {"track": cmd_track, "verify": cmd_verify, "sources": cmd_sources, "diff": cmd_diff}
 
 
 def main(argv: Sequence[str] | None = None, environment: Environment | None = None) -> int:

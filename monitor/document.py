@@ -87,12 +87,23 @@ def split_label(text: str) -> tuple[str | None, str]:
     return match.group("label"), text[match.end() :]
 
 
+DATE_STATEMENT_SPLIT_RE = re.compile(r"(?<=\d)\s*[.;|]\s+|\s+[|\u2022\u00b7]\s+")
+
+
 def stated_date(text: str) -> str | None:
-    """The date in a clause that only states when the terms took effect or were updated."""
-    if len(text) > 90:
+    """The date in a clause that only states when the terms took effect or were updated.
+
+    "Effective September 16, 2024. Last Revised August 16, 2024" gives the first date.
+    """
+    if len(text) > 160:
         return None
-    match = EFFECTIVE_DATE_RE.match(text)
-    return match.group("date") if match else None
+    parts = [p for p in DATE_STATEMENT_SPLIT_RE.split(text) if p.strip()]
+    if not parts or len(parts) > 3:
+        return None
+    matches = [EFFECTIVE_DATE_RE.match(p.strip()) for p in parts]
+    if not all(matches):
+        return None
+    return matches[0].group("date")  # type: ignore[union-attr]
 
 
 def looks_like_heading(text: str) -> bool:

@@ -171,3 +171,76 @@ class SourceResult:
     detail: str = ""
     version_id: int | None = None
     failure: FetchFailure | None = None
+
+
+class ChangeKind(StrEnum):
+    """How one clause changed between two versions."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    MODIFIED = "modified"  # reworded (the word spans say how)
+    MOVED = "moved"  # same text, another place in the order
+    RENUMBERED = "renumbered"  # same text, another number label
+    SPLIT = "split"  # one old clause became several consecutive new ones (`parts`)
+    MERGED = "merged"  # several consecutive old clauses became one new one (`parts`)
+
+
+class SpanOp(StrEnum):
+    EQUAL = "equal"
+    INSERT = "insert"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A run of words in a word-level diff: kept, inserted or deleted."""
+
+    op: SpanOp
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClauseChange:
+    """One change between two versions, clause by clause.
+
+    For SPLIT and MERGED, `parts` holds the several clauses and `new` (or `old`) is their
+    joined text, so that every change reads as one old text against one new text.
+    """
+
+    kind: ChangeKind
+    old: Clause | None
+    new: Clause | None
+    spans: tuple[Span, ...] = ()
+    cosmetic: bool = False  # only whitespace, punctuation, case, quotes or numbering differ
+    parts: tuple[Clause, ...] = ()
+
+    @property
+    def inserted(self) -> str:
+        return " ".join(s.text for s in self.spans if s.op is SpanOp.INSERT)
+
+    @property
+    def deleted(self) -> str:
+        return " ".join(s.text for s in self.spans if s.op is SpanOp.DELETE)
+
+    @property
+    def key(self) -> str:
+        clause = self.new or self.old
+        assert clause is not None
+        return clause.key
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """Everything that changed between two versions of one source."""
+
+    old_version_id: int | None
+    new_version_id: int | None
+    changes: tuple[ClauseChange, ...]
+
+    @property
+    def is_cosmetic(self) -> bool:
+        """True when nothing but formatting changed: such a ChangeSet never alerts."""
+        return all(c.cosmetic for c in self.changes)
+
+    def count(self, kind: ChangeKind) -> int:
+        return sum(1 for c in self.changes if c.kind is kind)

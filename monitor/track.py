@@ -22,9 +22,11 @@ from urllib.parse import urlsplit
 from monitor import extract
 from monitor.archive import Archive
 from monitor.config import Settings
+from monitor.diff import diff
 from monitor.errors import ArchiveError
 from monitor.fetch import Fetcher
 from monitor.model import (
+    ChangeSet,
     Document,
     FailureReason,
     FetchFailure,
@@ -127,7 +129,12 @@ def _store(archive: Archive, work: _Work, now: datetime) -> SourceResult:
         archive.record_failure(work.document)
         return _failed(source, work.document)
     assert isinstance(work.document, Document)
-    stored = archive.store(result, work.document, extractor=extractor_fingerprint(source))
+    stored = archive.store(
+        result,
+        work.document,
+        extractor=extractor_fingerprint(source),
+        changeset=_changes_since_last(archive, source.id, work.document),
+    )
     clauses = len(work.document.clauses)
     detail = {
         Outcome.NEW: f"first version, {clauses} clauses",
@@ -136,6 +143,15 @@ def _store(archive: Archive, work: _Work, now: datetime) -> SourceResult:
     }.get(stored.outcome, "")
     version_id = stored.version.id if stored.version else None
     return SourceResult(source.id, stored.outcome, detail, version_id)
+
+
+def _changes_since_last(archive: Archive, source_id: str, document: Document) -> ChangeSet | None:
+    """The clause diff from the last archived version to `document`, or None if there is none."""
+    previous = archive.latest_version(source_id)
+    if previous is None:
+        return None
+    old = archive.read_version(previous)
+    return None if old == document else diff(old, document, previous.id)
 
 
 def upgrade_extraction(source: Source, archive: Archive, settings: Settings, now: datetime) -> bool:
@@ -155,6 +171,7 @@ def upgrade_extraction(source: Source, archive: Archive, settings: Settings, now
         extractor=fingerprint,
         technical=True,
         recorded_at=now,
+        changeset=_changes_since_last(archive, source.id, document),
     )
     return stored.version is not None
 

@@ -151,3 +151,37 @@ def test_readme_documents_every_command_and_option() -> None:
         if not re.search(pattern, readme):
             missing.append(f"{command} {option}".strip())
     assert missing == []
+
+
+def test_diff_between_the_last_two_versions_in_every_format(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
+    write_sources(tmp_path / "sources.yaml", [entry(httpserver.url_for("/terms"))])
+    assert run(tmp_path, "track")[0] == ExitStatus.OK
+    code, _, err = run(tmp_path, "diff", "example-terms")
+    assert code == ExitStatus.USAGE and "nothing to compare" in err
+    httpserver.clear()
+    changed = terms_html().replace(
+        "We may use it to operate the service",
+        "We may use it to train [bold]AI[/bold] models and to operate the service",
+    )
+    httpserver.expect_request("/terms").respond_with_data(changed, content_type="text/html")
+    assert run(tmp_path, "track")[0] == ExitStatus.OK
+    code, out, _ = run(tmp_path, "diff", "example-terms")
+    assert code == ExitStatus.OK and "modified" in out and "train [bold]AI[/bold] models and" in out
+    code, out, _ = run(tmp_path, "diff", "example-terms", "--json")
+    data = json.loads(out)
+    assert (
+        data["counts"]["modified"] == 6
+        and data["old_version_id"] == 1
+        and data["new_version_id"] == 2
+    )
+    code, out, _ = run(tmp_path, "diff", "example-terms", "1", "2", "--markdown")
+    assert re.search(r"\*\*[^*]*train \\\[bold\\\]AI\\\[/bold\\\] models[^*]*\*\*", out)
+    code, out, _ = run(tmp_path, "diff", "example-terms", "--html")
+    assert re.search(r"<ins>[^<]*train \[bold\]AI\[/bold\] models[^<]*</ins>", out)
+    code, _, err = run(tmp_path, "diff", "example-terms", "7")
+    assert code == ExitStatus.USAGE and "no version 7" in err
+    code, _, err = run(tmp_path, "diff", "nope")
+    assert code == ExitStatus.USAGE and "no archived versions" in err

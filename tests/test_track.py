@@ -268,6 +268,7 @@ def test_changed_selectors_re_extract_the_last_snapshot_as_a_technical_upgrade(
     assert [r[0] for r in rows] == [0, 1]
     assert "side note" not in (settings.archive_dir / rows[1][1]).read_text()
     assert catalog(settings, "SELECT count(*) FROM snapshots") == [(1,)]
+    assert catalog(settings, "SELECT technical, cosmetic FROM changes") == [(1, 0)]
 
 
 def test_archive_is_laid_out_as_documented(httpserver: HTTPServer, settings: Settings) -> None:

@@ -1,0 +1,35 @@
+"""The jinja2 environment every publisher renders with (templates/ at the project root).
+
+Owns: loading templates with autoescape always on, strict undefined variables, and the few
+filters templates share. Must never: read the archive or write files.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from monitor.model import ChangeSet
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,  # always, for .txt too: callers of text templates use |safe on nothing
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["heading"] = lambda path: " › ".join(path) or "(top of the document)"
+    return env
+
+
+def render_changeset_html(changeset: ChangeSet, title: str = "") -> str:
+    """A ChangeSet as an HTML fragment: <ins>/<del> word changes, one <section> per change."""
+    return environment().get_template("changeset.html").render(changeset=changeset, title=title)

@@ -1,0 +1,70 @@
+"""JSON forms of model values: ChangeSets (and what they hold) to plain dicts and back.
+
+Owns: the one JSON shape of a ChangeSet, used by the archive's changes/*.json files, by
+`--json` output and by the publishers, so that every reader sees the same field names as
+the model. Must never: do I/O, or hold any rule about what a change means.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.model import ChangeKind, ChangeSet, Clause, ClauseChange, Span, SpanOp
+
+
+def clause_to_dict(clause: Clause | None) -> dict[str, Any] | None:
+    if clause is None:
+        return None
+    return {
+        "key": clause.key,
+        "heading_path": list(clause.heading_path),
+        "label": clause.label,
+        "text": clause.text,
+    }
+
+
+def clause_from_dict(data: dict[str, Any] | None) -> Clause | None:
+    if data is None:
+        return None
+    return Clause(data["key"], tuple(data["heading_path"]), data["label"], data["text"])
+
+
+def change_to_dict(change: ClauseChange) -> dict[str, Any]:
+    return {
+        "kind": change.kind.value,
+        "cosmetic": change.cosmetic,
+        "old": clause_to_dict(change.old),
+        "new": clause_to_dict(change.new),
+        "spans": [[span.op.value, span.text] for span in change.spans],
+        "parts": [clause_to_dict(p) for p in change.parts],
+    }
+
+
+def change_from_dict(data: dict[str, Any]) -> ClauseChange:
+    parts = tuple(c for c in (clause_from_dict(p) for p in data.get("parts", [])) if c is not None)
+    return ClauseChange(
+        kind=ChangeKind(data["kind"]),
+        old=clause_from_dict(data["old"]),
+        new=clause_from_dict(data["new"]),
+        spans=tuple(Span(SpanOp(op), text) for op, text in data["spans"]),
+        cosmetic=bool(data["cosmetic"]),
+        parts=parts,
+    )
+
+
+def changeset_to_dict(changeset: ChangeSet) -> dict[str, Any]:
+    return {
+        "old_version_id": changeset.old_version_id,
+        "new_version_id": changeset.new_version_id,
+        "is_cosmetic": changeset.is_cosmetic,
+        "counts": {kind.value: changeset.count(kind) for kind in ChangeKind},
+        "changes": [change_to_dict(c) for c in changeset.changes],
+    }
+
+
+def changeset_from_dict(data: dict[str, Any]) -> ChangeSet:
+    return ChangeSet(
+        data["old_version_id"],
+        data["new_version_id"],
+        tuple(change_from_dict(c) for c in data["changes"]),
+    )
