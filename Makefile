@@ -28,6 +28,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/diff.py
+	$(BIN)/python bench/flagging.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check monitor tests bench

@@ -30,13 +30,14 @@ from monitor.model import (
     Conditional,
     Document,
     FetchFailure,
+    Flag,
     NotModified,
     Outcome,
     Snapshot,
     Source,
     Version,
 )
-from monitor.serialize import changeset_from_dict, changeset_to_dict
+from monitor.serialize import changeset_from_dict, changeset_to_dict, flag_from_dict, flag_to_dict
 
 CATALOG = "catalog.sqlite"
 LOCK = ".lock"
@@ -80,6 +81,17 @@ SCHEMA = [
         clause_changes INTEGER NOT NULL
     );
     CREATE INDEX changes_source ON changes(source_id, id);
+    """,
+    # version 3: what each ChangeSet means for creators
+    """
+    CREATE TABLE flags (
+        id INTEGER PRIMARY KEY, change_id INTEGER NOT NULL REFERENCES changes(id),
+        source_id TEXT NOT NULL, category TEXT NOT NULL, severity TEXT NOT NULL,
+        direction TEXT NOT NULL, rule_id TEXT NOT NULL, evidence TEXT NOT NULL,
+        words TEXT NOT NULL, change_index INTEGER NOT NULL
+    );
+    CREATE INDEX flags_change ON flags(change_id);
+    CREATE INDEX flags_category ON flags(category, source_id);
     """,
 ]
 
@@ -404,6 +416,7 @@ class Archive:
         technical: bool = False,
         recorded_at: datetime | None = None,
         changeset: ChangeSet | None = None,
+        flags: tuple[Flag, ...] = (),
     ) -> Stored:
         """Archive a snapshot and the Document extracted from it, each only if new.
 
@@ -476,7 +489,7 @@ class Archive:
             change = None
             if new_version and changeset is not None and previous is not None:
                 changeset = ChangeSet(previous.id, version_id, changeset.changes)
-                change = self._store_changeset(db, sid, changeset, recorded_at, technical)
+                change = self._store_changeset(db, sid, changeset, flags, recorded_at, technical)
             detail = "technical upgrade: re-extracted with new rules" if technical else ""
             if not new_version and new_snapshot:
                 detail = "the page changed but its terms text did not"
@@ -498,12 +511,19 @@ class Archive:
         )
 
     def _store_changeset(
-        self, db: sqlite3.Connection, sid: str, changeset: ChangeSet, at: datetime, technical: bool
+        self,
+        db: sqlite3.Connection,
+        sid: str,
+        changeset: ChangeSet,
+        flags: tuple[Flag, ...],
+        at: datetime,
+        technical: bool,
     ) -> StoredChange:
-        """Write a ChangeSet's JSON, then its row; the caller's transaction commits both."""
+        """Write a ChangeSet's JSON (with its flags), then its rows; the caller commits."""
         assert changeset.new_version_id is not None
-        data = {"source_id": sid, "recorded_at": iso(at), "technical": technical}
+        data: dict[str, object] = {"source_id": sid, "recorded_at": iso(at), "technical": technical}
         data |= changeset_to_dict(changeset)
+        data["flags"] = [flag_to_dict(f) for f in flags]
         body = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
         digest = hashlib.sha256(body).hexdigest()
         path = f"{sid}/changes/{stamp(at)}-{digest[:8]}.json"
@@ -524,6 +544,24 @@ class Archive:
             ),
         ).lastrowid
         assert change_id is not None
+        db.executemany(
+            "INSERT INTO flags (change_id, source_id, category, severity, direction, rule_id, evidence,"
+            " words, change_index) VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    change_id,
+                    sid,
+                    f.category.value,
+                    f.severity.value,
+                    f.direction.value,
+                    f.rule_id,
+                    f.evidence,
+                    json.dumps(list(f.words)),
+                    f.change_index,
+                )
+                for f in flags
+            ],
+        )
         return StoredChange(
             change_id,
             sid,
@@ -544,6 +582,10 @@ class Archive:
     def read_changeset(self, change: StoredChange) -> ChangeSet:
         data = json.loads((self.root / change.path).read_text(encoding="utf-8"))
         return changeset_from_dict(data)
+
+    def read_flags(self, change: StoredChange) -> tuple[Flag, ...]:
+        data = json.loads((self.root / change.path).read_text(encoding="utf-8"))
+        return tuple(flag_from_dict(f) for f in data.get("flags", []))
 
     def version(self, version_id: int) -> Version | None:
         row = self._db.execute("SELECT * FROM versions WHERE id = ?", (version_id,)).fetchone()

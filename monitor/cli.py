@@ -28,10 +28,13 @@ from monitor import __version__
 from monitor.archive import Archive
 from monitor.config import Settings, load_settings
 from monitor.diff import diff, render_markdown
+from monitor.document import normalize_text
 from monitor.errors import ArchiveError, ClausewatchError, ConfigError, UsageError
 from monitor.fetch import Fetcher
+from monitor.markdown import parse as markdown_parse
 from monitor.model import ChangeKind, ChangeSet, Outcome, SourceResult, SpanOp, Version
 from monitor.publish.templates import render_changeset_html
+from monitor.rules import load_rules
 from monitor.serialize import changeset_to_dict
 from monitor.sources import load_sources, select_sources
 from monitor.track import run_pass
@@ -112,6 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
     formats.add_argument(
         "--html", action="store_true", help="print the ChangeSet as an HTML fragment"
     )
+
+    rules = commands.add_parser("rules", help="list the flagging rules, or try them on text")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    rules_list = rules_commands.add_parser(
+        "list", help="list every rule with its category and description"
+    )
+    rules_list.add_argument("--json", action="store_true", help="print the rules as JSON")
+    rules_test = rules_commands.add_parser(
+        "test", help="show which rules fire on a file or a text, sentence by sentence"
+    )
+    rules_test.add_argument(
+        "target", metavar="FILE|TEXT", help="a file to read, or the text itself"
+    )
+    rules_test.add_argument("--json", action="store_true", help="print the matches as JSON")
+    for sub in (rules_list, rules_test):
+        sub.add_argument(
+            "--rules",
+            type=Path,
+            action="append",
+            metavar="FILE",
+            help="a rule file instead of the default packs (repeatable)",
+        )
 
     sources = commands.add_parser("sources", help="validate sources.yaml and list the sources")
     sources.add_argument("--json", action="store_true", help="print the sources as JSON")
@@ -361,7 +386,91 @@ def cmd_diff(
     return ExitStatus.OK
 
 
-COMMANDS = {"track": cmd_track, "verify": cmd_verify, "sources": cmd_sources, "diff": cmd_diff}
+def cmd_rules(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    rules = load_rules(args.rules)
+    if args.rules_command == "list":
+        if args.json:
+            rows = [
+                {
+                    "id": r.id,
+                    "category": r.category.value,
+                    "severity": r.severity.value,
+                    "polarity": r.polarity.value,
+                    "actor": r.actor.value,
+                    "description": r.description,
+                    "origin": r.origin,
+                }
+                for r in rules.rules
+            ]
+            env.stdout.write(json.dumps(rows, indent=2) + "\n")
+            return ExitStatus.OK
+        table = Table(title=f"{len(rules.rules)} rules", title_justify="left")
+        for column in ("id", "category", "severity", "description"):
+            table.add_column(column, overflow="fold")
+        for r in rules.rules:
+            table.add_row(r.id, r.category.value, r.severity.value, safe(r.description))
+        console.print(table)
+        return ExitStatus.OK
+    target = Path(args.target)
+    if target.exists():
+        try:
+            raw = target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{target}: cannot read: {exc}") from None
+        text = (
+            " ".join(c.full_text for c in markdown_parse(raw).clauses)
+            if target.suffix == ".md"
+            else raw
+        )
+    else:
+        text = args.target
+    matches = rules.match(
+        normalize_text(text)
+        if "\n" not in text
+        else "\n".join(normalize_text(line) for line in text.splitlines())
+    )
+    if args.json:
+        env.stdout.write(
+            json.dumps(
+                [
+                    {
+                        "rule_id": m.rule_id,
+                        "category": m.category.value,
+                        "severity": m.severity.value,
+                        "words": list(m.words),
+                        "sentence": m.sentence,
+                    }
+                    for m in matches
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
+        return ExitStatus.OK
+    if not matches:
+        console.print("No rule fired.")
+    for m in matches:
+        line = Text()
+        line.append(f"{m.rule_id}", "bold")
+        line.append(f"  {m.category.value} ({m.severity.value})\n", "cyan")
+        line.append(
+            "  fired on: " + ", ".join(CONTROL_RE.sub("\ufffd", w) for w in m.words) + "\n",
+            "yellow",
+        )
+        line.append("  " + CONTROL_RE.sub("\ufffd", m.sentence) + "\n")
+        console.print(line)
+    return ExitStatus.OK
+
+
+COMMANDS = {
+    "track": cmd_track,
+    "verify": cmd_verify,
+    "sources": cmd_sources,
+    "diff": cmd_diff,
+    "rules": cmd_rules,
+}
 
 
 def main(argv: Sequence[str] | None = None, environment: Environment | None = None) -> int:

@@ -244,3 +244,76 @@ class ChangeSet:
 
     def count(self, kind: ChangeKind) -> int:
         return sum(1 for c in self.changes if c.kind is kind)
+
+
+class Category(StrEnum):
+    """What a flagged clause is about. The first seven are the AI and content-access ones."""
+
+    AI_TRAINING = "ai_training"  # the platform may train models on users' content or data
+    THIRD_PARTY_AI = "third_party_ai"  # content or data shared or licensed for others' AI
+    CONTENT_LICENSE = "content_license"  # the licence users grant over their content
+    DATA_SHARING = "data_sharing"  # content or data going to third parties or affiliates
+    OPT_OUT = "opt_out"  # a way to object, opt out, or a consent toggle
+    PROTECTIVE = "protective"  # a promise not to train on or share users' content: good news
+    OTHERS_MAY_NOT_TRAIN = "others_may_not_train"  # users/scrapers may not train: informative
+    # CLAUDETTE's creator-rights categories (Lippi et al. 2019)
+    CONTENT_REMOVAL = "content_removal"
+    UNILATERAL_CHANGE = "unilateral_change"
+    UNILATERAL_TERMINATION = "unilateral_termination"
+    ARBITRATION = "arbitration"
+    LIMITATION_OF_LIABILITY = "limitation_of_liability"
+    JURISDICTION = "jurisdiction"
+    CHOICE_OF_LAW = "choice_of_law"
+    CONTRACT_BY_USING = "contract_by_using"
+    PRIVACY_INCLUDED = "privacy_included"
+
+
+THREAT_CATEGORIES = frozenset(
+    {Category.AI_TRAINING, Category.THIRD_PARTY_AI, Category.CONTENT_LICENSE, Category.DATA_SHARING}
+)
+
+
+class Severity(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"  # worth showing, never an alert
+
+
+SEVERITY_ORDER = {Severity.INFO: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3}
+
+
+class Direction(StrEnum):
+    """How a change moved a flagged meaning."""
+
+    INTRODUCED = "introduced"
+    REMOVED = "removed"
+    STRENGTHENED = "strengthened"  # still there, and wider (more terms fired)
+    WEAKENED = "weakened"  # still there, and narrower
+    RESTATED = "restated"  # reworded, same terms
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One rule firing on one sentence: the rule and the exact words that fired it."""
+
+    rule_id: str
+    category: Category
+    severity: Severity
+    sentence: str
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """What a clause change means for creators, with the rule and the quoted evidence."""
+
+    category: Category
+    severity: Severity
+    direction: Direction
+    rule_id: str
+    description: str
+    evidence: str  # the sentence that fired, quoted from the new text (old, for removals)
+    words: tuple[str, ...]  # the words in it that fired the rule
+    change_index: int  # position of the ClauseChange in its ChangeSet
+    change_key: str

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.model import ChangeKind, ChangeSet, Clause, ClauseChange, Span, SpanOp
+from monitor.model import (
+    Category,
+    ChangeKind,
+    ChangeSet,
+    Clause,
+    ClauseChange,
+    Direction,
+    Flag,
+    Severity,
+    Span,
+    SpanOp,
+)
 
 
 def clause_to_dict(clause: Clause | None) -> dict[str, Any] | None:
@@ -67,4 +78,32 @@ def changeset_from_dict(data: dict[str, Any]) -> ChangeSet:
         data["old_version_id"],
         data["new_version_id"],
         tuple(change_from_dict(c) for c in data["changes"]),
+    )
+
+
+def flag_to_dict(flag: Flag) -> dict[str, Any]:
+    return {
+        "category": flag.category.value,
+        "severity": flag.severity.value,
+        "direction": flag.direction.value,
+        "rule_id": flag.rule_id,
+        "description": flag.description,
+        "evidence": flag.evidence,
+        "words": list(flag.words),
+        "change_index": flag.change_index,
+        "change_key": flag.change_key,
+    }
+
+
+def flag_from_dict(data: dict[str, Any]) -> Flag:
+    return Flag(
+        category=Category(data["category"]),
+        severity=Severity(data["severity"]),
+        direction=Direction(data["direction"]),
+        rule_id=data["rule_id"],
+        description=data["description"],
+        evidence=data["evidence"],
+        words=tuple(data["words"]),
+        change_index=data["change_index"],
+        change_key=data["change_key"],
     )

@@ -25,6 +25,7 @@ from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ArchiveError
 from monitor.fetch import Fetcher
+from monitor.flag import flag_changes
 from monitor.model import (
     ChangeSet,
     Document,
@@ -37,6 +38,7 @@ from monitor.model import (
     Source,
     SourceResult,
 )
+from monitor.rules import RuleSet, load_rules
 
 # Bump when extraction rules change in a way that changes Documents: every source's last
 # snapshot is then re-extracted once and the difference stored as a technical upgrade.
@@ -114,7 +116,7 @@ def _failed(source: Source, failure: FetchFailure) -> SourceResult:
     )
 
 
-def _store(archive: Archive, work: _Work, now: datetime) -> SourceResult:
+def _store(archive: Archive, work: _Work, rules: RuleSet) -> SourceResult:
     source, result = work.source, work.result
     if isinstance(result, NotModified):
         archive.record_not_modified(result)
@@ -129,11 +131,13 @@ def _store(archive: Archive, work: _Work, now: datetime) -> SourceResult:
         archive.record_failure(work.document)
         return _failed(source, work.document)
     assert isinstance(work.document, Document)
+    changeset = _changes_since_last(archive, source.id, work.document)
     stored = archive.store(
         result,
         work.document,
         extractor=extractor_fingerprint(source),
-        changeset=_changes_since_last(archive, source.id, work.document),
+        changeset=changeset,
+        flags=flag_changes(changeset, rules) if changeset else (),
     )
     clauses = len(work.document.clauses)
     detail = {
@@ -165,6 +169,7 @@ def upgrade_extraction(source: Source, archive: Archive, settings: Settings, now
     )
     if isinstance(document, FetchFailure):
         return False  # the new selectors fail on the old page; the next fetch will say so
+    # A technical upgrade's ChangeSet is kept for the record, but never flagged: it never alerts.
     stored = archive.store(
         archive.read_snapshot(latest),
         document,
@@ -182,10 +187,12 @@ def run_pass(
     fetcher: Fetcher,
     settings: Settings,
     *,
+    rules: RuleSet | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_result: Callable[[SourceResult], None] | None = None,
 ) -> PassSummary:
     """One tracking pass over `sources`. The caller holds the archive lock."""
+    rules = rules or load_rules()
     summary = PassSummary(started_at=clock())
     archive.sync_sources(list(sources), summary.started_at)
     states: dict[str, tuple[object, str | None]] = {}
@@ -232,7 +239,7 @@ def run_pass(
     for _ in range(len(sources)):
         work = pending.get()
         try:
-            result = _store(archive, work, clock())
+            result = _store(archive, work, rules)
         except ArchiveError as exc:
             result = SourceResult(work.source.id, Outcome.FAILED, f"archive: {exc}")
         summary.results.append(result)

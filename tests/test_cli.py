@@ -185,3 +185,53 @@ def test_diff_between_the_last_two_versions_in_every_format(
     assert code == ExitStatus.USAGE and "no version 7" in err
     code, _, err = run(tmp_path, "diff", "nope")
     assert code == ExitStatus.USAGE and "no archived versions" in err
+
+
+def test_rules_list_and_test(tmp_path: Path) -> None:
+    code, out, _ = run(tmp_path, "rules", "list", "--json")
+    rules = json.loads(out)
+    assert code == ExitStatus.OK and any(r["id"] == "ai_training.train-models" for r in rules)
+    code, out, _ = run(
+        tmp_path,
+        "rules",
+        "test",
+        "We may use your posts to train our AI models. We never sell data.",
+    )
+    assert (
+        code == ExitStatus.OK
+        and "ai_training.train-models" in out
+        and "fired on: train, AI, models" in out
+    )
+    page = tmp_path / "terms.md"
+    page.write_text("# Terms\n\nWe do not use your content to train AI models.\n")
+    code, out, _ = run(tmp_path, "rules", "test", str(page), "--json")
+    assert [m["category"] for m in json.loads(out)] == ["protective"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- id: x.y\n  category: nope\n")
+    code, _, err = run(tmp_path, "rules", "list", "--rules", str(bad))
+    assert code == ExitStatus.USAGE and f"{bad}:1: rule 'x.y'" in err
+
+
+def test_a_tracked_change_is_flagged_in_the_archive(httpserver: HTTPServer, tmp_path: Path) -> None:
+    httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
+    write_sources(tmp_path / "sources.yaml", [entry(httpserver.url_for("/terms"))])
+    run(tmp_path, "track")
+    httpserver.clear()
+    httpserver.expect_request("/terms").respond_with_data(
+        terms_html(
+            extra="<p>7.1 We may use your content to train our artificial intelligence models.</p>"
+        ),
+        content_type="text/html",
+    )
+    run(tmp_path, "track")
+    changes = list((tmp_path / "archive" / "example-terms" / "changes").iterdir())
+    data = json.loads(changes[0].read_text())
+    (flag,) = data["flags"]
+    assert (
+        flag["category"] == "ai_training"
+        and flag["direction"] == "introduced"
+        and flag["severity"] == "high"
+    )
+    assert (
+        flag["evidence"] == "We may use your content to train our artificial intelligence models."
+    )

@@ -1,0 +1,201 @@
+"""Flagging: what a ChangeSet means for creators.
+
+Owns: applying the rules to the old and the new text of every ClauseChange, and turning the
+difference into Flags with a direction (introduced, removed, strengthened, weakened,
+restated), a severity, the rule id and the quoted words that fired; and the assessment of a
+ChangeSet's flags: is it a threat a creator should hear about, and how serious. A promise not
+to train is good news (protective), never a threat; a protective promise that is removed or
+hedged ("by default, we do not train...") is. Cosmetic, moved and renumbered changes yield
+nothing. Must never: do I/O, or know how alerts are published.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from monitor.model import (
+    SEVERITY_ORDER,
+    THREAT_CATEGORIES,
+    Category,
+    ChangeKind,
+    ChangeSet,
+    ClauseChange,
+    Direction,
+    Flag,
+    Match,
+    Severity,
+)
+from monitor.rules import RuleSet
+
+# Wording that turns a firm promise into a default or a conditional one.
+HEDGE_RE = re.compile(
+    r"\b(?:by\s+default|unless|except|generally|typically|currently|at\s+this\s+time|may\s+(?:still\s+)?use"
+    r"|opt(?:ed)?[- ]in|if\s+you\s+(?:choose|allow|enable|share)|where\s+permitted)\b",
+    re.IGNORECASE,
+)
+NO_FLAG_KINDS = frozenset({ChangeKind.MOVED, ChangeKind.RENUMBERED})
+
+
+def _strongest(matches: Iterable[Match]) -> Match:
+    return max(matches, key=lambda m: (SEVERITY_ORDER[m.severity], len(m.words)))
+
+
+def _direction(category: Category, old: list[Match], new: list[Match]) -> Direction | None:
+    if new and not old:
+        return Direction.INTRODUCED
+    if old and not new:
+        return Direction.REMOVED
+    old_sentences = {m.sentence for m in old}
+    if {m.sentence for m in new} <= old_sentences:
+        return None  # the flagged sentences are untouched; the change was elsewhere in the clause
+    if category is Category.PROTECTIVE:
+        old_hedges = {h.lower() for m in old for h in HEDGE_RE.findall(m.sentence)}
+        new_hedges = {h.lower() for m in new for h in HEDGE_RE.findall(m.sentence)}
+        if new_hedges - old_hedges:
+            return Direction.WEAKENED
+        if old_hedges - new_hedges:
+            return Direction.STRENGTHENED
+    old_rules, new_rules = {m.rule_id for m in old}, {m.rule_id for m in new}
+    old_words = {w.lower() for m in old for w in m.words}
+    new_words = {w.lower() for m in new for w in m.words}
+    if new_rules > old_rules or (new_rules == old_rules and new_words > old_words):
+        return Direction.STRENGTHENED
+    if new_rules < old_rules or (new_rules == old_rules and new_words < old_words):
+        return Direction.WEAKENED
+    return Direction.RESTATED
+
+
+def _severity(category: Category, direction: Direction, rule_severity: Severity) -> Severity:
+    if category not in THREAT_CATEGORIES and not (
+        category is Category.PROTECTIVE and direction in (Direction.REMOVED, Direction.WEAKENED)
+    ):
+        return rule_severity
+    if direction is Direction.INTRODUCED:
+        return rule_severity
+    if direction is Direction.STRENGTHENED:
+        return min(rule_severity, Severity.MEDIUM, key=SEVERITY_ORDER.__getitem__)
+    return Severity.LOW
+
+
+def _without_shadowed(matches: list[Match]) -> list[Match]:
+    """Sharing named only to bind a provider not to train ("...shares data with a provider, who
+    is under a contractual obligation not to train") is the promise, not a new sharing."""
+    protective = {m.sentence for m in matches if m.category is Category.PROTECTIVE}
+    return [
+        m for m in matches if not (m.category is Category.DATA_SHARING and m.sentence in protective)
+    ]
+
+
+def _reconcile(flags: list[Flag]) -> list[Flag]:
+    """A clause text that left one clause and arrived in another (a rewrite that moved it) is
+    one restated, strengthened or weakened meaning, not a removal plus an introduction."""
+    result = list(flags)
+    for category in {f.category for f in flags}:
+        introduced = [
+            f for f in result if f.category is category and f.direction is Direction.INTRODUCED
+        ]
+        removed = [f for f in result if f.category is category and f.direction is Direction.REMOVED]
+        for new, old in zip(introduced, removed, strict=False):
+            old_words = {w.lower() for w in old.words}
+            new_words = {w.lower() for w in new.words}
+            if new_words > old_words:
+                direction = Direction.STRENGTHENED
+            elif new_words < old_words:
+                direction = Direction.WEAKENED
+            else:
+                direction = Direction.RESTATED
+            severity = _severity(category, direction, new.severity)
+            result[result.index(new)] = replace(new, direction=direction, severity=severity)
+            result.remove(old)
+    return result
+
+
+def flag_change(change: ClauseChange, index: int, rules: RuleSet) -> list[Flag]:
+    """The Flags one clause change raises."""
+    if change.cosmetic or change.kind in NO_FLAG_KINDS:
+        return []
+    old = _without_shadowed(rules.match(change.old.text)) if change.old else []
+    new = _without_shadowed(rules.match(change.new.text)) if change.new else []
+    flags = []
+    for category in dict.fromkeys([m.category for m in new] + [m.category for m in old]):
+        old_c = [m for m in old if m.category is category]
+        new_c = [m for m in new if m.category is category]
+        direction = _direction(category, old_c, new_c)
+        if direction is None:
+            continue
+        if direction is Direction.REMOVED:
+            evidence = _strongest(old_c)
+        else:
+            old_sentences = {m.sentence for m in old_c}
+            fresh = [m for m in new_c if m.sentence not in old_sentences] or new_c
+            evidence = _strongest(fresh)
+        rule = rules.by_id[evidence.rule_id]
+        flags.append(
+            Flag(
+                category=category,
+                severity=_severity(category, direction, evidence.severity),
+                direction=direction,
+                rule_id=evidence.rule_id,
+                description=rule.description,
+                evidence=evidence.sentence,
+                words=evidence.words,
+                change_index=index,
+                change_key=change.key,
+            )
+        )
+    return flags
+
+
+def flag_changes(changeset: ChangeSet, rules: RuleSet) -> tuple[Flag, ...]:
+    """Every Flag a ChangeSet raises, in the order of its changes. Cosmetic sets raise none."""
+    if changeset.is_cosmetic:
+        return ()
+    flags = [
+        flag for i, change in enumerate(changeset.changes) for flag in flag_change(change, i, rules)
+    ]
+    return tuple(_reconcile(flags))
+
+
+# A reworded AI-training clause is worth a (low) alert: it often widens scope in new words. A
+# reworded licence or sharing clause is not, unless it fired more terms (strengthened).
+RESTATED_IS_THREAT = frozenset({Category.AI_TRAINING, Category.THIRD_PARTY_AI})
+
+
+def is_threat(flag: Flag) -> bool:
+    """Whether a flag widens what may be done with creators' content (the alert-worthy kind)."""
+    if flag.category in THREAT_CATEGORIES:
+        if flag.direction is Direction.RESTATED:
+            return flag.category in RESTATED_IS_THREAT
+        return flag.direction in (Direction.INTRODUCED, Direction.STRENGTHENED)
+    if flag.category is Category.PROTECTIVE:
+        return flag.direction in (Direction.REMOVED, Direction.WEAKENED)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What the flags of one ChangeSet add up to for a creator."""
+
+    alert: bool
+    severity: Severity | None
+    threats: tuple[Flag, ...]
+    good_news: tuple[Flag, ...]  # protective flags introduced or strengthened
+    other: tuple[Flag, ...]
+
+
+def assess(flags: Iterable[Flag]) -> Assessment:
+    flags = tuple(flags)
+    threats = tuple(f for f in flags if is_threat(f))
+    good = tuple(
+        f
+        for f in flags
+        if f.category is Category.PROTECTIVE
+        and f.direction in (Direction.INTRODUCED, Direction.STRENGTHENED)
+    )
+    other = tuple(f for f in flags if f not in threats and f not in good)
+    severity = (
+        max((f.severity for f in threats), key=SEVERITY_ORDER.__getitem__) if threats else None
+    )
+    return Assessment(bool(threats), severity, threats, good, other)

@@ -1,0 +1,429 @@
+"""The rule language, and the default rule packs in monitor/rules/*.yaml.
+
+A rule says which sentences of terms text mean something for creators. In YAML:
+
+    - id: ai-training.train-models          # unique, "<pack>.<name>"
+      category: ai_training                  # a monitor.model.Category
+      severity: high                         # high | medium | low | info
+      description: The platform may train AI models on your content.   # shown in alerts
+      near: {a: [train*, fine-tun*], b: [model*, AI, machine learning], within: 10}
+      all: [[we, our, your content]]         # every group must be present (any term of it)
+      none: [train tracks]                   # any of these vetoes the rule
+      polarity: affirmative                  # affirmative | negated | either
+      actor: platform                        # platform | users | third_parties | any
+      examples: {fire: [...], quiet: [...]}  # run by the tests
+
+Terms are phrases matched case-insensitively on word boundaries; `train*` is a prefix;
+a term starting with `re:` is a raw regular expression. The trigger (the `near` a-term, or the
+first `all` group) is judged for negation ("will not", "does not", "never", "without your
+consent", "unless you opt in", "prohibited from") in its own clause, and for its actor (the
+platform by default; "you may not", "users shall not" make it the users; "third parties",
+"partners" make it third parties). Rules compile once; a bad file gets a ConfigError naming
+file, line and rule id. Must never: do I/O beyond reading rule files, or know about diffs.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor.errors import ConfigError
+from monitor.model import Category, Match, Severity
+
+PACKS_DIR = Path(__file__).resolve().parent / "rules"
+RULE_KEYS = (
+    "id",
+    "category",
+    "severity",
+    "description",
+    "near",
+    "all",
+    "cue",
+    "none",
+    "polarity",
+    "actor",
+    "examples",
+)
+
+SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|(?<=;)\s+(?=\(?[a-z0-9ivx]{1,4}[.)]\s)")
+WORD_START_RE = re.compile(r"\S+")
+CLAUSE_BREAK_RE = re.compile(
+    r"[.;:!?]|\b(?:but|however|except|although|whereas|while)\b", re.IGNORECASE
+)
+SUBORDINATE_RE = re.compile(r"\b(?:if|unless|whether|when|where|even\s+if)\b[^,]*$", re.IGNORECASE)
+NEGATION_BEFORE_RE = re.compile(
+    r"\b(?:not|never|no|nor|neither|none|cannot|can't|won't|don't|doesn't|didn't|isn't|aren't|wasn't"
+    r"|shan't|mustn't|prohibit(?:s|ed|ion)?(?:\s+(?:on|from))?|restrict(?:s|ed)?|forbid(?:s|den)?"
+    r"|refrain(?:s)?\s+from|excluding|exclude[sd]?)\b"
+    r"|n['\u2019]t\b",
+    re.IGNORECASE,
+)
+NEGATION_AFTER_RE = re.compile(
+    r"\bwithout\s+(?:\w+\s+){0,4}?(?:consent|permission|authori[sz]ation|agreement|opt[- ]in)"
+    r"|\bunless\s+(?:you|the\s+customer|customer|users?)\s+(?:\w+\s+){0,2}?(?:opt|choose|consent|agree|give|enable|turn)"
+    r"|\bonly\s+(?:with|after|if)\s+(?:\w+\s+){0,3}?(?:consent|permission|opt)",
+    re.IGNORECASE,
+)
+USERS_ACTOR_RE = re.compile(
+    r"(?:^|[;:]\s*|^\(?[a-z0-9ivx]{1,4}[.)]\s+)not\s+to\b"
+    r"|\b(?:you|users?|developers?|licensees?|members?|customers?|visitors?|anyone|any\s+(?:person|user|one)|no\s+one|nobody)"
+    r"\b(?:\s+\w+){0,3}?\s+(?:shall|will|may|must|agree|agrees|are|is|can|cannot|can't|should|won't|may\s+not)\b",
+    re.IGNORECASE,
+)
+PLATFORM_ACTOR_RE = re.compile(r"\b(?:we|us|our)\b", re.IGNORECASE)
+THIRD_ACTOR_RE = re.compile(
+    r"\b(?:third[- ]part(?:y|ies)|partners?|affiliates?|recipients?|parent\s+compan(?:y|ies)"
+    r"|(?:service\s+)?providers?|vendors?|other\s+companies|others|their)\b",
+    re.IGNORECASE,
+)
+NEGATION_WINDOW = 30  # words before the trigger in which a negation counts (same clause)
+AFTER_WINDOW = 20  # words after it for "without your consent"
+OWNER_RE = re.compile(r"\b(our|their|its)\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$", re.IGNORECASE)
+
+
+class Polarity(StrEnum):
+    AFFIRMATIVE = "affirmative"  # fires unless the trigger is negated
+    NEGATED = "negated"  # fires only when the trigger is negated (promises, prohibitions)
+    EITHER = "either"
+
+
+class Actor(StrEnum):
+    PLATFORM = "platform"
+    USERS = "users"
+    THIRD_PARTIES = "third_parties"
+    NOT_USERS = "not_users"  # the platform or third parties: whoever it is, not the users
+    ANY = "any"
+
+
+def _term(term: str) -> str:
+    if term.startswith("re:"):
+        return term[3:]
+    prefix = term.endswith("*")
+    words = [re.escape(w) for w in term.rstrip("*").split()]
+    body = r"[\s-]+".join(words)
+    # "non-transferable" and "non-exclusive" are not "transferable" and "exclusive"
+    return rf"(?<!non-)(?<!non )\b{body}" + (r"\w*" if prefix else r"\b")
+
+
+def compile_terms(terms: Iterable[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{_term(t)})" for t in terms), re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    category: Category
+    severity: Severity
+    description: str
+    groups: tuple[re.Pattern[str], ...] = ()
+    near: tuple[re.Pattern[str], re.Pattern[str], int] | None = None
+    cue: tuple[re.Pattern[str], int] | None = (
+        None  # terms that must stand within N words of the trigger
+    )
+    none: re.Pattern[str] | None = None
+    polarity: Polarity = Polarity.AFFIRMATIVE
+    actor: Actor = Actor.PLATFORM
+    fire: tuple[str, ...] = ()
+    quiet: tuple[str, ...] = ()
+    origin: str = ""
+
+    @property
+    def pack(self) -> str:
+        return self.id.split(".", 1)[0]
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in SENTENCE_RE.split(text) if s.strip()]
+
+
+class _Sentence:
+    """A sentence with word offsets, so that distances are counted in words."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [m.start() for m in WORD_START_RE.finditer(text)]
+
+    def word_at(self, offset: int) -> int:
+        return bisect.bisect_right(self.starts, offset) - 1
+
+    def clause_before(self, offset: int) -> str:
+        """The words before `offset` in the same clause, at most NEGATION_WINDOW of them."""
+        start_word = max(0, self.word_at(offset) - NEGATION_WINDOW)
+        window = self.text[self.starts[start_word] if self.starts else 0 : offset]
+        breaks = list(CLAUSE_BREAK_RE.finditer(window))
+        return window[breaks[-1].end() :] if breaks else window
+
+    def clause_after(self, offset: int) -> str:
+        end_word = self.word_at(offset) + AFTER_WINDOW
+        end = self.starts[end_word] if end_word < len(self.starts) else len(self.text)
+        window = self.text[offset:end]
+        stop = re.search(r"[.;!?]", window)
+        return window[: stop.start()] if stop else window
+
+
+def _negated(sentence: _Sentence, start: int, end: int) -> bool:
+    """Whether the trigger is negated in its own clause ("does not use ... to train").
+
+    A negation inside a preceding conditional ("If you do not opt out, ... may train") does not
+    count; "without your consent" or "unless you opt in" after the trigger does.
+    """
+    before = sentence.clause_before(start)
+    for cue in reversed(list(NEGATION_BEFORE_RE.finditer(before))):
+        if "," in before[cue.end() :] and SUBORDINATE_RE.search(before[: cue.start()]):
+            continue
+        return True
+    return bool(NEGATION_AFTER_RE.search(sentence.clause_after(end)))
+
+
+def _actor(sentence: _Sentence, start: int, owner: Actor | None = None) -> Actor:
+    """Who the trigger is about: whose models ("our models", "their models"), else the nearest
+    actor cue before it, else the platform."""
+    if owner is not None:
+        return owner
+    before = sentence.text[:start]
+    found = []
+    for actor, pattern in (
+        (Actor.USERS, USERS_ACTOR_RE),
+        (Actor.PLATFORM, PLATFORM_ACTOR_RE),
+        (Actor.THIRD_PARTIES, THIRD_ACTOR_RE),
+    ):
+        hits = list(pattern.finditer(before))
+        if hits:
+            found.append((hits[-1].end(), actor))
+    return max(found)[1] if found else Actor.PLATFORM
+
+
+def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
+    """The Match of `rule` on one sentence, or None."""
+    s = sentence if isinstance(sentence, _Sentence) else _Sentence(sentence)
+    words: list[str] = []
+    trigger: tuple[int, int] | None = None
+    owner: Actor | None = None
+    if rule.near:
+        a, b, within = rule.near
+        b_hits = [(s.word_at(m.start()), m) for m in b.finditer(s.text)]
+        if not b_hits:
+            return None
+        for hit in a.finditer(s.text):
+            position = s.word_at(hit.start())
+            close = [
+                m
+                for w, m in b_hits
+                if abs(w - position) <= within
+                and (m.end() <= hit.start() or m.start() >= hit.end())
+            ]
+            if close:
+                trigger = (hit.start(), hit.end())
+                words += [hit.group(0), *(m.group(0) for m in close)]
+                possessive = OWNER_RE.search(
+                    s.text[max(0, close[0].start() - 40) : close[0].start()]
+                )
+                if possessive and possessive.group(1).lower() == "our":
+                    owner = Actor.PLATFORM
+                elif possessive and possessive.group(1).lower() == "their":
+                    owner = Actor.THIRD_PARTIES
+                break
+        if trigger is None:
+            return None
+    for group in rule.groups:
+        found = list(group.finditer(s.text))
+        if not found:
+            return None
+        words += [m.group(0) for m in found]
+        if trigger is None:
+            trigger = (found[0].start(), found[0].end())
+    if trigger is None or (rule.none and rule.none.search(s.text)):
+        return None
+    if rule.cue:
+        pattern, within = rule.cue
+        position = s.word_at(trigger[0])
+        cues = [
+            m for m in pattern.finditer(s.text) if abs(s.word_at(m.start()) - position) <= within
+        ]
+        if not cues:
+            return None
+        words.append(cues[0].group(0))
+    negated = _negated(s, *trigger)
+    if rule.polarity is Polarity.AFFIRMATIVE and negated:
+        return None
+    if rule.polarity is Polarity.NEGATED and not negated:
+        return None
+    actor = _actor(s, trigger[0], owner)
+    if rule.actor is Actor.NOT_USERS:
+        if actor is Actor.USERS:
+            return None
+    elif rule.actor is not Actor.ANY and actor is not rule.actor:
+        return None
+    unique = tuple(dict.fromkeys(w.strip() for w in words))
+    return Match(rule.id, rule.category, rule.severity, s.text, unique)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Compiled rules, applied to text sentence by sentence."""
+
+    rules: tuple[Rule, ...]
+    by_id: dict[str, Rule] = field(default_factory=dict)
+
+    def match(self, text: str, categories: frozenset[Category] | None = None) -> list[Match]:
+        matches = []
+        for raw in split_sentences(text):
+            sentence = _Sentence(raw)
+            for rule in self.rules:
+                if categories is not None and rule.category not in categories:
+                    continue
+                found = match_rule(rule, sentence)
+                if found:
+                    matches.append(found)
+        return matches
+
+
+def _where(path: Path, node: yaml.Node | None) -> str:
+    return f"{path}:{node.start_mark.line + 1}" if node is not None else str(path)
+
+
+def _terms(value: Any, name: str, where: str, rule_id: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v.strip() for v in value)
+    ):
+        raise ConfigError(
+            f"{name} must be a non-empty list of terms", where=where, source_id=None
+        ) from None
+    for term in value:
+        if term.startswith("re:"):
+            try:
+                re.compile(term[3:])
+            except re.error as exc:
+                raise ConfigError(
+                    f"rule {rule_id!r}: {name} regex {term[3:]!r}: {exc}", where=where
+                ) from None
+    return value
+
+
+def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
+    where = _where(path, node)
+    rule_id = data.get("id")
+    if not isinstance(rule_id, str) or not re.fullmatch(r"[a-z0-9_]+\.[a-z0-9-]+", rule_id):
+        raise ConfigError(f"rule id {rule_id!r} must look like 'pack.rule-name'", where=where)
+    for key in data:
+        if key not in RULE_KEYS:
+            close = difflib.get_close_matches(key, RULE_KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"rule {rule_id!r}: unknown key {key!r}{hint}", where=where)
+
+    def enum(kind: type[StrEnum], key: str, default: str | None = None) -> Any:
+        value = data.get(key, default)
+        try:
+            return kind(str(value))
+        except ValueError:
+            choices = ", ".join(m.value for m in kind)
+            raise ConfigError(
+                f"rule {rule_id!r}: {key} {value!r} is not one of {choices}", where=where
+            ) from None
+
+    description = data.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise ConfigError(f"rule {rule_id!r}: a plain-English description is required", where=where)
+    groups = [compile_terms(_terms(g, "all", where, rule_id)) for g in data.get("all", [])]
+    near: tuple[re.Pattern[str], re.Pattern[str], int] | None = None
+    if "near" in data:
+        spec = data["near"]
+        if (
+            not isinstance(spec, dict)
+            or not {"a", "b", "within"} <= set(spec)
+            or not isinstance(spec["within"], int)
+        ):
+            raise ConfigError(
+                f"rule {rule_id!r}: near needs a, b (term lists) and within (words)", where=where
+            )
+        near = (
+            compile_terms(_terms(spec["a"], "near.a", where, rule_id)),
+            compile_terms(_terms(spec["b"], "near.b", where, rule_id)),
+            spec["within"],
+        )
+    if not groups and near is None:
+        raise ConfigError(f"rule {rule_id!r}: needs 'all' or 'near'", where=where)
+    none = compile_terms(_terms(data["none"], "none", where, rule_id)) if "none" in data else None
+    cue = None
+    if "cue" in data:
+        spec = data["cue"]
+        if (
+            not isinstance(spec, dict)
+            or not {"terms", "within"} <= set(spec)
+            or not isinstance(spec["within"], int)
+        ):
+            raise ConfigError(f"rule {rule_id!r}: cue needs terms and within (words)", where=where)
+        cue = (compile_terms(_terms(spec["terms"], "cue.terms", where, rule_id)), spec["within"])
+    examples = data.get("examples") or {}
+    fire, quiet = tuple(examples.get("fire", [])), tuple(examples.get("quiet", []))
+    if not fire:
+        raise ConfigError(f"rule {rule_id!r}: needs at least one firing example", where=where)
+    return Rule(
+        id=rule_id,
+        category=enum(Category, "category"),
+        severity=enum(Severity, "severity"),
+        description=" ".join(description.split()),
+        groups=tuple(groups),
+        near=near,
+        cue=cue,
+        none=none,
+        polarity=enum(Polarity, "polarity", "affirmative"),
+        actor=enum(Actor, "actor", "platform"),
+        fire=fire,
+        quiet=quiet,
+        origin=where,
+    )
+
+
+def load_pack(path: Path) -> list[Rule]:
+    """Compile one rule file; every error names the file, the line and the rule id."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except OSError as exc:
+        raise ConfigError(f"cannot read rule file: {exc}", where=str(path)) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(
+            f"not valid YAML: {exc.problem}", where=f"{path}:{mark.line + 1}" if mark else str(path)
+        ) from None
+    if root is None:
+        return []
+    if not isinstance(root, yaml.SequenceNode):
+        raise ConfigError("a rule file is a list of rules", where=_where(path, root))
+    rules = []
+    for node in root.value:
+        data = yaml.safe_load(yaml.serialize(node))
+        if not isinstance(data, dict):
+            raise ConfigError("each rule is a mapping", where=_where(path, node))
+        rules.append(_rule(path, node, data))
+    return rules
+
+
+def load_rules(paths: Sequence[Path] | None = None) -> RuleSet:
+    """The default packs (monitor/rules/*.yaml), or the given files, compiled and checked."""
+    files = sorted(PACKS_DIR.glob("*.yaml")) if paths is None else list(paths)
+    rules: list[Rule] = []
+    seen: dict[str, Rule] = {}
+    for path in files:
+        for rule in load_pack(path):
+            if rule.id in seen:
+                raise ConfigError(
+                    f"duplicate rule id {rule.id!r} (first at {seen[rule.id].origin})",
+                    where=rule.origin,
+                )
+            seen[rule.id] = rule
+            rules.append(rule)
+    return RuleSet(tuple(rules), seen)

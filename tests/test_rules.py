@@ -1,0 +1,146 @@
+"""rules.py: the rule language, its errors, and every shipped rule's own examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import ConfigError
+from monitor.model import Category
+from monitor.rules import load_pack, load_rules, match_rule, split_sentences
+
+RULES = load_rules()
+
+
+def test_the_default_packs_cover_every_category() -> None:
+    assert {r.category for r in RULES.rules} == set(Category)
+    assert len({r.id for r in RULES.rules}) == len(RULES.rules)
+
+
+@pytest.mark.parametrize("rule", RULES.rules, ids=lambda r: r.id)
+def test_every_rule_fires_on_its_examples_and_not_on_its_counter_examples(rule) -> None:  # type: ignore[no-untyped-def]
+    assert rule.fire, "every rule ships firing examples"
+    for text in rule.fire:
+        assert match_rule(rule, text), f"{rule.id} should fire on: {text}"
+    for text in rule.quiet:
+        assert match_rule(rule, text) is None, f"{rule.id} should stay quiet on: {text}"
+
+
+def categories(text: str) -> set[str]:
+    return {m.category.value for m in RULES.match(text)}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("We may use your posts to train our AI models.", "ai_training"),
+        ("We will not use your posts to train our AI models.", "protective"),
+        (
+            "We do not use any of your audio, video, chat, screen sharing or other content to train AI models.",
+            "protective",
+        ),
+        (
+            "Your posts will be used to train our AI models unless you opt out in settings.",
+            "ai_training",
+        ),
+        ("We will never train AI on your songs without your explicit consent.", "protective"),
+        (
+            "If you do not opt out, our partners may use your data to train their AI models.",
+            "third_party_ai",
+        ),
+        (
+            "You may not use the Services to train any machine learning model.",
+            "others_may_not_train",
+        ),
+    ],
+)
+def test_negation_and_actor(text: str, expected: str) -> None:
+    assert expected in categories(text)
+
+
+def test_threat_words_inside_a_promise_do_not_fire_the_threat() -> None:
+    found = categories("We will never train AI on your songs without your explicit consent.")
+    assert "ai_training" not in found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Videos of train tracks and animal training with model trains are allowed.",
+        "Non-transferable and non-sublicensable: this license is limited to your own use.",
+        "You can change your notification settings at any time.",
+    ],
+)
+def test_keyword_traps_stay_quiet(text: str) -> None:
+    found = categories(text)
+    assert not found & {"ai_training", "third_party_ai", "content_license", "opt_out"}
+
+
+def test_matches_quote_the_words_that_fired() -> None:
+    (match,) = [
+        m
+        for m in RULES.match(
+            "For example, this license includes the right to use Your Content to train AI."
+        )
+        if m.category is Category.AI_TRAINING
+    ]
+    assert match.rule_id == "ai_training.train-models"
+    assert {"train", "AI"} <= set(match.words)
+    assert match.sentence.startswith("For example, this license")
+
+
+def test_sentences_are_split_on_full_stops_and_list_items() -> None:
+    assert split_sentences("One. Two? (a) three; (b) four") == [
+        "One.",
+        "Two?",
+        "(a) three;",
+        "(b) four",
+    ]
+
+
+BAD_RULES = {
+    "unknown key": (
+        "- id: x.y\n  category: ai_training\n  severity: high\n  description: d\n  al: [a]\n",
+        "unknown key 'al'; did you mean 'all'?",
+    ),
+    "bad category": (
+        "- id: x.y\n  category: robots\n  severity: high\n  description: d\n  all: [[a]]\n  examples: {fire: [a]}\n",
+        "category 'robots' is not one of",
+    ),
+    "bad regex": (
+        "- id: x.y\n  category: ai_training\n  severity: high\n  description: d\n  all: [['re:(unclosed']]\n",
+        "regex",
+    ),
+    "no description": (
+        "- id: x.y\n  category: ai_training\n  severity: high\n  all: [[a]]\n",
+        "description is required",
+    ),
+    "no examples": (
+        "- id: x.y\n  category: ai_training\n  severity: high\n  description: d\n  all: [[a]]\n",
+        "firing example",
+    ),
+    "bad id": (
+        "- id: Nope\n  category: ai_training\n  severity: high\n  description: d\n  all: [[a]]\n",
+        "must look like",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RULES))
+def test_bad_rule_files_say_file_line_and_rule(tmp_path: Path, case: str) -> None:
+    text, words = BAD_RULES[case]
+    path = tmp_path / "pack.yaml"
+    path.write_text("# a pack\n" + text)
+    with pytest.raises(ConfigError) as caught:
+        load_pack(path)
+    assert str(caught.value).startswith(f"{path}:2: ")
+    assert words in str(caught.value)
+
+
+def test_duplicate_rule_ids_across_files(tmp_path: Path) -> None:
+    rule = "- id: x.y\n  category: ai_training\n  severity: high\n  description: d\n  all: [[train]]\n  examples: {fire: [train]}\n"
+    (tmp_path / "a.yaml").write_text(rule)
+    (tmp_path / "b.yaml").write_text(rule)
+    with pytest.raises(ConfigError, match=r"duplicate rule id 'x\.y'"):
+        load_rules([tmp_path / "a.yaml", tmp_path / "b.yaml"])
