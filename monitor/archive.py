@@ -26,6 +26,7 @@ from pathlib import Path
 from monitor import markdown
 from monitor.errors import ArchiveError, ArchiveLocked
 from monitor.model import (
+    Alert,
     ChangeSet,
     Conditional,
     Document,
@@ -37,7 +38,14 @@ from monitor.model import (
     Source,
     Version,
 )
-from monitor.serialize import changeset_from_dict, changeset_to_dict, flag_from_dict, flag_to_dict
+from monitor.serialize import (
+    alert_from_dict,
+    alert_to_dict,
+    changeset_from_dict,
+    changeset_to_dict,
+    flag_from_dict,
+    flag_to_dict,
+)
 
 CATALOG = "catalog.sqlite"
 LOCK = ".lock"
@@ -92,6 +100,21 @@ SCHEMA = [
     );
     CREATE INDEX flags_change ON flags(change_id);
     CREATE INDEX flags_category ON flags(category, source_id);
+    """,
+    # version 4: alerts (one row per change once considered; alert_id NULL = nothing to tell)
+    # and the digest's send log
+    """
+    CREATE TABLE alerts (
+        change_id INTEGER PRIMARY KEY REFERENCES changes(id), alert_id TEXT UNIQUE,
+        source_id TEXT NOT NULL, recorded_at TEXT NOT NULL, severity TEXT, threat INTEGER,
+        body TEXT
+    );
+    CREATE INDEX alerts_time ON alerts(recorded_at);
+    CREATE TABLE sends (
+        id INTEGER PRIMARY KEY, period TEXT NOT NULL, recipient TEXT NOT NULL,
+        attempted_at TEXT NOT NULL, status TEXT NOT NULL, message_id TEXT, error TEXT
+    );
+    CREATE INDEX sends_period ON sends(period, recipient);
     """,
 ]
 
@@ -586,6 +609,60 @@ class Archive:
     def read_flags(self, change: StoredChange) -> tuple[Flag, ...]:
         data = json.loads((self.root / change.path).read_text(encoding="utf-8"))
         return tuple(flag_from_dict(f) for f in data.get("flags", []))
+
+    def change(self, change_id: int) -> StoredChange | None:
+        row = self._db.execute("SELECT * FROM changes WHERE id = ?", (change_id,)).fetchone()
+        return _change(row) if row else None
+
+    def changes_without_alerts(self) -> list[StoredChange]:
+        rows = self._db.execute(
+            "SELECT * FROM changes WHERE id NOT IN (SELECT change_id FROM alerts) ORDER BY id"
+        )
+        return [_change(row) for row in rows]
+
+    def source(self, source_id: str) -> Source | None:
+        """A source as last recorded in the catalog (it may have left sources.yaml since)."""
+        row = self._db.execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
+        if row is None:
+            return None
+        audiences = tuple(a for a in row["audiences"].split(",") if a)
+        return Source(
+            row["id"], row["platform"], row["document_type"], row["url"], audiences=audiences
+        )
+
+    def record_alert(self, change: StoredChange, alert: Alert | None) -> None:
+        """Remember that a change was considered, and the Alert it gave, if any. Idempotent."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO alerts (change_id, alert_id, source_id, recorded_at, severity,"
+                " threat, body) VALUES (?,?,?,?,?,?,?)",
+                (
+                    change.id,
+                    alert.id if alert else None,
+                    change.source_id,
+                    iso(change.recorded_at),
+                    alert.severity.value if alert else None,
+                    int(alert.threat) if alert else None,
+                    json.dumps(alert_to_dict(alert), ensure_ascii=False) if alert else None,
+                ),
+            )
+
+    def alerts(self, since: datetime | None = None, until: datetime | None = None) -> list[Alert]:
+        """Stored alerts, newest first."""
+        query = "SELECT body FROM alerts WHERE alert_id IS NOT NULL"
+        params: list[str] = []
+        if since:
+            query += " AND recorded_at >= ?"
+            params.append(iso(since))
+        if until:
+            query += " AND recorded_at < ?"
+            params.append(iso(until))
+        rows = self._db.execute(query + " ORDER BY recorded_at DESC, change_id DESC", params)
+        return [alert_from_dict(json.loads(row[0])) for row in rows]
+
+    def version_sha(self, version_id: int) -> str:
+        row = self._db.execute("SELECT sha256 FROM versions WHERE id = ?", (version_id,)).fetchone()
+        return str(row[0]) if row else ""
 
     def version(self, version_id: int) -> Version | None:
         row = self._db.execute("SELECT * FROM versions WHERE id = ?", (version_id,)).fetchone()

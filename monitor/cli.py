@@ -32,12 +32,22 @@ from monitor.document import normalize_text
 from monitor.errors import ArchiveError, ClausewatchError, ConfigError, UsageError
 from monitor.fetch import Fetcher
 from monitor.markdown import parse as markdown_parse
-from monitor.model import ChangeKind, ChangeSet, Outcome, SourceResult, SpanOp, Version
+from monitor.model import (
+    Alert,
+    ChangeKind,
+    ChangeSet,
+    Outcome,
+    Severity,
+    SourceResult,
+    SpanOp,
+    Version,
+)
+from monitor.publish.feed import build_feeds
 from monitor.publish.templates import render_changeset_html
 from monitor.rules import load_rules
 from monitor.serialize import changeset_to_dict
-from monitor.sources import load_sources, select_sources
-from monitor.track import run_pass
+from monitor.sources import AUDIENCES, load_sources, select_sources
+from monitor.track import record_alerts, run_pass
 
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 OUTCOME_STYLE = {
@@ -116,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--html", action="store_true", help="print the ChangeSet as an HTML fragment"
     )
 
+    feeds = commands.add_parser(
+        "feeds", help="write the Atom/RSS feeds and their OPML list from the archive"
+    )
+    feeds.add_argument(
+        "--out", type=Path, metavar="DIR", help="output folder (default: public_dir, ./public)"
+    )
+
     rules = commands.add_parser("rules", help="list the flagging rules, or try them on text")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
     rules_list = rules_commands.add_parser(
@@ -190,9 +207,16 @@ def cmd_track(
                 def advance(result: SourceResult) -> None:
                     progress.update(task, advance=1, description=safe(result.source_id))
 
-                summary = run_pass(chosen, archive, fetcher, settings, on_result=advance)
+                summary = run_pass(
+                    chosen,
+                    archive,
+                    fetcher,
+                    settings,
+                    authority=settings.tag_authority,
+                    on_result=advance,
+                )
         else:
-            summary = run_pass(chosen, archive, fetcher, settings)
+            summary = run_pass(chosen, archive, fetcher, settings, authority=settings.tag_authority)
     fetcher.close()
     if args.json:
         env.stdout.write(json.dumps(summary.as_dict(), indent=2) + "\n")
@@ -464,7 +488,43 @@ def cmd_rules(
     return ExitStatus.OK
 
 
+def cmd_feeds(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    out = args.out if args.out is None or args.out.is_absolute() else env.cwd / args.out
+    out = out or settings.public_dir
+    sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
+    with _open_archive(settings) as archive, archive.lock():
+        record_alerts(archive, settings.tag_authority)
+        alerts = archive.alerts()
+        titles = {s.id: s.title for s in sources}
+        for source_id in archive.source_ids():
+            known = archive.source(source_id)
+            if known is not None:
+                titles.setdefault(source_id, known.title)
+
+        def changeset_of(alert: Alert) -> ChangeSet | None:
+            change = archive.change(alert.change_id)
+            return archive.read_changeset(change) if change else None
+
+        written = build_feeds(
+            alerts,
+            out,
+            base_url=settings.public_base_url,
+            sources=titles,
+            audiences=[a for a in AUDIENCES if a != "everyone"],
+            changeset_of=changeset_of,
+            entries=settings.feed_entries,
+            min_severity=Severity(settings.feed_min_severity),
+        )
+    console.print(
+        f"{len(alerts)} alerts; {len(written)} feed files written under {safe(str(out / 'feeds'))}"
+    )
+    return ExitStatus.OK
+
+
 COMMANDS = {
+    "feeds": cmd_feeds,
     "track": cmd_track,
     "verify": cmd_verify,
     "sources": cmd_sources,

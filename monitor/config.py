@@ -40,16 +40,51 @@ class FetchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Subscriber:
+    """One digest recipient and what they want to hear about (empty = everything)."""
+
+    email: str
+    name: str = ""
+    audiences: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    """SMTP and digest settings: [smtp] and [digest] in clausewatch.toml."""
+
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"  # starttls | tls | none
+    username: str = ""
+    password: str = ""  # from CLAUSEWATCH_SMTP_PASSWORD, never from the file
+    timeout: float = 30.0
+    sender: str = "Clausewatch <clausewatch@localhost>"
+    unsubscribe: str = ""  # mailto: or https: URL for List-Unsubscribe
+    subscribers: tuple[Subscriber, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable, with defaults that work from a fresh checkout."""
 
     archive_dir: Path = Path("archive")
     sources_file: Path = Path("sources.yaml")
+    public_dir: Path = Path("public")  # feeds and the history site are written here
     workers: int = 8  # hosts fetched concurrently
     lock_timeout: float = 60.0  # seconds a second run waits for the archive lock
     min_clause_chars: int = 200  # a selection with less text is "not terms"
-    public_base_url: str = ""  # where feeds and site are published, for absolute links
+    public_base_url: str = "http://127.0.0.1:8000/"  # where public/ is served, for absolute links
+    tag_authority: str = (
+        "clausewatch"  # the authority in alert ids (tag: URIs); set a domain you own
+    )
+    feed_entries: int = 50  # newest alerts per feed
+    feed_min_severity: str = (
+        "info"  # info shows good news too; low, medium or high shows threats only
+    )
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
 
 
 def _check_keys(table: Mapping[str, Any], allowed: list[str], where: str) -> None:
@@ -82,7 +117,9 @@ def _coerce(value: Any, to: Any, name: str, where: str) -> Any:
 
 
 def _apply(obj: Any, values: Mapping[str, Any], where: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(obj) if f.name != "fetch"}
+    fields = {
+        f.name: f for f in dataclasses.fields(obj) if f.name not in ("fetch", "mail", "subscribers")
+    }
     _check_keys(values, list(fields), where)
     changes = {k: _coerce(v, fields[k].type, k, where) for k, v in values.items()}
     return dataclasses.replace(obj, **changes)
@@ -106,11 +143,24 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"not valid TOML: {exc}", where=str(config_path)) from None
         fetch_table = data.pop("fetch", {})
-        data.pop("smtp", None)  # read by the mail publisher
-        data.pop("digest", None)
+        smtp_table = data.pop("smtp", {})
+        digest_table = dict(data.pop("digest", {}))
+        subscribers = _subscribers(
+            digest_table.pop("subscribers", []), f"{config_path} [[digest.subscribers]]"
+        )
         settings = _apply(settings, data, str(config_path))
+        mail = _apply(
+            settings.mail, {**smtp_table, **digest_table}, f"{config_path} [smtp]/[digest]"
+        )
+        if "password" in smtp_table:
+            raise ConfigError(
+                "the SMTP password is read from CLAUSEWATCH_SMTP_PASSWORD, not from the file",
+                where=f"{config_path} [smtp]",
+            )
         settings = dataclasses.replace(
-            settings, fetch=_apply(settings.fetch, fetch_table, f"{config_path} [fetch]")
+            settings,
+            fetch=_apply(settings.fetch, fetch_table, f"{config_path} [fetch]"),
+            mail=dataclasses.replace(mail, subscribers=subscribers),
         )
     elif explicit:
         raise ConfigError("config file not found", where=str(config_path))
@@ -125,12 +175,55 @@ def load_settings(
         n: env[f"CLAUSEWATCH_{n.upper()}"] for n in fetch_names if f"CLAUSEWATCH_{n.upper()}" in env
     }
     settings = _apply(settings, env_top, "environment")
-    settings = dataclasses.replace(settings, fetch=_apply(settings.fetch, env_fetch, "environment"))
+    mail_names = {f.name for f in dataclasses.fields(MailSettings)} - {"subscribers"}
+    env_mail = {
+        n: env[f"CLAUSEWATCH_SMTP_{n.upper()}"]
+        for n in mail_names
+        if f"CLAUSEWATCH_SMTP_{n.upper()}" in env
+    }
+    settings = dataclasses.replace(
+        settings,
+        fetch=_apply(settings.fetch, env_fetch, "environment"),
+        mail=_apply(settings.mail, env_mail, "environment"),
+    )
+    if settings.mail.security not in ("starttls", "tls", "none"):
+        raise ConfigError(
+            f"smtp security must be starttls, tls or none, not {settings.mail.security!r}",
+            where="settings",
+        )
+    if settings.feed_min_severity not in ("info", "low", "medium", "high"):
+        raise ConfigError(
+            f"feed_min_severity must be info, low, medium or high, not {settings.feed_min_severity!r}",
+            where="settings",
+        )
     return dataclasses.replace(
         settings,
         archive_dir=_absolute(settings.archive_dir, base),
         sources_file=_absolute(settings.sources_file, base),
+        public_dir=_absolute(settings.public_dir, base),
     )
+
+
+def _subscribers(entries: Any, where: str) -> tuple[Subscriber, ...]:
+    if not isinstance(entries, list):
+        raise ConfigError(
+            "subscribers must be a list of tables ([[digest.subscribers]])", where=where
+        )
+    result = []
+    allowed = [f.name for f in dataclasses.fields(Subscriber)]
+    for number, entry in enumerate(entries, 1):
+        here = f"{where} #{number}"
+        if not isinstance(entry, dict) or "@" not in str(entry.get("email", "")):
+            raise ConfigError("each subscriber needs an email address", where=here)
+        _check_keys(entry, allowed, here)
+        lists = {}
+        for key in ("audiences", "categories", "platforms"):
+            value = entry.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{key} must be a list of strings", where=here)
+            lists[key] = tuple(value)
+        result.append(Subscriber(str(entry["email"]), str(entry.get("name", "")), **lists))
+    return tuple(result)
 
 
 def _absolute(path: Path, base: Path) -> Path:

@@ -317,3 +317,23 @@ class Flag:
     words: tuple[str, ...]  # the words in it that fired the rule
     change_index: int  # position of the ClauseChange in its ChangeSet
     change_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """What a person is told about one ChangeSet. `id` is stable: feed GUID and digest key."""
+
+    id: str  # a tag: URI, the same however often it is rebuilt
+    source_id: str
+    platform: str
+    document_type: str
+    audiences: tuple[str, ...]
+    change_id: int
+    recorded_at: datetime
+    title: str  # "Spotify Terms of Use: AI-training permission added"
+    summary: str  # plain text, one paragraph
+    threat: bool  # False for good news (a new promise not to train) and opt-out changes
+    severity: Severity  # the highest threat severity, or INFO when there is no threat
+    categories: tuple[Category, ...]
+    flags: tuple[Flag, ...]
+    path: str  # where the history site shows this change, relative to the site root

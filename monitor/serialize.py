@@ -7,9 +7,11 @@ the model. Must never: do I/O, or hold any rule about what a change means.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from monitor.model import (
+    Alert,
     Category,
     ChangeKind,
     ChangeSet,
@@ -106,4 +108,42 @@ def flag_from_dict(data: dict[str, Any]) -> Flag:
         words=tuple(data["words"]),
         change_index=data["change_index"],
         change_key=data["change_key"],
+    )
+
+
+def alert_to_dict(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "source_id": alert.source_id,
+        "platform": alert.platform,
+        "document_type": alert.document_type,
+        "audiences": list(alert.audiences),
+        "change_id": alert.change_id,
+        "recorded_at": alert.recorded_at.isoformat(),
+        "title": alert.title,
+        "summary": alert.summary,
+        "threat": alert.threat,
+        "severity": alert.severity.value,
+        "categories": [c.value for c in alert.categories],
+        "flags": [flag_to_dict(f) for f in alert.flags],
+        "path": alert.path,
+    }
+
+
+def alert_from_dict(data: dict[str, Any]) -> Alert:
+    return Alert(
+        id=data["id"],
+        source_id=data["source_id"],
+        platform=data["platform"],
+        document_type=data["document_type"],
+        audiences=tuple(data["audiences"]),
+        change_id=data["change_id"],
+        recorded_at=datetime.fromisoformat(data["recorded_at"]),
+        title=data["title"],
+        summary=data["summary"],
+        threat=data["threat"],
+        severity=Severity(data["severity"]),
+        categories=tuple(Category(c) for c in data["categories"]),
+        flags=tuple(flag_from_dict(f) for f in data["flags"]),
+        path=data["path"],
     )

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from monitor import extract
+from monitor.alerts import make_alert
 from monitor.archive import Archive
 from monitor.config import Settings
 from monitor.diff import diff
@@ -188,6 +189,7 @@ def run_pass(
     settings: Settings,
     *,
     rules: RuleSet | None = None,
+    authority: str = "clausewatch",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_result: Callable[[SourceResult], None] | None = None,
 ) -> PassSummary:
@@ -247,5 +249,29 @@ def run_pass(
             on_result(result)
     for thread in threads:
         thread.join()
+    record_alerts(archive, authority)
     summary.finished_at = clock()
     return summary
+
+
+def record_alerts(archive: Archive, authority: str = "clausewatch") -> int:
+    """Give every stored ChangeSet its Alert (or record that it has none). Idempotent, so a
+    crash between storing a change and alerting on it is mended by the next call."""
+    made = 0
+    for change in archive.changes_without_alerts():
+        source = archive.source(change.source_id)
+        if source is None:
+            continue
+        alert = make_alert(
+            source,
+            change.id,
+            change.recorded_at,
+            archive.version_sha(change.new_version_id),
+            archive.read_changeset(change),
+            archive.read_flags(change),
+            authority=authority,
+            technical=change.technical,
+        )
+        archive.record_alert(change, alert)
+        made += alert is not None
+    return made

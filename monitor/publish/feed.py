@@ -1,0 +1,225 @@
+"""Feeds: Atom and RSS 2.0 of the stored Alerts, and an OPML list of them (feedgen lives here).
+
+Owns: one feed overall, one per source, one per category and one per audience, each in Atom
+and RSS, newest `feed_entries` alerts, filtered by `feed_min_severity`; entries with the
+alert's stable tag: id, a plain summary, HTML content (the evidence and the clause diff, every
+piece of fetched text escaped), categories and a link to the change's page on the history
+site; an OPML file listing every feed. Rebuilding with nothing new writes nothing: dates come
+from the alerts, never from the clock. Must never: fetch, or write outside the output folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from urllib.parse import urljoin
+
+from feedgen.feed import FeedGenerator
+
+from monitor.model import SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
+from monitor.publish.templates import environment
+
+NO_ALERTS_YET = datetime(2024, 1, 1, tzinfo=UTC)  # the date of an empty feed, so that it is stable
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """One feed: where it goes, what it is called, which alerts it holds."""
+
+    path: str  # relative to the output folder, without extension: "feeds/categories/ai_training"
+    title: str
+    description: str
+    keep: Callable[[Alert], bool]
+    group: str  # for the OPML outline: "All", "Sources", "Categories", "Audiences"
+
+
+def clean(text: str) -> str:
+    """One line of XML-safe text: no control characters, no CR/LF (a title is one line)."""
+    return " ".join(CONTROL_RE.sub(" ", text).split())
+
+
+def _of_source(source_id: str, alert: Alert) -> bool:
+    return alert.source_id == source_id
+
+
+def _in_category(category: Category, alert: Alert) -> bool:
+    return category in alert.categories
+
+
+def _for_audience(audience: str, alert: Alert) -> bool:
+    return audience in alert.audiences or "everyone" in alert.audiences
+
+
+def feed_specs(
+    alerts: Iterable[Alert], sources: dict[str, str], audiences: Iterable[str]
+) -> list[FeedSpec]:
+    """Every feed: overall, per source (id -> title), per category, per audience."""
+    specs = [
+        FeedSpec(
+            "feeds/all",
+            "Clausewatch: all alerts",
+            "Every flagged change to the terms Clausewatch watches.",
+            lambda a: True,
+            "All",
+        )
+    ]
+    for source_id, title in sorted(sources.items()):
+        specs.append(
+            FeedSpec(
+                f"feeds/sources/{source_id}",
+                f"Clausewatch: {title}",
+                f"Flagged changes to {title}.",
+                partial(_of_source, source_id),
+                "Sources",
+            )
+        )
+    for category in (
+        Category.AI_TRAINING,
+        Category.THIRD_PARTY_AI,
+        Category.CONTENT_LICENSE,
+        Category.DATA_SHARING,
+        Category.OPT_OUT,
+        Category.PROTECTIVE,
+    ):
+        label = category.value.replace("_", " ")
+        specs.append(
+            FeedSpec(
+                f"feeds/categories/{category.value}",
+                f"Clausewatch: {label}",
+                f"Changes flagged as {label}, on every platform.",
+                partial(_in_category, category),
+                "Categories",
+            )
+        )
+    for audience in sorted(set(audiences)):
+        specs.append(
+            FeedSpec(
+                f"feeds/audiences/{audience}",
+                f"Clausewatch for {audience}",
+                f"Flagged changes on the platforms {audience} depend on.",
+                partial(_for_audience, audience),
+                "Audiences",
+            )
+        )
+    return specs
+
+
+def entry_html(alert: Alert, changeset: ChangeSet | None) -> str:
+    """The HTML content of one entry: summary, flags with evidence, the flagged clause changes."""
+    indices = sorted({f.change_index for f in alert.flags})
+    changes = [changeset.changes[i] for i in indices if changeset and i < len(changeset.changes)]
+    return environment().get_template("feed_entry.html").render(alert=alert, changes=changes)
+
+
+def _generator(
+    spec: FeedSpec, entries: list[Alert], base_url: str, content: Callable[[Alert], str]
+) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.id(urljoin(base_url, f"{spec.path}.atom"))
+    fg.title(clean(spec.title))
+    fg.subtitle(clean(spec.description))
+    fg.description(clean(spec.description))
+    fg.link(href=urljoin(base_url, "index.html"), rel="alternate")
+    fg.link(href=urljoin(base_url, f"{spec.path}.atom"), rel="self")
+    fg.language("en")
+    fg.generator("Clausewatch")
+    newest = max((a.recorded_at for a in entries), default=NO_ALERTS_YET)
+    fg.updated(newest)
+    fg.lastBuildDate(newest)
+    for alert in reversed(entries):  # feedgen prepends: add oldest first, newest ends on top
+        fe = fg.add_entry()
+        fe.id(alert.id)
+        fe.guid(alert.id, permalink=False)
+        fe.title(clean(alert.title))
+        fe.link(href=urljoin(base_url, alert.path))
+        fe.published(alert.recorded_at)
+        fe.updated(alert.recorded_at)
+        fe.summary(clean(alert.summary))
+        fe.description(clean(alert.summary))
+        fe.content(content(alert), type="html")
+        for category in alert.categories:
+            fe.category(term=category.value, label=category.value.replace("_", " "))
+        fe.category(
+            term=f"severity:{alert.severity.value}", label=f"severity {alert.severity.value}"
+        )
+    return fg
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Replace a file atomically, and only when its bytes change. True when it was written."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.read_bytes() == data:
+            return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return True
+
+
+def opml(specs: list[FeedSpec], base_url: str) -> bytes:
+    root = ET.Element("opml", version="2.0")
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = "Clausewatch feeds"
+    body = ET.SubElement(root, "body")
+    groups: dict[str, ET.Element] = {}
+    for spec in specs:
+        if spec.group not in groups:
+            groups[spec.group] = ET.SubElement(body, "outline", text=spec.group, title=spec.group)
+        for kind, ext in (("atom", "atom"), ("rss", "rss")):
+            ET.SubElement(
+                groups[spec.group],
+                "outline",
+                type="rss",
+                text=clean(f"{spec.title} ({kind})"),
+                title=clean(f"{spec.title} ({kind})"),
+                xmlUrl=urljoin(base_url, f"{spec.path}.{ext}"),
+                htmlUrl=urljoin(base_url, "index.html"),
+            )
+    ET.indent(root)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
+
+
+def build_feeds(
+    alerts: list[Alert],
+    out_dir: Path,
+    *,
+    base_url: str,
+    sources: dict[str, str],
+    audiences: Iterable[str],
+    changeset_of: Callable[[Alert], ChangeSet | None],
+    entries: int = 50,
+    min_severity: Severity = Severity.INFO,
+) -> list[Path]:
+    """Write every feed and the OPML under `out_dir`; returns the files that changed."""
+    base_url = base_url if base_url.endswith("/") else base_url + "/"
+    shown = [a for a in alerts if SEVERITY_ORDER[a.severity] >= SEVERITY_ORDER[min_severity]]
+    shown.sort(key=lambda a: (a.recorded_at, a.change_id), reverse=True)
+    cache: dict[str, str] = {}
+
+    def content(alert: Alert) -> str:
+        if alert.id not in cache:
+            cache[alert.id] = entry_html(alert, changeset_of(alert))
+        return cache[alert.id]
+
+    specs = feed_specs(shown, sources, audiences)
+    written = []
+    for spec in specs:
+        selected = [a for a in shown if spec.keep(a)][:entries]
+        fg = _generator(spec, selected, base_url, content)
+        for ext, data in (("atom", fg.atom_str(pretty=True)), ("rss", fg.rss_str(pretty=True))):
+            path = out_dir / f"{spec.path}.{ext}"
+            if write_if_changed(path, data):
+                written.append(path)
+    opml_path = out_dir / "feeds" / "feeds.opml"
+    if write_if_changed(opml_path, opml(specs, base_url)):
+        written.append(opml_path)
+    return written
