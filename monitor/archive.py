@@ -660,6 +660,40 @@ class Archive:
         rows = self._db.execute(query + " ORDER BY recorded_at DESC, change_id DESC", params)
         return [alert_from_dict(json.loads(row[0])) for row in rows]
 
+    def sent(self, period: str, recipient: str) -> bool:
+        """Whether the digest for `period` already went to `recipient`."""
+        row = self._db.execute(
+            "SELECT 1 FROM sends WHERE period = ? AND recipient = ? AND status = 'sent' LIMIT 1",
+            (period, recipient.lower()),
+        ).fetchone()
+        return row is not None
+
+    def record_send(
+        self,
+        period: str,
+        recipient: str,
+        at: datetime,
+        sent: bool,
+        message_id: str | None,
+        error: str = "",
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO sends (period, recipient, attempted_at, status, message_id, error)"
+                " VALUES (?,?,?,?,?,?)",
+                (
+                    period,
+                    recipient.lower(),
+                    iso(at),
+                    "sent" if sent else "failed",
+                    message_id,
+                    error,
+                ),
+            )
+
+    def sends(self, period: str) -> list[sqlite3.Row]:
+        return list(self._db.execute("SELECT * FROM sends WHERE period = ? ORDER BY id", (period,)))
+
     def version_sha(self, version_id: int) -> str:
         row = self._db.execute("SELECT sha256 FROM versions WHERE id = ?", (version_id,)).fetchone()
         return str(row[0]) if row else ""

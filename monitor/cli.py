@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -26,7 +27,7 @@ from rich.text import Text
 
 from monitor import __version__
 from monitor.archive import Archive
-from monitor.config import Settings, load_settings
+from monitor.config import Settings, Subscriber, load_settings
 from monitor.diff import diff, render_markdown
 from monitor.document import normalize_text
 from monitor.errors import ArchiveError, ClausewatchError, ConfigError, UsageError
@@ -42,7 +43,9 @@ from monitor.model import (
     SpanOp,
     Version,
 )
+from monitor.publish.digest import parse_since, period_ending, render_digest
 from monitor.publish.feed import build_feeds
+from monitor.publish.mail import SendResult, build_message, send_all
 from monitor.publish.templates import render_changeset_html
 from monitor.rules import load_rules
 from monitor.serialize import changeset_to_dict
@@ -131,6 +134,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     feeds.add_argument(
         "--out", type=Path, metavar="DIR", help="output folder (default: public_dir, ./public)"
+    )
+
+    digest = commands.add_parser(
+        "digest", help="the weekly email digest: preview it, write it to files, or send it"
+    )
+    digest.add_argument(
+        "--since",
+        default="7d",
+        metavar="7d",
+        help="how far back: days (7d) or weeks (2w); default 7d",
+    )
+    outputs = digest.add_mutually_exclusive_group()
+    outputs.add_argument(
+        "--to-dir",
+        type=Path,
+        metavar="DIR",
+        help="write each recipient's message as .eml, .txt and .html",
+    )
+    outputs.add_argument(
+        "--send",
+        action="store_true",
+        help="send to every subscriber who has not had this period yet",
     )
 
     rules = commands.add_parser("rules", help="list the flagging rules, or try them on text")
@@ -523,7 +548,65 @@ def cmd_feeds(
     return ExitStatus.OK
 
 
+def cmd_digest(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    try:
+        days = parse_since(args.since)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    now = datetime.now(UTC)
+    period = period_ending(now, days)
+    subscribers = settings.mail.subscribers
+    if args.send and not subscribers:
+        raise UsageError("no subscribers: add [[digest.subscribers]] entries to clausewatch.toml")
+    with _open_archive(settings) as archive, archive.lock():
+        record_alerts(archive, settings.tag_authority)
+        alerts = archive.alerts(since=period.since, until=period.until)
+        readers = subscribers or (Subscriber("preview@localhost", "Preview"),)
+        digests = [(s, render_digest(alerts, s, period, settings.public_base_url)) for s in readers]
+        if args.send:
+            pending = [
+                (s, build_message(settings.mail, s, d, now))
+                for s, d in digests
+                if not archive.sent(period.key, s.email)
+            ]
+
+            def record(result: SendResult) -> None:
+                archive.record_send(
+                    period.key, result.recipient, now, result.sent, result.message_id, result.error
+                )
+
+            results = send_all(settings.mail, pending, record)
+            for result in results:
+                verdict = (
+                    "[green]sent[/]" if result.sent else f"[red]failed[/]: {safe(result.error)}"
+                )
+                console.print(f"{safe(result.recipient)}: {verdict}")
+            already = len(digests) - len(pending)
+            console.print(
+                f"period {period.key}: {sum(r.sent for r in results)} sent, {sum(not r.sent for r in results)} failed, {already} already sent before"
+            )
+            return ExitStatus.ERROR if any(not r.sent for r in results) else ExitStatus.OK
+    if args.to_dir:
+        out = args.to_dir if args.to_dir.is_absolute() else env.cwd / args.to_dir
+        out.mkdir(parents=True, exist_ok=True)
+        for subscriber, digest_ in digests:
+            stem = re.sub(r"[^a-z0-9@._-]", "_", subscriber.email.lower())
+            (out / f"{stem}.eml").write_bytes(
+                bytes(build_message(settings.mail, subscriber, digest_, now))
+            )
+            (out / f"{stem}.txt").write_text(digest_.text, encoding="utf-8")
+            (out / f"{stem}.html").write_text(digest_.html, encoding="utf-8")
+        console.print(f"{len(digests)} digest(s) for {period.key} written to {safe(str(out))}")
+        return ExitStatus.OK
+    subscriber, digest_ = digests[0]
+    env.stdout.write(f"Subject: {digest_.subject}\nTo: {subscriber.email}\n\n{digest_.text}")
+    return ExitStatus.OK
+
+
 COMMANDS = {
+    "digest": cmd_digest,
     "feeds": cmd_feeds,
     "track": cmd_track,
     "verify": cmd_verify,

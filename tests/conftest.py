@@ -14,8 +14,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
+from monitor.archive import Archive
 from monitor.config import FetchSettings, Settings
+from monitor.fetch import Fetcher
+from monitor.model import Source
+from monitor.track import run_pass
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -143,3 +148,45 @@ def write_sources(path: Path, entries: list[dict[str, object]]) -> Path:
 
     path.write_text(yaml.safe_dump({"sources": entries}, sort_keys=False), encoding="utf-8")
     return path
+
+
+HOSTILE = "&lt;script&gt;alert('x')&lt;/script&gt;\r\nInjected: &lt;img src=x onerror=alert(1)&gt;"
+TRAINING = (
+    f"<p>5.3 We may use your content to train our artificial intelligence models. {HOSTILE}</p>"
+)
+PROMISE = (
+    "<p>5.4 We will never sell your songs to AI companies or let them train models on them.</p>"
+)
+
+
+@pytest.fixture
+def archive_with_alerts(httpserver: HTTPServer, settings: Settings, tmp_path: Path) -> Settings:
+    """Three versions of one source: the first, then AI training added, then a promise added."""
+    source = Source(
+        id="example-terms",
+        platform="Example",
+        document_type="Terms of Service",
+        url=httpserver.url_for("/terms"),
+        audiences=("musicians",),
+    )
+    write_sources(
+        tmp_path / "sources.yaml",
+        [
+            {
+                "id": source.id,
+                "platform": "Example",
+                "document_type": "Terms of Service",
+                "url": source.url,
+                "audiences": ["musicians"],
+                "ignore_robots": True,
+            }
+        ],
+    )
+    for extra in ("", TRAINING, TRAINING + PROMISE):
+        httpserver.clear()
+        httpserver.expect_request("/terms").respond_with_data(
+            terms_html(extra=extra), content_type="text/html"
+        )
+        with Archive(settings.archive_dir) as archive, archive.lock():
+            run_pass([source], archive, Fetcher(settings.fetch), settings)
+    return settings

@@ -8,7 +8,6 @@ import io
 from pathlib import Path
 
 import feedparser
-import pytest
 from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
@@ -17,52 +16,11 @@ from monitor.config import Settings
 from monitor.fetch import Fetcher
 from monitor.model import Source
 from monitor.track import run_pass
-from tests.conftest import terms_html, write_sources
+from tests.conftest import TRAINING, terms_html
+
 
 # Markup shown as text on the page (escaped in its HTML): after extraction the clause *text*
 # holds "<script>..." and every publisher must escape it again.
-HOSTILE = "&lt;script&gt;alert('x')&lt;/script&gt;\r\nInjected: &lt;img src=x onerror=alert(1)&gt;"
-TRAINING = (
-    f"<p>5.3 We may use your content to train our artificial intelligence models. {HOSTILE}</p>"
-)
-PROMISE = (
-    "<p>5.4 We will never sell your songs to AI companies or let them train models on them.</p>"
-)
-
-
-@pytest.fixture
-def archive_with_alerts(httpserver: HTTPServer, settings: Settings, tmp_path: Path) -> Settings:
-    """Three versions of one source: the first, then AI training added, then a promise added."""
-    source = Source(
-        id="example-terms",
-        platform="Example",
-        document_type="Terms of Service",
-        url=httpserver.url_for("/terms"),
-        audiences=("musicians",),
-    )
-    write_sources(
-        tmp_path / "sources.yaml",
-        [
-            {
-                "id": source.id,
-                "platform": "Example",
-                "document_type": "Terms of Service",
-                "url": source.url,
-                "audiences": ["musicians"],
-                "ignore_robots": True,
-            }
-        ],
-    )
-    for extra in ("", TRAINING, TRAINING + PROMISE):
-        httpserver.clear()
-        httpserver.expect_request("/terms").respond_with_data(
-            terms_html(extra=extra), content_type="text/html"
-        )
-        with Archive(settings.archive_dir) as archive, archive.lock():
-            run_pass([source], archive, Fetcher(settings.fetch), settings)
-    return settings
-
-
 def build(tmp_path: Path, *extra: str) -> tuple[int, str]:
     out = io.StringIO()
     env = Environment(

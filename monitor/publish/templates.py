@@ -20,7 +20,11 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,  # always, for .txt too: callers of text templates use |safe on nothing
+        # HTML and XML always escape (terms text is untrusted); plain-text mail bodies do not,
+        # since they are never interpreted as markup.
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "xml"), disabled_extensions=("txt",), default=True
+        ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -1,0 +1,113 @@
+"""Mail: building digest messages and sending them over SMTP (smtplib), idempotently.
+
+Owns: the message (UTF-8 text and HTML alternatives, Date, Message-ID, List-Unsubscribe), the
+SMTP session (STARTTLS, implicit TLS or plain, login from settings and environment), and the
+send policy: a period goes to a recipient once; a send that fails is recorded as failed, never
+as sent, and is tried again on the next run. Must never: decide what goes in a digest.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+
+from monitor.config import MailSettings, Subscriber
+from monitor.publish.digest import Digest
+
+HEADER_UNSAFE = str.maketrans({"\r": " ", "\n": " "})
+
+
+def build_message(
+    settings: MailSettings, subscriber: Subscriber, digest: Digest, now: datetime
+) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = digest.subject.translate(HEADER_UNSAFE)
+    message["From"] = settings.sender
+    message["To"] = formataddr((subscriber.name.translate(HEADER_UNSAFE), subscriber.email))
+    message["Date"] = format_datetime(now)
+    domain = parseaddr(settings.sender)[1].rpartition("@")[2] or "clausewatch.localhost"
+    message["Message-ID"] = make_msgid("digest", domain=domain)
+    if settings.unsubscribe:
+        message["List-Unsubscribe"] = f"<{settings.unsubscribe}>"
+        if settings.unsubscribe.startswith("https:"):
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(digest.text, charset="utf-8")
+    message.add_alternative(digest.html, subtype="html", charset="utf-8")
+    return message
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    recipient: str
+    sent: bool
+    message_id: str | None
+    error: str = ""
+
+
+def send_all(
+    settings: MailSettings,
+    messages: list[tuple[Subscriber, EmailMessage]],
+    record: Callable[[SendResult], None],
+) -> list[SendResult]:
+    """Send over one SMTP session; every outcome is passed to `record` as soon as it is known."""
+    results: list[SendResult] = []
+    if not messages:
+        return results
+    try:
+        session = _connect(settings)
+    except (OSError, smtplib.SMTPException) as exc:
+        for subscriber, message in messages:
+            result = SendResult(
+                subscriber.email,
+                False,
+                message["Message-ID"],
+                f"cannot connect to {settings.host}:{settings.port}: {exc}",
+            )
+            record(result)
+            results.append(result)
+        return results
+    try:
+        for subscriber, message in messages:
+            try:
+                refused = session.send_message(message)
+                result = (
+                    SendResult(
+                        subscriber.email, False, message["Message-ID"], f"refused: {refused}"
+                    )
+                    if refused
+                    else SendResult(subscriber.email, True, message["Message-ID"])
+                )
+            except smtplib.SMTPException as exc:
+                result = SendResult(
+                    subscriber.email, False, message["Message-ID"], f"{type(exc).__name__}: {exc}"
+                )
+                if isinstance(exc, smtplib.SMTPServerDisconnected):
+                    session = _connect(settings)
+            record(result)
+            results.append(result)
+    finally:
+        try:
+            session.quit()
+        except (OSError, smtplib.SMTPException):
+            session.close()
+    return results
+
+
+def _connect(settings: MailSettings) -> smtplib.SMTP:
+    context = ssl.create_default_context()
+    if settings.security == "tls":
+        session: smtplib.SMTP = smtplib.SMTP_SSL(
+            settings.host, settings.port, timeout=settings.timeout, context=context
+        )
+    else:
+        session = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        if settings.security == "starttls":
+            session.starttls(context=context)
+    if settings.username:
+        session.login(settings.username, settings.password)
+    return session
