@@ -13,6 +13,7 @@ from datetime import datetime
 
 from monitor.flag import assess
 from monitor.model import (
+    ALERT_CATEGORIES,
     SEVERITY_ORDER,
     Alert,
     Category,
@@ -23,17 +24,6 @@ from monitor.model import (
     Source,
 )
 
-# The categories creators are alerted about; the CLAUDETTE ones are shown, never alerted.
-ALERT_CATEGORIES = frozenset(
-    {
-        Category.AI_TRAINING,
-        Category.THIRD_PARTY_AI,
-        Category.CONTENT_LICENSE,
-        Category.DATA_SHARING,
-        Category.OPT_OUT,
-        Category.PROTECTIVE,
-    }
-)
 NOUNS = {
     Category.AI_TRAINING: "AI-training permission",
     Category.THIRD_PARTY_AI: "sharing with others for AI",

@@ -704,6 +704,29 @@ class Archive:
 
     # --- integrity -----------------------------------------------------------------------
 
+    def _check_files(
+        self, table: str, noun: str, known: set[str], problems: list[str], gzipped: bool = False
+    ) -> int:
+        """Check every row of `table` against its file; returns the number of rows."""
+        count = 0
+        for row in self._db.execute(f"SELECT id, path, sha256 FROM {table}"):
+            count += 1
+            known.add(row["path"])
+            path = self.root / row["path"]
+            try:
+                data = path.read_bytes()
+                if gzipped:
+                    data = gzip.decompress(data)
+            except FileNotFoundError:
+                problems.append(f"{path}: {noun} {row['id']} is in the catalog but missing")
+                continue
+            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                problems.append(f"{path}: {noun} {row['id']} is unreadable: {exc}")
+                continue
+            if hashlib.sha256(data).hexdigest() != row["sha256"]:
+                problems.append(f"{path}: {noun} {row['id']} does not match its sha256")
+        return count
+
     def verify(self) -> VerifyReport:
         """Check that every catalog row has its file, whole, and list files with no row."""
         report = VerifyReport()
@@ -715,43 +738,11 @@ class Archive:
         if result != "ok":
             report.problems.append(f"{self.root / CATALOG}: integrity check failed: {result}")
         known: set[str] = set()
-        for row in self._db.execute("SELECT id, path, sha256 FROM snapshots"):
-            report.snapshots += 1
-            known.add(row["path"])
-            path = self.root / row["path"]
-            try:
-                data = gzip.decompress(path.read_bytes())
-            except FileNotFoundError:
-                report.problems.append(
-                    f"{path}: snapshot {row['id']} is in the catalog but missing"
-                )
-                continue
-            except (OSError, EOFError, gzip.BadGzipFile) as exc:
-                report.problems.append(f"{path}: snapshot {row['id']} is unreadable: {exc}")
-                continue
-            if hashlib.sha256(data).hexdigest() != row["sha256"]:
-                report.problems.append(f"{path}: snapshot {row['id']} does not match its sha256")
-        for row in self._db.execute("SELECT id, path, sha256 FROM versions"):
-            report.versions += 1
-            known.add(row["path"])
-            path = self.root / row["path"]
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                report.problems.append(f"{path}: version {row['id']} is in the catalog but missing")
-                continue
-            if hashlib.sha256(data).hexdigest() != row["sha256"]:
-                report.problems.append(f"{path}: version {row['id']} does not match its sha256")
-        for row in self._db.execute("SELECT id, path, sha256 FROM changes"):
-            known.add(row["path"])
-            path = self.root / row["path"]
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                report.problems.append(f"{path}: change {row['id']} is in the catalog but missing")
-                continue
-            if hashlib.sha256(data).hexdigest() != row["sha256"]:
-                report.problems.append(f"{path}: change {row['id']} does not match its sha256")
+        report.snapshots = self._check_files(
+            "snapshots", "snapshot", known, report.problems, gzipped=True
+        )
+        report.versions = self._check_files("versions", "version", known, report.problems)
+        self._check_files("changes", "change", known, report.problems)
         for kind in ("snapshots", "versions", "changes"):
             for path in sorted(self.root.glob(f"*/{kind}/*")):
                 relative = path.relative_to(self.root).as_posix()

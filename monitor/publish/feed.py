@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 
 from feedgen.feed import FeedGenerator
 
-from monitor.model import SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
+from monitor.model import ALERT_CATEGORIES, SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
 from monitor.publish.templates import environment
 
 NO_ALERTS_YET = datetime(2024, 1, 1, tzinfo=UTC)  # the date of an empty feed, so that it is stable
@@ -81,14 +81,7 @@ def feed_specs(
                 "Sources",
             )
         )
-    for category in (
-        Category.AI_TRAINING,
-        Category.THIRD_PARTY_AI,
-        Category.CONTENT_LICENSE,
-        Category.DATA_SHARING,
-        Category.OPT_OUT,
-        Category.PROTECTIVE,
-    ):
+    for category in ALERT_CATEGORIES:
         label = category.value.replace("_", " ")
         specs.append(
             FeedSpec(
