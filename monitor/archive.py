@@ -116,6 +116,13 @@ SCHEMA = [
     );
     CREATE INDEX sends_period ON sends(period, recipient);
     """,
+    # version 5: notices for maintainers (a source failing N times in a row, or recovering)
+    """
+    CREATE TABLE notices (
+        id INTEGER PRIMARY KEY, source_id TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -690,6 +697,41 @@ class Archive:
                     error,
                 ),
             )
+
+    def last_send_at(self) -> datetime | None:
+        row = self._db.execute(
+            "SELECT max(attempted_at) FROM sends WHERE status = 'sent'"
+        ).fetchone()
+        return from_iso(row[0]) if row and row[0] else None
+
+    def last_check(self, source_id: str) -> datetime | None:
+        row = self._db.execute(
+            "SELECT max(checked_at) FROM checks WHERE source_id = ?", (source_id,)
+        ).fetchone()
+        return from_iso(row[0]) if row and row[0] else None
+
+    def check_history(self, source_id: str, limit: int) -> list[tuple[str, str]]:
+        """(outcome, detail) of the newest checks of a source, newest first."""
+        rows = self._db.execute(
+            "SELECT outcome, detail FROM checks WHERE source_id = ? ORDER BY id DESC LIMIT ?",
+            (source_id, limit),
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def record_notice(self, source_id: str, at: datetime, kind: str, detail: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO notices (source_id, at, kind, detail) VALUES (?,?,?,?)",
+                (source_id, iso(at), kind, detail),
+            )
+
+    def notices(self, since: datetime | None = None) -> list[sqlite3.Row]:
+        """Maintainer notices, newest first."""
+        if since is None:
+            return list(self._db.execute("SELECT * FROM notices ORDER BY id DESC"))
+        return list(
+            self._db.execute("SELECT * FROM notices WHERE at >= ? ORDER BY id DESC", (iso(since),))
+        )
 
     def sends(self, period: str) -> list[sqlite3.Row]:
         return list(self._db.execute("SELECT * FROM sends WHERE period = ? ORDER BY id", (period,)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import logging
 import os
 import re
 import sys
@@ -34,22 +35,21 @@ from monitor.errors import ArchiveError, ClausewatchError, ConfigError, UsageErr
 from monitor.fetch import Fetcher
 from monitor.markdown import parse as markdown_parse
 from monitor.model import (
-    Alert,
     ChangeKind,
     ChangeSet,
     Outcome,
-    Severity,
     SourceResult,
     SpanOp,
     Version,
 )
 from monitor.publish.digest import parse_since, period_ending, render_digest
-from monitor.publish.feed import build_feeds
-from monitor.publish.mail import SendResult, build_message, send_all
+from monitor.publish.feed import publish_feeds
+from monitor.publish.mail import build_message, send_period_digest
 from monitor.publish.templates import render_changeset_html
 from monitor.rules import load_rules
+from monitor.schedule import Daemon, DaemonLock
 from monitor.serialize import changeset_to_dict
-from monitor.sources import AUDIENCES, load_sources, select_sources
+from monitor.sources import load_sources, select_sources
 from monitor.track import record_alerts, run_pass
 
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     feeds.add_argument(
         "--out", type=Path, metavar="DIR", help="output folder (default: public_dir, ./public)"
+    )
+
+    run = commands.add_parser(
+        "run", help="the daemon: track every source on its schedule, publish, send the digest"
+    )
+    run.add_argument(
+        "--once", action="store_true", help="one pass over every source that is due, then exit"
     )
 
     digest = commands.add_parser(
@@ -513,37 +520,22 @@ def cmd_rules(
     return ExitStatus.OK
 
 
+def _titles(settings: Settings) -> dict[str, str]:
+    sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
+    return {s.id: s.title for s in sources}
+
+
 def cmd_feeds(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
     out = args.out if args.out is None or args.out.is_absolute() else env.cwd / args.out
     out = out or settings.public_dir
-    sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
+    titles = _titles(settings)
     with _open_archive(settings) as archive, archive.lock():
         record_alerts(archive, settings.tag_authority)
-        alerts = archive.alerts()
-        titles = {s.id: s.title for s in sources}
-        for source_id in archive.source_ids():
-            known = archive.source(source_id)
-            if known is not None:
-                titles.setdefault(source_id, known.title)
-
-        def changeset_of(alert: Alert) -> ChangeSet | None:
-            change = archive.change(alert.change_id)
-            return archive.read_changeset(change) if change else None
-
-        written = build_feeds(
-            alerts,
-            out,
-            base_url=settings.public_base_url,
-            sources=titles,
-            audiences=[a for a in AUDIENCES if a != "everyone"],
-            changeset_of=changeset_of,
-            entries=settings.feed_entries,
-            min_severity=Severity(settings.feed_min_severity),
-        )
+        count, written = publish_feeds(archive, settings, titles, out)
     console.print(
-        f"{len(alerts)} alerts; {len(written)} feed files written under {safe(str(out / 'feeds'))}"
+        f"{count} alerts; {len(written)} feed files written under {safe(str(out / 'feeds'))}"
     )
     return ExitStatus.OK
 
@@ -566,28 +558,18 @@ def cmd_digest(
         readers = subscribers or (Subscriber("preview@localhost", "Preview"),)
         digests = [(s, render_digest(alerts, s, period, settings.public_base_url)) for s in readers]
         if args.send:
-            pending = [
-                (s, build_message(settings.mail, s, d, now))
-                for s, d in digests
-                if not archive.sent(period.key, s.email)
-            ]
-
-            def record(result: SendResult) -> None:
-                archive.record_send(
-                    period.key, result.recipient, now, result.sent, result.message_id, result.error
-                )
-
-            results = send_all(settings.mail, pending, record)
-            for result in results:
+            run = send_period_digest(archive, settings, days, now)
+            for result in run.results:
                 verdict = (
                     "[green]sent[/]" if result.sent else f"[red]failed[/]: {safe(result.error)}"
                 )
                 console.print(f"{safe(result.recipient)}: {verdict}")
-            already = len(digests) - len(pending)
+            sent = sum(r.sent for r in run.results)
             console.print(
-                f"period {period.key}: {sum(r.sent for r in results)} sent, {sum(not r.sent for r in results)} failed, {already} already sent before"
+                f"period {run.period.key}: {sent} sent, {len(run.results) - sent} failed, "
+                f"{run.already_sent} already sent before"
             )
-            return ExitStatus.ERROR if any(not r.sent for r in results) else ExitStatus.OK
+            return ExitStatus.ERROR if sent < len(run.results) else ExitStatus.OK
     if args.to_dir:
         out = args.to_dir if args.to_dir.is_absolute() else env.cwd / args.to_dir
         out.mkdir(parents=True, exist_ok=True)
@@ -605,7 +587,52 @@ def cmd_digest(
     return ExitStatus.OK
 
 
+def cmd_run(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    sources = load_sources(settings.sources_file)
+    titles = {s.id: s.title for s in sources}
+
+    def publish(archive: Archive) -> None:
+        publish_feeds(archive, settings, titles)
+
+    def send_digest() -> None:
+        with (
+            Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
+            archive.lock(),
+        ):
+            record_alerts(archive, settings.tag_authority)
+            send_period_digest(archive, settings, settings.digest_days, datetime.now(UTC))
+
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=env.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    with DaemonLock(settings.archive_dir):
+        daemon = Daemon(
+            sources,
+            settings,
+            publish=publish,
+            send_digest=send_digest if settings.mail.subscribers else None,
+            digest_schedule=settings.digest_schedule,
+        )
+        if args.once:
+            summary = daemon.once()
+            if summary is None:
+                console.print("Nothing is due.")
+                return ExitStatus.OK
+            counts = summary.counts
+            console.print(
+                ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in counts.items())
+            )
+            return ExitStatus.ERROR if summary.all_failed else ExitStatus.OK
+        daemon.forever()
+    return ExitStatus.OK
+
+
 COMMANDS = {
+    "run": cmd_run,
     "digest": cmd_digest,
     "feeds": cmd_feeds,
     "track": cmd_track,

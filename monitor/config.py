@@ -80,9 +80,11 @@ class Settings:
         "clausewatch"  # the authority in alert ids (tag: URIs); set a domain you own
     )
     feed_entries: int = 50  # newest alerts per feed
-    feed_min_severity: str = (
-        "info"  # info shows good news too; low, medium or high shows threats only
-    )
+    # info shows good news too; low, medium or high shows threats only
+    feed_min_severity: str = "info"
+    failure_alert_after: int = 3  # consecutive failed checks before a maintainer notice
+    digest_schedule: str = "0 8 * * 1"  # cron line for `clausewatch run` (UTC; 1 = Monday)
+    digest_days: int = 7  # the period the scheduled digest covers
     fetch: FetchSettings = field(default_factory=FetchSettings)
     mail: MailSettings = field(default_factory=MailSettings)
 

@@ -192,8 +192,13 @@ def run_pass(
     authority: str = "clausewatch",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_result: Callable[[SourceResult], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> PassSummary:
-    """One tracking pass over `sources`. The caller holds the archive lock."""
+    """One tracking pass over `sources`. The caller holds the archive lock.
+
+    When `should_stop` turns true (SIGTERM), the write in progress finishes and the pass ends;
+    sources not yet stored are simply fetched again next time.
+    """
     rules = rules or load_rules()
     summary = PassSummary(started_at=clock())
     archive.sync_sources(list(sources), summary.started_at)
@@ -217,6 +222,8 @@ def run_pass(
             except queue.Empty:
                 return
             for source in group:
+                if should_stop():
+                    return
                 try:
                     work = _fetch_and_extract(
                         source, fetcher, states[source.id], settings.min_clause_chars
@@ -238,8 +245,15 @@ def run_pass(
     ]
     for thread in threads:
         thread.start()
-    for _ in range(len(sources)):
-        work = pending.get()
+    received = 0
+    while received < len(sources):
+        try:
+            work = pending.get(timeout=0.2)
+        except queue.Empty:
+            if should_stop() or (not any(t.is_alive() for t in threads) and pending.empty()):
+                break
+            continue
+        received += 1
         try:
             result = _store(archive, work, rules)
         except ArchiveError as exc:
@@ -247,6 +261,8 @@ def run_pass(
         summary.results.append(result)
         if on_result:
             on_result(result)
+        if should_stop():
+            break  # the write in progress is done; the rest is fetched again next time
     for thread in threads:
         thread.join()
     record_alerts(archive, authority)

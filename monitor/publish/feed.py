@@ -23,8 +23,11 @@ from urllib.parse import urljoin
 
 from feedgen.feed import FeedGenerator
 
+from monitor.archive import Archive
+from monitor.config import Settings
 from monitor.model import ALERT_CATEGORIES, SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
 from monitor.publish.templates import environment
+from monitor.sources import AUDIENCES
 
 NO_ALERTS_YET = datetime(2024, 1, 1, tzinfo=UTC)  # the date of an empty feed, so that it is stable
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -216,3 +219,72 @@ def build_feeds(
     if write_if_changed(opml_path, opml(specs, base_url)):
         written.append(opml_path)
     return written
+
+
+def build_maintainer_feed(
+    notices: list[dict[str, str]], out_dir: Path, *, base_url: str, authority: str
+) -> list[Path]:
+    """feeds/maintainer.atom/.rss: sources failing N times in a row, and their recoveries.
+    For whoever runs Clausewatch; never mixed into creators' feeds."""
+    base_url = base_url if base_url.endswith("/") else base_url + "/"
+    fg = FeedGenerator()
+    fg.id(urljoin(base_url, "feeds/maintainer.atom"))
+    fg.title("Clausewatch maintainers: failing sources")
+    fg.subtitle("Sources that failed several checks in a row, and their recoveries.")
+    fg.description("Sources that failed several checks in a row, and their recoveries.")
+    fg.link(href=urljoin(base_url, "feeds/maintainer.atom"), rel="self")
+    fg.generator("Clausewatch")
+    times = [datetime.fromisoformat(n["at"]) for n in notices]
+    newest = max(times, default=NO_ALERTS_YET)
+    fg.updated(newest)
+    fg.lastBuildDate(newest)
+    for notice, at in reversed(list(zip(notices, times, strict=True))):
+        fe = fg.add_entry()
+        entry_id = f"tag:{authority},{at:%Y-%m-%d}:notice/{notice['id']}"
+        fe.id(entry_id)
+        fe.guid(entry_id, permalink=False)
+        fe.title(clean(f"{notice['source_id']}: {notice['kind']}"))
+        fe.published(at)
+        fe.updated(at)
+        fe.summary(clean(notice["detail"]))
+        fe.description(clean(notice["detail"]))
+    written = []
+    for ext, data in (("atom", fg.atom_str(pretty=True)), ("rss", fg.rss_str(pretty=True))):
+        path = out_dir / "feeds" / f"maintainer.{ext}"
+        if write_if_changed(path, data):
+            written.append(path)
+    return written
+
+
+def publish_feeds(
+    archive: Archive, settings: Settings, titles: dict[str, str], out_dir: Path | None = None
+) -> tuple[int, list[Path]]:
+    """Every feed from the archive's stored alerts (and the maintainer feed). The caller has
+    given every change its alert (track.record_alerts). Returns (alerts, files written)."""
+    out_dir = out_dir or settings.public_dir
+    alerts = archive.alerts()
+    titles = dict(titles)
+    for source_id in archive.source_ids():
+        known = archive.source(source_id)
+        if known is not None:
+            titles.setdefault(source_id, known.title)
+
+    def changeset_of(alert: Alert) -> ChangeSet | None:
+        change = archive.change(alert.change_id)
+        return archive.read_changeset(change) if change else None
+
+    written = build_feeds(
+        alerts,
+        out_dir,
+        base_url=settings.public_base_url,
+        sources=titles,
+        audiences=[a for a in AUDIENCES if a != "everyone"],
+        changeset_of=changeset_of,
+        entries=settings.feed_entries,
+        min_severity=Severity(settings.feed_min_severity),
+    )
+    notices = [dict(row) for row in archive.notices()][: settings.feed_entries]
+    written += build_maintainer_feed(
+        notices, out_dir, base_url=settings.public_base_url, authority=settings.tag_authority
+    )
+    return len(alerts), written

@@ -16,8 +16,9 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
-from monitor.config import MailSettings, Subscriber
-from monitor.publish.digest import Digest
+from monitor.archive import Archive
+from monitor.config import MailSettings, Settings, Subscriber
+from monitor.publish.digest import Digest, Period, period_ending, render_digest
 
 HEADER_UNSAFE = str.maketrans({"\r": " ", "\n": " "})
 
@@ -111,3 +112,35 @@ def _connect(settings: MailSettings) -> smtplib.SMTP:
     if settings.username:
         session.login(settings.username, settings.password)
     return session
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRun:
+    period: Period
+    results: list[SendResult]
+    already_sent: int
+
+
+def send_period_digest(archive: Archive, settings: Settings, days: int, now: datetime) -> DigestRun:
+    """Send the digest of the `days` before `now` to every subscriber who has not had it.
+    The caller holds the archive lock and has given every change its alert."""
+    period = period_ending(now, days)
+    alerts = archive.alerts(since=period.since, until=period.until)
+    pending = [
+        (
+            s,
+            build_message(
+                settings.mail, s, render_digest(alerts, s, period, settings.public_base_url), now
+            ),
+        )
+        for s in settings.mail.subscribers
+        if not archive.sent(period.key, s.email)
+    ]
+
+    def record(result: SendResult) -> None:
+        archive.record_send(
+            period.key, result.recipient, now, result.sent, result.message_id, result.error
+        )
+
+    results = send_all(settings.mail, pending, record)
+    return DigestRun(period, results, len(settings.mail.subscribers) - len(pending))
