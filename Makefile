@@ -17,10 +17,11 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-# One monitoring pass over sources.yaml into archive/, then the feeds in public/. The feeds are
-# written even when the pass failed (the exit status of the pass is kept).
+# One monitoring pass over sources.yaml into archive/, then the feeds and the history site in
+# public/. They are written even when the pass failed (the exit status of the pass is kept).
 run: $(VENV)/.installed
-	$(BIN)/clausewatch track; status=$$?; $(BIN)/clausewatch feeds && exit $$status
+	$(BIN)/clausewatch track; status=$$?; \
+	$(BIN)/clausewatch feeds && $(BIN)/clausewatch site build && exit $$status
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

@@ -55,6 +55,10 @@ def headline(flag: Flag) -> str:
     return f"{NOUNS.get(flag.category, flag.category.value.replace('_', ' '))} {verb}"
 
 
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]  # not str.capitalize(): "AI-training" must stay "AI"
+
+
 def _rank(flag: Flag) -> int:
     return SEVERITY_ORDER[flag.severity]
 
@@ -85,7 +89,8 @@ def make_alert(
     for flag in sorted(relevant, key=_rank, reverse=True):
         words = ", ".join(f'"{w}"' for w in flag.words[:6])
         parts.append(
-            f"{headline(flag).capitalize()} ({flag.severity.value}, rule {flag.rule_id}, fired on {words}): {flag.description}"
+            f"{_first_upper(headline(flag))} ({flag.severity.value}, rule {flag.rule_id}, "
+            f"fired on {words}): {flag.description}"
         )
     summary = " ".join(parts)
     if not verdict.alert:

@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor import __version__
+from monitor import cli_browse as browse
 from monitor.archive import Archive
 from monitor.config import Settings, Subscriber, load_settings
 from monitor.diff import diff, render_markdown
@@ -163,6 +164,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--send",
         action="store_true",
         help="send to every subscriber who has not had this period yet",
+    )
+
+    check = commands.add_parser(
+        "check",
+        help="flag every clause of a URL or file now (exit 3: AI-training or broad licence)",
+    )
+    check.add_argument(
+        "target",
+        metavar="URL|FILE",
+        help="a terms page URL, or an HTML, PDF, Markdown or text file",
+    )
+    check.add_argument(
+        "--select",
+        action="append",
+        metavar="CSS",
+        help="CSS selector of the terms text (repeatable)",
+    )
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    history = commands.add_parser(
+        "history", help="list a source's archived versions and what changed"
+    )
+    history.add_argument("source_id", metavar="SOURCE", help="source id")
+    history.add_argument("--json", action="store_true", help="print the history as JSON")
+
+    show = commands.add_parser(
+        "show", help="print an archived version of a source (default: the latest)"
+    )
+    show.add_argument("source_id", metavar="SOURCE", help="source id")
+    show.add_argument(
+        "version", nargs="?", type=int, metavar="VERSION", help="version id (default: the latest)"
+    )
+    show.add_argument("--json", action="store_true", help="print the clauses as JSON")
+
+    site = commands.add_parser("site", help="the static history site")
+    site_commands = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
+    site_build = site_commands.add_parser("build", help="write the history site's pages")
+    site_build.add_argument(
+        "--out", type=Path, metavar="DIR", help="output folder (default: public_dir, ./public)"
+    )
+
+    serve = commands.add_parser("serve", help="serve public/ (site and feeds) on this machine")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)"
     )
 
     rules = commands.add_parser("rules", help="list the flagging rules, or try them on text")
@@ -631,7 +679,85 @@ def cmd_run(
     return ExitStatus.OK
 
 
+def cmd_check(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    code, report = browse.check_report(args, settings, console, safe)
+    if args.json:
+        env.stdout.write(browse.as_json(report))
+    return ExitStatus.FLAGGED if code == ExitStatus.FLAGGED else ExitStatus.OK
+
+
+def cmd_history(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    with _open_archive(settings) as archive, archive.lock(shared=True):
+        rows = browse.history_rows(archive, args.source_id)
+    if args.json:
+        env.stdout.write(browse.as_json({"source_id": args.source_id, "versions": rows}))
+    else:
+        browse.print_history(rows, args.source_id, console, safe)
+    return ExitStatus.OK
+
+
+def cmd_show(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    with _open_archive(settings) as archive, archive.lock(shared=True):
+        document, text = browse.show_version(archive, args.source_id, args.version)
+    if args.json:
+        clauses = [
+            {"key": c.key, "heading_path": list(c.heading_path), "label": c.label, "text": c.text}
+            for c in document.clauses
+        ]
+        env.stdout.write(
+            browse.as_json(
+                {
+                    "title": document.title,
+                    "effective_date": document.effective_date,
+                    "clauses": clauses,
+                }
+            )
+        )
+    else:
+        env.stdout.write(_plain(text))
+    return ExitStatus.OK
+
+
+def _plain(text: str) -> str:
+    """Archived text for a terminal: line breaks kept, every other control character replaced."""
+    return "\n".join(CONTROL_RE.sub("\ufffd", line) for line in text.split("\n"))
+
+
+def cmd_site(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    out = args.out if args.out is None or args.out.is_absolute() else env.cwd / args.out
+    out = out or settings.public_dir
+    if not (settings.archive_dir / "catalog.sqlite").exists():
+        raise UsageError(
+            f"{settings.archive_dir}: no archive here yet (run `clausewatch track` first)"
+        )
+    written = browse.site_build(settings, out)
+    console.print(
+        f"{len(written)} pages written under {safe(str(out))}; open {safe(str(out / 'index.html'))}"
+    )
+    return ExitStatus.OK
+
+
+def cmd_serve(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    browse.serve(settings.public_dir, args.host, args.port, console)
+    return ExitStatus.OK
+
+
 COMMANDS = {
+    "check": cmd_check,
+    "history": cmd_history,
+    "show": cmd_show,
+    "site": cmd_site,
+    "serve": cmd_serve,
     "run": cmd_run,
     "digest": cmd_digest,
     "feeds": cmd_feeds,

@@ -1,0 +1,284 @@
+"""The browsing commands of the command line: check, history, show, site build, serve.
+
+Owns: what these commands print (rich, with every piece of fetched text stripped of control
+characters and markup) and their exit statuses. Thin like cli.py, which registers them: the
+work is done by the library. Must never: hold pipeline logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import http.server
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from monitor.archive import Archive
+from monitor.config import Settings
+from monitor.diff import diff
+from monitor.document import normalize_text
+from monitor.errors import ClausewatchError, UsageError
+from monitor.extract import extract, html_document, pdf_document, text_document
+from monitor.fetch import Fetcher
+from monitor.flag import assess, flag_changes
+from monitor.markdown import parse as markdown_parse
+from monitor.markdown import render as markdown_render
+from monitor.model import Category, Document, FetchFailure, Match, NotModified, Source
+from monitor.publish.site import build_site
+from monitor.rules import load_rules
+from monitor.sources import load_sources
+from monitor.track import record_alerts
+
+# check exits 3 when it finds language that lets the platform or others use creators' work.
+ALARMING = frozenset({Category.AI_TRAINING, Category.THIRD_PARTY_AI, Category.CONTENT_LICENSE})
+HOW_TO_READ = {
+    Category.AI_TRAINING: "the platform may train AI on users' content or data: a threat to creators",
+    Category.THIRD_PARTY_AI: "content or data may go to others for their AI: a threat to creators",
+    Category.CONTENT_LICENSE: "the licence you grant over your work: check how broad it is",
+    Category.DATA_SHARING: "data shared with AI, chatbot or search partners",
+    Category.OPT_OUT: "a way to object or opt out: use it if you do not want your work used",
+    Category.PROTECTIVE: "a promise not to train on or share your work: good news",
+    Category.OTHERS_MAY_NOT_TRAIN: "others may not scrape or train on the platform's content: protects your work",
+}
+
+
+def load_document(
+    target: str, select: tuple[str, ...], settings: Settings, tracked: Source | None = None
+) -> tuple[Document, str]:
+    """The Document of a file or URL, and what to call it. A missing file or a target that is
+    no URL is a UsageError; a failed fetch or extraction a ClausewatchError."""
+    path = Path(target)
+    if path.exists():
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+        suffix = path.suffix.lower()
+        if suffix == ".pdf":
+            return pdf_document(data, path.name), str(path)
+        text = data.decode("utf-8", errors="replace")
+        if suffix == ".md":
+            return markdown_parse(text, path.name), str(path)
+        if suffix == ".txt":
+            return text_document(text, path.name), str(path)
+        return html_document(text, select), str(path)
+    if not target.startswith(("http://", "https://")):
+        raise UsageError(f"{target!r} is neither a file nor an http(s) URL")
+    fetcher = Fetcher(settings.fetch)
+    try:
+        respect = settings.fetch.respect_robots and not (tracked and tracked.ignore_robots)
+        result = fetcher.fetch_url(target, source_id="check", respect_robots=respect)
+    finally:
+        fetcher.close()
+    if isinstance(result, FetchFailure):
+        raise ClausewatchError(f"{target}: {result.reason.value}: {result.detail}")
+    if isinstance(result, NotModified):
+        raise ClausewatchError(
+            f"{target}: the server answered 304 Not Modified to an unconditional request"
+        )
+    source = Source(id="check", platform="", document_type="", url=target, select=select)
+    if tracked and not select:
+        source = tracked  # its own selectors, as when it is tracked
+    document = extract(result, source, min_chars=settings.min_clause_chars)
+    if isinstance(document, FetchFailure):
+        raise ClausewatchError(f"{target}: {document.reason.value}: {document.detail}")
+    return document, result.url
+
+
+def check_report(
+    args: argparse.Namespace, settings: Settings, console: Console, safe: Any
+) -> tuple[int, dict[str, Any]]:
+    """Flag every clause of a document; compare with the archive if its URL is tracked."""
+    tracked = _tracked_source(args.target, settings)
+    document, where = load_document(args.target, tuple(args.select or ()), settings, tracked)
+    rules = load_rules()
+    findings: list[tuple[str, Match]] = []
+    for clause in document.clauses:
+        for match in rules.match(clause.text):
+            findings.append((clause.key, match))
+    report: dict[str, Any] = {
+        "target": where,
+        "title": document.title,
+        "clauses": len(document.clauses),
+        "findings": [
+            {
+                "clause": key,
+                "rule_id": m.rule_id,
+                "category": m.category.value,
+                "severity": m.severity.value,
+                "words": list(m.words),
+                "sentence": m.sentence,
+            }
+            for key, m in findings
+        ],
+        "tracked": None,
+    }
+    if tracked and (settings.archive_dir / "catalog.sqlite").exists():
+        with Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive:
+            last = archive.latest_version(tracked.id)
+            if last is not None:
+                changeset = diff(archive.read_version(last), document, last.id)
+                verdict = assess(flag_changes(changeset, rules))
+                report["tracked"] = {
+                    "source_id": tracked.id,
+                    "compared_with_version": last.id,
+                    "recorded_at": last.recorded_at.isoformat(),
+                    "changes": len(changeset.changes),
+                    "alert": verdict.alert,
+                    "severity": verdict.severity.value if verdict.severity else None,
+                    "threats": [
+                        f"{f.category.value} {f.direction.value}: {f.evidence}"
+                        for f in verdict.threats
+                    ],
+                }
+    alarming = any(m.category in ALARMING for _, m in findings)
+    if not args.json:
+        _print_check(report, findings, console, safe)
+    return (3 if alarming else 0), report
+
+
+def _tracked_source(target: str, settings: Settings) -> Source | None:
+    if not settings.sources_file.exists() or not target.startswith(("http://", "https://")):
+        return None
+    for source in load_sources(settings.sources_file):
+        if source.url.rstrip("/") == target.rstrip("/"):
+            return source
+    return None
+
+
+def _print_check(
+    report: dict[str, Any], findings: list[tuple[str, Match]], console: Console, safe: Any
+) -> None:
+    console.print(
+        f"[bold]{safe(report['title'] or report['target'])}[/] ({report['clauses']} clauses, {safe(report['target'])})"
+    )
+    if not findings:
+        console.print(
+            "Nothing flagged: no AI-training, content-licence, sharing or opt-out language found."
+        )
+    grouped: dict[Category, list[tuple[str, Match]]] = defaultdict(list)
+    for key, match in findings:
+        grouped[match.category].append((key, match))
+    for category, items in sorted(grouped.items(), key=lambda kv: list(Category).index(kv[0])):
+        console.print(
+            f"\n[bold underline]{category.value.replace('_', ' ')}[/] — {HOW_TO_READ.get(category, 'a clause type that is often unfair to users')}"
+        )
+        for key, match in items:
+            line = Text("  ")
+            line.append(f"{match.rule_id} ({match.severity.value})", "bold")
+            line.append(f' in {normalize_text(key)}\n    "')
+            line.append(normalize_text(match.sentence))
+            line.append('"\n    fired on: ' + ", ".join(match.words), "yellow")
+            console.print(line)
+    tracked = report["tracked"]
+    if tracked:
+        verdict = "[bold red]would alert[/]" if tracked["alert"] else "no alert"
+        console.print(
+            f"\nTracked as {safe(tracked['source_id'])}: {tracked['changes']} clause changes since version "
+            f"{tracked['compared_with_version']} ({tracked['recorded_at'][:10]}); {verdict}"
+        )
+        for threat in tracked["threats"]:
+            console.print(f"  {safe(threat)}")
+    console.print(
+        "\nHow to read this: each line names the rule that fired, quotes the sentence and the words that fired it. "
+        "Exit status 3 means AI-training or broad-licence language is present."
+    )
+
+
+def history_rows(archive: Archive, source_id: str) -> list[dict[str, Any]]:
+    versions = archive.versions(source_id)
+    if not versions:
+        raise UsageError(
+            f"source {source_id!r} has no archived versions (known: {', '.join(archive.source_ids()) or 'none'})"
+        )
+    changes = {c.new_version_id: c for c in archive.changes(source_id)}
+    alerts = {a.change_id: a for a in archive.alerts()}
+    rows = []
+    for version in versions:
+        change = changes.get(version.id)
+        alert = alerts.get(change.id) if change else None
+        rows.append(
+            {
+                "version": version.id,
+                "recorded_at": version.recorded_at.isoformat(),
+                "technical": version.technical,
+                "change": change.id if change else None,
+                "cosmetic": change.cosmetic if change else None,
+                "alert": alert.title if alert else None,
+                "threat": alert.threat if alert else None,
+                "path": version.path,
+            }
+        )
+    return rows
+
+
+def print_history(rows: list[dict[str, Any]], source_id: str, console: Console, safe: Any) -> None:
+    table = Table(title=f"{source_id}: {len(rows)} versions", title_justify="left")
+    for column in ("version", "recorded (UTC)", "change", "alert"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        note = (
+            "first version"
+            if row["change"] is None and row is rows[0]
+            else ("technical" if row["technical"] else "")
+        )
+        change = (
+            f"{row['change']}{' (cosmetic)' if row['cosmetic'] else ''}" if row["change"] else note
+        )
+        alert = safe(row["alert"]) if row["alert"] else ""
+        if row["alert"]:
+            alert = f"[{'red' if row['threat'] else 'green'}]{alert}[/]"
+        table.add_row(str(row["version"]), row["recorded_at"][:16].replace("T", " "), change, alert)
+    console.print(table)
+
+
+def show_version(archive: Archive, source_id: str, version_id: int | None) -> tuple[Document, str]:
+    versions = archive.versions(source_id)
+    if not versions:
+        raise UsageError(f"source {source_id!r} has no archived versions")
+    chosen = (
+        versions[-1]
+        if version_id is None
+        else next((v for v in versions if v.id == version_id), None)
+    )
+    if chosen is None:
+        raise UsageError(
+            f"source {source_id!r} has no version {version_id} (versions: {', '.join(str(v.id) for v in versions)})"
+        )
+    document = archive.read_version(chosen)
+    return document, markdown_render(document)
+
+
+def site_build(settings: Settings, out: Path) -> list[Path]:
+    with (
+        Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
+        archive.lock(),
+    ):
+        record_alerts(archive, settings.tag_authority)
+        return build_site(archive, out)
+
+
+def serve(directory: Path, host: str, port: int, console: Console) -> None:
+    """Serve the public folder (feeds and site) until Ctrl-C."""
+    if not directory.is_dir():
+        raise UsageError(
+            f"{directory}: nothing to serve yet (run `clausewatch site build` and `clausewatch feeds`)"
+        )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    with http.server.ThreadingHTTPServer((host, port), handler) as server:
+        console.print(
+            f"Serving {directory} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)"
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+
+
+def as_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,186 @@
+"""The static history site: every source, version and change as plain HTML pages.
+
+Owns: the pages under public/ (an index of sources with their last change and flags; filter
+pages by category, audience and platform; a timeline per source; a page per change with the
+clause diff, flags and quoted evidence; a page per version), written from templates/site/
+with relative links so that the site works from file:// and from any web server. No page has
+a script, and a Content-Security-Policy forbids them: terms text is shown as text. Rebuilding
+rewrites only pages whose bytes change. Must never: fetch or write to the archive.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from monitor.archive import Archive, StoredChange
+from monitor.model import ALERT_CATEGORIES, Alert, Version
+from monitor.publish.feed import write_if_changed
+from monitor.publish.templates import environment
+from monitor.sources import AUDIENCES
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    id: str
+    title: str
+    platform: str
+    audiences: tuple[str, ...]
+    last_change: datetime | None
+    last_change_path: str
+    alert: Alert | None
+    categories: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineItem:
+    at: datetime
+    version: Version
+    change: StoredChange | None
+    change_count: int
+    alert: Alert | None
+
+
+def _render(template: str, out: Path, relative: str, written: list[Path], **context: Any) -> None:
+    depth = relative.count("/")
+    html = environment().get_template(template).render(root="../" * depth, **context)
+    path = out / relative
+    if write_if_changed(path, html.encode("utf-8")):
+        written.append(path)
+
+
+def build_site(archive: Archive, out: Path) -> list[Path]:
+    """Write every page under `out`; returns the pages that changed."""
+    written: list[Path] = []
+    alerts_by_change = {a.change_id: a for a in archive.alerts()}
+    rows: list[Row] = []
+    for source_id in archive.source_ids():
+        source = archive.source(source_id)
+        if source is None:
+            continue
+        versions = archive.versions(source_id)
+        changes = archive.changes(source_id)
+        by_new_version = {c.new_version_id: c for c in changes}
+        alerts = [alerts_by_change[c.id] for c in changes if c.id in alerts_by_change]
+        timeline = []
+        for version in reversed(versions):
+            change = by_new_version.get(version.id)
+            changeset = archive.read_changeset(change) if change else None
+            timeline.append(
+                TimelineItem(
+                    version.recorded_at,
+                    version,
+                    change,
+                    len(changeset.changes) if changeset else 0,
+                    alerts_by_change.get(change.id) if change else None,
+                )
+            )
+            if change and changeset is not None:
+                _render(
+                    "site/change.html",
+                    out,
+                    f"sources/{source_id}/changes/{change.id}.html",
+                    written,
+                    source=source,
+                    change=change,
+                    changeset=changeset,
+                    flags=archive.read_flags(change),
+                    alert=alerts_by_change.get(change.id),
+                )
+            _render(
+                "site/version.html",
+                out,
+                f"sources/{source_id}/versions/{version.id}.html",
+                written,
+                source=source,
+                version=version,
+                document=archive.read_version(version),
+            )
+        _render(
+            "site/source.html",
+            out,
+            f"sources/{source_id}/index.html",
+            written,
+            source=source,
+            timeline=timeline,
+        )
+        last = changes[-1] if changes else None
+        rows.append(
+            Row(
+                source.id,
+                source.title,
+                source.platform,
+                source.audiences,
+                last.recorded_at if last else None,
+                f"sources/{source_id}/changes/{last.id}.html" if last else "",
+                alerts[-1] if alerts else None,
+                frozenset(c.value for a in alerts for c in a.categories),
+            )
+        )
+    _index_pages(rows, out, written)
+    return written
+
+
+def _index_pages(rows: list[Row], out: Path, written: list[Path]) -> None:
+    rows = sorted(
+        rows,
+        key=lambda r: (
+            r.last_change is None,
+            -(r.last_change.timestamp() if r.last_change else 0),
+            r.title,
+        ),
+    )
+    platforms = sorted({(slug(r.platform), r.platform) for r in rows})
+    categories = [c.value for c in ALERT_CATEGORIES]
+    audiences = [a for a in AUDIENCES if a != "everyone"]
+    common = {"categories": categories, "audiences": audiences, "platforms": platforms}
+    _render(
+        "site/index.html",
+        out,
+        "index.html",
+        written,
+        heading="Platform terms we watch",
+        rows=rows,
+        **common,
+    )
+    for category in categories:
+        chosen = [r for r in rows if category in r.categories]
+        label = category.replace("_", " ")
+        _render(
+            "site/index.html",
+            out,
+            f"filters/category-{category}.html",
+            written,
+            heading=f"Documents with {label} changes",
+            rows=chosen,
+            **common,
+        )
+    for audience in audiences:
+        chosen = [r for r in rows if audience in r.audiences or "everyone" in r.audiences]
+        _render(
+            "site/index.html",
+            out,
+            f"filters/audience-{audience}.html",
+            written,
+            heading=f"Documents for {audience}",
+            rows=chosen,
+            **common,
+        )
+    for platform_slug, name in platforms:
+        chosen = [r for r in rows if slug(r.platform) == platform_slug]
+        _render(
+            "site/index.html",
+            out,
+            f"filters/platform-{platform_slug}.html",
+            written,
+            heading=f"{name} documents",
+            rows=chosen,
+            **common,
+        )
