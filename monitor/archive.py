@@ -140,7 +140,9 @@ def from_iso(text: str) -> datetime:
 
 
 def snapshot_suffix(content_type: str) -> str:
-    return {"application/pdf": ".pdf.gz", "text/plain": ".txt.gz"}.get(content_type, ".html.gz")
+    return {"application/pdf": ".pdf.gz", "text/plain": ".txt.gz", "text/markdown": ".md.gz"}.get(
+        content_type, ".html.gz"
+    )
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -697,6 +699,13 @@ class Archive:
                     error,
                 ),
             )
+
+    def has_snapshot_url(self, url: str) -> bool:
+        """Whether a snapshot was recorded from this URL (imports record `<repo>#<commit>`)."""
+        return (
+            self._db.execute("SELECT 1 FROM snapshots WHERE url = ? LIMIT 1", (url,)).fetchone()
+            is not None
+        )
 
     def last_send_at(self) -> datetime | None:
         row = self._db.execute(

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -43,6 +44,7 @@ from monitor.model import (
     SpanOp,
     Version,
 )
+from monitor.ota import convert_declarations, import_history
 from monitor.publish.digest import parse_since, period_ending, render_digest
 from monitor.publish.feed import publish_feeds
 from monitor.publish.mail import build_message, send_period_digest
@@ -50,7 +52,7 @@ from monitor.publish.templates import render_changeset_html
 from monitor.rules import load_rules
 from monitor.schedule import Daemon, DaemonLock
 from monitor.serialize import changeset_to_dict
-from monitor.sources import load_sources, select_sources
+from monitor.sources import AUDIENCES, load_sources, parse_sources, select_sources
 from monitor.track import record_alerts, run_pass
 
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -211,6 +213,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)"
+    )
+
+    import_ota = commands.add_parser(
+        "import-ota", help="convert Open Terms Archive declarations into sources.yaml entries"
+    )
+    import_ota.add_argument(
+        "declarations",
+        nargs="+",
+        type=Path,
+        metavar="DECLARATIONS",
+        help="declaration JSON files or folders",
+    )
+    import_ota.add_argument(
+        "--out", type=Path, metavar="FILE", help="write the entries to FILE (default: print them)"
+    )
+    import_ota.add_argument(
+        "--audiences",
+        nargs="+",
+        metavar="AUDIENCE",
+        default=[],
+        help="audiences to give every entry",
+    )
+
+    import_history = commands.add_parser(
+        "import-history", help="read an Open Terms Archive versions repository into the archive"
+    )
+    import_history.add_argument(
+        "repo",
+        type=Path,
+        metavar="VERSIONS_REPO",
+        help="a local clone of an OTA versions repository",
+    )
+    import_history.add_argument(
+        "--source", action="append", metavar="ID", help="import only this source id (repeatable)"
     )
 
     rules = commands.add_parser("rules", help="list the flagging rules, or try them on text")
@@ -752,7 +788,63 @@ def cmd_serve(
     return ExitStatus.OK
 
 
+def cmd_import_ota(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    for audience in args.audiences:
+        if audience not in AUDIENCES:
+            raise UsageError(f"unknown audience {audience!r} (known: {', '.join(AUDIENCES)})")
+    paths = [p if p.is_absolute() else env.cwd / p for p in args.declarations]
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder")
+    conversion = convert_declarations(paths, args.audiences)
+    text = yaml.safe_dump(
+        {"sources": conversion.entries}, sort_keys=False, allow_unicode=True, width=100
+    )
+    parse_sources(text, Path("<import-ota>"))  # what we write must load
+    errors = Console(file=env.stderr, highlight=False, soft_wrap=True)
+    for problem in conversion.problems:
+        errors.print(f"not converted: {safe(problem)}")
+    for warning in conversion.warnings:
+        errors.print(f"warning: {safe(warning)}")
+    if args.out:
+        out = args.out if args.out.is_absolute() else env.cwd / args.out
+        out.write_text(text, encoding="utf-8")
+        console.print(
+            f"{len(conversion.entries)} sources written to {safe(str(out))}; {len(conversion.problems)} not converted"
+        )
+    else:
+        env.stdout.write(text)
+    return ExitStatus.OK if conversion.entries or not conversion.problems else ExitStatus.ERROR
+
+
+def cmd_import_history(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    repo = args.repo if args.repo.is_absolute() else env.cwd / args.repo
+    if not repo.is_dir():
+        raise UsageError(f"{repo}: no such folder")
+    with (
+        Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
+        archive.lock(),
+    ):
+        report = import_history(
+            repo, archive, load_rules(), only=set(args.source) if args.source else None
+        )
+        alerts = record_alerts(archive, settings.tag_authority)
+    for problem in report.problems:
+        console.print(f"[yellow]skipped[/]: {safe(problem)}")
+    console.print(
+        f"{report.sources} documents, {report.versions} versions imported ({report.technical} technical), "
+        f"{report.skipped} skipped as already there or unchanged; {alerts} alerts"
+    )
+    return ExitStatus.OK
+
+
 COMMANDS = {
+    "import-ota": cmd_import_ota,
+    "import-history": cmd_import_history,
     "check": cmd_check,
     "history": cmd_history,
     "show": cmd_show,

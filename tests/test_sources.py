@@ -52,10 +52,32 @@ def test_good_file_gives_sources() -> None:
     assert zoom.enabled is False and zoom.schedule == "0 6 * * mon"
 
 
-def test_the_shipped_sources_file_is_valid() -> None:
+def test_the_shipped_catalog_covers_the_platforms_creators_depend_on() -> None:
     sources = load_sources(Path(__file__).resolve().parent.parent / "sources.yaml")
-    assert len(sources) >= 10
-    assert len({s.id for s in sources}) == len(sources)
+    assert len(sources) >= 50 and len({s.id for s in sources}) == len(sources)
+    platforms = {s.platform.split()[0] for s in sources}
+    assert len(platforms) >= 30
+    assert {
+        "Spotify",
+        "SoundCloud",
+        "Bandcamp",
+        "YouTube",
+        "TikTok",
+        "Medium",
+        "Substack",
+        "Patreon",
+        "Instagram",
+        "X",
+        "Reddit",
+        "Adobe",
+        "Zoom",
+        "WeTransfer",
+    } <= platforms
+    assert all(s.audiences for s in sources)
+    audiences = {a for s in sources for a in s.audiences}
+    assert {"musicians", "writers", "podcasters", "video", "visual-artists"} <= audiences
+    types = {s.document_type for s in sources}
+    assert {"Terms of Service", "Privacy Policy"} <= types and any("AI" in t for t in types)
 
 
 def test_duplicate_id_names_both_lines() -> None:

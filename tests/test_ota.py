@@ -1,0 +1,180 @@
+"""ota.py: Open Terms Archive declarations into sources, and versions repositories (built here
+in OTA's layout, with git) into the archive."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from monitor.archive import Archive
+from monitor.cli import Environment, ExitStatus, main
+from monitor.sources import parse_sources
+from tests.conftest import CORPUS
+
+HISTORIES = {h["id"]: h for h in yaml.safe_load((CORPUS / "cases.yaml").read_text())["histories"]}
+
+
+def cli(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), Environment(stdout=out, stderr=err, env={}, cwd=tmp_path))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_import_ota_converts_what_it_can_and_says_what_it_cannot(tmp_path: Path) -> None:
+    folder = tmp_path / "declarations"
+    folder.mkdir()
+    (folder / "Zoom.json").write_text(
+        json.dumps(
+            {
+                "name": "Zoom",
+                "documents": {
+                    "Terms of Service": {
+                        "fetch": "https://www.zoom.com/en/trust/terms/",
+                        "select": ["main"],
+                        "remove": [".cookie", "nav"],
+                    },
+                    "Privacy Policy": {
+                        "combine": [
+                            {"fetch": "https://a.example/1"},
+                            {"fetch": "https://a.example/2"},
+                        ]
+                    },
+                    "Community Standards": {
+                        "fetch": "https://www.zoom.com/x",
+                        "select": {"startBefore": "#a", "endBefore": "#b"},
+                    },
+                    "Acceptable Use Policy": {
+                        "fetch": "https://www.zoom.com/aup",
+                        "select": "main",
+                        "filter": ["removeTracking"],
+                        "executeClientScripts": True,
+                    },
+                },
+            }
+        )
+    )
+    (folder / "Zoom.history.json").write_text("{}")
+    (folder / "Broken.json").write_text("{not json")
+    code, out, err = cli(tmp_path, "import-ota", str(folder), "--audiences", "podcasters")
+    assert code == ExitStatus.OK
+    sources = parse_sources(out, Path("imported.yaml"))
+    assert [(s.id, s.select, s.remove, s.audiences) for s in sources] == [
+        ("zoom-terms-of-service", ("main",), (".cookie", "nav"), ("podcasters",)),
+        ("zoom-acceptable-use-policy", ("main",), (), ("podcasters",)),
+    ]
+    assert "Privacy Policy: assembled from 2 pages ('combine')" in err
+    assert "Community Standards: select" in err and "range selector" in err
+    assert "Broken.json: cannot read" in err
+    assert "filters ['removeTracking'] (JavaScript) are not applied" in err
+    code, out, _ = cli(
+        tmp_path, "import-ota", str(folder / "Zoom.json"), "--out", "new-sources.yaml"
+    )
+    assert code == ExitStatus.OK and "2 sources written" in out
+    assert len(parse_sources((tmp_path / "new-sources.yaml").read_text(), Path("x"))) == 2
+
+
+def git(repo: Path, *args: str, when: str = "2024-01-01T00:00:00+00:00") -> None:
+    env = {**os.environ, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=OTA", "-c", "user.email=ota@example.org", *args],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+
+
+def make_repo(tmp_path: Path, path: str, versions: list[tuple[str, str, str]]) -> Path:
+    """A git repository in OTA's versions layout: (markdown, ISO date, commit message) per version."""
+    repo = tmp_path / "versions"
+    repo.mkdir(exist_ok=True)
+    git(repo, "init", "-q")
+    for text, when, message in versions:
+        target = repo / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "--allow-empty", "-m", message, when=when)
+    return repo
+
+
+BASE = "# Example Terms\n\n## 5. Your Content\n\nYou keep ownership of everything you upload to the service.\n"
+
+
+def test_import_history_diffs_flags_and_alerts_and_imports_once(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms of Service.md",
+        [
+            (BASE, "2024-01-01T10:00:00+00:00", "Start tracking Example Terms of Service"),
+            (
+                BASE + "\nWe may use your content to train our AI models.\n",
+                "2024-03-01T10:00:00+00:00",
+                "Record new changes of Example Terms of Service",
+            ),
+            (
+                BASE + "\nWe may use your content to train our AI models.\n\nSee also our blog.\n",
+                "2024-04-01T10:00:00+00:00",
+                "Apply technical or declaration upgrade on Example Terms of Service",
+            ),
+            (
+                BASE
+                + "\nWe may use your content to train our AI models.\n\nSee also our blog.\n\nWe will never sell your songs to AI companies.\n",
+                "2024-05-01T10:00:00+00:00",
+                "Record new changes of Example Terms of Service",
+            ),
+        ],
+    )
+    code, out, _ = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.OK, out
+    assert "1 documents, 4 versions imported (1 technical), 0 skipped" in out and "2 alerts" in out
+    with Archive(tmp_path / "archive") as archive:
+        versions = archive.versions("example-terms-of-service")
+        assert [v.recorded_at.date().isoformat() for v in versions] == [
+            "2024-01-01",
+            "2024-03-01",
+            "2024-04-01",
+            "2024-05-01",
+        ]
+        assert [v.technical for v in versions] == [False, False, True, False]
+        alerts = archive.alerts()
+        assert [a.title for a in alerts] == [
+            "Example Terms of Service: promise not to train on your content added",
+            "Example Terms of Service: AI-training permission added",
+        ]
+        assert archive.verify().ok
+    code, out, _ = cli(tmp_path, "import-history", str(repo))
+    assert "0 versions imported (0 technical), 4 skipped" in out and "0 alerts" in out
+
+
+def corpus_repo(tmp_path: Path, history_id: str) -> Path:
+    history = HISTORIES[history_id]
+    versions = [
+        ((CORPUS / v["file"]).read_text(), v["date"], v["ota_commit_message"])
+        for v in history["versions"]
+    ]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return make_repo(tmp_path, history["path"], versions)
+
+
+def test_real_histories_alert_on_the_ai_licence_and_never_on_noise(tmp_path: Path) -> None:
+    reddit = corpus_repo(tmp_path / "reddit", "reddit-tos-2023-2025")
+    noise = corpus_repo(tmp_path / "zoom", "zoom-tos-2024-11-noise")
+    assert cli(tmp_path, "import-history", str(reddit))[0] == ExitStatus.OK
+    with Archive(tmp_path / "archive") as archive:
+        threats = [a for a in archive.alerts() if a.threat]
+    assert any(
+        a.recorded_at.date().isoformat() == "2024-08-16"
+        and "ai_training" in {c.value for c in a.categories}
+        for a in threats
+    )
+    code, _out, _ = cli(tmp_path, "--archive", "archive2", "import-history", str(noise))
+    assert code == ExitStatus.OK
+    with Archive(tmp_path / "archive2") as archive:
+        assert archive.alerts() == []
+        (source_id,) = archive.source_ids()
+        assert len(archive.versions(source_id)) >= 1
