@@ -299,8 +299,22 @@ class Archive:
     # --- sources and reads -------------------------------------------------------------
 
     def sync_sources(self, sources: list[Source], now: datetime) -> None:
+        """Record new sources and changed descriptions; writes nothing when nothing changed."""
+        known = {
+            row["id"]: (row["platform"], row["document_type"], row["url"], row["audiences"])
+            for row in self._db.execute(
+                "SELECT id, platform, document_type, url, audiences FROM sources"
+            )
+        }
+        changed = [
+            s
+            for s in sources
+            if known.get(s.id) != (s.platform, s.document_type, s.url, ",".join(s.audiences))
+        ]
+        if not changed:
+            return
         with self._write() as db:
-            for s in sources:
+            for s in changed:
                 db.execute(
                     "INSERT INTO sources (id, platform, document_type, url, audiences, first_seen)"
                     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET platform=excluded.platform,"
@@ -376,7 +390,9 @@ class Archive:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:

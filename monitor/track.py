@@ -10,6 +10,7 @@ happen on the calling thread only. Must never: print, exit, or read settings fil
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import queue
 import threading
@@ -201,16 +202,25 @@ def run_pass(
     """
     rules = rules or load_rules()
     summary = PassSummary(started_at=clock())
-    archive.sync_sources(list(sources), summary.started_at)
+    try:
+        archive.sync_sources(list(sources), summary.started_at)
+    except ArchiveError as exc:  # disk full, read-only: every source fails the same clear way
+        for source in sources:
+            summary.results.append(SourceResult(source.id, Outcome.FAILED, f"archive: {exc}"))
+        summary.finished_at = clock()
+        return summary
     states: dict[str, tuple[object, str | None]] = {}
     for source in sources:
-        upgrade_extraction(source, archive, settings, clock())
+        with contextlib.suppress(ArchiveError):  # the pass below reports the same error per source
+            upgrade_extraction(source, archive, settings, clock())
         latest = archive.latest_snapshot(source.id)
         states[source.id] = (archive.conditional(source.id), latest.sha256 if latest else None)
     groups: dict[str, list[Source]] = {}
     for source in sources:
         groups.setdefault((urlsplit(source.url).hostname or "").lower(), []).append(source)
-    pending: queue.Queue[_Work] = queue.Queue()
+    # Bounded: workers wait while the archive catches up, so that at most a few fetched pages
+    # are held in memory at once, however many sources a pass has.
+    pending: queue.Queue[_Work] = queue.Queue(maxsize=2 * max(1, settings.workers))
     host_queue: queue.Queue[list[Source]] = queue.Queue()
     for group in groups.values():
         host_queue.put(group)
@@ -237,7 +247,13 @@ def run_pass(
                         f"unexpected error: {type(exc).__name__}: {exc}",
                     )
                     work = _Work(source, failure)
-                pending.put(work)
+                while True:  # wait for room, unless the pass is being stopped
+                    try:
+                        pending.put(work, timeout=0.2)
+                        break
+                    except queue.Full:
+                        if should_stop():
+                            return
 
     threads = [
         threading.Thread(target=worker, name=f"track-{n}", daemon=True)
@@ -265,7 +281,8 @@ def run_pass(
             break  # the write in progress is done; the rest is fetched again next time
     for thread in threads:
         thread.join()
-    record_alerts(archive, authority)
+    with contextlib.suppress(ArchiveError):  # idempotent: the next pass or publish catches up
+        record_alerts(archive, authority)
     summary.finished_at = clock()
     return summary
 
