@@ -31,6 +31,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/diff.py
 	$(BIN)/python bench/flagging.py
+	$(BIN)/python bench/pass.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check monitor tests bench

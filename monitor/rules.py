@@ -391,7 +391,7 @@ def load_pack(path: Path) -> list[Rule]:
     """Compile one rule file; every error names the file, the line and the rule id."""
     try:
         text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except OSError as exc:
         raise ConfigError(f"cannot read rule file: {exc}", where=str(path)) from None
     except yaml.MarkedYAMLError as exc:

@@ -178,7 +178,7 @@ def _source(path: Path, node: yaml.Node) -> Source:
 def parse_sources(text: str, path: Path) -> list[Source]:
     """Parse and validate the text of a sources file; `path` is only used in messages."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
