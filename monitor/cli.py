@@ -604,6 +604,13 @@ def cmd_rules(
     return ExitStatus.OK
 
 
+def _out_dir(args: argparse.Namespace, settings: Settings, env: Environment) -> Path:
+    """--out, relative to the working directory, or the configured public_dir."""
+    if args.out is None:
+        return settings.public_dir
+    return args.out if args.out.is_absolute() else env.cwd / args.out
+
+
 def _titles(settings: Settings) -> dict[str, str]:
     sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
     return {s.id: s.title for s in sources}
@@ -612,8 +619,7 @@ def _titles(settings: Settings) -> dict[str, str]:
 def cmd_feeds(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
-    out = args.out if args.out is None or args.out.is_absolute() else env.cwd / args.out
-    out = out or settings.public_dir
+    out = _out_dir(args, settings, env)
     titles = _titles(settings)
     with _open_archive(settings) as archive, archive.lock():
         record_alerts(archive, settings.tag_authority)
@@ -768,12 +774,8 @@ def _plain(text: str) -> str:
 def cmd_site(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
-    out = args.out if args.out is None or args.out.is_absolute() else env.cwd / args.out
-    out = out or settings.public_dir
-    if not (settings.archive_dir / "catalog.sqlite").exists():
-        raise UsageError(
-            f"{settings.archive_dir}: no archive here yet (run `clausewatch track` first)"
-        )
+    out = _out_dir(args, settings, env)
+    _open_archive(settings).close()  # says clearly when there is no archive yet
     written = browse.site_build(settings, out)
     console.print(
         f"{len(written)} pages written under {safe(str(out))}; open {safe(str(out / 'index.html'))}"
