@@ -242,13 +242,8 @@ class Archive:
             raise ArchiveError(f"{root}: cannot open the archive: {exc}") from exc
         self._db.row_factory = sqlite3.Row
         self._lock_fd: int | None = None
-        try:
-            # WAL with synchronous=NORMAL: a crash never corrupts the catalog; a power cut may
-            # lose the last commits, whose files (fsynced first) then show as harmless orphans.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.Error:
-            pass  # a read-only archive keeps its journal mode
+        # The default rollback journal, not WAL: WAL needs its -wal and -shm files writable, so a
+        # full disk or a read-only archive could not even be opened to say what is wrong.
         self._migrate()
 
     def close(self) -> None:
