@@ -256,10 +256,24 @@ class Archive:
         self.close()
 
     def _migrate(self) -> None:
+        """Bring the catalog's schema up to date. Two processes opening a new archive at once
+        must not both migrate: the version is read again inside the write transaction."""
         try:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(SCHEMA[version:], start=version + 1):
-                self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+            if self._db.execute("PRAGMA user_version").fetchone()[0] >= len(SCHEMA):
+                return  # nothing to do (and nothing written, so a read-only archive opens)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                for number, script in enumerate(SCHEMA[version:], start=version + 1):
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {number}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
         except sqlite3.Error as exc:
             raise ArchiveError(f"{self.root / CATALOG}: cannot prepare the catalog: {exc}") from exc
 

@@ -185,3 +185,40 @@ def test_catalog_schema_is_versioned(archive: Archive, tmp_path: Path) -> None:
         assert db.execute("PRAGMA user_version").fetchone()[0] >= 1
     Archive(archive.root).close()  # reopening migrates nothing and loses nothing
     assert archive.source_ids() == ["example-terms"]
+
+
+def _open_new_archive(root: str, start: multiprocessing.synchronize.Event) -> None:
+    start.wait(10)
+    Archive(Path(root)).close()
+
+
+def test_processes_opening_a_new_archive_at_once_migrate_it_once(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Event()
+    openers = [
+        ctx.Process(target=_open_new_archive, args=(str(tmp_path / "fresh"), start))
+        for _ in range(6)
+    ]
+    for process in openers:
+        process.start()
+    start.set()
+    for process in openers:
+        process.join(30)
+    assert [p.exitcode for p in openers] == [0] * 6
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "fresh" / "catalog.sqlite") as db:
+        tables = {
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+    assert {
+        "sources",
+        "snapshots",
+        "versions",
+        "checks",
+        "changes",
+        "flags",
+        "alerts",
+        "sends",
+        "notices",
+    } <= tables
