@@ -8,9 +8,6 @@ work is done by the library. Must never: hold pipeline logic.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
-import http.server
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -21,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.archive import Archive
+from monitor.cli_base import Environment, ExitStatus, open_archive, plain, safe
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.document import normalize_text
@@ -31,10 +29,8 @@ from monitor.flag import assess, flag_changes
 from monitor.markdown import parse as markdown_parse
 from monitor.markdown import render as markdown_render
 from monitor.model import Category, Document, FetchFailure, Match, NotModified, Source
-from monitor.publish.site import build_site
 from monitor.rules import load_rules
 from monitor.sources import load_sources
-from monitor.track import record_alerts
 
 # check exits 3 when it finds language that lets the platform or others use creators' work.
 ALARMING = frozenset({Category.AI_TRAINING, Category.THIRD_PARTY_AI, Category.CONTENT_LICENSE})
@@ -256,29 +252,50 @@ def show_version(archive: Archive, source_id: str, version_id: int | None) -> tu
     return document, markdown_render(document)
 
 
-def site_build(settings: Settings, out: Path) -> list[Path]:
-    with (
-        Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
-        archive.lock(),
-    ):
-        record_alerts(archive, settings.tag_authority)
-        return build_site(archive, out)
-
-
-def serve(directory: Path, host: str, port: int, console: Console) -> None:
-    """Serve the public folder (feeds and site) until Ctrl-C."""
-    if not directory.is_dir():
-        raise UsageError(
-            f"{directory}: nothing to serve yet (run `clausewatch site build` and `clausewatch feeds`)"
-        )
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    with http.server.ThreadingHTTPServer((host, port), handler) as server:
-        console.print(
-            f"Serving {directory} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)"
-        )
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
-
-
 def as_json(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def cmd_check(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    code, report = check_report(args, settings, console, safe)
+    if args.json:
+        env.stdout.write(as_json(report))
+    return ExitStatus.FLAGGED if code == ExitStatus.FLAGGED else ExitStatus.OK
+
+
+def cmd_history(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    with open_archive(settings) as archive, archive.lock(shared=True):
+        rows = history_rows(archive, args.source_id)
+    if args.json:
+        env.stdout.write(as_json({"source_id": args.source_id, "versions": rows}))
+    else:
+        print_history(rows, args.source_id, console, safe)
+    return ExitStatus.OK
+
+
+def cmd_show(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    with open_archive(settings) as archive, archive.lock(shared=True):
+        document, text = show_version(archive, args.source_id, args.version)
+    if args.json:
+        clauses = [
+            {"key": c.key, "heading_path": list(c.heading_path), "label": c.label, "text": c.text}
+            for c in document.clauses
+        ]
+        env.stdout.write(
+            as_json(
+                {
+                    "title": document.title,
+                    "effective_date": document.effective_date,
+                    "clauses": clauses,
+                }
+            )
+        )
+    else:
+        env.stdout.write(plain(text))
+    return ExitStatus.OK

@@ -1,0 +1,71 @@
+"""What every command shares: the Environment, exit statuses, terminal safety, archive access.
+
+Owns: the Environment main() talks to (tests pass their own), ExitStatus, making untrusted
+text inert for a terminal, and small helpers the command modules share. Must never: import a
+command module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from rich.markup import escape
+
+from monitor.archive import Archive
+from monitor.config import Settings
+from monitor.errors import UsageError
+
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+class ExitStatus(enum.IntEnum):
+    OK = 0
+    ERROR = 1  # a run failed (every source failed, verify found problems, I/O error)
+    USAGE = 2  # bad command line, settings or sources file
+    FLAGGED = 3  # `check` found AI-training or broad-licence language
+
+
+def safe(text: str) -> str:
+    """Untrusted text made inert for a terminal: no control characters, no rich markup."""
+    return escape(CONTROL_RE.sub("\N{REPLACEMENT CHARACTER}", text))
+
+
+@dataclass
+class Environment:
+    """What main() talks to; tests pass their own (HTTPie style)."""
+
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    cwd: Path = field(default_factory=Path.cwd)
+
+    @property
+    def interactive(self) -> bool:
+        return bool(getattr(self.stderr, "isatty", lambda: False)())
+
+
+def open_archive(settings: Settings) -> Archive:
+    if not (settings.archive_dir / "catalog.sqlite").exists():
+        raise UsageError(
+            f"{settings.archive_dir}: no archive here yet (run `clausewatch track` first)"
+        )
+    return Archive(settings.archive_dir, lock_timeout=settings.lock_timeout)
+
+
+def out_dir(args: argparse.Namespace, settings: Settings, env: Environment) -> Path:
+    """--out, relative to the working directory, or the configured public_dir."""
+    if args.out is None:
+        return settings.public_dir
+    return args.out if args.out.is_absolute() else env.cwd / args.out
+
+
+def plain(text: str) -> str:
+    """Archived text for a terminal: line breaks kept, every other control character replaced."""
+    return "\n".join(CONTROL_RE.sub("\ufffd", line) for line in text.split("\n"))

@@ -1,0 +1,164 @@
+"""Commands about rules and imports: rules list/test, import-ota, import-history.
+
+Owns: what these commands print and their exit statuses. Must never: hold rule or import
+logic (that is monitor.rules and monitor.ota).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from monitor.archive import Archive
+from monitor.cli_base import (
+    CONTROL_RE,
+    Environment,
+    ExitStatus,
+    safe,
+)
+from monitor.config import Settings
+from monitor.document import normalize_text
+from monitor.errors import UsageError
+from monitor.markdown import parse as markdown_parse
+from monitor.ota import convert_declarations, import_history
+from monitor.rules import load_rules
+from monitor.sources import AUDIENCES, parse_sources
+from monitor.track import record_alerts
+
+
+def cmd_rules(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    rules = load_rules(args.rules)
+    if args.rules_command == "list":
+        if args.json:
+            rows = [
+                {
+                    "id": r.id,
+                    "category": r.category.value,
+                    "severity": r.severity.value,
+                    "polarity": r.polarity.value,
+                    "actor": r.actor.value,
+                    "description": r.description,
+                    "origin": r.origin,
+                }
+                for r in rules.rules
+            ]
+            env.stdout.write(json.dumps(rows, indent=2) + "\n")
+            return ExitStatus.OK
+        table = Table(title=f"{len(rules.rules)} rules", title_justify="left")
+        for column in ("id", "category", "severity", "description"):
+            table.add_column(column, overflow="fold")
+        for r in rules.rules:
+            table.add_row(r.id, r.category.value, r.severity.value, safe(r.description))
+        console.print(table)
+        return ExitStatus.OK
+    target = Path(args.target)
+    if target.exists():
+        try:
+            raw = target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{target}: cannot read: {exc}") from None
+        text = (
+            " ".join(c.full_text for c in markdown_parse(raw).clauses)
+            if target.suffix == ".md"
+            else raw
+        )
+    else:
+        text = args.target
+    matches = rules.match(
+        normalize_text(text)
+        if "\n" not in text
+        else "\n".join(normalize_text(line) for line in text.splitlines())
+    )
+    if args.json:
+        env.stdout.write(
+            json.dumps(
+                [
+                    {
+                        "rule_id": m.rule_id,
+                        "category": m.category.value,
+                        "severity": m.severity.value,
+                        "words": list(m.words),
+                        "sentence": m.sentence,
+                    }
+                    for m in matches
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
+        return ExitStatus.OK
+    if not matches:
+        console.print("No rule fired.")
+    for m in matches:
+        line = Text()
+        line.append(f"{m.rule_id}", "bold")
+        line.append(f"  {m.category.value} ({m.severity.value})\n", "cyan")
+        line.append(
+            "  fired on: " + ", ".join(CONTROL_RE.sub("\ufffd", w) for w in m.words) + "\n",
+            "yellow",
+        )
+        line.append("  " + CONTROL_RE.sub("\ufffd", m.sentence) + "\n")
+        console.print(line)
+    return ExitStatus.OK
+
+
+def cmd_import_ota(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    for audience in args.audiences:
+        if audience not in AUDIENCES:
+            raise UsageError(f"unknown audience {audience!r} (known: {', '.join(AUDIENCES)})")
+    paths = [p if p.is_absolute() else env.cwd / p for p in args.declarations]
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder")
+    conversion = convert_declarations(paths, args.audiences)
+    text = yaml.safe_dump(
+        {"sources": conversion.entries}, sort_keys=False, allow_unicode=True, width=100
+    )
+    parse_sources(text, Path("<import-ota>"))  # what we write must load
+    errors = Console(file=env.stderr, highlight=False, soft_wrap=True)
+    for problem in conversion.problems:
+        errors.print(f"not converted: {safe(problem)}")
+    for warning in conversion.warnings:
+        errors.print(f"warning: {safe(warning)}")
+    if args.out:
+        out = args.out if args.out.is_absolute() else env.cwd / args.out
+        out.write_text(text, encoding="utf-8")
+        console.print(
+            f"{len(conversion.entries)} sources written to {safe(str(out))}; {len(conversion.problems)} not converted"
+        )
+    else:
+        env.stdout.write(text)
+    return ExitStatus.OK if conversion.entries or not conversion.problems else ExitStatus.ERROR
+
+
+def cmd_import_history(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    repo = args.repo if args.repo.is_absolute() else env.cwd / args.repo
+    if not repo.is_dir():
+        raise UsageError(f"{repo}: no such folder")
+    with (
+        Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
+        archive.lock(),
+    ):
+        report = import_history(
+            repo, archive, load_rules(), only=set(args.source) if args.source else None
+        )
+        alerts = record_alerts(archive, settings.tag_authority)
+    for problem in report.problems:
+        console.print(f"[yellow]skipped[/]: {safe(problem)}")
+    console.print(
+        f"{report.sources} documents, {report.versions} versions imported ({report.technical} technical), "
+        f"{report.skipped} skipped as already there or unchanged; {alerts} alerts"
+    )
+    return ExitStatus.OK

@@ -1,0 +1,318 @@
+"""Commands that track and read the archive: track, verify, sources, diff, run.
+
+Owns: what these commands print and their exit statuses; the work is the library's. Every
+piece of fetched text is made inert before it reaches the terminal. Must never: hold
+pipeline logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from monitor.archive import Archive
+from monitor.cli_base import (
+    CONTROL_RE,
+    Environment,
+    ExitStatus,
+    open_archive,
+    safe,
+)
+from monitor.config import Settings
+from monitor.diff import diff, render_markdown
+from monitor.errors import UsageError
+from monitor.fetch import Fetcher
+from monitor.model import ChangeKind, ChangeSet, Outcome, SourceResult, SpanOp, Version
+from monitor.serialize import changeset_to_dict
+from monitor.sources import load_sources, select_sources
+from monitor.track import record_alerts, run_pass
+
+OUTCOME_STYLE = {
+    Outcome.NEW: "bold green",
+    Outcome.CHANGED: "bold yellow",
+    Outcome.UNCHANGED: "dim",
+    Outcome.NOT_MODIFIED: "dim",
+    Outcome.FAILED: "bold red",
+}
+
+
+def cmd_track(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    all_sources = load_sources(settings.sources_file)
+    chosen = select_sources(all_sources, args.source_ids, settings.sources_file)
+    if not chosen:
+        console.print("No enabled sources to track.")
+        return ExitStatus.OK
+    fetcher = Fetcher(settings.fetch)
+    with (
+        Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
+        archive.lock(),
+    ):
+        if env.interactive and not args.json:
+            progress = Progress(
+                TextColumn("tracking"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=Console(file=env.stderr),
+                transient=True,
+            )
+            with progress:
+                task = progress.add_task("", total=len(chosen))
+
+                def advance(result: SourceResult) -> None:
+                    progress.update(task, advance=1, description=safe(result.source_id))
+
+                summary = run_pass(
+                    chosen,
+                    archive,
+                    fetcher,
+                    settings,
+                    authority=settings.tag_authority,
+                    on_result=advance,
+                )
+        else:
+            summary = run_pass(chosen, archive, fetcher, settings, authority=settings.tag_authority)
+    fetcher.close()
+    if args.json:
+        env.stdout.write(json.dumps(summary.as_dict(), indent=2) + "\n")
+    else:
+        table = Table(title=f"Tracking pass: {len(chosen)} sources", title_justify="left")
+        table.add_column("source")
+        table.add_column("outcome")
+        table.add_column("detail", overflow="fold")
+        for result in sorted(summary.results, key=lambda r: r.source_id):
+            style = OUTCOME_STYLE[result.outcome]
+            table.add_row(
+                safe(result.source_id), f"[{style}]{result.outcome.value}[/]", safe(result.detail)
+            )
+        console.print(table)
+        counts = summary.counts
+        console.print(
+            ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in counts.items())
+        )
+    return ExitStatus.ERROR if summary.all_failed else ExitStatus.OK
+
+
+def cmd_verify(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    if not (settings.archive_dir / "catalog.sqlite").exists():
+        raise UsageError(
+            f"{settings.archive_dir}: no archive here yet (run `clausewatch track` first)"
+        )
+    with (
+        Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
+        archive.lock(shared=True),
+    ):
+        report = archive.verify()
+    if args.json:
+        env.stdout.write(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "snapshots": report.snapshots,
+                    "versions": report.versions,
+                    "problems": report.problems,
+                    "orphans": report.orphans,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    else:
+        for problem in report.problems:
+            console.print(f"[red]problem[/]: {safe(problem)}")
+        for orphan in report.orphans:
+            console.print(
+                f"[dim]orphan (file with no catalog row, left by an interrupted run): {safe(orphan)}[/]"
+            )
+        verdict = "[green]ok[/]" if report.ok else f"[red]{len(report.problems)} problems[/]"
+        console.print(f"{report.snapshots} snapshots, {report.versions} versions: {verdict}")
+    return ExitStatus.OK if report.ok else ExitStatus.ERROR
+
+
+def cmd_sources(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    sources = load_sources(settings.sources_file)
+    if args.json:
+        rows = [
+            {
+                "id": s.id,
+                "platform": s.platform,
+                "document_type": s.document_type,
+                "url": s.url,
+                "select": list(s.select),
+                "remove": list(s.remove),
+                "schedule": s.schedule,
+                "audiences": list(s.audiences),
+                "enabled": s.enabled,
+            }
+            for s in sources
+        ]
+        env.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return ExitStatus.OK
+    table = Table(title=f"{settings.sources_file}: {len(sources)} sources", title_justify="left")
+    for column in ("id", "platform", "document", "audiences", "schedule", "url"):
+        table.add_column(column, overflow="fold")
+    for s in sources:
+        name = s.id if s.enabled else f"{s.id} (disabled)"
+        table.add_row(
+            *(
+                safe(v)
+                for v in (
+                    name,
+                    s.platform,
+                    s.document_type,
+                    ", ".join(s.audiences),
+                    s.schedule,
+                    s.url,
+                )
+            )
+        )
+    console.print(table)
+    return ExitStatus.OK
+
+
+def pick_versions(
+    archive: Archive, source_id: str, old: int | None, new: int | None
+) -> tuple[Version, Version]:
+    versions = archive.versions(source_id)
+    if not versions:
+        raise UsageError(
+            f"source {source_id!r} has no archived versions (known: {', '.join(archive.source_ids()) or 'none'})"
+        )
+    by_id = {v.id: v for v in versions}
+    for wanted in (old, new):
+        if wanted is not None and wanted not in by_id:
+            raise UsageError(
+                f"source {source_id!r} has no version {wanted} (versions: {', '.join(map(str, by_id))})"
+            )
+    newer = by_id[new] if new is not None else versions[-1]
+    if old is not None:
+        return by_id[old], newer
+    earlier = [v for v in versions if v.id < newer.id]
+    if not earlier:
+        raise UsageError(
+            f"version {newer.id} is the first version of {source_id!r}: nothing to compare it with"
+        )
+    return earlier[-1], newer
+
+
+def changeset_text(changeset: ChangeSet) -> Text:
+    """A ChangeSet for the terminal: deletions red and struck, insertions green. No markup parsing."""
+    out = Text()
+    if not changeset.changes:
+        out.append("No changes.\n")
+    for change in changeset.changes:
+        clause = change.new or change.old
+        assert clause is not None
+        out.append(
+            CONTROL_RE.sub("\ufffd", " > ".join(clause.heading_path) or "(top of the document)"),
+            "bold",
+        )
+        out.append(f"  {change.kind.value}{' (cosmetic)' if change.cosmetic else ''}\n", "cyan")
+        if change.kind in (ChangeKind.MOVED, ChangeKind.RENUMBERED):
+            old_label = change.old.label if change.old else None
+            new_label = change.new.label if change.new else None
+            if old_label != new_label:
+                out.append(
+                    f"  number {old_label or '(none)'} -> {new_label or '(none)'}\n", "yellow"
+                )
+            out.append("  " + CONTROL_RE.sub("\ufffd", clause.full_text) + "\n\n", "dim")
+            continue
+        out.append("  ")
+        if clause.label:
+            out.append(CONTROL_RE.sub("\ufffd", clause.label) + " ")
+        for span in change.spans:
+            style = {SpanOp.INSERT: "bold green", SpanOp.DELETE: "red strike"}.get(span.op, "")
+            out.append(CONTROL_RE.sub("\ufffd", span.text), style)
+        out.append("\n\n")
+    return out
+
+
+def cmd_diff(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    from monitor.publish.templates import render_changeset_html  # jinja2 only for --html
+
+    with open_archive(settings) as archive, archive.lock(shared=True):
+        old, new = pick_versions(archive, args.source_id, args.old, args.new)
+        stored = {(c.old_version_id, c.new_version_id): c for c in archive.changes(args.source_id)}
+        if (old.id, new.id) in stored:
+            changeset = archive.read_changeset(stored[(old.id, new.id)])
+        else:
+            changeset = diff(archive.read_version(old), archive.read_version(new), old.id, new.id)
+    title = f"{args.source_id}: version {old.id} ({old.recorded_at:%Y-%m-%d}) -> {new.id} ({new.recorded_at:%Y-%m-%d})"
+    if args.json:
+        env.stdout.write(
+            json.dumps({"source_id": args.source_id, **changeset_to_dict(changeset)}, indent=2)
+            + "\n"
+        )
+    elif args.markdown:
+        env.stdout.write(render_markdown(changeset, title))
+    elif args.html:
+        env.stdout.write(render_changeset_html(changeset, title))
+    else:
+        console.print(Text(title + "\n", "bold underline"))
+        console.print(changeset_text(changeset))
+    return ExitStatus.OK
+
+
+def cmd_run(
+    args: argparse.Namespace, settings: Settings, console: Console, env: Environment
+) -> ExitStatus:
+    # Imported here, not at the top: only the daemon needs the scheduler and the publishers.
+    from monitor.publish.feed import publish_feeds
+    from monitor.publish.mail import send_period_digest
+    from monitor.schedule import Daemon, DaemonLock
+
+    sources = load_sources(settings.sources_file)
+    titles = {s.id: s.title for s in sources}
+
+    def publish(archive: Archive) -> None:
+        publish_feeds(archive, settings, titles)
+
+    def send_digest() -> None:
+        with (
+            Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
+            archive.lock(),
+        ):
+            record_alerts(archive, settings.tag_authority)
+            send_period_digest(archive, settings, settings.digest_days, datetime.now(UTC))
+
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=env.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    with DaemonLock(settings.archive_dir):
+        daemon = Daemon(
+            sources,
+            settings,
+            publish=publish,
+            send_digest=send_digest if settings.mail.subscribers else None,
+            digest_schedule=settings.digest_schedule,
+        )
+        if args.once:
+            summary = daemon.once()
+            if summary is None:
+                console.print("Nothing is due.")
+                return ExitStatus.OK
+            counts = summary.counts
+            console.print(
+                ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in counts.items())
+            )
+            return ExitStatus.ERROR if summary.all_failed else ExitStatus.OK
+        daemon.forever()
+    return ExitStatus.OK
