@@ -149,6 +149,12 @@ _MADE_DIRS: set[Path] = set()  # folders known to exist: mkdir is slow on some f
 GZIP_LEVEL = 6  # level 9 costs three times the time for a few percent of space
 
 
+def compress_snapshot(content: bytes) -> bytes:
+    """A snapshot's stored form. Deterministic (no time in the header); callers may compute it
+    on another thread, where zlib runs without holding the GIL."""
+    return gzip.compress(content, compresslevel=GZIP_LEVEL, mtime=0)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a new file so that it is either whole or absent; never replace another file."""
     if path.exists():
@@ -487,9 +493,11 @@ class Archive:
         recorded_at: datetime | None = None,
         changeset: ChangeSet | None = None,
         flags: tuple[Flag, ...] = (),
+        compressed: bytes | None = None,
     ) -> Stored:
         """Archive a snapshot and the Document extracted from it, each only if new.
 
+        `compressed` is `compress_snapshot(snapshot.content)` if the caller already made it.
         `technical` marks a re-extraction of an archived snapshot with new rules or selectors:
         the version is stored but never alerts. `changeset` (from the previous version to
         `document`) is stored with the version, in the same transaction.
@@ -503,8 +511,7 @@ class Archive:
         snapshot_path += snapshot_suffix(snapshot.content_type)
         if new_snapshot:
             write_atomic(
-                self.root / snapshot_path,
-                gzip.compress(snapshot.content, compresslevel=GZIP_LEVEL, mtime=0),
+                self.root / snapshot_path, compressed or compress_snapshot(snapshot.content)
             )
         text = markdown.render(document)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()

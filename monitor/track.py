@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from monitor import extract
 from monitor.alerts import make_alert
-from monitor.archive import Archive
+from monitor.archive import Archive, compress_snapshot
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ArchiveError
@@ -98,6 +98,7 @@ class _Work:
     result: FetchResult
     document: Document | FetchFailure | None = None
     same_bytes: bool = False
+    compressed: bytes | None = None  # the snapshot gzipped on the worker thread
 
 
 def _fetch_and_extract(
@@ -109,7 +110,9 @@ def _fetch_and_extract(
         return _Work(source, result)
     if result.sha256 == last_sha:
         return _Work(source, result, same_bytes=True)
-    return _Work(source, result, extract.extract(result, source, min_chars=min_chars))
+    document = extract.extract(result, source, min_chars=min_chars)
+    compressed = compress_snapshot(result.content) if isinstance(document, Document) else None
+    return _Work(source, result, document, compressed=compressed)
 
 
 def _failed(source: Source, failure: FetchFailure) -> SourceResult:
@@ -140,6 +143,7 @@ def _store(archive: Archive, work: _Work, rules: RuleSet) -> SourceResult:
         extractor=extractor_fingerprint(source),
         changeset=changeset,
         flags=flag_changes(changeset, rules) if changeset else (),
+        compressed=work.compressed,
     )
     clauses = len(work.document.clauses)
     detail = {
