@@ -16,6 +16,7 @@ at 1000 sources.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import os
@@ -97,11 +98,34 @@ def serve(pages: Pages, port: int) -> list[http.server.ThreadingHTTPServer]:
     return servers
 
 
-def run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Seconds and peak RSS (MB) of one command.
+def _tree(pid: int) -> list[int]:
+    """The process and all its descendants (worker processes included)."""
+    found, todo = [], [pid]
+    for _ in range(1000):  # bounded walk
+        if not todo:
+            break
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError, ValueError):
+                todo += [int(child) for child in task.read_text().split()]
+    return found
 
-    The peak is the child's own VmHWM, read from /proc while it runs: getrusage's ru_maxrss
-    would also count the pages of this process (the served pages) copied at fork time.
+
+def _kb(pid: int, field: str) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        return int(status.split(f"{field}:")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds and peak RSS (MB) of one command, its worker processes included.
+
+    The peak is the highest sum, over samples every 20 ms, of the resident memory of the
+    command and its descendants (and at least the command's own VmHWM). getrusage's ru_maxrss
+    would also count this script's served pages, copied into the child at fork time.
     """
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -109,11 +133,9 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, floa
     )
     peak_kb = 0
     while process.poll() is None:  # bounded by the child's own run
-        try:
-            status = Path(f"/proc/{process.pid}/status").read_text()
-            peak_kb = max(peak_kb, int(status.split("VmHWM:")[1].split()[0]))
-        except (OSError, IndexError, ValueError):
-            pass
+        pids = _tree(process.pid)
+        total = sum(_kb(pid, "VmRSS") for pid in pids)
+        peak_kb = max(peak_kb, total, _kb(process.pid, "VmHWM"))
         time.sleep(0.02)
     elapsed = time.perf_counter() - started
     if process.returncode not in (0, 1):

@@ -10,8 +10,11 @@ happen on the calling thread only. Must never: print, exit, or read settings fil
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
+import multiprocessing
+import os
 import queue
 import threading
 from collections import Counter
@@ -45,6 +48,7 @@ from monitor.rules import RuleSet, load_rules
 # Bump when extraction rules change in a way that changes Documents: every source's last
 # snapshot is then re-extracted once and the difference stored as a technical upgrade.
 EXTRACTOR_VERSION = "1"
+PROCESS_POOL_FROM = 24  # sources in a pass before extraction moves to worker processes
 
 
 def extractor_fingerprint(source: Source) -> str:
@@ -102,7 +106,11 @@ class _Work:
 
 
 def _fetch_and_extract(
-    source: Source, fetcher: Fetcher, archive_state: tuple[object, str | None], min_chars: int
+    source: Source,
+    fetcher: Fetcher,
+    archive_state: tuple[object, str | None],
+    min_chars: int,
+    pool: concurrent.futures.Executor | None = None,
 ) -> _Work:
     conditional, last_sha = archive_state
     result = fetcher.fetch(source, conditional)  # type: ignore[arg-type]
@@ -110,7 +118,10 @@ def _fetch_and_extract(
         return _Work(source, result)
     if result.sha256 == last_sha:
         return _Work(source, result, same_bytes=True)
-    document = extract.extract(result, source, min_chars=min_chars)
+    if pool is None:
+        document = extract.extract(result, source, min_chars=min_chars)
+    else:  # parsing is CPU work: another process uses another core
+        document = pool.submit(extract.extract, result, source, min_chars=min_chars).result()
     compressed = compress_snapshot(result.content) if isinstance(document, Document) else None
     return _Work(source, result, document, compressed=compressed)
 
@@ -240,7 +251,7 @@ def run_pass(
                     return
                 try:
                     work = _fetch_and_extract(
-                        source, fetcher, states[source.id], settings.min_clause_chars
+                        source, fetcher, states[source.id], settings.min_clause_chars, pool
                     )
                 except Exception as exc:  # a bug must not stop the other sources
                     failure = FetchFailure(
@@ -263,6 +274,15 @@ def run_pass(
         threading.Thread(target=worker, name=f"track-{n}", daemon=True)
         for n in range(max(1, min(settings.workers, len(groups))))
     ]
+    # Extraction (CPU work) moves to a worker process once a pass is big enough to repay
+    # starting it: cores - 1 of them, since this process still fetches and writes, and each
+    # worker costs about 45 MB. forkserver, because forking a threaded process is unsafe.
+    pool = None
+    if len(sources) >= PROCESS_POOL_FROM and (os.cpu_count() or 1) > 1:
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=max(1, (os.cpu_count() or 2) - 1),
+            mp_context=multiprocessing.get_context("forkserver"),
+        )
     for thread in threads:
         thread.start()
     received = 0
@@ -285,6 +305,8 @@ def run_pass(
             break  # the write in progress is done; the rest is fetched again next time
     for thread in threads:
         thread.join()
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
     with contextlib.suppress(ArchiveError):  # idempotent: the next pass or publish catches up
         record_alerts(archive, authority)
     summary.finished_at = clock()
