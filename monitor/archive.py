@@ -248,6 +248,8 @@ class Archive:
             raise ArchiveError(f"{root}: cannot open the archive: {exc}") from exc
         self._db.row_factory = sqlite3.Row
         self._lock_fd: int | None = None
+        self._batch = False
+        self._savepoints = 0
         # The default rollback journal, not WAL: WAL needs its -wal and -shm files writable, so a
         # full disk or a read-only archive could not even be opened to say what is wrong.
         self._migrate()
@@ -413,6 +415,26 @@ class Archive:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write: its own transaction, or a savepoint inside a batch (see `batch`)."""
+        if self._batch:
+            name = f"w{self._savepoints}"
+            self._savepoints += 1
+            try:
+                self._db.execute(f"SAVEPOINT {name}")
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._db.execute(f"ROLLBACK TO {name}")
+                            self._db.execute(f"RELEASE {name}")
+                    raise
+                self._db.execute(f"RELEASE {name}")
+            except sqlite3.Error as exc:
+                raise ArchiveError(
+                    f"{self.root / CATALOG}: cannot write the catalog: {exc}"
+                ) from exc
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -424,6 +446,55 @@ class Archive:
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
+            raise ArchiveError(f"{self.root / CATALOG}: cannot write the catalog: {exc}") from exc
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group many writes into few commits (each a few fsyncs). Inside, every write is a
+        savepoint; `commit()` makes what is done durable. Files are always on disk before the
+        rows that name them, so a crash before a commit only leaves harmless orphans. Writes
+        not yet committed when the batch ends with an error are rolled back."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise ArchiveError(f"{self.root / CATALOG}: cannot write the catalog: {exc}") from exc
+        self._batch = True
+        try:
+            yield
+            self._batch = False
+            self._finish("COMMIT")
+        except BaseException:
+            self._batch = False
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            raise
+
+    def commit(self) -> None:
+        """Inside a batch: make every write so far durable, then go on batching. If the commit
+        fails (disk full), its writes are rolled back and the error is raised; the batch goes on."""
+        if not self._batch:
+            return
+        error: ArchiveError | None = None
+        try:
+            self._finish("COMMIT")
+        except ArchiveError as exc:
+            error = exc
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._batch = False
+            raise ArchiveError(f"{self.root / CATALOG}: cannot write the catalog: {exc}") from exc
+        if error is not None:
+            raise error
+
+    def _finish(self, statement: str) -> None:
+        try:
+            self._db.execute(statement)
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             raise ArchiveError(f"{self.root / CATALOG}: cannot write the catalog: {exc}") from exc
 
     def _check(

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ from monitor.rules import RuleSet, load_rules
 # snapshot is then re-extracted once and the difference stored as a technical upgrade.
 EXTRACTOR_VERSION = "1"
 PROCESS_POOL_FROM = 24  # sources in a pass before extraction moves to worker processes
+COMMIT_EVERY = 25  # stored sources per catalog commit (each commit costs a few fsyncs)
+COMMIT_SECONDS = 1.0  # and at least this often, so that progress is durable
 
 
 def extractor_fingerprint(source: Source) -> str:
@@ -285,24 +288,51 @@ def run_pass(
         )
     for thread in threads:
         thread.start()
-    received = 0
-    while received < len(sources):
+    done: list[SourceResult] = []  # stored, waiting for the next commit to be reported
+    last_commit = time.monotonic()
+
+    def commit() -> None:
+        """Commit the batch so far; report its results, as failures if the commit failed."""
+        nonlocal last_commit
         try:
-            work = pending.get(timeout=0.2)
-        except queue.Empty:
-            if should_stop() or (not any(t.is_alive() for t in threads) and pending.empty()):
-                break
-            continue
-        received += 1
-        try:
-            result = _store(archive, work, rules)
+            archive.commit()
         except ArchiveError as exc:
-            result = SourceResult(work.source.id, Outcome.FAILED, f"archive: {exc}")
-        summary.results.append(result)
-        if on_result:
-            on_result(result)
-        if should_stop():
-            break  # the write in progress is done; the rest is fetched again next time
+            done[:] = [SourceResult(r.source_id, Outcome.FAILED, f"archive: {exc}") for r in done]
+        for result in done:
+            summary.results.append(result)
+            if on_result:
+                on_result(result)
+        done.clear()
+        last_commit = time.monotonic()
+
+    received = 0
+    try:
+        with archive.batch():
+            while received < len(sources):
+                try:
+                    work = pending.get(timeout=0.2)
+                except queue.Empty:
+                    if should_stop() or (
+                        not any(t.is_alive() for t in threads) and pending.empty()
+                    ):
+                        break
+                    continue
+                received += 1
+                try:
+                    done.append(_store(archive, work, rules))
+                except ArchiveError as exc:
+                    done.append(SourceResult(work.source.id, Outcome.FAILED, f"archive: {exc}"))
+                if should_stop():
+                    break  # the write in progress is done; the rest is fetched again next time
+                if len(done) >= COMMIT_EVERY or time.monotonic() - last_commit >= COMMIT_SECONDS:
+                    commit()
+            commit()
+    except ArchiveError as exc:  # the batch could not start or end: nothing of it is stored
+        done[:] = [SourceResult(r.source_id, Outcome.FAILED, f"archive: {exc}") for r in done]
+        for result in done:
+            summary.results.append(result)
+            if on_result:
+                on_result(result)
     for thread in threads:
         thread.join()
     if pool is not None:
