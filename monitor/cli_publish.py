@@ -16,7 +16,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from monitor.archive import Archive
 from monitor.cli_base import (
     Environment,
     ExitStatus,
@@ -104,8 +103,9 @@ def cmd_site(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
     out = out_dir(args, settings, env)
-    open_archive(settings).close()  # says clearly when there is no archive yet
-    written = site_build(settings, out)
+    with open_archive(settings) as archive, archive.lock():
+        record_alerts(archive, settings.tag_authority)
+        written = build_site(archive, out)
     console.print(
         f"{len(written)} pages written under {safe(str(out))}; open {safe(str(out / 'index.html'))}"
     )
@@ -117,15 +117,6 @@ def cmd_serve(
 ) -> ExitStatus:
     serve(settings.public_dir, args.host, args.port, console)
     return ExitStatus.OK
-
-
-def site_build(settings: Settings, out: Path) -> list[Path]:
-    with (
-        Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
-        archive.lock(),
-    ):
-        record_alerts(archive, settings.tag_authority)
-        return build_site(archive, out)
 
 
 def serve(directory: Path, host: str, port: int, console: Console) -> None:
