@@ -861,9 +861,6 @@ class Archive:
             self._db.execute("SELECT * FROM notices WHERE at >= ? ORDER BY id DESC", (iso(since),))
         )
 
-    def sends(self, period: str) -> list[sqlite3.Row]:
-        return list(self._db.execute("SELECT * FROM sends WHERE period = ? ORDER BY id", (period,)))
-
     def version_sha(self, version_id: int) -> str:
         row = self._db.execute("SELECT sha256 FROM versions WHERE id = ?", (version_id,)).fetchone()
         return str(row[0]) if row else ""

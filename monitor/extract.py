@@ -100,15 +100,6 @@ def _xpath(selector: str) -> etree.XPath:
         raise NotTerms(f"CSS selector {selector!r} is not supported: {exc}") from None
 
 
-def check_selector(selector: str) -> str | None:
-    """A problem with a CSS selector, or None when extraction can use it."""
-    try:
-        _TRANSLATOR.css_to_xpath(selector)
-    except SelectorError as exc:
-        return str(exc)
-    return None
-
-
 def _ordinal(number: int, kind: str) -> str:
     if kind in ("a", "A"):
         label, n = "", number

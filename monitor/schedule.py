@@ -287,8 +287,18 @@ class Daemon:
             )
         self.scheduler.add_job(self.run_due, "interval", hours=24, id=PASS_JOB, next_run_time=now)
         if self.send_digest is not None:
+            trigger = cron_trigger(self.digest_schedule)
+            with Archive(
+                self.settings.archive_dir, lock_timeout=self.settings.lock_timeout
+            ) as archive:
+                last_sent = archive.last_send_at()
+            missed = previous_fire(trigger, now)
+            overdue = missed is not None and (last_sent is None or last_sent < missed)
             self.scheduler.add_job(
-                self.send_digest, cron_trigger(self.digest_schedule), id=DIGEST_JOB
+                self.send_digest,
+                trigger,
+                id=DIGEST_JOB,
+                **({"next_run_time": now} if overdue else {}),
             )
 
     def once(self) -> PassSummary | None:

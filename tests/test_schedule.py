@@ -216,3 +216,38 @@ def _checks(tmp_path: Path) -> int:
             return int(db.execute("SELECT count(*) FROM checks").fetchone()[0])
     except sqlite3.Error:
         return -1
+
+
+def test_a_digest_missed_while_the_daemon_was_down_is_sent_at_start(tmp_path: Path) -> None:
+    from monitor.archive import Archive
+    from monitor.config import Settings
+    from monitor.schedule import DIGEST_JOB, Daemon
+
+    settings = Settings(archive_dir=tmp_path / "archive")
+    Archive(settings.archive_dir).close()
+    now = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)  # a Wednesday; Monday 08:00 was missed
+
+    def job_time(daemon: Daemon):  # type: ignore[no-untyped-def]
+        daemon.add_jobs(now)
+        return getattr(daemon.scheduler.get_job(DIGEST_JOB), "next_run_time", None)  # pending job
+
+    daemon = Daemon(
+        [],
+        settings,
+        publish=lambda archive: None,
+        send_digest=lambda: None,
+        digest_schedule="0 8 * * 1",
+    )
+    assert job_time(daemon) == now
+    with Archive(settings.archive_dir) as archive:
+        archive.record_send(
+            "p", "ana@example.org", datetime(2026, 11, 23, 8, 1, tzinfo=UTC), True, "<m@x>"
+        )
+    daemon = Daemon(
+        [],
+        settings,
+        publish=lambda archive: None,
+        send_digest=lambda: None,
+        digest_schedule="0 8 * * 1",
+    )
+    assert job_time(daemon) is None  # already sent: the cron trigger decides, once started
