@@ -202,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", action="append", metavar="ID", help="import only this source id (repeatable)"
     )
 
-    rules = commands.add_parser("rules", help="list the flagging rules, or try them on text")
+    rules = commands.add_parser(
+        "rules", help="list the flagging rules, try them on text, or learn weighted rules"
+    )
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
     rules_list = rules_commands.add_parser(
         "list", help="list every rule with its category and description"
@@ -215,7 +217,27 @@ def build_parser() -> argparse.ArgumentParser:
         "target", metavar="FILE|TEXT", help="a file to read, or the text itself"
     )
     rules_test.add_argument("--json", action="store_true", help="print the matches as JSON")
-    for sub in (rules_list, rules_test):
+    rules_learn = rules_commands.add_parser(
+        "learn",
+        help="learn weighted rules from a labelled corpus in the CLAUDETTE layout "
+        "(needs the 'learn' extra: scikit-learn)",
+    )
+    rules_learn.add_argument(
+        "corpus", type=Path, metavar="DIR", help="sentences/en/original/ and tags/en/original/"
+    )
+    rules_learn.add_argument(
+        "--documents",
+        type=Path,
+        metavar="LIST",
+        help="a file naming the documents to learn from, one per line (default: all)",
+    )
+    rules_learn.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where to write the pack (default: monitor/rules/learned.yaml)",
+    )
+    for sub in (rules_list, rules_test, rules_learn):
         sub.add_argument(
             "--rules",
             type=Path,

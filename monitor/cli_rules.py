@@ -27,15 +27,57 @@ from monitor.document import normalize_text
 from monitor.errors import UsageError
 from monitor.markdown import parse as markdown_parse
 from monitor.ota import convert_declarations, import_history
-from monitor.rules import load_rules
+from monitor.rules import PACKS_DIR, RuleSet, load_rules
 from monitor.sources import AUDIENCES, parse_sources
 from monitor.track import record_alerts
+
+
+def _learn(args: argparse.Namespace, rules: RuleSet, env: Environment) -> ExitStatus:
+    from monitor import learn
+
+    try:
+        import sklearn  # noqa: F401  (learn imports it when fitting)
+    except ImportError:
+        raise UsageError(
+            "rules learn needs scikit-learn: pip install 'clausewatch[learn]'"
+        ) from None
+    documents = None
+    if args.documents:
+        try:
+            lines = args.documents.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise UsageError(f"{args.documents}: cannot read: {exc}") from None
+        documents = [Path(line.strip()).stem for line in lines if line.strip()]
+    evidence = [r for r in rules.rules if r.weights is None]
+    rows = learn.read_claudette(args.corpus, documents)
+    samples = [learn.featurize(*row, evidence) for row in rows]
+    specs = learn.learn(samples, evidence)
+    out = args.out or PACKS_DIR / "learned.yaml"
+    learned_from = (
+        f"{len(documents)} documents listed in {args.documents.name}"
+        if documents
+        else "all its documents"
+    )
+    learn.write_pack(
+        specs,
+        out,
+        f"Weighted rules learned by `clausewatch rules learn` from {len(samples)} sentences of\n"
+        f"{args.corpus.name} ({learned_from}); do not edit by hand, learn again.\n"
+        f"Fit: L1 logistic regression per category, C={learn.STRENGTH}, balanced classes, fires at\n"
+        f"p >= {learn.THRESHOLD}. Evidence: the {len(evidence)} hand-written rules loaded alongside.\n"
+        "CLAUDETTE corpus: Galassi, Lagioia, Jablonowska, Lippi (AI & Law 2024), CC BY 4.0.",
+    )
+    sizes = ", ".join(f"{s['id']} {len(s['weights']['terms'])}" for s in specs)
+    env.stdout.write(f"wrote {len(specs)} weighted rules to {out} (weights: {sizes})\n")
+    return ExitStatus.OK
 
 
 def cmd_rules(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
     rules = load_rules(args.rules)
+    if args.rules_command == "learn":
+        return _learn(args, rules, env)
     if args.rules_command == "list":
         if args.json:
             rows = [

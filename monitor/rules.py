@@ -13,6 +13,22 @@ A rule says which sentences of terms text mean something for creators. In YAML:
       actor: platform                        # platform | users | third_parties | any
       examples: {fire: [...], quiet: [...]}  # run by the tests
 
+A weighted rule is learned from labelled sentences (`clausewatch rules learn`, monitor.learn)
+instead of `near`/`all`: it adds a weight for each word or word pair of the sentence it knows,
+and for each other rule that fired on the sentence, to a bias, and fires when the sum reaches 0.
+A category that has a weighted rule is decided by it alone: the other rules of that category
+become its evidence, and their words are quoted when it fires.
+
+    - id: learned.arbitration
+      category: arbitration
+      severity: info
+      description: Disputes go to binding arbitration instead of a court.
+      weights:
+        bias: -4.1
+        rules: {creator_rights.arbitration: 3.2}
+        terms: {arbitration: 2.4, "binding arbitration": 1.1, "small claims": -0.8}
+      examples: {fire: [...], quiet: [...]}
+
 Terms are phrases matched case-insensitively on word boundaries; `train*` is a prefix;
 a term starting with `re:` is a raw regular expression. The trigger (the `near` a-term, or the
 first `all` group) is judged for negation ("will not", "does not", "never", "without your
@@ -26,8 +42,9 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -50,8 +67,11 @@ RULE_KEYS = (
     "none",
     "polarity",
     "actor",
+    "weights",
     "examples",
 )
+WEIGHTED_KEYS = ("bias", "rules", "terms")
+TOKEN_RE = re.compile(r"[a-z0-9]+")
 
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|(?<=;)\s+(?=\(?[a-z0-9ivx]{1,4}[.)]\s)")
 WORD_START_RE = re.compile(r"\S+")
@@ -117,6 +137,29 @@ def compile_terms(terms: Iterable[str]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{_term(t)})" for t in terms), re.IGNORECASE)
 
 
+def ngrams(text: str) -> set[str]:
+    """The lower-cased words and word pairs of `text`: what a weighted rule weighs."""
+    words = TOKEN_RE.findall(text.lower())
+    return {*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))}
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """A weighted rule's linear score: bias + the weights of its terms and rules present."""
+
+    bias: float
+    terms: Mapping[str, float]
+    rules: Mapping[str, float] = field(default_factory=dict)
+
+    def score(self, grams: Iterable[str], fired: Iterable[str]) -> float:
+        terms, rules = self.terms, self.rules
+        return (
+            self.bias
+            + sum(terms.get(g, 0.0) for g in grams)
+            + sum(rules.get(r, 0.0) for r in fired)
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     id: str
@@ -131,6 +174,7 @@ class Rule:
     none: re.Pattern[str] | None = None
     polarity: Polarity = Polarity.AFFIRMATIVE
     actor: Actor = Actor.PLATFORM
+    weights: Weights | None = None
     fire: tuple[str, ...] = ()
     quiet: tuple[str, ...] = ()
     origin: str = ""
@@ -203,6 +247,8 @@ def _actor(sentence: _Sentence, start: int, owner: Actor | None = None) -> Actor
 
 def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     """The Match of `rule` on one sentence, or None."""
+    if rule.weights is not None:
+        raise ValueError(f"{rule.id} is weighted: match it with RuleSet.match or match_weighted")
     s = sentence if isinstance(sentence, _Sentence) else _Sentence(sentence)
     words: list[str] = []
     trigger: tuple[int, int] | None = None
@@ -266,6 +312,39 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     return Match(rule.id, rule.category, rule.severity, s.text, unique)
 
 
+def fired_rules(rules: Iterable[Rule], sentence: str) -> dict[str, Match]:
+    """The rules without weights that fire on one sentence, by id, in the order given."""
+    s = _Sentence(sentence)
+    return {rule.id: found for rule in rules if (found := match_rule(rule, s))}
+
+
+def _quote(gram: str, text: str) -> str:
+    """`gram` ("not liable") as it is written in `text` ("NOT Liable")."""
+    pattern = r"(?<![a-z0-9])" + r"[^a-z0-9]+".join(gram.split()) + r"(?![a-z0-9])"
+    found = re.search(pattern, text, re.IGNORECASE)
+    return found.group(0) if found else gram
+
+
+def match_weighted(rule: Rule, sentence: str, fired: Mapping[str, Match]) -> Match | None:
+    """The Match of a weighted rule on one sentence, given the other rules that fired on it.
+
+    The quoted words are those of the positively weighted rules that fired, then the words and
+    word pairs that weigh most for it.
+    """
+    weights = rule.weights
+    assert weights is not None
+    grams = ngrams(sentence)
+    if weights.score(grams, fired) < 0:
+        return None
+    words = [w for r, m in fired.items() if weights.rules.get(r, 0.0) > 0 for w in m.words]
+    best = sorted(
+        (g for g in grams if weights.terms.get(g, 0.0) > 0), key=weights.terms.__getitem__
+    )
+    words += [_quote(g, sentence) for g in reversed(best[-4:])]
+    unique = tuple(dict.fromkeys(words))[:6]
+    return Match(rule.id, rule.category, rule.severity, sentence, unique)
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     """Compiled rules, applied to text sentence by sentence."""
@@ -274,13 +353,27 @@ class RuleSet:
     by_id: dict[str, Rule] = field(default_factory=dict)
 
     def match(self, text: str, categories: frozenset[Category] | None = None) -> list[Match]:
+        weighted = [r for r in self.rules if r.weights is not None]
+        decided = {r.category for r in weighted}
+        if categories is not None:
+            weighted = [r for r in weighted if r.category in categories]
+        evidence = {i for r in weighted if r.weights for i in r.weights.rules}
+        plain = [
+            r
+            for r in self.rules
+            if r.weights is None
+            and (categories is None or r.category in categories or r.id in evidence)
+        ]
         matches = []
         for raw in split_sentences(text):
-            sentence = _Sentence(raw)
-            for rule in self.rules:
-                if categories is not None and rule.category not in categories:
-                    continue
-                found = match_rule(rule, sentence)
+            fired = fired_rules(plain, raw)
+            matches += [
+                m
+                for m in fired.values()
+                if m.category not in decided and (categories is None or m.category in categories)
+            ]
+            for rule in weighted:
+                found = match_weighted(rule, raw, fired)
                 if found:
                     matches.append(found)
         return matches
@@ -312,7 +405,40 @@ def _terms(value: Any, name: str, where: str, rule_id: str) -> list[str]:
     return value
 
 
-def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
+def _weights(spec: Any, where: str, rule_id: str) -> Weights:
+    def number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    def table(key: str) -> dict[str, float]:
+        value = spec.get(key, {})
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and number(v) for k, v in value.items()
+        ):
+            raise ConfigError(
+                f"rule {rule_id!r}: weights.{key} maps words or rule ids to numbers", where=where
+            )
+        return {k: float(v) for k, v in value.items()}
+
+    if not isinstance(spec, dict) or not number(spec.get("bias")):
+        raise ConfigError(f"rule {rule_id!r}: weights needs a numeric bias", where=where)
+    unknown = set(spec) - set(WEIGHTED_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"rule {rule_id!r}: unknown weights key {sorted(unknown)[0]!r} "
+            f"(known: {', '.join(WEIGHTED_KEYS)})",
+            where=where,
+        )
+    terms = table("terms")
+    for term in terms:
+        if term != " ".join(TOKEN_RE.findall(term.lower())) or term.count(" ") > 1:
+            raise ConfigError(
+                f"rule {rule_id!r}: weights term {term!r} must be one or two lower-case words",
+                where=where,
+            )
+    return Weights(float(spec["bias"]), terms, table("rules"))
+
+
+def compile_rule(path: Path, node: yaml.Node | None, data: dict[str, Any]) -> Rule:
     where = _where(path, node)
     rule_id = data.get("id")
     if not isinstance(rule_id, str) or not re.fullmatch(r"[a-z0-9_]+\.[a-z0-9-]+", rule_id):
@@ -353,8 +479,16 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
             compile_terms(_terms(spec["b"], "near.b", where, rule_id)),
             spec["within"],
         )
-    if not groups and near is None:
-        raise ConfigError(f"rule {rule_id!r}: needs 'all' or 'near'", where=where)
+    weights = _weights(data["weights"], where, rule_id) if "weights" in data else None
+    if weights is not None:
+        extra = [k for k in ("all", "near", "cue", "none", "polarity", "actor") if k in data]
+        if extra:
+            raise ConfigError(
+                f"rule {rule_id!r}: a weighted rule has no {extra[0]!r} (its weights decide)",
+                where=where,
+            )
+    if not groups and near is None and weights is None:
+        raise ConfigError(f"rule {rule_id!r}: needs 'all', 'near' or 'weights'", where=where)
     none = compile_terms(_terms(data["none"], "none", where, rule_id)) if "none" in data else None
     cue = None
     if "cue" in data:
@@ -381,6 +515,7 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
         none=none,
         polarity=enum(Polarity, "polarity", "affirmative"),
         actor=enum(Actor, "actor", "platform"),
+        weights=weights,
         fire=fire,
         quiet=quiet,
         origin=where,
@@ -408,7 +543,7 @@ def load_pack(path: Path) -> list[Rule]:
         data = yaml.safe_load(yaml.serialize(node))
         if not isinstance(data, dict):
             raise ConfigError("each rule is a mapping", where=_where(path, node))
-        rules.append(_rule(path, node, data))
+        rules.append(compile_rule(path, node, data))
     return rules
 
 
@@ -426,4 +561,22 @@ def load_rules(paths: Sequence[Path] | None = None) -> RuleSet:
                 )
             seen[rule.id] = rule
             rules.append(rule)
+    deciders: dict[Category, Rule] = {}
+    for rule in rules:
+        if rule.weights is None:
+            continue
+        if rule.category in deciders:
+            raise ConfigError(
+                f"rule {rule.id!r}: {rule.category.value} already has a weighted rule "
+                f"({deciders[rule.category].id})",
+                where=rule.origin,
+            )
+        deciders[rule.category] = rule
+        for evidence in rule.weights.rules:
+            if evidence not in seen or seen[evidence].weights is not None:
+                raise ConfigError(
+                    f"rule {rule.id!r}: weights.rules names {evidence!r}, "
+                    "which is not a loaded rule without weights",
+                    where=rule.origin,
+                )
     return RuleSet(tuple(rules), seen)
