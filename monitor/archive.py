@@ -11,6 +11,7 @@ leaves either both or neither. Must never: fetch, parse HTML, or decide what a c
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import gzip
 import hashlib
@@ -18,7 +19,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,7 +147,9 @@ def snapshot_suffix(content_type: str) -> str:
 
 
 _MADE_DIRS: set[Path] = set()  # folders known to exist: mkdir is slow on some filesystems
-GZIP_LEVEL = 6  # level 9 costs three times the time for a few percent of space
+# Level 1: on a 150 KB terms page it takes 1.3 ms where level 6 takes 5.5 ms, for files 20%
+# larger (52 KB, not 42 KB); a first pass over 1000 pages saves 4 s of CPU.
+GZIP_LEVEL = 1
 
 
 def compress_snapshot(content: bytes) -> bytes:
@@ -155,12 +158,41 @@ def compress_snapshot(content: bytes) -> bytes:
     return gzip.compress(content, compresslevel=GZIP_LEVEL, mtime=0)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a new file so that it is either whole or absent; never replace another file."""
+def _syncfs() -> Callable[[int], int] | None:
+    try:
+        return getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    except OSError:  # pragma: no cover - no C library to load
+        return None
+
+
+_SYNCFS = _syncfs()
+
+
+def sync_filesystem(path: Path) -> None:
+    """Make every file written on the file system holding `path` durable, in one call: Linux's
+    syncfs, or os.sync where there is none. A batch of N files costs one journal commit instead
+    of 2N fsyncs."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _SYNCFS is None or _SYNCFS(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def write_atomic(
+    path: Path, data: bytes, *, sync: bool = True, orphan: Callable[[], bool] | None = None
+) -> None:
+    """Write a new file so that it is either whole or absent; never replace another file,
+    unless `orphan()` says that the one there was never archived.
+
+    With `sync=False` the file and folder fsyncs are left to the caller, who must call
+    sync_filesystem() before committing any row that names the file."""
     if path.exists():
         if path.read_bytes() == data:
             return
-        raise ArchiveError(f"{path}: refusing to overwrite an archived file with other content")
+        if orphan is None or not orphan():
+            raise ArchiveError(f"{path}: refusing to overwrite an archived file with other content")
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
     try:
         if path.parent not in _MADE_DIRS:
@@ -168,14 +200,16 @@ def write_atomic(path: Path, data: bytes) -> None:
             _MADE_DIRS.add(path.parent)
         with open(tmp, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if sync:
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -249,6 +283,7 @@ class Archive:
         self._db.row_factory = sqlite3.Row
         self._lock_fd: int | None = None
         self._batch = False
+        self._unsynced = False  # files written in this batch and not yet made durable
         self._savepoints = 0
         # The default rollback journal, not WAL: WAL needs its -wal and -shm files writable, so a
         # full disk or a read-only archive could not even be opened to say what is wrong.
@@ -488,14 +523,41 @@ class Archive:
         if error is not None:
             raise error
 
+    def _put(self, relative: str, data: bytes) -> None:
+        """Write an archive file. Inside a batch its fsyncs wait for the batch's next commit,
+        which syncs the whole file system once before the rows naming it are committed. A
+        different file already at the path that no row names is what a crash left before that
+        commit (possibly cut short): it was never archived, and is replaced."""
+        write_atomic(
+            self.root / relative,
+            data,
+            sync=not self._batch,
+            orphan=lambda: not self._names(relative),
+        )
+        self._unsynced = self._unsynced or self._batch
+
+    def _names(self, relative: str) -> bool:
+        return (
+            self._db.execute(
+                "SELECT 1 FROM snapshots WHERE path = ? UNION ALL SELECT 1 FROM versions WHERE path = ?"
+                " UNION ALL SELECT 1 FROM changes WHERE path = ? LIMIT 1",
+                (relative, relative, relative),
+            ).fetchone()
+            is not None
+        )
+
     def _finish(self, statement: str) -> None:
         try:
+            if statement == "COMMIT" and self._unsynced:
+                sync_filesystem(self.root)  # the files first, then the rows that name them
+                self._unsynced = False
             self._db.execute(statement)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             if self._db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
-            raise ArchiveError(f"{self.root / CATALOG}: cannot write the catalog: {exc}") from exc
+            what = "the catalog" if isinstance(exc, sqlite3.Error) else "the archive files"
+            raise ArchiveError(f"{self.root / CATALOG}: cannot write {what}: {exc}") from exc
 
     def _check(
         self,
@@ -581,15 +643,13 @@ class Archive:
         snapshot_path = f"{sid}/snapshots/{stamp(snapshot.fetched_at)}-{snapshot.sha256[:8]}"
         snapshot_path += snapshot_suffix(snapshot.content_type)
         if new_snapshot:
-            write_atomic(
-                self.root / snapshot_path, compressed or compress_snapshot(snapshot.content)
-            )
+            self._put(snapshot_path, compressed or compress_snapshot(snapshot.content))
         text = markdown.render(document)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         new_version = previous is None or previous.sha256 != digest
         version_path = f"{sid}/versions/{stamp(recorded_at)}-{digest[:8]}.md"
         if new_version:
-            write_atomic(self.root / version_path, text.encode("utf-8"))
+            self._put(version_path, text.encode("utf-8"))
         if not new_version:
             outcome = Outcome.UNCHANGED
         elif previous is None:
@@ -678,7 +738,7 @@ class Archive:
         body = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
         digest = hashlib.sha256(body).hexdigest()
         path = f"{sid}/changes/{stamp(at)}-{digest[:8]}.json"
-        write_atomic(self.root / path, body)
+        self._put(path, body)
         change_id = db.execute(
             "INSERT INTO changes (source_id, recorded_at, old_version_id, new_version_id, path, sha256,"
             " cosmetic, technical, clause_changes) VALUES (?,?,?,?,?,?,?,?,?)",

@@ -37,7 +37,9 @@ REPLACEMENTS = {
     **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032", "'"),
     **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
 }
-REPLACE_RE = re.compile(f"[{''.join(REPLACEMENTS)}]")
+# str.replace per character: six times faster here than one regex sub, and str.translate is
+# slower still on non-ASCII text
+_REPLACE_ITEMS = tuple(REPLACEMENTS.items())
 # "privacy [at] example [dot] com", "privacy (at) example.com"
 AT_RE = re.compile(r"\s*[\[\(\{]\s*at\s*[\]\)\}]\s*", re.IGNORECASE)
 DOT_RE = re.compile(r"\s*[\[\(\{]\s*dot\s*[\]\)\}]\s*", re.IGNORECASE)
@@ -73,7 +75,9 @@ def normalize_text(text: str) -> str:
     if not text.isascii():
         if not unicodedata.is_normalized("NFC", text):
             text = unicodedata.normalize("NFC", text)
-        text = REPLACE_RE.sub(lambda m: REPLACEMENTS[m.group()], text)
+        for char, replacement in _REPLACE_ITEMS:
+            if char in text:
+                text = text.replace(char, replacement)
     if MAYBE_OBFUSCATED_RE.search(text):
         text = OBFUSCATED_EMAIL_RE.sub(lambda m: DOT_RE.sub(".", AT_RE.sub("@", m.group(0))), text)
     return " ".join(text.split())  # str.split() knows every Unicode space, NBSP included

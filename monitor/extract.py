@@ -167,24 +167,50 @@ def _flat_text(el: etree._Element) -> str:
     return "".join(parts)
 
 
-def _is_bold_heading(el: etree._Element) -> str | None:
-    """The text of a short paragraph whose every word is bold, or None."""
-    if next(el.iter(*BOLD_TAGS), None) is None or _TEXT_LENGTH(el) > MAX_PSEUDO_HEADING_CHARS:
+def _bold_holders(root: etree._Element) -> set[etree._Element]:
+    """Every element with a <b> or <strong> inside it, found in one walk of the tree."""
+    holders: set[etree._Element] = set()
+    for bold in root.iter(*BOLD_TAGS):
+        for ancestor in bold.iterancestors():
+            if ancestor in holders:
+                break  # its ancestors are in already
+            holders.add(ancestor)
+    return holders
+
+
+def _is_bold_heading(el: etree._Element, holders: set[etree._Element]) -> str | None:
+    """The text of a short paragraph whose every word is bold, or None. `holders` is
+    _bold_holders() of the tree: most paragraphs have no bold at all."""
+    if el not in holders or _TEXT_LENGTH(el) > MAX_PSEUDO_HEADING_CHARS:
         return None
     text = " ".join(_flat_text(el).split())
     if not looks_like_heading(text):
         return None
     if any(child.tag in BLOCK_TAGS or child.tag in HEADINGS for child in el.iterdescendants()):
         return None
-    bold = el.xpath(".//text()[ancestor::b or ancestor::strong]")
-    return text if "".join(bold).split() == "".join(el.xpath(".//text()")).split() else None
+    inside_bold = el.tag in BOLD_TAGS or any(a.tag in BOLD_TAGS for a in el.iterancestors())
+    return text if _all_bold(el, inside_bold) else None
+
+
+def _all_bold(el: etree._Element, bold: bool) -> bool:
+    """Whether every word of the text under `el` stands inside a <b> or <strong>."""
+    bold = bold or el.tag in BOLD_TAGS
+    if not bold and el.text and not el.text.isspace():
+        return False
+    for child in el:
+        if isinstance(child.tag, str) and not _all_bold(child, bold):
+            return False
+        if not bold and child.tail and not child.tail.isspace():
+            return False
+    return True
 
 
 class _Walker:
     """Walks the chosen content in reading order, feeding a DocumentBuilder."""
 
-    def __init__(self, builder: DocumentBuilder) -> None:
+    def __init__(self, builder: DocumentBuilder, bold_holders: set[etree._Element]) -> None:
         self.builder = builder
+        self.bold_holders = bold_holders
         self.buffer: list[str] = []
         self.label: str | None = None
 
@@ -228,7 +254,7 @@ class _Walker:
             self.definitions(el)
         elif tag == "li" or tag in BLOCK_TAGS:
             self.flush()
-            heading = _is_bold_heading(el) if tag in ("p", "div", "li") else None
+            heading = _is_bold_heading(el, self.bold_holders) if tag in ("p", "div", "li") else None
             if heading:
                 label, self.label = self.label, None
                 self.builder.heading(
@@ -306,7 +332,7 @@ def _owner_table(row: etree._Element) -> etree._Element | None:
 
 
 def _text_length(el: etree._Element) -> int:
-    return len("".join(el.itertext()))
+    return sum(map(len, el.itertext()))
 
 
 def _main_content(root: etree._Element) -> etree._Element:
@@ -316,8 +342,8 @@ def _main_content(root: etree._Element) -> etree._Element:
     total = _text_length(body) or 1
     candidates = root.xpath("//main|//*[@role='main']|//article")
     if candidates:
-        best = max(candidates, key=_text_length)
-        if _text_length(best) >= 0.3 * total:
+        length, best = max(((_text_length(c), c) for c in candidates), key=lambda m: m[0])
+        if length >= 0.3 * total:
             return best
     scores: dict[etree._Element, float] = {}
     for para in body.iter("p", "li", "td", "pre", "blockquote", "dd"):
@@ -377,7 +403,8 @@ def html_document(
     if root is None:
         raise NotTerms("the page has no HTML elements")
     page_title = " ".join((root.findtext(".//title") or "").split())
-    _decode_emails(root)
+    if "cfemail" in html or "email-protection" in html:  # two XPath walks otherwise
+        _decode_emails(root)
     for selector in remove:
         for el in _xpath(selector)(root):
             if el.getparent() is not None:
@@ -397,7 +424,7 @@ def html_document(
         _remove_chrome(root)
         chosen = [_main_content(root)]
     builder = DocumentBuilder()
-    walker = _Walker(builder)
+    walker = _Walker(builder, _bold_holders(root))
     for el in chosen:
         walker.node(el)
         walker.flush()

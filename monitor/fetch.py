@@ -77,6 +77,26 @@ BOT_MARKERS = (
     "enable javascript and cookies to continue",
     "checking your browser before accessing",
 )
+# The markers by a word they share: a page without the word is not searched for them (29
+# scans of a 150 KB page cost 1.3 ms; 14 cost half that).
+MARKER_GROUPS = tuple(
+    (anchor, tuple(m for m in BOT_MARKERS if anchor in m))
+    for anchor in (
+        "captcha",
+        "verify",
+        "incapsula",
+        "aws",
+        "cf",
+        "cloudflare",
+        "/cdn-cgi/",
+        "_pxappid",
+        "datadome",
+        "are you a robot",
+        "unusual traffic",
+        "enable javascript",
+        "checking your browser",
+    )
+)
 CHALLENGE_TITLES = ("just a moment", "access denied", "attention required")
 PASSWORD_FIELDS = ('type="password"', "type='password'", "type=password")
 TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
@@ -106,10 +126,15 @@ def detect_block(
     lowered = html.lower()
     title_match = TITLE_RE.search(lowered, 0, 20_000)
     title = " ".join(title_match.group(1).split()) if title_match else ""
-    marker = next((m for m in BOT_MARKERS if m in lowered), None)
+    marker = next(
+        (m for anchor, group in MARKER_GROUPS if anchor in lowered for m in group if m in lowered),
+        None,
+    )
     if marker is None and title.startswith(CHALLENGE_TITLES):
         marker = f"<title>{title[:40]}"
-    login = next((f for f in PASSWORD_FIELDS if f in lowered), None)
+    login = (
+        next((f for f in PASSWORD_FIELDS if f in lowered), None) if "password" in lowered else None
+    )
     if login is None and re.search(r"\b(?:log ?in|sign ?in)\b", title):
         login = f"<title>{title[:40]}"
     if marker is None and login is None:
@@ -164,6 +189,11 @@ def choose_encoding(body: bytes, declared: str | None, content_type: str) -> tup
             return None, f"unknown charset {name!r} in the {origin}"
         if codec in ("latin-1", "iso8859-1", "ascii"):
             codec = "cp1252"  # what browsers do (WHATWG encoding standard)
+        try:
+            body.decode(codec)
+            return codec, ""  # the common case: one strict decode
+        except UnicodeDecodeError:
+            pass
         text = body.decode(codec, errors="replace")
         bad = text.count("\ufffd") - body.decode(codec, errors="ignore").count("\ufffd")
         if bad <= max(8, len(body) // 10000) or bad == 0:

@@ -100,7 +100,8 @@ def _source(path: Path, node: yaml.Node) -> Source:
     if not isinstance(node, yaml.MappingNode):
         raise ConfigError("each source must be a mapping of keys to values", where=where)
     nodes = _node_map(node)
-    data = yaml.safe_load(yaml.serialize(node))
+    # the node's value as safe_load gives it, without writing it out and parsing it again
+    data = yaml.constructor.SafeConstructor().construct_document(node)
     sid = data.get("id") if isinstance(data.get("id"), str) else None
     for key, (key_node, _) in nodes.items():
         if key not in KEYS:

@@ -89,6 +89,39 @@ def test_write_atomic_never_overwrites_other_content(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["file.md"]
 
 
+def test_a_file_left_by_a_crash_before_its_commit_is_replaced(archive: Archive) -> None:
+    # a batch writes files without fsyncs; a crash before its commit leaves them unnamed by
+    # any row, and after a power cut possibly cut short
+    with pytest.raises(RuntimeError), archive.batch():
+        stored = archive.store(snap(b"<p>a</p>"), doc("We may use your content."))
+        raise RuntimeError("killed before the commit")
+    assert stored.version is not None and archive.versions("example-terms") == []
+    left = archive.root / stored.version.path
+    left.write_bytes(left.read_bytes()[:10])
+    again = archive.store(snap(b"<p>a</p>"), doc("We may use your content."))
+    assert again.outcome is Outcome.NEW and again.version is not None
+    assert again.version.path == stored.version.path
+    assert archive.read_version(again.version).clauses[0].text == "We may use your content."
+    assert archive.verify().ok
+
+
+def test_a_batch_commit_that_cannot_sync_its_files_rolls_back(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    with archive.batch():
+        monkeypatch.setattr("monitor.archive.sync_filesystem", full)
+        archive.store(snap(b"<p>a</p>"), doc("We may use your content."))
+        with pytest.raises(ArchiveError, match=r"cannot write the archive files: .*No space"):
+            archive.commit()
+        assert archive.versions("example-terms") == []  # no row names an unsynced file
+        monkeypatch.undo()
+        archive.store(snap(b"<p>a</p>"), doc("We may use your content."))
+    assert len(archive.versions("example-terms")) == 1 and archive.verify().ok
+
+
 def test_write_errors_become_archive_errors(tmp_path: Path) -> None:
     blocker = tmp_path / "example-terms"
     blocker.write_text("a file where a folder should be")  # fails for root too, unlike chmod

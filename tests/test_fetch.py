@@ -10,7 +10,13 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from monitor.fetch import Fetcher, choose_encoding, detect_block, retry_after_seconds
+from monitor.fetch import (
+    BOT_MARKERS,
+    Fetcher,
+    choose_encoding,
+    detect_block,
+    retry_after_seconds,
+)
 from monitor.model import Conditional, FailureReason, FetchFailure, NotModified, Snapshot, Source
 from tests.conftest import fast_fetch_settings, reset, terms_html
 
@@ -391,3 +397,13 @@ def test_pdf_is_accepted_without_charset(httpserver: HTTPServer) -> None:
         and result.content_type == "application/pdf"
         and result.encoding is None
     )
+
+
+@pytest.mark.parametrize("marker", BOT_MARKERS)
+def test_every_bot_marker_is_searched_for(marker: str) -> None:
+    from requests.structures import CaseInsensitiveDict
+
+    # markers are searched by group (a word they share); none may fall out of every group
+    page = f"<html><head><title>Hold on</title></head><body><p>{marker.upper()}</p></body></html>"
+    found = detect_block(403, CaseInsensitiveDict(), page)
+    assert found is not None and repr(marker) in found
