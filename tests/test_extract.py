@@ -261,3 +261,13 @@ def test_xml_declaration_and_non_utf8_pages(tmp_path: Path) -> None:
     result = extract(_snapshot(page.encode("cp1252"), encoding="cp1252"), SOURCE)
     assert not isinstance(result, FetchFailure)
     assert "Café clause about résumés and more words." in result.text
+
+
+def test_documents_cross_to_and_from_the_worker_unchanged() -> None:
+    # the extraction worker returns Documents by pickle (Clause has its own __reduce__)
+    import pickle
+
+    document = html_document(terms_html(clauses=12))
+    copy = pickle.loads(pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
+    assert copy == document and copy.clauses[3].full_text == document.clauses[3].full_text
+    assert markdown.render(copy) == markdown.render(document)
