@@ -33,7 +33,7 @@ from monitor.flag import assess, flag_changes  # noqa: E402
 from monitor.learn import CLAUDETTE_TAGS, Sample, featurize, learn, read_claudette  # noqa: E402
 from monitor.markdown import parse  # noqa: E402
 from monitor.model import Category  # noqa: E402
-from monitor.rules import RuleSet, compile_rule, load_rules  # noqa: E402
+from monitor.rules import RuleSet, load_rules  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 AI_LABELS = {
@@ -185,8 +185,7 @@ def claudette(rules: RuleSet) -> None:
     for fold in range(5):
         train = [s for d in claudette_docs(fold, "TRAIN") for s in by_document[d]]
         test = [s for d in claudette_docs(fold, "TEST") for s in by_document[d]]
-        specs = learn(train, evidence)
-        learned = [compile_rule(Path(f"<fold {fold}>"), None, spec) for spec in specs]
+        learned = learn(train, evidence)
         fold_rules = RuleSet((*evidence, *learned), {r.id: r for r in (*evidence, *learned)})
         gold = [s.labels for s in test]
         got = {

@@ -51,7 +51,7 @@ def _learn(args: argparse.Namespace, rules: RuleSet, env: Environment) -> ExitSt
     evidence = [r for r in rules.rules if r.weights is None]
     rows = learn.read_claudette(args.corpus, documents)
     samples = [learn.featurize(*row, evidence) for row in rows]
-    specs = learn.learn(samples, evidence)
+    learned = learn.learn(samples, evidence)
     out = args.out or PACKS_DIR / "learned.yaml"
     learned_from = (
         f"{len(documents)} documents listed in {args.documents.name}"
@@ -59,7 +59,7 @@ def _learn(args: argparse.Namespace, rules: RuleSet, env: Environment) -> ExitSt
         else "all its documents"
     )
     learn.write_pack(
-        specs,
+        learned,
         out,
         f"Weighted rules learned by `clausewatch rules learn` from {len(samples)} sentences of\n"
         f"{args.corpus.name} ({learned_from}); do not edit by hand, learn again.\n"
@@ -67,8 +67,8 @@ def _learn(args: argparse.Namespace, rules: RuleSet, env: Environment) -> ExitSt
         f"p >= {learn.THRESHOLD}. Evidence: the {len(evidence)} hand-written rules loaded alongside.\n"
         "CLAUDETTE corpus: Galassi, Lagioia, Jablonowska, Lippi (AI & Law 2024), CC BY 4.0.",
     )
-    sizes = ", ".join(f"{s['id']} {len(s['weights']['terms'])}" for s in specs)
-    env.stdout.write(f"wrote {len(specs)} weighted rules to {out} (weights: {sizes})\n")
+    sizes = ", ".join(f"{r.id} {len(r.weights.terms) if r.weights else 0}" for r in learned)
+    env.stdout.write(f"wrote {len(learned)} weighted rules to {out} (weights: {sizes})\n")
     return ExitStatus.OK
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,8 @@ import yaml
 
 from monitor.document import normalize_text
 from monitor.errors import ConfigError, UsageError
-from monitor.model import Category
-from monitor.rules import Rule, RuleSet, compile_rule, fired_rules, load_pack, ngrams
+from monitor.model import Category, Severity
+from monitor.rules import Rule, RuleSet, Weights, fired_rules, load_pack, ngrams
 
 # CLAUDETTE tag prefixes (Lippi et al. 2019, with `pinc`) and the categories they label
 CLAUDETTE_TAGS = {
@@ -95,7 +95,7 @@ def read_claudette(
     return rows
 
 
-def _fit(samples: Sequence[Sample], category: Category, strength: float) -> dict[str, Any]:
+def _fit(samples: Sequence[Sample], category: Category, strength: float) -> Weights:
     from scipy.sparse import csr_matrix  # scikit-learn's own dependency
     from sklearn.linear_model import LogisticRegression
 
@@ -103,11 +103,10 @@ def _fit(samples: Sequence[Sample], category: Category, strength: float) -> dict
     for sample in samples:
         for gram in sample.grams:
             documents.setdefault(gram, set()).add(sample.document)
-    columns = {
-        g: i for i, g in enumerate(g for g, seen in documents.items() if len(seen) >= MIN_DOCUMENTS)
-    }
-    rule_ids = sorted({r for s in samples for r in s.fired})
-    for rule_id in rule_ids:
+    # sorted, and a fixed seed: learning the same corpus again writes the same file
+    kept = sorted(g for g, seen in documents.items() if len(seen) >= MIN_DOCUMENTS)
+    columns = {g: i for i, g in enumerate(kept)}
+    for rule_id in sorted({r for s in samples for r in s.fired}):
         columns["rule:" + rule_id] = len(columns)
     rows, cols = [], []
     for row, sample in enumerate(samples):
@@ -116,24 +115,29 @@ def _fit(samples: Sequence[Sample], category: Category, strength: float) -> dict
         rows += [row] * len(present)
         cols += present
     matrix = csr_matrix(([1.0] * len(rows), (rows, cols)), shape=(len(samples), len(columns)))
-    target = [category in s.labels for s in samples]
     model = LogisticRegression(
-        l1_ratio=1.0, C=strength, solver="liblinear", class_weight="balanced", max_iter=1000
+        l1_ratio=1.0,
+        C=strength,
+        solver="liblinear",
+        class_weight="balanced",
+        max_iter=1000,
+        random_state=0,
     )
-    model.fit(matrix, target)
+    model.fit(matrix, [category in s.labels for s in samples])
     names = list(columns)
-    weights = {names[i]: round(float(w), 3) for i, w in enumerate(model.coef_[0]) if abs(w) >= 5e-4}
-    return {
+    weights = {names[i]: round(float(w), 3) for i, w in enumerate(model.coef_[0])}
+    weights = {k: v for k, v in weights.items() if v}
+    return Weights(
         # the threshold is folded into the bias, so that the rule fires at a sum of 0
-        "bias": round(float(model.intercept_[0]) - math.log(THRESHOLD / (1 - THRESHOLD)), 3),
-        "rules": {k[5:]: v for k, v in weights.items() if k.startswith("rule:")},
-        "terms": dict(
+        bias=round(float(model.intercept_[0]) - math.log(THRESHOLD / (1 - THRESHOLD)), 3),
+        terms=dict(
             sorted(
                 ((k, v) for k, v in weights.items() if not k.startswith("rule:")),
                 key=lambda kv: -abs(kv[1]),
             )
         ),
-    }
+        rules={k[5:]: v for k, v in weights.items() if k.startswith("rule:")},
+    )
 
 
 def learn(
@@ -141,76 +145,90 @@ def learn(
     evidence: Sequence[Rule],
     categories: Iterable[Category] = CLAUDETTE_TAGS.values(),
     strength: float = STRENGTH,
-) -> list[dict[str, Any]]:
-    """One weighted rule per category that has positive samples, as YAML-ready mappings.
+) -> list[Rule]:
+    """One weighted rule per category that has positive samples.
 
     Severity and description come from the first hand-written rule of the category. Examples
     are training sentences the finished rule set fires on (or stays quiet on), checked here.
     """
-    specs = []
+    rules = []
     for category in categories:
-        positives = [s for s in samples if category in s.labels]
-        if not positives:
+        if not any(category in s.labels for s in samples):
             continue
-        model = _fit(samples, category, strength)
-        model["rules"] = {k: v for k, v in model["rules"].items() if v}
-        model["terms"] = {k: v for k, v in model["terms"].items() if v}
         like = next((r for r in evidence if r.category is category), None)
-        specs.append(
-            {
-                "id": f"{PACK}.{category.value.replace('_', '-')}",
-                "category": category.value,
-                "severity": like.severity.value if like else "info",
-                "description": like.description if like else f"A {category.value} clause.",
-                "weights": model,
-            }
+        rules.append(
+            Rule(
+                id=f"{PACK}.{category.value.replace('_', '-')}",
+                category=category,
+                severity=like.severity if like else Severity.INFO,
+                description=like.description if like else f"A {category.value} clause.",
+                weights=_fit(samples, category, strength),
+                origin="<learned>",
+            )
         )
-    return _with_examples(specs, samples, evidence)
+    return _with_examples(rules, samples, evidence)
 
 
 def _with_examples(
-    specs: list[dict[str, Any]], samples: Sequence[Sample], evidence: Sequence[Rule]
-) -> list[dict[str, Any]]:
-    # compiled as a rule file would be; a placeholder example lets it compile
-    compiled = [
-        compile_rule(Path("<learned>"), None, {**spec, "examples": {"fire": ["-"]}})
-        for spec in specs
-    ]
-    ruleset = RuleSet((*evidence, *compiled), {r.id: r for r in (*evidence, *compiled)})
+    rules: list[Rule], samples: Sequence[Sample], evidence: Sequence[Rule]
+) -> list[Rule]:
+    ruleset = RuleSet((*evidence, *rules), {r.id: r for r in (*evidence, *rules)})
 
-    def fires(rule_id: str, text: str) -> bool:
-        return any(m.rule_id == rule_id for m in ruleset.match(text))
+    def fires(rule: Rule, text: str) -> bool:
+        return any(m.rule_id == rule.id for m in ruleset.match(text))
 
     short = sorted(samples, key=lambda s: abs(len(s.text) - 160))
-    for spec in specs:
-        category = Category(spec["category"])
-        top = {k for k, v in spec["weights"]["terms"].items() if v > 0}
-        fire = list(
-            islice((s.text for s in short if category in s.labels and fires(spec["id"], s.text)), 2)
+    with_examples = []
+    for rule in rules:
+        assert rule.weights is not None
+        top = {k for k, v in rule.weights.terms.items() if v > 0}
+        fire = tuple(
+            islice((s.text for s in short if rule.category in s.labels and fires(rule, s.text)), 2)
         )
-        quiet = list(
+        quiet = tuple(
             islice(
                 (
                     s.text
                     for s in short
-                    if category not in s.labels and top & s.grams and not fires(spec["id"], s.text)
+                    if rule.category not in s.labels and top & s.grams and not fires(rule, s.text)
                 ),
                 2,
             )
         )
         if not fire:
             raise ConfigError(
-                f"learned rule {spec['id']!r} fires on none of its training sentences",
+                f"learned rule {rule.id!r} fires on none of its training sentences",
                 where="<learned>",
             )
-        spec["examples"] = {"fire": fire, "quiet": quiet}
-    return specs
+        with_examples.append(replace(rule, fire=fire, quiet=quiet))
+    return with_examples
 
 
-def write_pack(specs: list[dict[str, Any]], path: Path, provenance: str) -> None:
+def _as_yaml(rule: Rule) -> dict[str, Any]:
+    assert rule.weights is not None
+    return {
+        "id": rule.id,
+        "category": rule.category.value,
+        "severity": rule.severity.value,
+        "description": rule.description,
+        "weights": {
+            "bias": rule.weights.bias,
+            "rules": dict(rule.weights.rules),
+            "terms": dict(rule.weights.terms),
+        },
+        "examples": {"fire": list(rule.fire), "quiet": list(rule.quiet)},
+    }
+
+
+def write_pack(rules: Sequence[Rule], path: Path, provenance: str) -> None:
+    """Write learned rules as a rule file, headed by `provenance`, and check that it loads."""
     header = "".join(f"# {line}\n".replace("# \n", "#\n") for line in provenance.splitlines())
     body = yaml.safe_dump(
-        specs, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None
+        [_as_yaml(r) for r in rules],
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+        default_flow_style=None,
     )
     path.write_text(header + body.replace("\n- id:", "\n\n- id:"), encoding="utf-8")
     load_pack(path)  # what was written compiles

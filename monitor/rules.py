@@ -438,7 +438,7 @@ def _weights(spec: Any, where: str, rule_id: str) -> Weights:
     return Weights(float(spec["bias"]), terms, table("rules"))
 
 
-def compile_rule(path: Path, node: yaml.Node | None, data: dict[str, Any]) -> Rule:
+def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
     where = _where(path, node)
     rule_id = data.get("id")
     if not isinstance(rule_id, str) or not re.fullmatch(r"[a-z0-9_]+\.[a-z0-9-]+", rule_id):
@@ -543,7 +543,7 @@ def load_pack(path: Path) -> list[Rule]:
         data = yaml.safe_load(yaml.serialize(node))
         if not isinstance(data, dict):
             raise ConfigError("each rule is a mapping", where=_where(path, node))
-        rules.append(compile_rule(path, node, data))
+        rules.append(_rule(path, node, data))
     return rules
 
 

@@ -149,3 +149,23 @@ def test_the_shipped_learned_pack_is_loaded_by_default() -> None:
     assert Category.LIMITATION_OF_LIABILITY in learned and Category.AI_TRAINING not in learned
     text = "In no event shall we be liable for any indirect or consequential damages."
     assert {m.rule_id for m in rules.match(text)} == {"learned.limitation-of-liability"}
+
+
+def test_learning_the_same_corpus_again_writes_the_same_file(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    written = []
+    for seed in ("1", "2"):  # another string hash order in each process
+        out = tmp_path / f"learned-{seed}.yaml"
+        subprocess.run(
+            [sys.executable, "-m", "monitor", "rules", "learn", str(MINI), "--out", str(out)],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=tmp_path,
+            timeout=120,
+        )
+        written.append(out.read_bytes())
+    assert written[0] == written[1] and b"weights:" in written[0]
