@@ -80,7 +80,24 @@ def normalize_text(text: str) -> str:
                 text = text.replace(char, replacement)
     if MAYBE_OBFUSCATED_RE.search(text):
         text = OBFUSCATED_EMAIL_RE.sub(lambda m: DOT_RE.sub(".", AT_RE.sub("@", m.group(0))), text)
-    return " ".join(text.split())  # str.split() knows every Unicode space, NBSP included
+    return collapse_spaces(text)
+
+
+# Every character but " " that str.isspace() and str.split() take for a space (a test checks)
+OTHER_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_ASCII_OTHER_SPACES = tuple(c for c in OTHER_SPACES if c.isascii())
+
+
+def collapse_spaces(text: str) -> str:
+    """`" ".join(text.split())`, without splitting text that has no run of spaces to collapse
+    (most clauses): 28 substring scans cost a fifth of making a string of every word."""
+    others = _ASCII_OTHER_SPACES if text.isascii() else OTHER_SPACES
+    if "  " in text or any(space in text for space in others):
+        return " ".join(text.split())  # str.split() knows every Unicode space, NBSP included
+    return text.strip(" ")
 
 
 def split_label(text: str) -> tuple[str | None, str]:

@@ -1,0 +1,25 @@
+"""document.py: text normalisation shared by every reader."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.document import OTHER_SPACES, collapse_spaces, normalize_text
+
+
+def test_other_spaces_are_every_space_but_the_space() -> None:
+    every = {chr(c) for c in range(0x110000) if chr(c).isspace()}
+    assert set(OTHER_SPACES) == every - {" "} and len(OTHER_SPACES) == len(every) - 1
+
+
+@given(st.text(alphabet=st.sampled_from([" ", *OTHER_SPACES, "a", "é", "’", "\u200b"])))
+def test_collapse_spaces_is_split_and_join(text: str) -> None:
+    assert collapse_spaces(text) == " ".join(text.split())
+
+
+@given(st.text())
+def test_normalized_text_is_one_clean_line(text: str) -> None:
+    clean = normalize_text(text)
+    assert clean == " ".join(clean.split()) and "\u200b" not in clean and "’" not in clean
+    assert normalize_text(clean) == clean
