@@ -94,9 +94,11 @@ _ASCII_OTHER_SPACES = tuple(c for c in OTHER_SPACES if c.isascii())
 def collapse_spaces(text: str) -> str:
     """`" ".join(text.split())`, without splitting text that has no run of spaces to collapse
     (most clauses): 28 substring scans cost a fifth of making a string of every word."""
-    others = _ASCII_OTHER_SPACES if text.isascii() else OTHER_SPACES
-    if "  " in text or any(space in text for space in others):
+    if "  " in text:
         return " ".join(text.split())  # str.split() knows every Unicode space, NBSP included
+    for space in _ASCII_OTHER_SPACES if text.isascii() else OTHER_SPACES:  # a loop: no genexpr
+        if space in text:
+            return " ".join(text.split())
     return text.strip(" ")
 
 
