@@ -216,6 +216,13 @@ def write_atomic(
         raise ArchiveError(f"{path}: cannot write: {exc.strerror or exc}") from exc
 
 
+def conditional_for(latest: StoredSnapshot | None) -> Conditional | None:
+    """The validators for a conditional GET after `latest`, if it had any."""
+    if latest is None or not (latest.etag or latest.last_modified):
+        return None
+    return Conditional(latest.etag, latest.last_modified)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredSnapshot:
     id: int
@@ -393,11 +400,17 @@ class Archive:
         ).fetchone()
         return _snapshot(row) if row else None
 
+    def latest_snapshots(self) -> dict[str, StoredSnapshot]:
+        """Every source's latest snapshot, by source id, in one query: a pass starts with all."""
+        return {
+            row["source_id"]: _snapshot(row)
+            for row in self._db.execute(
+                "SELECT * FROM snapshots WHERE id IN (SELECT MAX(id) FROM snapshots GROUP BY source_id)"
+            )
+        }
+
     def conditional(self, source_id: str) -> Conditional | None:
-        latest = self.latest_snapshot(source_id)
-        if latest is None or not (latest.etag or latest.last_modified):
-            return None
-        return Conditional(latest.etag, latest.last_modified)
+        return conditional_for(self.latest_snapshot(source_id))
 
     def read_snapshot(self, stored: StoredSnapshot) -> Snapshot:
         content = gzip.decompress((self.root / stored.path).read_bytes())
@@ -425,12 +438,12 @@ class Archive:
         )
         return [_version(row) for row in rows]
 
-    def extractor(self, source_id: str) -> str:
-        """The fingerprint of the extraction rules that made the source's latest version."""
-        row = self._db.execute(
-            "SELECT extractor FROM sources WHERE id = ?", (source_id,)
-        ).fetchone()
-        return str(row[0]) if row else ""
+    def extractors(self) -> dict[str, str]:
+        """Each source's fingerprint of the extraction rules that made its latest version."""
+        return {
+            row[0]: str(row[1] or "")
+            for row in self._db.execute("SELECT id, extractor FROM sources")
+        }
 
     def read_version(self, version: Version) -> Document:
         return markdown.parse((self.root / version.path).read_text(encoding="utf-8"))

@@ -540,7 +540,7 @@ def load_pack(path: Path) -> list[Rule]:
         raise ConfigError("a rule file is a list of rules", where=_where(path, root))
     rules = []
     for node in root.value:
-        data = yaml.safe_load(yaml.serialize(node))
+        data = yaml.constructor.SafeConstructor().construct_document(node)  # no re-parse
         if not isinstance(data, dict):
             raise ConfigError("each rule is a mapping", where=_where(path, node))
         rules.append(_rule(path, node, data))

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from monitor import extract
 from monitor.alerts import make_alert
-from monitor.archive import Archive, compress_snapshot
+from monitor.archive import Archive, StoredSnapshot, compress_snapshot, conditional_for
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ArchiveError
@@ -135,7 +135,7 @@ def _failed(source: Source, failure: FetchFailure) -> SourceResult:
     )
 
 
-def _store(archive: Archive, work: _Work, rules: RuleSet) -> SourceResult:
+def _store(archive: Archive, work: _Work, rules: Callable[[], RuleSet]) -> SourceResult:
     source, result = work.source, work.result
     if isinstance(result, NotModified):
         archive.record_not_modified(result)
@@ -156,7 +156,7 @@ def _store(archive: Archive, work: _Work, rules: RuleSet) -> SourceResult:
         work.document,
         extractor=extractor_fingerprint(source),
         changeset=changeset,
-        flags=flag_changes(changeset, rules) if changeset else (),
+        flags=flag_changes(changeset, rules()) if changeset else (),
         compressed=work.compressed,
     )
     clauses = len(work.document.clauses)
@@ -178,11 +178,18 @@ def _changes_since_last(archive: Archive, source_id: str, document: Document) ->
     return None if old == document else diff(old, document, previous.id)
 
 
-def upgrade_extraction(source: Source, archive: Archive, settings: Settings, now: datetime) -> bool:
-    """Re-extract the last snapshot if the extraction rules changed; True if a version was added."""
+def upgrade_extraction(
+    source: Source,
+    archive: Archive,
+    settings: Settings,
+    now: datetime,
+    latest: StoredSnapshot | None,
+    extractor: str,
+) -> bool:
+    """Re-extract `latest`, the last snapshot, if the extraction rules changed since
+    `extractor` made its version; True if a version was added."""
     fingerprint = extractor_fingerprint(source)
-    latest = archive.latest_snapshot(source.id)
-    if latest is None or archive.extractor(source.id) in ("", fingerprint):
+    if latest is None or extractor in ("", fingerprint):
         return False
     document = extract.extract(
         archive.read_snapshot(latest), source, min_chars=settings.min_clause_chars
@@ -218,7 +225,15 @@ def run_pass(
     When `should_stop` turns true (SIGTERM), the write in progress finishes and the pass ends;
     sources not yet stored are simply fetched again next time.
     """
-    rules = rules or load_rules()
+    loaded = [rules] if rules else []
+
+    def current_rules() -> RuleSet:
+        """The rules, compiled the first time a change needs them: a pass where nothing
+        changed (most of them) never pays the 0.1 s."""
+        if not loaded:
+            loaded.append(load_rules())
+        return loaded[0]
+
     summary = PassSummary(started_at=clock())
     try:
         archive.sync_sources(list(sources), summary.started_at)
@@ -228,11 +243,14 @@ def run_pass(
         summary.finished_at = clock()
         return summary
     states: dict[str, tuple[object, str | None]] = {}
+    latest_snapshots, extractors = archive.latest_snapshots(), archive.extractors()
     for source in sources:
+        latest = latest_snapshots.get(source.id)
         with contextlib.suppress(ArchiveError):  # the pass below reports the same error per source
-            upgrade_extraction(source, archive, settings, clock())
-        latest = archive.latest_snapshot(source.id)
-        states[source.id] = (archive.conditional(source.id), latest.sha256 if latest else None)
+            upgrade_extraction(
+                source, archive, settings, clock(), latest, extractors.get(source.id, "")
+            )
+        states[source.id] = (conditional_for(latest), latest.sha256 if latest else None)
     groups: dict[str, list[Source]] = {}
     for source in sources:
         groups.setdefault((urlsplit(source.url).hostname or "").lower(), []).append(source)
@@ -319,7 +337,7 @@ def run_pass(
                     continue
                 received += 1
                 try:
-                    done.append(_store(archive, work, rules))
+                    done.append(_store(archive, work, current_rules))
                 except ArchiveError as exc:
                     done.append(SourceResult(work.source.id, Outcome.FAILED, f"archive: {exc}"))
                 if should_stop():
