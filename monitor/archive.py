@@ -196,7 +196,12 @@ def write_atomic(
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
     try:
         if path.parent not in _MADE_DIRS:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # the source's folder once, then snapshots/ and versions/ in it: three mkdirs for
+            # a new source, where mkdir(parents=True) twice makes four (one of them failing)
+            if path.parent.parent not in _MADE_DIRS:
+                path.parent.parent.mkdir(parents=True, exist_ok=True)
+                _MADE_DIRS.add(path.parent.parent)
+            path.parent.mkdir(exist_ok=True)
             _MADE_DIRS.add(path.parent)
         with open(tmp, "wb") as handle:
             handle.write(data)

@@ -123,9 +123,11 @@ def detect_block(
     """Why a reply looks like a bot wall, challenge or login page rather than terms, or None."""
     if headers.get("cf-mitigated", "").lower() == "challenge":
         return "Cloudflare challenge (cf-mitigated header)"
-    lowered = html.lower()
-    title_match = TITLE_RE.search(lowered, 0, 20_000)
-    title = " ".join(title_match.group(1).split()) if title_match else ""
+    # Lower-cased in ASCII only, which is all the markers need: a third of str.lower()'s time
+    # on a 150 KB page with curly quotes. Other characters become stand-ins that match none.
+    lowered = html.encode("utf-8", "surrogatepass").lower().decode("latin-1")
+    title_match = TITLE_RE.search(html, 0, 20_000)
+    title = " ".join(title_match.group(1).lower().split()) if title_match else ""
     marker = next(
         (m for anchor, group in MARKER_GROUPS if anchor in lowered for m in group if m in lowered),
         None,
