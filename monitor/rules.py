@@ -48,7 +48,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -345,25 +345,42 @@ def match_weighted(rule: Rule, sentence: str, fired: Mapping[str, Match]) -> Mat
     return Match(rule.id, rule.category, rule.severity, sentence, unique)
 
 
+class _Plan(NamedTuple):
+    plain: tuple[Rule, ...]  # rules without weights to run: wanted, or evidence of a wanted one
+    weighted: tuple[Rule, ...]
+    decided: frozenset[Category]  # categories a weighted rule decides
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     """Compiled rules, applied to text sentence by sentence."""
 
     rules: tuple[Rule, ...]
     by_id: dict[str, Rule] = field(default_factory=dict)
+    # which rules to run for a set of categories, worked out on its first match
+    _plans: dict[frozenset[Category] | None, _Plan] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def _plan(self, categories: frozenset[Category] | None) -> _Plan:
+        plan = self._plans.get(categories)
+        if plan is None:
+            weighted = [r for r in self.rules if r.weights is not None]
+            decided = frozenset(r.category for r in weighted)
+            if categories is not None:
+                weighted = [r for r in weighted if r.category in categories]
+            evidence = {i for r in weighted if r.weights for i in r.weights.rules}
+            plain = [
+                r
+                for r in self.rules
+                if r.weights is None
+                and (categories is None or r.category in categories or r.id in evidence)
+            ]
+            plan = self._plans[categories] = _Plan(tuple(plain), tuple(weighted), decided)
+        return plan
 
     def match(self, text: str, categories: frozenset[Category] | None = None) -> list[Match]:
-        weighted = [r for r in self.rules if r.weights is not None]
-        decided = {r.category for r in weighted}
-        if categories is not None:
-            weighted = [r for r in weighted if r.category in categories]
-        evidence = {i for r in weighted if r.weights for i in r.weights.rules}
-        plain = [
-            r
-            for r in self.rules
-            if r.weights is None
-            and (categories is None or r.category in categories or r.id in evidence)
-        ]
+        plain, weighted, decided = self._plan(categories)
         matches = []
         for raw in split_sentences(text):
             fired = fired_rules(plain, raw)
