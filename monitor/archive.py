@@ -1,9 +1,10 @@
 """The archive: every raw snapshot and every extracted version, on disk and in the catalog.
 
 Owns: the layout under archive/ (see ARCHITECTURE.md), atomic writes (temp file, fsync, rename,
-fsync of the folder), never overwriting a stored file, storing a snapshot or version only when
-it differs from the last one, the SQLite catalog (sources, snapshots, versions, checks), the
-lock that keeps two writers apart, history queries and `verify`. A snapshot row and the version
+fsync of the folder; inside a batch, one syncfs before each commit), never overwriting a stored
+file, storing a snapshot or version only when it differs from the last one, the SQLite catalog
+(sources, snapshots, versions, checks), the lock that keeps two writers apart, history queries
+and `verify`. A snapshot row and the version
 row made from it are committed in one transaction after both files are on disk, so a crash
 leaves either both or neither. Must never: fetch, parse HTML, or decide what a change means.
 """
@@ -413,9 +414,6 @@ class Archive:
                 "SELECT * FROM snapshots WHERE id IN (SELECT MAX(id) FROM snapshots GROUP BY source_id)"
             )
         }
-
-    def conditional(self, source_id: str) -> Conditional | None:
-        return conditional_for(self.latest_snapshot(source_id))
 
     def read_snapshot(self, stored: StoredSnapshot) -> Snapshot:
         content = gzip.decompress((self.root / stored.path).read_bytes())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.archive import Archive, write_atomic
+from monitor.archive import Archive, conditional_for, write_atomic
 from monitor.errors import ArchiveError, ArchiveLocked
 from monitor.model import Clause, Document, FailureReason, FetchFailure, Outcome, Snapshot, Source
 
@@ -70,7 +70,8 @@ def test_store_new_then_identical_then_changed(archive: Archive) -> None:
     assert (
         len(list((archive.root / "example-terms" / "snapshots").iterdir())) == 3
     )  # identical bytes stored once
-    assert archive.conditional("example-terms").etag == '"e1"'  # type: ignore[union-attr]
+    validators = conditional_for(archive.latest_snapshot("example-terms"))
+    assert validators is not None and validators.etag == '"e1"'
 
 
 def test_snapshot_round_trips_through_gzip(archive: Archive) -> None:
