@@ -33,7 +33,8 @@ from monitor.flag import assess, flag_changes  # noqa: E402
 from monitor.learn import CLAUDETTE_TAGS, Sample, featurize, learn, read_claudette  # noqa: E402
 from monitor.markdown import parse  # noqa: E402
 from monitor.model import Category  # noqa: E402
-from monitor.rules import RuleSet, load_rules  # noqa: E402
+from monitor.rule_files import load_rules  # noqa: E402
+from monitor.rules import RuleSet  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 AI_LABELS = {

@@ -29,7 +29,7 @@ from monitor.flag import assess, flag_changes
 from monitor.markdown import parse as markdown_parse
 from monitor.markdown import render as markdown_render
 from monitor.model import Category, Document, FetchFailure, Match, NotModified, Source
-from monitor.rules import load_rules
+from monitor.rule_files import load_rules
 from monitor.sources import load_sources
 
 # check exits 3 when it finds language that lets the platform or others use creators' work.

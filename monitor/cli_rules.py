@@ -1,7 +1,7 @@
 """Commands about rules and imports: rules list/test, import-ota, import-history.
 
 Owns: what these commands print and their exit statuses. Must never: hold rule or import
-logic (that is monitor.rules and monitor.ota).
+logic (that is monitor.rules, monitor.rule_files, monitor.learn and monitor.ota).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from monitor.document import normalize_text
 from monitor.errors import UsageError
 from monitor.markdown import parse as markdown_parse
 from monitor.ota import convert_declarations, import_history
-from monitor.rules import PACKS_DIR, RuleSet, load_rules
+from monitor.rule_files import PACKS_DIR, load_rules
+from monitor.rules import RuleSet
 from monitor.sources import AUDIENCES, parse_sources
 from monitor.track import record_alerts
 

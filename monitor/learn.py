@@ -22,7 +22,8 @@ import yaml
 from monitor.document import normalize_text
 from monitor.errors import ConfigError, UsageError
 from monitor.model import Category, Severity
-from monitor.rules import Rule, RuleSet, Weights, fired_rules, load_pack, ngrams
+from monitor.rule_files import load_pack
+from monitor.rules import Rule, RuleSet, Weights, fired_rules, ngrams
 
 # CLAUDETTE tag prefixes (Lippi et al. 2019, with `pinc`) and the categories they label
 CLAUDETTE_TAGS = {

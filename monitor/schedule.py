@@ -37,7 +37,7 @@ from monitor.config import Settings
 from monitor.errors import ArchiveLocked
 from monitor.fetch import Fetcher
 from monitor.model import Outcome, Source
-from monitor.rules import load_rules
+from monitor.rule_files import load_rules
 from monitor.sources import parse_interval
 from monitor.track import PassSummary, run_pass
 

@@ -44,7 +44,8 @@ from monitor.model import (
     Source,
     SourceResult,
 )
-from monitor.rules import RuleSet, load_rules
+from monitor.rule_files import load_rules
+from monitor.rules import RuleSet
 
 # Bump when extraction rules change in a way that changes Documents: every source's last
 # snapshot is then re-extracted once and the difference stored as a technical upgrade.

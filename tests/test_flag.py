@@ -10,7 +10,7 @@ from monitor.document import DocumentBuilder
 from monitor.flag import assess, flag_changes
 from monitor.markdown import parse
 from monitor.model import Category, Direction, Document, Severity
-from monitor.rules import load_rules
+from monitor.rule_files import load_rules
 from tests.conftest import CORPUS
 
 RULES = load_rules()

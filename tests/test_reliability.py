@@ -25,7 +25,7 @@ from monitor.fetch import Fetcher
 from monitor.flag import assess, flag_changes
 from monitor.markdown import parse
 from monitor.model import Outcome, Source
-from monitor.rules import load_rules
+from monitor.rule_files import load_rules
 from monitor.sources import parse_sources
 from monitor.track import run_pass
 from tests.conftest import ROOT, terms_html, write_sources

@@ -9,7 +9,8 @@ import pytest
 from monitor.document import normalize_text
 from monitor.errors import ConfigError
 from monitor.model import Category
-from monitor.rules import load_pack, load_rules, match_rule, split_sentences
+from monitor.rule_files import load_pack, load_rules
+from monitor.rules import match_rule, split_sentences
 
 RULES = load_rules()
 
