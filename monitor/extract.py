@@ -181,15 +181,18 @@ def _bold_holders(root: etree._Element) -> set[etree._Element]:
 def _is_bold_heading(el: etree._Element, holders: set[etree._Element]) -> str | None:
     """The text of a short paragraph whose every word is bold, or None. `holders` is
     _bold_holders() of the tree: most paragraphs have no bold at all."""
-    if el not in holders or _TEXT_LENGTH(el) > MAX_PSEUDO_HEADING_CHARS:
+    if el not in holders:
+        return None
+    # the cheapest test first: a paragraph with a bold word stops at its first plain one
+    inside_bold = el.tag in BOLD_TAGS or any(a.tag in BOLD_TAGS for a in el.iterancestors())
+    if not _all_bold(el, inside_bold) or _TEXT_LENGTH(el) > MAX_PSEUDO_HEADING_CHARS:
         return None
     text = " ".join(_flat_text(el).split())
     if not looks_like_heading(text):
         return None
     if any(child.tag in BLOCK_TAGS or child.tag in HEADINGS for child in el.iterdescendants()):
         return None
-    inside_bold = el.tag in BOLD_TAGS or any(a.tag in BOLD_TAGS for a in el.iterancestors())
-    return text if _all_bold(el, inside_bold) else None
+    return text
 
 
 def _all_bold(el: etree._Element, bold: bool) -> bool:

@@ -23,3 +23,31 @@ def test_normalized_text_is_one_clean_line(text: str) -> None:
     clean = normalize_text(text)
     assert clean == " ".join(clean.split()) and "\u200b" not in clean and "’" not in clean
     assert normalize_text(clean) == clean
+
+
+PIECES = ["a", "t", "at", "AT", "x", "dot", " ", "\n", "(", ")", "[", "]", "{", "}", ".", "@", "é"]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=30).map("".join))
+def test_normalize_text_finds_obfuscated_addresses_as_the_regex_does(text: str) -> None:
+    # the reference: the regex on the raw text, then spaces collapsed (as before the speed-up)
+    from monitor.document import (
+        AT_RE,
+        DOT_RE,
+        MAYBE_OBFUSCATED_RE,
+        OBFUSCATED_EMAIL_RE,
+    )
+
+    expected = text
+    if MAYBE_OBFUSCATED_RE.search(expected):
+        expected = OBFUSCATED_EMAIL_RE.sub(
+            lambda m: DOT_RE.sub(".", AT_RE.sub("@", m.group(0))), expected
+        )
+    assert normalize_text(text) == " ".join(expected.split())
+
+
+def test_obfuscated_addresses_are_decoded() -> None:
+    assert normalize_text("write to privacy [at] example [dot] com") == (
+        "write to privacy@example.com"
+    )
+    assert normalize_text("privacy (AT)\n example.com today") == "privacy@example.com today"
