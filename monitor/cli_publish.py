@@ -11,11 +11,13 @@ import contextlib
 import functools
 import http.server
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 
+from monitor.archive import Archive
 from monitor.cli_base import (
     Environment,
     ExitStatus,
@@ -33,6 +35,15 @@ from monitor.sources import load_sources
 from monitor.track import record_alerts
 
 
+@contextlib.contextmanager
+def _archive_with_alerts(settings: Settings) -> Iterator[Archive]:
+    """The archive, locked, with an alert recorded for every change that had none yet: what
+    feeds, digest and site all publish from."""
+    with open_archive(settings) as archive, archive.lock():
+        record_alerts(archive, settings.tag_authority)
+        yield archive
+
+
 def _titles(settings: Settings) -> dict[str, str]:
     sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
     return {s.id: s.title for s in sources}
@@ -43,8 +54,7 @@ def cmd_feeds(
 ) -> ExitStatus:
     out = out_dir(args, settings, env)
     titles = _titles(settings)
-    with open_archive(settings) as archive, archive.lock():
-        record_alerts(archive, settings.tag_authority)
+    with _archive_with_alerts(settings) as archive:
         count, written = publish_feeds(archive, settings, titles, out)
     console.print(
         f"{count} alerts; {len(written)} feed files written under {safe(str(out / 'feeds'))}"
@@ -64,8 +74,7 @@ def cmd_digest(
     subscribers = settings.mail.subscribers
     if args.send and not subscribers:
         raise UsageError("no subscribers: add [[digest.subscribers]] entries to clausewatch.toml")
-    with open_archive(settings) as archive, archive.lock():
-        record_alerts(archive, settings.tag_authority)
+    with _archive_with_alerts(settings) as archive:
         alerts = archive.alerts(since=period.since, until=period.until)
         readers = subscribers or (Subscriber("preview@localhost", "Preview"),)
         digests = [(s, render_digest(alerts, s, period, settings.public_base_url)) for s in readers]
@@ -103,8 +112,7 @@ def cmd_site(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
     out = out_dir(args, settings, env)
-    with open_archive(settings) as archive, archive.lock():
-        record_alerts(archive, settings.tag_authority)
+    with _archive_with_alerts(settings) as archive:
         written = build_site(archive, out)
     console.print(
         f"{len(written)} pages written under {safe(str(out))}; open {safe(str(out / 'index.html'))}"
