@@ -64,8 +64,9 @@ def _learn(args: argparse.Namespace, rules: RuleSet, env: Environment) -> ExitSt
         out,
         f"Weighted rules learned by `clausewatch rules learn` from {len(samples)} sentences of\n"
         f"{args.corpus.name} ({learned_from}); do not edit by hand, learn again.\n"
-        f"Fit: L1 logistic regression per category, C={learn.STRENGTH}, balanced classes, fires at\n"
-        f"p >= {learn.THRESHOLD}. Evidence: the {len(evidence)} hand-written rules loaded alongside.\n"
+        f"Fit: L2 logistic regression per category, C={learn.STRENGTH}, balanced classes, weights\n"
+        f"under {learn.SMALLEST} dropped, fires at p >= {learn.THRESHOLD}. Evidence: the"
+        f" {len(evidence)} hand-written rules\nloaded alongside.\n"
         "CLAUDETTE corpus: Galassi, Lagioia, Jablonowska, Lippi (AI & Law 2024), CC BY 4.0.",
     )
     sizes = ", ".join(f"{r.id} {len(r.weights.terms) if r.weights else 0}" for r in learned)

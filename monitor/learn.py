@@ -1,8 +1,8 @@
 """Learning weighted rules from labelled sentences (`clausewatch rules learn`).
 
-Owns: reading a corpus in the CLAUDETTE layout, fitting one L1-regularised logistic regression
+Owns: reading a corpus in the CLAUDETTE layout, fitting one logistic regression
 per category over the words and word pairs of a sentence (monitor.rules.ngrams) and the
-hand-written rules that fire on it, and writing the result as a pack of weighted rules whose
+hand-written rules that fire on it (L2-regularised, small weights dropped afterwards), and writing the result as a pack of weighted rules whose
 examples are checked before they are written. scikit-learn is imported here only, and only
 while learning (the `learn` extra). Must never: be imported by the monitoring pass, or fetch
 anything (the corpus is a local folder).
@@ -37,8 +37,9 @@ CLAUDETTE_TAGS = {
     "use": Category.CONTRACT_BY_USING,
     "pinc": Category.PRIVACY_INCLUDED,
 }
-STRENGTH = 3.0  # inverse L1 penalty (scikit-learn's C): about 250 weights per category
-THRESHOLD = 0.7  # fire at a fitted probability of 0.7 or more (classes are balanced in fitting)
+STRENGTH = 1.0  # inverse L2 penalty (scikit-learn's C, at its default)
+THRESHOLD = 0.5  # fire at a fitted probability of 0.5 or more (classes are balanced in fitting)
+SMALLEST = 0.1  # weights closer to 0 are dropped: about 1,800 are left per category
 MIN_DOCUMENTS = 2  # a word or pair must occur in two documents to get a weight (no names)
 PACK = "learned"
 
@@ -117,7 +118,7 @@ def _fit(samples: Sequence[Sample], category: Category, strength: float) -> Weig
         cols += present
     matrix = csr_matrix(([1.0] * len(rows), (rows, cols)), shape=(len(samples), len(columns)))
     model = LogisticRegression(
-        l1_ratio=1.0,
+        l1_ratio=0.0,
         C=strength,
         solver="liblinear",
         class_weight="balanced",
@@ -127,7 +128,7 @@ def _fit(samples: Sequence[Sample], category: Category, strength: float) -> Weig
     model.fit(matrix, [category in s.labels for s in samples])
     names = list(columns)
     weights = {names[i]: round(float(w), 3) for i, w in enumerate(model.coef_[0])}
-    weights = {k: v for k, v in weights.items() if v}
+    weights = {k: v for k, v in weights.items() if abs(v) >= SMALLEST}
     return Weights(
         # the threshold is folded into the bias, so that the rule fires at a sum of 0
         bias=round(float(model.intercept_[0]) - math.log(THRESHOLD / (1 - THRESHOLD)), 3),
