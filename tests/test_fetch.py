@@ -5,8 +5,11 @@ from __future__ import annotations
 import gzip
 import socket
 import time
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -15,7 +18,9 @@ from monitor.fetch import (
     Fetcher,
     choose_encoding,
     detect_block,
+    has_long_text,
     retry_after_seconds,
+    visible_text,
 )
 from monitor.model import Conditional, FailureReason, FetchFailure, NotModified, Snapshot, Source
 from tests.conftest import fast_fetch_settings, reset, terms_html
@@ -338,6 +343,47 @@ def test_long_terms_page_mentioning_captcha_is_not_a_bot_wall() -> None:
     assert detect_block(200, CaseInsensitiveDict(), page) is None
 
 
+# Pieces of pages: text with all kinds of spacing, tags with attributes, scripts and styles
+# (closed, unclosed, in other case), comments, a stray ">" and a tag that never ends.
+PAGE_PIECES = [
+    "Terms ",
+    "of\n\tuse",
+    " \u00a0 ",
+    "a > b",
+    "<p>",
+    "</p>",
+    '<div class="x" data-n=1>',
+    "<br/>",
+    "<script>var t = '<p>not text</p>';</script>",
+    "<SCRIPT type=x>hidden</Script >",
+    "<style>p { color: red }</style>",
+    "<noscript>enable js</noscript>",
+    "<script>never closed",
+    "<!-- a comment -->",
+    "<scripts>shown</scripts>",
+    "<p",
+]
+
+
+@given(st.lists(st.sampled_from(PAGE_PIECES), max_size=40).map("".join), st.integers(0, 60))
+def test_has_long_text_counts_what_visible_text_shows(page: str, chars: int) -> None:
+    shown = visible_text(page)
+    if has_long_text(page, chars):
+        assert len(shown) >= chars
+    if len(shown.replace(" ", "")) >= chars:
+        assert has_long_text(page, chars)
+
+
+def test_long_page_is_not_scanned_for_markers_unless_the_status_is_a_challenge() -> None:
+    from requests.structures import CaseInsensitiveDict
+
+    page = terms_html(extra="<p>Please verify you are human.</p>", clauses=40)
+    assert has_long_text(page)
+    assert detect_block(200, CaseInsensitiveDict(), page) is None
+    found = detect_block(403, CaseInsensitiveDict(), page)
+    assert found is not None and "verify you are human" in found
+
+
 def test_robots_txt_is_honoured_unless_overridden(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/robots.txt").respond_with_data(
         "User-agent: *\nDisallow: /private/\n"
@@ -385,6 +431,40 @@ def test_requests_to_one_host_keep_the_minimum_delay(httpserver: HTTPServer) -> 
     for _ in range(3):
         assert isinstance(fetcher.fetch(source_for(httpserver.url_for("/terms"))), Snapshot)
     assert sleeps == [5.0, 5.0]
+
+
+def test_netrc_credentials_are_never_sent(
+    httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / ".netrc"
+    netrc.write_text(
+        "machine 127.0.0.1 login someone password secret\nmachine localhost login someone password secret\n"
+    )
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
+    result = Fetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
+    assert isinstance(result, Snapshot)
+    assert [r.headers.get("Authorization") for r, _ in httpserver.log] == [None]
+
+
+def test_proxy_variables_are_honoured(
+    httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", httpserver.url_for("/"))
+    monkeypatch.setenv("http_proxy", httpserver.url_for("/"))
+    netrc = tmp_path / ".netrc"  # with proxies, requests reads the environment: not this
+    netrc.write_text("machine terms.example.invalid login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
+    # the host does not exist: only the proxy (our server) can answer
+    result = Fetcher(fast_fetch_settings()).fetch(source_for("http://terms.example.invalid/terms"))
+    assert isinstance(result, Snapshot)
+    assert [r.host for r, _ in httpserver.log] == ["terms.example.invalid"]
+    assert [r.headers.get("Authorization") for r, _ in httpserver.log] == [None]
 
 
 def test_pdf_is_accepted_without_charset(httpserver: HTTPServer) -> None:
