@@ -123,20 +123,16 @@ def _fetch_and_extract(
     if result.sha256 == last_sha:
         return _Work(source, result, same_bytes=True)
     if pool is None:
-        document, compressed = _extract_and_compress(result, source, min_chars)
-    else:  # CPU work: another process uses another core
-        document, compressed = pool.submit(
-            _extract_and_compress, result, source, min_chars
-        ).result()
+        document = extract.extract(result, source, min_chars=min_chars)
+        compressed = compress_snapshot(result.content) if isinstance(document, Document) else None
+    else:
+        # CPU work on two cores at once: another process extracts while this thread gzips
+        # the snapshot (zlib runs without the GIL). A snapshot that fails extraction is not
+        # kept, and its gzip is wasted; that is rare.
+        extracting = pool.submit(extract.extract, result, source, min_chars=min_chars)
+        compressed = compress_snapshot(result.content)
+        document = extracting.result()
     return _Work(source, result, document, compressed=compressed)
-
-
-def _extract_and_compress(
-    snapshot: Snapshot, source: Source, min_chars: int
-) -> tuple[Document | FetchFailure, bytes | None]:
-    """The Document of a new snapshot, and the snapshot gzipped if it is one to keep."""
-    document = extract.extract(snapshot, source, min_chars=min_chars)
-    return document, compress_snapshot(snapshot.content) if isinstance(document, Document) else None
 
 
 def _failed(source: Source, failure: FetchFailure) -> SourceResult:
