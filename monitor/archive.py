@@ -635,7 +635,7 @@ class Archive:
     def store(
         self,
         snapshot: Snapshot,
-        document: Document,
+        document: Document | markdown.RenderedVersion,
         *,
         extractor: str = "",
         technical: bool = False,
@@ -646,7 +646,8 @@ class Archive:
     ) -> Stored:
         """Archive a snapshot and the Document extracted from it, each only if new.
 
-        `compressed` is `compress_snapshot(snapshot.content)` if the caller already made it.
+        `compressed` is `compress_snapshot(snapshot.content)` if the caller already made it,
+        and `document` may come as its version file, already rendered (markdown.render_version).
         `technical` marks a re-extraction of an archived snapshot with new rules or selectors:
         the version is stored but never alerts. `changeset` (from the previous version to
         `document`) is stored with the version, in the same transaction.
@@ -660,12 +661,16 @@ class Archive:
         snapshot_path += snapshot_suffix(snapshot.content_type)
         if new_snapshot:
             self._put(snapshot_path, compressed or compress_snapshot(snapshot.content))
-        text = markdown.render(document)
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        rendered = (
+            document
+            if isinstance(document, markdown.RenderedVersion)
+            else markdown.render_version(document)
+        )
+        digest = rendered.sha256
         new_version = previous is None or previous.sha256 != digest
         version_path = f"{sid}/versions/{stamp(recorded_at)}-{digest[:8]}.md"
         if new_version:
-            self._put(version_path, text.encode("utf-8"))
+            self._put(version_path, rendered.data)
         if not new_version:
             outcome = Outcome.UNCHANGED
         elif previous is None:
@@ -703,7 +708,7 @@ class Archive:
                         snapshot_id,
                         digest,
                         version_path,
-                        len(document.clauses),
+                        rendered.clauses,
                         extractor,
                         int(technical),
                     ),

@@ -9,8 +9,10 @@ versions (lists, tables, bold lead-ins, links). markdown-it-py lives here. Must 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -41,6 +43,21 @@ def escape(text: str) -> str:
         else:
             text = "\\" + text
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedVersion:
+    """A Document as the archive stores it: its Markdown in UTF-8, that file's sha256, and its
+    number of clauses. Small to send from a worker process, where a Document is not."""
+
+    data: bytes
+    sha256: str
+    clauses: int
+
+
+def render_version(document: Document) -> RenderedVersion:
+    data = render(document).encode("utf-8")
+    return RenderedVersion(data, hashlib.sha256(data).hexdigest(), len(document.clauses))
 
 
 def render(document: Document) -> str:

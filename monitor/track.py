@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from monitor import extract
+from monitor import extract, markdown, worker
 from monitor.alerts import make_alert
 from monitor.archive import Archive, StoredSnapshot, compress_snapshot, conditional_for
 from monitor.config import Settings
@@ -107,6 +107,7 @@ class _Work:
     document: Document | FetchFailure | None = None
     same_bytes: bool = False
     compressed: bytes | None = None  # the snapshot gzipped on the worker thread
+    rendered: markdown.RenderedVersion | None = None  # the version file, made by a worker
 
 
 def _fetch_and_extract(
@@ -125,14 +126,17 @@ def _fetch_and_extract(
     if pool is None:
         document = extract.extract(result, source, min_chars=min_chars)
         compressed = compress_snapshot(result.content) if isinstance(document, Document) else None
-    else:
-        # CPU work on two cores at once: another process extracts while this thread gzips
-        # the snapshot (zlib runs without the GIL). A snapshot that fails extraction is not
-        # kept, and its gzip is wasted; that is rare.
-        extracting = pool.submit(extract.extract, result, source, min_chars=min_chars)
-        compressed = compress_snapshot(result.content)
-        document = extracting.result()
-    return _Work(source, result, document, compressed=compressed)
+        return _Work(source, result, document, compressed=compressed)
+    # CPU work on two cores at once: another process extracts and renders while this thread
+    # gzips the snapshot (zlib runs without the GIL). A snapshot that fails extraction is not
+    # kept, and its gzip is wasted; that is rare. The Document itself only comes back if a
+    # diff will need it: a source's first version is stored as rendered.
+    extracting = pool.submit(
+        worker.extract_version, result, source, min_chars, last_sha is not None
+    )
+    compressed = compress_snapshot(result.content)
+    extracted, rendered = extracting.result()
+    return _Work(source, result, extracted, compressed=compressed, rendered=rendered)
 
 
 def _failed(source: Source, failure: FetchFailure) -> SourceResult:
@@ -155,17 +159,30 @@ def _store(archive: Archive, work: _Work, rules: Callable[[], RuleSet]) -> Sourc
     if isinstance(work.document, FetchFailure):
         archive.record_failure(work.document)
         return _failed(source, work.document)
-    assert isinstance(work.document, Document)
-    changeset = _changes_since_last(archive, source.id, work.document)
+    document: Document | None = work.document
+    version: Document | markdown.RenderedVersion
+    if work.rendered is None:
+        assert document is not None
+        version = document
+    else:
+        version = work.rendered
+        if document is None and archive.latest_version(source.id) is not None:
+            # sent without its Document, as the source had no snapshot when fetched; a pass
+            # holds the archive lock, so this is not expected, but a version is never stored
+            # without its diff (parsing it back takes 7.5 ms)
+            document = markdown.parse(work.rendered.data.decode("utf-8"))
+    changeset = _changes_since_last(archive, source.id, document) if document else None
     stored = archive.store(
         result,
-        work.document,
+        version,
         extractor=extractor_fingerprint(source),
         changeset=changeset,
         flags=flag_changes(changeset, rules()) if changeset else (),
         compressed=work.compressed,
     )
-    clauses = len(work.document.clauses)
+    clauses = (
+        version.clauses if isinstance(version, markdown.RenderedVersion) else len(version.clauses)
+    )
     detail = {
         Outcome.NEW: f"first version, {clauses} clauses",
         Outcome.CHANGED: f"new version, {clauses} clauses",

@@ -19,7 +19,7 @@ from monitor.archive import Archive
 from monitor.config import Settings
 from monitor.fetch import Fetcher
 from monitor.model import Outcome, Source
-from monitor.track import EXTRACTOR_VERSION, extractor_fingerprint, run_pass
+from monitor.track import EXTRACTOR_VERSION, PROCESS_POOL_FROM, extractor_fingerprint, run_pass
 from tests.conftest import terms_html
 
 
@@ -232,6 +232,55 @@ def test_one_failing_source_does_not_stop_the_others(
         make_source(httpserver.url_for("/bad"), "bad-terms"),
     ]
     assert one_pass(settings, sources) == {"good-terms": Outcome.NEW, "bad-terms": Outcome.FAILED}
+
+
+def test_a_big_pass_extracts_in_a_worker_process_as_a_small_one_does_in_process(
+    httpserver: HTTPServer, settings: Settings, tmp_path: Path
+) -> None:
+    """Above PROCESS_POOL_FROM sources, pages are extracted and rendered in a worker process
+    (first versions come back rendered only, changed ones with their Document for the diff):
+    the archive must hold what the in-process path stores for the same pages."""
+    count = PROCESS_POOL_FROM
+    for n in range(count):
+        httpserver.expect_request(f"/t{n}").respond_with_data(
+            terms_html(f"Terms {n}"), content_type="text/html"
+        )
+    sources = [make_source(httpserver.url_for(f"/t{n}"), f"doc-{n}") for n in range(count)]
+    small = dataclasses.replace(settings, archive_dir=tmp_path / "small-archive")
+    outcomes = one_pass(settings, sources)
+    assert set(outcomes.values()) == {Outcome.NEW} and len(outcomes) == count
+    for source in sources[:2]:  # two passes of one source each: no worker process
+        assert one_pass(small, [source]) == {source.id: Outcome.NEW}
+    for n in (0, 1):
+        httpserver.clear()
+        for k in range(count):
+            extra = "<p>7.1 We may use your content to train AI models.</p>" if k == n else ""
+            httpserver.expect_request(f"/t{k}").respond_with_data(
+                terms_html(f"Terms {k}", extra=extra), content_type="text/html"
+            )
+        assert one_pass(settings, sources)[f"doc-{n}"] is Outcome.CHANGED
+        assert one_pass(small, [sources[n]]) == {f"doc-{n}": Outcome.CHANGED}
+    for archive_dir in (settings.archive_dir, small.archive_dir):
+        with Archive(archive_dir) as archive:
+            for n in (0, 1):
+                versions = archive.versions(f"doc-{n}")
+                assert len(versions) == 2
+                changes = archive.changes(f"doc-{n}")
+                assert len(changes) == 1 and not changes[0].cosmetic
+    for n in (0, 1):
+        big = catalog(
+            settings,
+            f"SELECT path, sha256, clauses FROM versions WHERE source_id = 'doc-{n}' ORDER BY id",
+        )
+        with sqlite3.connect(small.archive_dir / "catalog.sqlite") as db:
+            alone = db.execute(
+                f"SELECT path, sha256, clauses FROM versions WHERE source_id = 'doc-{n}' ORDER BY id"
+            ).fetchall()
+        assert [(sha, clauses) for _, sha, clauses in big] == [(sha, c) for _, sha, c in alone]
+        for (path, _, _), (other, _, _) in zip(big, alone, strict=True):
+            assert (settings.archive_dir / path).read_bytes() == (
+                small.archive_dir / other
+            ).read_bytes()
 
 
 def test_many_hosts_are_fetched_concurrently(settings: Settings) -> None:
