@@ -100,14 +100,15 @@ class PassSummary:
 
 @dataclass(frozen=True, slots=True)
 class _Work:
-    """What a worker thread found for one source, before anything is archived."""
+    """What a fetching thread found for one source, before anything is archived. `document`
+    is None when a worker process sent only the rendered version (a first version)."""
 
     source: Source
     result: FetchResult
     document: Document | FetchFailure | None = None
     same_bytes: bool = False
-    compressed: bytes | None = None  # the snapshot gzipped on the worker thread
-    rendered: markdown.RenderedVersion | None = None  # the version file, made by a worker
+    compressed: bytes | None = None  # the snapshot, gzipped on the fetching thread
+    rendered: markdown.RenderedVersion | None = None  # made by a worker process
 
 
 def _fetch_and_extract(
