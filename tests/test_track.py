@@ -254,7 +254,8 @@ def test_a_big_pass_extracts_in_a_worker_process_as_a_small_one_does_in_process(
     for n in (0, 1):
         httpserver.clear()
         for k in range(count):
-            extra = "<p>7.1 We may use your content to train AI models.</p>" if k == n else ""
+            changed = k <= n  # doc-0 keeps its change while doc-1 gets it
+            extra = "<p>7.1 We may use your content to train AI models.</p>" if changed else ""
             httpserver.expect_request(f"/t{k}").respond_with_data(
                 terms_html(f"Terms {k}", extra=extra), content_type="text/html"
             )
