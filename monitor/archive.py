@@ -552,6 +552,17 @@ class Archive:
         )
         self._unsynced = self._unsynced or self._batch
 
+    def _new_path(self, stem: str, suffix: str) -> str:
+        """`stem + suffix`, or `stem-2 + suffix` and so on while a row names the path already:
+        the same bytes again within the second that the stamp names (a page that flips back
+        and forth between passes run close together)."""
+        path = stem + suffix
+        for n in range(2, 10_000):
+            if not ((self.root / path).exists() and self._names(path)):
+                return path
+            path = f"{stem}-{n}{suffix}"
+        raise ArchiveError(f"{self.root / stem}{suffix}: too many files of the same name")
+
     def _names(self, relative: str) -> bool:
         return (
             self._db.execute(
@@ -657,8 +668,10 @@ class Archive:
         latest = self.latest_snapshot(sid)
         previous = self.latest_version(sid)
         new_snapshot = latest is None or latest.sha256 != snapshot.sha256
-        snapshot_path = f"{sid}/snapshots/{stamp(snapshot.fetched_at)}-{snapshot.sha256[:8]}"
-        snapshot_path += snapshot_suffix(snapshot.content_type)
+        snapshot_path = self._new_path(
+            f"{sid}/snapshots/{stamp(snapshot.fetched_at)}-{snapshot.sha256[:8]}",
+            snapshot_suffix(snapshot.content_type),
+        )
         if new_snapshot:
             self._put(snapshot_path, compressed or compress_snapshot(snapshot.content))
         rendered = (
@@ -668,7 +681,7 @@ class Archive:
         )
         digest = rendered.sha256
         new_version = previous is None or previous.sha256 != digest
-        version_path = f"{sid}/versions/{stamp(recorded_at)}-{digest[:8]}.md"
+        version_path = self._new_path(f"{sid}/versions/{stamp(recorded_at)}-{digest[:8]}", ".md")
         if new_version:
             self._put(version_path, rendered.data)
         if not new_version:

@@ -321,6 +321,35 @@ def test_changed_selectors_re_extract_the_last_snapshot_as_a_technical_upgrade(
     assert catalog(settings, "SELECT technical, cosmetic FROM changes") == [(1, 0)]
 
 
+def test_terms_that_flip_back_within_one_second_are_stored(
+    httpserver: HTTPServer, settings: Settings
+) -> None:
+    """A/B-served pages can flip back and forth between passes run close together; the
+    snapshot and version file names (stamped to the second) must not collide."""
+    from datetime import UTC, datetime
+
+    frozen = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+    source = make_source(httpserver.url_for("/terms"))
+    texts = ["", "<p>7.1 We may use your content to train AI models.</p>", ""]
+    outcomes = []
+    for extra in texts:
+        httpserver.clear()
+        httpserver.expect_request("/terms").respond_with_data(
+            terms_html(extra=extra), content_type="text/html"
+        )
+        with Archive(settings.archive_dir) as archive, archive.lock():
+            fetcher = Fetcher(settings.fetch, clock=lambda: frozen)
+            summary = run_pass([source], archive, fetcher, settings, clock=lambda: frozen)
+        outcomes += [(r.outcome, r.detail) for r in summary.results]
+    assert [o for o, _ in outcomes] == [Outcome.NEW, Outcome.CHANGED, Outcome.CHANGED], outcomes
+    paths = catalog(settings, "SELECT path FROM versions ORDER BY id")
+    assert len({p for (p,) in paths}) == 3
+    first, _, third = ((settings.archive_dir / p).read_bytes() for (p,) in paths)
+    assert first == third
+    with Archive(settings.archive_dir) as archive:
+        assert archive.verify().ok
+
+
 def test_archive_is_laid_out_as_documented(httpserver: HTTPServer, settings: Settings) -> None:
     httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
     one_pass(settings, [make_source(httpserver.url_for("/terms"))])
