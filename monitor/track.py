@@ -129,7 +129,7 @@ def _fetch_and_extract(
         compressed = compress_snapshot(result.content) if isinstance(document, Document) else None
         return _Work(source, result, document, compressed=compressed)
     # CPU work on two cores at once: another process extracts and renders while this thread
-    # gzips the snapshot (zlib runs without the GIL). A snapshot that fails extraction is not
+    # gzips the snapshot (ISA-L runs without the GIL). A snapshot that fails extraction is not
     # kept, and its gzip is wasted; that is rare. The Document itself only comes back if a
     # diff will need it: a source's first version is stored as rendered.
     extracting = pool.submit(
