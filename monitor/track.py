@@ -100,15 +100,16 @@ class PassSummary:
 
 @dataclass(frozen=True, slots=True)
 class _Work:
-    """What a fetching thread found for one source, before anything is archived. `document`
-    is None when a worker process sent only the rendered version (a first version)."""
+    """What a fetching thread found for one source, before anything is archived. A new
+    snapshot comes with its rendered version and, unless it is the source's first, its
+    Document for the diff."""
 
     source: Source
     result: FetchResult
     document: Document | FetchFailure | None = None
     same_bytes: bool = False
     compressed: bytes | None = None  # the snapshot, gzipped on the fetching thread
-    rendered: markdown.RenderedVersion | None = None  # made by a worker process
+    rendered: markdown.RenderedVersion | None = None
 
 
 def _fetch_and_extract(
@@ -124,19 +125,19 @@ def _fetch_and_extract(
         return _Work(source, result)
     if result.sha256 == last_sha:
         return _Work(source, result, same_bytes=True)
+    # The Document itself is only kept if a diff will need it: a first version is stored as
+    # rendered.
+    with_document = last_sha is not None
     if pool is None:
-        document = extract.extract(result, source, min_chars=min_chars)
-        compressed = compress_snapshot(result.content) if isinstance(document, Document) else None
-        return _Work(source, result, document, compressed=compressed)
-    # CPU work on two cores at once: another process extracts and renders while this thread
-    # gzips the snapshot (ISA-L runs without the GIL). A snapshot that fails extraction is not
-    # kept, and its gzip is wasted; that is rare. The Document itself only comes back if a
-    # diff will need it: a source's first version is stored as rendered.
-    extracting = pool.submit(
-        worker.extract_version, result, source, min_chars, last_sha is not None
-    )
-    compressed = compress_snapshot(result.content)
-    extracted, rendered = extracting.result()
+        extracted, rendered = worker.extract_version(result, source, min_chars, with_document)
+        compressed = compress_snapshot(result.content) if rendered else None
+    else:
+        # CPU work on two cores at once: another process extracts and renders while this
+        # thread gzips the snapshot (ISA-L runs without the GIL). A snapshot that fails
+        # extraction is not kept, and its gzip is wasted; that is rare.
+        extracting = pool.submit(worker.extract_version, result, source, min_chars, with_document)
+        compressed = compress_snapshot(result.content)
+        extracted, rendered = extracting.result()
     return _Work(source, result, extracted, compressed=compressed, rendered=rendered)
 
 
@@ -160,30 +161,23 @@ def _store(archive: Archive, work: _Work, rules: Callable[[], RuleSet]) -> Sourc
     if isinstance(work.document, FetchFailure):
         archive.record_failure(work.document)
         return _failed(source, work.document)
-    document: Document | None = work.document
-    version: Document | markdown.RenderedVersion
-    if work.rendered is None:
-        assert document is not None
-        version = document
-    else:
-        version = work.rendered
-        if document is None and archive.latest_version(source.id) is not None:
-            # sent without its Document, as the source had no snapshot when fetched; a pass
-            # holds the archive lock, so this is not expected, but a version is never stored
-            # without its diff (parsing it back takes 7.5 ms)
-            document = markdown.parse(work.rendered.data.decode("utf-8"))
+    rendered, document = work.rendered, work.document
+    assert rendered is not None
+    if document is None and archive.latest_version(source.id) is not None:
+        # sent without its Document, as the source had no snapshot when fetched; a pass
+        # holds the archive lock, so this is not expected, but a version is never stored
+        # without its diff (parsing it back takes 7.5 ms)
+        document = markdown.parse(rendered.data.decode("utf-8"))
     changeset = _changes_since_last(archive, source.id, document) if document else None
     stored = archive.store(
         result,
-        version,
+        rendered,
         extractor=extractor_fingerprint(source),
         changeset=changeset,
         flags=flag_changes(changeset, rules()) if changeset else (),
         compressed=work.compressed,
     )
-    clauses = (
-        version.clauses if isinstance(version, markdown.RenderedVersion) else len(version.clauses)
-    )
+    clauses = rendered.clauses
     detail = {
         Outcome.NEW: f"first version, {clauses} clauses",
         Outcome.CHANGED: f"new version, {clauses} clauses",
@@ -333,18 +327,26 @@ def run_pass(
     done: list[SourceResult] = []  # stored, waiting for the next commit to be reported
     last_commit = time.monotonic()
 
-    def commit() -> None:
-        """Commit the batch so far; report its results, as failures if the commit failed."""
-        nonlocal last_commit
-        try:
-            archive.commit()
-        except ArchiveError as exc:
-            done[:] = [SourceResult(r.source_id, Outcome.FAILED, f"archive: {exc}") for r in done]
+    def report(error: ArchiveError | None = None) -> None:
+        """Report the stored results waiting in `done`, as failures if `error` kept them from
+        being committed."""
         for result in done:
+            if error is not None:
+                result = SourceResult(result.source_id, Outcome.FAILED, f"archive: {error}")
             summary.results.append(result)
             if on_result:
                 on_result(result)
         done.clear()
+
+    def commit() -> None:
+        """Commit the batch so far and report its results."""
+        nonlocal last_commit
+        try:
+            archive.commit()
+        except ArchiveError as exc:
+            report(exc)
+        else:
+            report()
         last_commit = time.monotonic()
 
     received = 0
@@ -370,11 +372,7 @@ def run_pass(
                     commit()
             commit()
     except ArchiveError as exc:  # the batch could not start or end: nothing of it is stored
-        done[:] = [SourceResult(r.source_id, Outcome.FAILED, f"archive: {exc}") for r in done]
-        for result in done:
-            summary.results.append(result)
-            if on_result:
-                on_result(result)
+        report(exc)
     for thread in threads:
         thread.join()
     if pool is not None:

@@ -1,9 +1,9 @@
 """What a tracking pass runs in its worker processes.
 
-Owns: extracting a new snapshot and rendering its version file in a process of its own, for
-monitor.track. Imports extraction and Markdown only, so that each worker stays small (31 MB,
-where importing monitor.track and all it imports makes 41). Must never: write files, touch the
-catalog, or fetch.
+Owns: extracting a new snapshot and rendering its version file, for monitor.track: in a worker
+process of its own in big passes, on the fetching thread in small ones. Imports extraction and
+Markdown only, so that each worker stays small (31 MB, where importing monitor.track and all
+it imports makes 41). Must never: write files, touch the catalog, or fetch.
 """
 
 from __future__ import annotations
