@@ -26,7 +26,9 @@ from urllib.parse import urlsplit
 
 from monitor import extract, markdown, worker
 from monitor.alerts import make_alert
-from monitor.archive import Archive, StoredSnapshot, compress_snapshot, conditional_for
+from monitor.archive import Archive
+from monitor.archive_files import compress_snapshot
+from monitor.catalog import StoredSnapshot, conditional_for
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ArchiveError

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.archive import Archive, conditional_for, write_atomic
+from monitor.archive import Archive
+from monitor.archive_files import write_atomic
+from monitor.catalog import conditional_for
 from monitor.errors import ArchiveError, ArchiveLocked
 from monitor.model import Clause, Document, FailureReason, FetchFailure, Outcome, Snapshot, Source
 

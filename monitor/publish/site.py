@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.archive import Archive, StoredChange
+from monitor.archive import Archive
+from monitor.catalog import StoredChange
 from monitor.model import ALERT_CATEGORIES, Alert, Version
 from monitor.publish.feed import write_if_changed
 from monitor.publish.templates import environment

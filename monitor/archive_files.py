@@ -1,0 +1,108 @@
+"""Archive files: how the archive writes a file so that it is whole or absent, and never lost.
+
+Owns: file names (`stamp`, `snapshot_suffix`), the gzip form of a stored snapshot, atomic writes
+(temp file, fsync, rename, fsync of the folder), never overwriting an archived file, and one
+syncfs for a batch of files. Must never: touch the catalog or decide what a file holds; the
+Archive (monitor.archive) says which file to write and when it is named in the catalog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from isal import igzip
+
+from monitor.errors import ArchiveError
+
+TMP_PREFIX = ".tmp-"
+
+
+def stamp(moment: datetime) -> str:
+    """A file-name-safe UTC time: 2026-11-25T14-00-05Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+
+
+def snapshot_suffix(content_type: str) -> str:
+    return {"application/pdf": ".pdf.gz", "text/plain": ".txt.gz", "text/markdown": ".md.gz"}.get(
+        content_type, ".html.gz"
+    )
+
+
+_MADE_DIRS: set[Path] = set()  # folders known to exist: mkdir is slow on some filesystems
+# ISA-L's level 1 (isal.igzip, plain gzip files): on a 150 KB terms page it takes 0.22 ms,
+# where zlib's level 1 takes 1.3 ms and its level 6 5.5 ms, for a 51 KB file (zlib 6: 42 KB).
+GZIP_LEVEL = 1
+
+
+def compress_snapshot(content: bytes) -> bytes:
+    """A snapshot's stored form. Deterministic (no time in the header); callers may compute it
+    on another thread, where ISA-L runs without holding the GIL."""
+    return igzip.compress(content, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+def _syncfs() -> Callable[[int], int] | None:
+    try:
+        return getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    except OSError:  # pragma: no cover - no C library to load
+        return None
+
+
+_SYNCFS = _syncfs()
+
+
+def sync_filesystem(path: Path) -> None:
+    """Make every file written on the file system holding `path` durable, in one call: Linux's
+    syncfs, or os.sync where there is none. A batch of N files costs one journal commit instead
+    of 2N fsyncs."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _SYNCFS is None or _SYNCFS(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def write_atomic(
+    path: Path, data: bytes, *, sync: bool = True, orphan: Callable[[], bool] | None = None
+) -> None:
+    """Write a new file so that it is either whole or absent; never replace another file,
+    unless `orphan()` says that the one there was never archived.
+
+    With `sync=False` the file and folder fsyncs are left to the caller, who must call
+    sync_filesystem() before committing any row that names the file."""
+    if path.exists():
+        if path.read_bytes() == data:
+            return
+        if orphan is None or not orphan():
+            raise ArchiveError(f"{path}: refusing to overwrite an archived file with other content")
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+    try:
+        if path.parent not in _MADE_DIRS:
+            # the source's folder once, then snapshots/ and versions/ in it: three mkdirs for
+            # a new source, where mkdir(parents=True) twice makes four (one of them failing)
+            if path.parent.parent not in _MADE_DIRS:
+                path.parent.parent.mkdir(parents=True, exist_ok=True)
+                _MADE_DIRS.add(path.parent.parent)
+            path.parent.mkdir(exist_ok=True)
+            _MADE_DIRS.add(path.parent)
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        if sync:
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ArchiveError(f"{path}: cannot write: {exc.strerror or exc}") from exc

@@ -1,0 +1,108 @@
+"""The publish log: which changes were considered for an alert, the alerts, the digests sent
+and the notices for maintainers, in the catalog.
+
+Owns: the alerts, sends and notices tables, read and written. Must never: decide what an alert
+says (monitor.alerts) or send anything (monitor.publish).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+
+from monitor.catalog import Catalog, StoredChange, _change, from_iso, iso
+from monitor.model import Alert
+from monitor.serialize import alert_from_dict, alert_to_dict
+
+
+class PublishLog(Catalog):
+    """What was told, and to whom: one row per change considered, digest sends, notices."""
+
+    def changes_without_alerts(self) -> list[StoredChange]:
+        rows = self._db.execute(
+            "SELECT * FROM changes WHERE id NOT IN (SELECT change_id FROM alerts) ORDER BY id"
+        )
+        return [_change(row) for row in rows]
+
+    def record_alert(self, change: StoredChange, alert: Alert | None) -> None:
+        """Remember that a change was considered, and the Alert it gave, if any. Idempotent."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO alerts (change_id, alert_id, source_id, recorded_at, severity,"
+                " threat, body) VALUES (?,?,?,?,?,?,?)",
+                (
+                    change.id,
+                    alert.id if alert else None,
+                    change.source_id,
+                    iso(change.recorded_at),
+                    alert.severity.value if alert else None,
+                    int(alert.threat) if alert else None,
+                    json.dumps(alert_to_dict(alert), ensure_ascii=False) if alert else None,
+                ),
+            )
+
+    def alerts(self, since: datetime | None = None, until: datetime | None = None) -> list[Alert]:
+        """Stored alerts, newest first."""
+        query = "SELECT body FROM alerts WHERE alert_id IS NOT NULL"
+        params: list[str] = []
+        if since:
+            query += " AND recorded_at >= ?"
+            params.append(iso(since))
+        if until:
+            query += " AND recorded_at < ?"
+            params.append(iso(until))
+        rows = self._db.execute(query + " ORDER BY recorded_at DESC, change_id DESC", params)
+        return [alert_from_dict(json.loads(row[0])) for row in rows]
+
+    def sent(self, period: str, recipient: str) -> bool:
+        """Whether the digest for `period` already went to `recipient`."""
+        row = self._db.execute(
+            "SELECT 1 FROM sends WHERE period = ? AND recipient = ? AND status = 'sent' LIMIT 1",
+            (period, recipient.lower()),
+        ).fetchone()
+        return row is not None
+
+    def record_send(
+        self,
+        period: str,
+        recipient: str,
+        at: datetime,
+        sent: bool,
+        message_id: str | None,
+        error: str = "",
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO sends (period, recipient, attempted_at, status, message_id, error)"
+                " VALUES (?,?,?,?,?,?)",
+                (
+                    period,
+                    recipient.lower(),
+                    iso(at),
+                    "sent" if sent else "failed",
+                    message_id,
+                    error,
+                ),
+            )
+
+    def last_send_at(self) -> datetime | None:
+        row = self._db.execute(
+            "SELECT max(attempted_at) FROM sends WHERE status = 'sent'"
+        ).fetchone()
+        return from_iso(row[0]) if row and row[0] else None
+
+    def record_notice(self, source_id: str, at: datetime, kind: str, detail: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO notices (source_id, at, kind, detail) VALUES (?,?,?,?)",
+                (source_id, iso(at), kind, detail),
+            )
+
+    def notices(self, since: datetime | None = None) -> list[sqlite3.Row]:
+        """Maintainer notices, newest first."""
+        if since is None:
+            return list(self._db.execute("SELECT * FROM notices ORDER BY id DESC"))
+        return list(
+            self._db.execute("SELECT * FROM notices WHERE at >= ? ORDER BY id DESC", (iso(since),))
+        )
