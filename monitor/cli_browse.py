@@ -23,7 +23,8 @@ from monitor.config import Settings
 from monitor.diff import diff
 from monitor.document import normalize_text
 from monitor.errors import ClausewatchError, UsageError
-from monitor.extract import extract, html_document, pdf_document, text_document
+from monitor.extract import extract, html_document
+from monitor.extract_text import pdf_document, text_document
 from monitor.fetch import Fetcher
 from monitor.flag import assess, flag_changes
 from monitor.markdown import parse as markdown_parse

@@ -33,3 +33,8 @@ class ArchiveLocked(ArchiveError):
 
 class UsageError(ClausewatchError):
     """The command line asks for something that cannot be done (unknown source id, ...)."""
+
+
+class NotTerms(ClausewatchError):
+    """The content is empty or too short to be terms; turned into a FetchFailure by
+    monitor.extract.extract(), never raised past it."""

@@ -1,18 +1,18 @@
 """Extraction: a Snapshot (HTML, PDF or plain text) into a Document of Clauses.
 
-Owns: choosing the terms content (the source's `select`/`remove` CSS selectors, or without them
-the main content: main/article/the densest text block, with navigation, headers, footers,
-cookie banners, scripts and forms dropped), keeping the structure people cite (headings, number
-labels, lists, tables as rows, definitions), decoding Cloudflare-obfuscated e-mail addresses,
-and refusing a selection that is empty or too short to be terms (a FetchFailure, never a
-version). lxml and cssselect live here (bs4 is not used: lxml alone parses a 300 KB page about
-ten times faster), pypdf for PDF. Must never: fetch, write files, or read the clock.
+Owns: choosing the reader by content type (HTML here; plain text and PDF in
+monitor.extract_text), choosing the terms content of an HTML page (the source's
+`select`/`remove` CSS selectors, or without them monitor.main_content's choice), keeping the
+structure people cite (headings, number labels, lists, tables as rows, definitions, bold lead-in
+headings), and refusing a selection that is empty or too short to be terms (a FetchFailure,
+never a version). lxml and cssselect live here and in monitor.main_content (bs4 is not used:
+lxml alone parses a 300 KB page about ten times faster). Must never: fetch, write files, or
+read the clock.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import re
 
 from cssselect import GenericTranslator, SelectorError
@@ -24,7 +24,9 @@ from monitor.document import (
     DocumentBuilder,
     looks_like_heading,
 )
-from monitor.errors import ClausewatchError
+from monitor.errors import NotTerms
+from monitor.extract_text import pdf_document, text_document
+from monitor.main_content import decode_emails, drop, main_content, remove_chrome
 from monitor.model import Document, FailureReason, FetchFailure, Snapshot, Source
 
 DROP_TAGS = frozenset(
@@ -46,13 +48,6 @@ DROP_TAGS = frozenset(
         "link",
         "meta",
     ]
-)
-CHROME_TAGS = ("nav", "header", "footer", "aside", "form", "dialog")
-CHROME_ROLES = ("navigation", "banner", "contentinfo", "complementary", "search", "dialog")
-CHROME_CLASS_RE = re.compile(
-    r"(?:^|[\s_-])(?:cookies?|consent|gdpr|onetrust|ot-sdk|truste|cc-window|cookiebanner"
-    r"|skip-?link|breadcrumbs?|newsletter|social-share|share-buttons)(?:[\s_-]|$)",
-    re.IGNORECASE,
 )
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 BLOCK_TAGS = frozenset(
@@ -82,14 +77,9 @@ BLOCK_TAGS = frozenset(
 )
 BOLD_TAGS = ("b", "strong")
 XML_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
-PAGE_NUMBER_RE = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$", re.IGNORECASE)
 _TRANSLATOR = GenericTranslator()
 _HTML_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True)
 _TEXT_LENGTH = etree.XPath("string-length(normalize-space(.))")
-
-
-class NotTerms(ClausewatchError):
-    """The content is empty or too short to be terms; turned into a FetchFailure by extract()."""
 
 
 @functools.lru_cache(maxsize=512)
@@ -115,33 +105,6 @@ def _ordinal(number: int, kind: str) -> str:
                 label, n = label + letters, n - value
         return label.upper() if kind == "I" else label
     return str(number)
-
-
-def _cf_email(encoded: str) -> str:
-    """Decode a Cloudflare email-protection string (hex, XOR with its first byte)."""
-    try:
-        data = bytes.fromhex(encoded)
-        return bytes(b ^ data[0] for b in data[1:]).decode("utf-8")
-    except (ValueError, IndexError, UnicodeDecodeError):
-        return ""
-
-
-def _replace_with_text(el: etree._Element, text: str) -> None:
-    parent = el.getparent()
-    if parent is None:
-        return
-    previous = el.getprevious()
-    joined = text + (el.tail or "")
-    if previous is not None:
-        previous.tail = (previous.tail or "") + joined
-    else:
-        parent.text = (parent.text or "") + joined
-    parent.remove(el)
-
-
-def _drop(el: etree._Element) -> None:
-    """Remove an element but keep the text that follows it."""
-    _replace_with_text(el, "")
 
 
 def _flat_text(el: etree._Element) -> str:
@@ -334,72 +297,6 @@ def _owner_table(row: etree._Element) -> etree._Element | None:
     return parent
 
 
-def _text_length(el: etree._Element) -> int:
-    return sum(map(len, el.itertext()))
-
-
-_STRING_LENGTH = etree.XPath("string-length(.)")
-
-
-def _long_text_length(el: etree._Element) -> int:
-    """_text_length for a big element: libxml2 counts 140 KB of text five times faster, but
-    each XPath call costs more than a small paragraph's itertext."""
-    return int(_STRING_LENGTH(el))
-
-
-def _main_content(root: etree._Element) -> etree._Element:
-    """Without selectors: main/article if it holds most text, else the densest block."""
-    body = root.find("body")
-    body = body if body is not None else root
-    total = _long_text_length(body) or 1
-    candidates = root.xpath("//main|//*[@role='main']|//article")
-    if candidates:
-        length, best = max(((_long_text_length(c), c) for c in candidates), key=lambda m: m[0])
-        if length >= 0.3 * total:
-            return best
-    scores: dict[etree._Element, float] = {}
-    for para in body.iter("p", "li", "td", "pre", "blockquote", "dd"):
-        length = _text_length(para)
-        if length < 25:
-            continue
-        parent = para.getparent()
-        if parent is not None:
-            scores[parent] = scores.get(parent, 0) + length
-            grandparent = parent.getparent()
-            if grandparent is not None:
-                scores[grandparent] = scores.get(grandparent, 0) + length / 2
-    if scores:
-        best = max(scores, key=lambda e: scores[e])
-        if _long_text_length(best) >= 0.3 * total:
-            return best
-    return body
-
-
-def _remove_chrome(root: etree._Element) -> None:
-    doomed = []
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
-        if (
-            el.tag in CHROME_TAGS
-            or el.get("role") in CHROME_ROLES
-            or CHROME_CLASS_RE.search(f"{el.get('class', '')} {el.get('id', '')}")
-        ):
-            doomed.append(el)
-    for el in doomed:
-        if el.getparent() is not None:
-            _drop(el)
-
-
-def _decode_emails(root: etree._Element) -> None:
-    for el in root.xpath("//*[@data-cfemail]"):
-        _replace_with_text(el, _cf_email(el.get("data-cfemail", "")))
-    for el in root.xpath("//a[contains(@href, '/cdn-cgi/l/email-protection#')]"):
-        email = _cf_email(el.get("href", "").rsplit("#", 1)[-1])
-        if email:
-            _replace_with_text(el, email)
-
-
 def html_document(
     html: str, select: tuple[str, ...] = (), remove: tuple[str, ...] = (), title: str = ""
 ) -> Document:
@@ -416,11 +313,11 @@ def html_document(
         raise NotTerms("the page has no HTML elements")
     page_title = " ".join((root.findtext(".//title") or "").split())
     if "cfemail" in html or "email-protection" in html:  # two XPath walks otherwise
-        _decode_emails(root)
+        decode_emails(root)
     for selector in remove:
         for el in _xpath(selector)(root):
             if el.getparent() is not None:
-                _drop(el)
+                drop(el)
     if select:
         chosen: list[etree._Element] = []
         for selector in select:
@@ -433,8 +330,8 @@ def html_document(
         order = {id(el): i for i, el in enumerate(root.iter())}
         chosen.sort(key=lambda el: order[id(el)])
     else:
-        _remove_chrome(root)
-        chosen = [_main_content(root)]
+        remove_chrome(root)
+        chosen = [main_content(root)]
     builder = DocumentBuilder()
     walker = _Walker(builder, _bold_holders(root))
     for el in chosen:
@@ -444,61 +341,6 @@ def html_document(
         h1 = root.find(".//h1")
         title = page_title or (" ".join(_flat_text(h1).split()) if h1 is not None else "")
     return builder.build(title)
-
-
-def text_document(text: str, title: str = "") -> Document:
-    """Plain text (or text pulled out of a PDF) into a Document, paragraph by paragraph."""
-    builder = DocumentBuilder()
-    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    paragraph: list[str] = []
-
-    def end_paragraph() -> None:
-        if paragraph:
-            builder.text(" ".join(paragraph))
-            paragraph.clear()
-
-    for index, line in enumerate(lines):
-        if not line or PAGE_NUMBER_RE.match(line):
-            end_paragraph()
-            continue
-        following = lines[index + 1] if index + 1 < len(lines) else ""
-        heading_like = (
-            len(line) <= 80
-            and looks_like_heading(line)
-            and not paragraph
-            and (line.isupper() or not following or following[:1].isupper())
-            and sum(c.isalpha() for c in line) >= 3
-        )
-        numbered = re.match(r"^\d{1,2}(?:\.\d{1,2})*\.?\s+[A-Z]", line)
-        if heading_like and (line.isupper() or numbered):
-            end_paragraph()
-            builder.heading(2 if numbered else 1, line)
-            continue
-        if (
-            paragraph
-            and paragraph[-1].endswith((".", ":", ";"))
-            and re.match(r"^(?:\(?[a-z0-9]{1,3}[.)]\s|[A-Z])", line)
-        ):
-            end_paragraph()
-        if paragraph and paragraph[-1].endswith("-") and line[:1].islower():
-            paragraph[-1] = paragraph[-1][:-1] + line  # a word hyphenated across lines
-        else:
-            paragraph.append(line)
-    end_paragraph()
-    return builder.build(title)
-
-
-def pdf_document(content: bytes, title: str = "") -> Document:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(content))
-        pages = [page.extract_text() or "" for page in reader.pages]
-        meta_title = (reader.metadata.title if reader.metadata else None) or ""
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise NotTerms(f"the PDF cannot be read: {exc}") from None
-    return text_document("\n\n".join(pages), title or str(meta_title))
 
 
 def extract(snapshot: Snapshot, source: Source, *, min_chars: int = 200) -> Document | FetchFailure:

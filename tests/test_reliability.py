@@ -20,7 +20,8 @@ from monitor.config import Settings
 from monitor.diff import diff
 from monitor.document import DocumentBuilder
 from monitor.errors import ClausewatchError, ConfigError
-from monitor.extract import html_document, text_document
+from monitor.extract import html_document
+from monitor.extract_text import text_document
 from monitor.fetch import Fetcher
 from monitor.flag import assess, flag_changes
 from monitor.markdown import parse
