@@ -5,8 +5,11 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import shutil
 import socket
-from collections.abc import Iterator
+import ssl
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +22,11 @@ from monitor.config import Settings
 class Inbox:
     """An aiosmtpd handler that keeps what it receives, or refuses every recipient."""
 
-    def __init__(self, refuse: bool = False) -> None:
+    def __init__(self, refuse: bool = False, close_first: bool = False) -> None:
         self.refuse = refuse
+        self.close_first = close_first  # answer the first DATA with 421 (closing the session)
         self.messages: list[email.message.EmailMessage] = []
+        self.encrypted: list[bool] = []  # for each message kept: did it come over TLS?
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
         if self.refuse:
@@ -30,6 +35,13 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        if self.close_first:
+            self.close_first = False
+            return "421 4.3.2 service shutting down"
+        # session.ssl after STARTTLS; the transport's own SSL object with implicit TLS
+        self.encrypted.append(
+            session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+        )
         self.messages.append(
             email.message_from_bytes(envelope.content, policy=email.policy.default)
         )  # type: ignore[arg-type]
@@ -54,10 +66,10 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
         controller.stop()
 
 
-def configure(tmp_path: Path, port: int, *subscribers: str) -> None:
+def configure(tmp_path: Path, port: int, *subscribers: str, security: str = "none") -> None:
     (tmp_path / "clausewatch.toml").write_text(
         "public_base_url = 'https://watch.example.org/'\n"
-        f"[smtp]\nhost = '127.0.0.1'\nport = {port}\nsecurity = 'none'\ntimeout = 5\n"
+        f"[smtp]\nhost = '127.0.0.1'\nport = {port}\nsecurity = '{security}'\ntimeout = 5\n"
         "[digest]\nsender = 'Clausewatch <digest@watch.example.org>'\n"
         "unsubscribe = 'mailto:unsubscribe@watch.example.org'\n" + "".join(subscribers)
     )
@@ -151,3 +163,118 @@ def test_bad_usage(archive_with_alerts: Settings, tmp_path: Path) -> None:
     (tmp_path / "clausewatch.toml").write_text("[smtp]\npassword = 'hunter2'\n")
     code, _, err = digest(tmp_path)
     assert code == ExitStatus.USAGE and "CLAUSEWATCH_SMTP_PASSWORD" in err
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
+    """A self-signed certificate for 127.0.0.1, and a server context that presents it."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is needed to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return cert, context
+
+
+@pytest.fixture
+def start_smtp() -> Iterator[Callable[..., tuple[Inbox, int]]]:
+    """Starts aiosmtpd servers with the given options; stops them after the test."""
+    controllers: list[Controller] = []
+
+    def start(inbox: Inbox | None = None, **options: object) -> tuple[Inbox, int]:
+        inbox = inbox or Inbox()
+        port = free_port()
+        controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
+        controller.start()
+        controllers.append(controller)
+        return inbox, port
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+def test_starttls_sends_over_tls_to_a_trusted_server(
+    archive_with_alerts: Settings,
+    tmp_path: Path,
+    certificate: tuple[Path, ssl.SSLContext],
+    start_smtp: Callable[..., tuple[Inbox, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cert, context = certificate
+    inbox, port = start_smtp(tls_context=context, require_starttls=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the system's trust store, plus our CA
+    configure(tmp_path, port, MUSICIAN, WRITER, security="starttls")
+    code, out, _ = digest(tmp_path, "--send")
+    assert code == ExitStatus.OK and "2 sent, 0 failed" in out, out
+    assert len(inbox.messages) == 2 and inbox.encrypted == [True, True]
+
+
+def test_starttls_refuses_an_untrusted_certificate(
+    archive_with_alerts: Settings,
+    tmp_path: Path,
+    certificate: tuple[Path, ssl.SSLContext],
+    start_smtp: Callable[..., tuple[Inbox, int]],
+) -> None:
+    _, context = certificate
+    inbox, port = start_smtp(tls_context=context, require_starttls=True)
+    configure(tmp_path, port, MUSICIAN, security="starttls")
+    code, out, _ = digest(tmp_path, "--send")
+    assert code == ExitStatus.ERROR and "ana@example.org: failed" in out
+    assert "CERTIFICATE_VERIFY_FAILED" in " ".join(out.split()) and inbox.messages == []
+
+
+def test_starttls_never_falls_back_to_plain_text(
+    archive_with_alerts: Settings,
+    tmp_path: Path,
+    start_smtp: Callable[..., tuple[Inbox, int]],
+) -> None:
+    inbox, port = start_smtp()  # offers no STARTTLS
+    configure(tmp_path, port, MUSICIAN, security="starttls")
+    code, out, _ = digest(tmp_path, "--send")
+    assert code == ExitStatus.ERROR and "STARTTLS extension not supported" in " ".join(out.split())
+    assert inbox.messages == []
+
+
+def test_implicit_tls(
+    archive_with_alerts: Settings,
+    tmp_path: Path,
+    certificate: tuple[Path, ssl.SSLContext],
+    start_smtp: Callable[..., tuple[Inbox, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cert, context = certificate
+    inbox, port = start_smtp(ssl_context=context)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    configure(tmp_path, port, MUSICIAN, security="tls")
+    code, out, _ = digest(tmp_path, "--send")
+    assert code == ExitStatus.OK and "1 sent, 0 failed" in out, out
+    assert inbox.encrypted == [True]
+
+
+def test_a_closed_session_is_opened_again_for_the_next_message(
+    archive_with_alerts: Settings,
+    tmp_path: Path,
+    start_smtp: Callable[..., tuple[Inbox, int]],
+) -> None:
+    inbox, port = start_smtp(Inbox(close_first=True))
+    configure(tmp_path, port, MUSICIAN, WRITER)
+    code, out, _ = digest(tmp_path, "--send")
+    # the first message meets the 421 and fails (tried again next run); the second goes out
+    # on a new session
+    assert code == ExitStatus.ERROR and "1 sent, 1 failed" in out, out
+    assert "421" in out and len(inbox.messages) == 1
+    code, out, _ = digest(tmp_path, "--send")
+    assert code == ExitStatus.OK and "1 sent, 0 failed, 1 already sent before" in out, out
+    assert len(inbox.messages) == 2

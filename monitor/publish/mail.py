@@ -75,7 +75,14 @@ def send_all(
     try:
         for subscriber, message in messages:
             try:
-                refused = session.send_message(message)
+                try:
+                    refused = session.send_message(message)
+                except smtplib.SMTPServerDisconnected:
+                    # the server closed the session (after a 421, or idle): one new session,
+                    # and this message tried once more on it
+                    session.close()
+                    session = _connect(settings)
+                    refused = session.send_message(message)
                 result = (
                     SendResult(
                         subscriber.email, False, message["Message-ID"], f"refused: {refused}"
@@ -83,12 +90,10 @@ def send_all(
                     if refused
                     else SendResult(subscriber.email, True, message["Message-ID"])
                 )
-            except smtplib.SMTPException as exc:
+            except (OSError, smtplib.SMTPException) as exc:
                 result = SendResult(
                     subscriber.email, False, message["Message-ID"], f"{type(exc).__name__}: {exc}"
                 )
-                if isinstance(exc, smtplib.SMTPServerDisconnected):
-                    session = _connect(settings)
             record(result)
             results.append(result)
     finally:
@@ -107,10 +112,15 @@ def _connect(settings: MailSettings) -> smtplib.SMTP:
         )
     else:
         session = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+    try:
         if settings.security == "starttls":
+            # raises if the server offers no STARTTLS: never a fall back to plain text
             session.starttls(context=context)
-    if settings.username:
-        session.login(settings.username, settings.password)
+        if settings.username:
+            session.login(settings.username, settings.password)
+    except BaseException:
+        session.close()
+        raise
     return session
 
 
