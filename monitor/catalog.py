@@ -10,12 +10,13 @@ Must never: read or write an archive file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
+from typing import Any, Self, TypeVar
 
 from monitor.errors import ArchiveError
 from monitor.model import ChangeSet, Conditional, Outcome, Source, Version
@@ -266,12 +267,12 @@ class Catalog:
         row = self._db.execute(
             "SELECT * FROM snapshots WHERE source_id = ? ORDER BY id DESC LIMIT 1", (source_id,)
         ).fetchone()
-        return _snapshot(row) if row else None
+        return from_row(StoredSnapshot, row) if row else None
 
     def latest_snapshots(self) -> dict[str, StoredSnapshot]:
         """Every source's latest snapshot, by source id, in one query: a pass starts with all."""
         return {
-            row["source_id"]: _snapshot(row)
+            row["source_id"]: from_row(StoredSnapshot, row)
             for row in self._db.execute(
                 "SELECT * FROM snapshots WHERE id IN (SELECT MAX(id) FROM snapshots GROUP BY source_id)"
             )
@@ -281,13 +282,13 @@ class Catalog:
         row = self._db.execute(
             "SELECT * FROM versions WHERE source_id = ? ORDER BY id DESC LIMIT 1", (source_id,)
         ).fetchone()
-        return _version(row) if row else None
+        return from_row(Version, row) if row else None
 
     def versions(self, source_id: str) -> list[Version]:
         rows = self._db.execute(
             "SELECT * FROM versions WHERE source_id = ? ORDER BY id", (source_id,)
         )
-        return [_version(row) for row in rows]
+        return [from_row(Version, row) for row in rows]
 
     def extractors(self) -> dict[str, str]:
         """Each source's fingerprint of the extraction rules that made its latest version."""
@@ -311,11 +312,11 @@ class Catalog:
         rows = self._db.execute(
             "SELECT * FROM changes WHERE source_id = ? ORDER BY id", (source_id,)
         )
-        return [_change(row) for row in rows]
+        return [from_row(StoredChange, row) for row in rows]
 
     def change(self, change_id: int) -> StoredChange | None:
         row = self._db.execute("SELECT * FROM changes WHERE id = ?", (change_id,)).fetchone()
-        return _change(row) if row else None
+        return from_row(StoredChange, row) if row else None
 
     def source(self, source_id: str) -> Source | None:
         """A source as last recorded in the catalog (it may have left sources.yaml since)."""
@@ -354,7 +355,7 @@ class Catalog:
 
     def version(self, version_id: int) -> Version | None:
         row = self._db.execute("SELECT * FROM versions WHERE id = ?", (version_id,)).fetchone()
-        return _version(row) if row else None
+        return from_row(Version, row) if row else None
 
     def _names(self, relative: str) -> bool:
         return (
@@ -367,42 +368,23 @@ class Catalog:
         )
 
 
-def _snapshot(row: sqlite3.Row) -> StoredSnapshot:
-    return StoredSnapshot(
-        id=row["id"],
-        source_id=row["source_id"],
-        fetched_at=from_iso(row["fetched_at"]),
-        sha256=row["sha256"],
-        etag=row["etag"],
-        last_modified=row["last_modified"],
-        path=row["path"],
-        content_type=row["content_type"],
-        encoding=row["encoding"],
-        url=row["url"],
-        status=row["status"],
-    )
+RowType = TypeVar("RowType", StoredSnapshot, Version, StoredChange)
+_TIMES = frozenset({"fetched_at", "recorded_at"})  # ISO text in the catalog
+_FLAGS = frozenset({"cosmetic", "technical"})  # 0 or 1 in the catalog
 
 
-def _version(row: sqlite3.Row) -> Version:
-    return Version(
-        id=row["id"],
-        source_id=row["source_id"],
-        recorded_at=from_iso(row["recorded_at"]),
-        snapshot_id=row["snapshot_id"],
-        sha256=row["sha256"],
-        path=row["path"],
-        technical=bool(row["technical"]),
-    )
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls))
+    for cls in (StoredSnapshot, Version, StoredChange)
+}
 
 
-def _change(row: sqlite3.Row) -> StoredChange:
-    return StoredChange(
-        id=row["id"],
-        source_id=row["source_id"],
-        recorded_at=from_iso(row["recorded_at"]),
-        old_version_id=row["old_version_id"],
-        new_version_id=row["new_version_id"],
-        path=row["path"],
-        cosmetic=bool(row["cosmetic"]),
-        technical=bool(row["technical"]),
-    )
+def from_row(cls: type[RowType], row: sqlite3.Row) -> RowType:
+    """A StoredSnapshot, Version or StoredChange from a row of its table: each field from the
+    column of its name, times parsed, 0/1 flags made bools."""
+    values: dict[str, Any] = {name: row[name] for name in _FIELD_NAMES[cls]}
+    for name in _TIMES & values.keys():
+        values[name] = from_iso(values[name])
+    for name in _FLAGS & values.keys():
+        values[name] = bool(values[name])
+    return cls(**values)

@@ -11,7 +11,7 @@ import json
 import sqlite3
 from datetime import datetime
 
-from monitor.catalog import Catalog, StoredChange, _change, from_iso, iso
+from monitor.catalog import Catalog, StoredChange, from_iso, from_row, iso
 from monitor.model import Alert
 from monitor.serialize import alert_from_dict, alert_to_dict
 
@@ -23,7 +23,7 @@ class PublishLog(Catalog):
         rows = self._db.execute(
             "SELECT * FROM changes WHERE id NOT IN (SELECT change_id FROM alerts) ORDER BY id"
         )
-        return [_change(row) for row in rows]
+        return [from_row(StoredChange, row) for row in rows]
 
     def record_alert(self, change: StoredChange, alert: Alert | None) -> None:
         """Remember that a change was considered, and the Alert it gave, if any. Idempotent."""

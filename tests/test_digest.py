@@ -205,17 +205,27 @@ def start_smtp() -> Iterator[Callable[..., tuple[Inbox, int]]]:
         controller.stop()
 
 
-def test_starttls_sends_over_tls_to_a_trusted_server(
+@pytest.mark.parametrize(
+    ("security", "server_options"),
+    [
+        ("starttls", {"require_starttls": True}),  # the server takes no mail before STARTTLS
+        ("tls", {}),  # implicit TLS from the first byte
+    ],
+)
+def test_tls_sends_to_a_trusted_server(
     archive_with_alerts: Settings,
     tmp_path: Path,
     certificate: tuple[Path, ssl.SSLContext],
     start_smtp: Callable[..., tuple[Inbox, int]],
     monkeypatch: pytest.MonkeyPatch,
+    security: str,
+    server_options: dict[str, object],
 ) -> None:
     cert, context = certificate
-    inbox, port = start_smtp(tls_context=context, require_starttls=True)
+    tls_option = "tls_context" if security == "starttls" else "ssl_context"
+    inbox, port = start_smtp(**{tls_option: context}, **server_options)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the system's trust store, plus our CA
-    configure(tmp_path, port, MUSICIAN, WRITER, security="starttls")
+    configure(tmp_path, port, MUSICIAN, WRITER, security=security)
     code, out, _ = digest(tmp_path, "--send")
     assert code == ExitStatus.OK and "2 sent, 0 failed" in out, out
     assert len(inbox.messages) == 2 and inbox.encrypted == [True, True]
@@ -245,22 +255,6 @@ def test_starttls_never_falls_back_to_plain_text(
     code, out, _ = digest(tmp_path, "--send")
     assert code == ExitStatus.ERROR and "STARTTLS extension not supported" in " ".join(out.split())
     assert inbox.messages == []
-
-
-def test_implicit_tls(
-    archive_with_alerts: Settings,
-    tmp_path: Path,
-    certificate: tuple[Path, ssl.SSLContext],
-    start_smtp: Callable[..., tuple[Inbox, int]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    cert, context = certificate
-    inbox, port = start_smtp(ssl_context=context)
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    configure(tmp_path, port, MUSICIAN, security="tls")
-    code, out, _ = digest(tmp_path, "--send")
-    assert code == ExitStatus.OK and "1 sent, 0 failed" in out, out
-    assert inbox.encrypted == [True]
 
 
 def test_a_closed_session_is_opened_again_for_the_next_message(
