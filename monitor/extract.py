@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 
 from cssselect import GenericTranslator, SelectorError
 from lxml import etree
@@ -130,24 +131,32 @@ def _flat_text(el: etree._Element) -> str:
     return "".join(parts)
 
 
-def _bold_holders(root: etree._Element) -> set[etree._Element]:
-    """Every element with a <b> or <strong> inside it, found in one walk of the tree."""
-    holders: set[etree._Element] = set()
-    for bold in root.iter(*BOLD_TAGS):
-        for ancestor in bold.iterancestors():
-            if ancestor in holders:
-                break  # its ancestors are in already
-            holders.add(ancestor)
-    return holders
+@dataclass(frozen=True, slots=True)
+class _Bold:
+    """Where the bold is, from one walk of a tree's <b> and <strong> elements."""
+
+    holders: set[etree._Element]  # elements with a bold element inside them
+    inside: set[etree._Element]  # elements inside a bold element (rarely any)
+
+    @classmethod
+    def of(cls, root: etree._Element) -> _Bold:
+        holders: set[etree._Element] = set()
+        inside: set[etree._Element] = set()
+        for bold in root.iter(*BOLD_TAGS):
+            inside.update(bold.iterdescendants())
+            for ancestor in bold.iterancestors():
+                if ancestor in holders:
+                    break  # its ancestors are in already
+                holders.add(ancestor)
+        return cls(holders, inside)
 
 
-def _is_bold_heading(el: etree._Element, holders: set[etree._Element]) -> str | None:
-    """The text of a short paragraph whose every word is bold, or None. `holders` is
-    _bold_holders() of the tree: most paragraphs have no bold at all."""
-    if el not in holders:
+def _is_bold_heading(el: etree._Element, bold: _Bold) -> str | None:
+    """The text of a short paragraph whose every word is bold, or None: most paragraphs have
+    no bold at all, and most that do stop at their first plain word."""
+    if el not in bold.holders:
         return None
-    # the cheapest test first: a paragraph with a bold word stops at its first plain one
-    inside_bold = el.tag in BOLD_TAGS or any(a.tag in BOLD_TAGS for a in el.iterancestors())
+    inside_bold = el.tag in BOLD_TAGS or el in bold.inside
     if not _all_bold(el, inside_bold) or _TEXT_LENGTH(el) > MAX_PSEUDO_HEADING_CHARS:
         return None
     text = " ".join(_flat_text(el).split())
@@ -161,12 +170,19 @@ def _is_bold_heading(el: etree._Element, holders: set[etree._Element]) -> str | 
 def _all_bold(el: etree._Element, bold: bool) -> bool:
     """Whether every word of the text under `el` stands inside a <b> or <strong>."""
     bold = bold or el.tag in BOLD_TAGS
-    if not bold and el.text and not el.text.isspace():
-        return False
-    for child in el:
-        if isinstance(child.tag, str) and not _all_bold(child, bold):
+    children = list(el)
+    if not bold:
+        # plain text directly in `el` first: a bold lead-in ("<b>4.2 Licence</b>. You grant")
+        # is told apart without a walk into the bold (loops, not generators: this runs for
+        # every paragraph with a bold word)
+        if el.text and not el.text.isspace():
             return False
-        if not bold and child.tail and not child.tail.isspace():
+        for child in children:
+            tail = child.tail
+            if tail and not tail.isspace():
+                return False
+    for child in children:
+        if isinstance(child.tag, str) and not _all_bold(child, bold):
             return False
     return True
 
@@ -174,9 +190,9 @@ def _all_bold(el: etree._Element, bold: bool) -> bool:
 class _Walker:
     """Walks the chosen content in reading order, feeding a DocumentBuilder."""
 
-    def __init__(self, builder: DocumentBuilder, bold_holders: set[etree._Element]) -> None:
+    def __init__(self, builder: DocumentBuilder, bold: _Bold) -> None:
         self.builder = builder
-        self.bold_holders = bold_holders
+        self.bold = bold
         self.buffer: list[str] = []
         self.label: str | None = None
 
@@ -220,7 +236,7 @@ class _Walker:
             self.definitions(el)
         elif tag == "li" or tag in BLOCK_TAGS:
             self.flush()
-            heading = _is_bold_heading(el, self.bold_holders) if tag in ("p", "div", "li") else None
+            heading = _is_bold_heading(el, self.bold) if tag in ("p", "div", "li") else None
             if heading:
                 label, self.label = self.label, None
                 self.builder.heading(
@@ -333,7 +349,7 @@ def html_document(
         remove_chrome(root)
         chosen = [main_content(root)]
     builder = DocumentBuilder()
-    walker = _Walker(builder, _bold_holders(root))
+    walker = _Walker(builder, _Bold.of(root))
     for el in chosen:
         walker.node(el)
         walker.flush()
