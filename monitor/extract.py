@@ -77,6 +77,28 @@ BLOCK_TAGS = frozenset(
     ]
 )
 BOLD_TAGS = ("b", "strong")
+# inline elements that, with no element inside them and no ARIA role, only hold text
+PLAIN_INLINE_TAGS = frozenset(
+    [
+        "a",
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "span",
+        "small",
+        "sub",
+        "sup",
+        "code",
+        "abbr",
+        "cite",
+        "mark",
+        "s",
+        "q",
+        "time",
+    ]
+)
 XML_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
 _TRANSLATOR = GenericTranslator()
 _HTML_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True)
@@ -207,7 +229,12 @@ class _Walker:
         if el.text:
             self.buffer.append(el.text)
         for child in el:
-            self.node(child)
+            if child.tag in PLAIN_INLINE_TAGS and not len(child) and child.get("role") is None:
+                # a bold word, a link: its text is all there is to it (most elements of terms)
+                if child.text:
+                    self.buffer.append(child.text)
+            else:
+                self.node(child)
             if child.tail:
                 self.buffer.append(child.tail)
 

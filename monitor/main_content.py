@@ -92,14 +92,12 @@ def main_content(root: etree._Element) -> etree._Element:
 
 def remove_chrome(root: etree._Element) -> None:
     doomed = []
-    for el in root.iter():
-        if not isinstance(el.tag, str):
+    for el in root.iter(etree.Element):  # elements only, chosen in C
+        if el.tag in CHROME_TAGS or el.get("role") in CHROME_ROLES:
+            doomed.append(el)
             continue
-        if (
-            el.tag in CHROME_TAGS
-            or el.get("role") in CHROME_ROLES
-            or CHROME_CLASS_RE.search(f"{el.get('class', '')} {el.get('id', '')}")
-        ):
+        names, ident = el.get("class"), el.get("id")
+        if (names or ident) and CHROME_CLASS_RE.search(f"{names or ''} {ident or ''}"):
             doomed.append(el)
     for el in doomed:
         if el.getparent() is not None:
