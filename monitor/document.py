@@ -162,6 +162,7 @@ class DocumentBuilder:
 
     def __init__(self) -> None:
         self._stack: list[tuple[int, str]] = []
+        self._path: tuple[str, ...] = ()  # the texts of _stack, made when it changes
         self._blocks: list[tuple[tuple[str, ...], str]] = []
         self.effective_date: str | None = None
 
@@ -175,6 +176,7 @@ class DocumentBuilder:
         while self._stack and self._stack[-1][0] >= level:
             self._stack.pop()
         self._stack.append((level, text))
+        self._path = tuple(t for _, t in self._stack)
 
     def text(self, text: str, label: str | None = None) -> None:
         """Add one clause; `label` is a list number the text does not carry itself."""
@@ -187,7 +189,7 @@ class DocumentBuilder:
             return
         if label and not LABEL_RE.match(text):
             text = f"{label} {text}"
-        self._blocks.append((tuple(t for _, t in self._stack), text))
+        self._blocks.append((self._path, text))
 
     def build(self, title: str) -> Document:
         counts: dict[tuple[str, ...], int] = {}

@@ -165,7 +165,8 @@ class _Bold:
         holders: set[etree._Element] = set()
         inside: set[etree._Element] = set()
         for bold in root.iter(*BOLD_TAGS):
-            inside.update(bold.iterdescendants())
+            if len(bold):  # an element inside the bold: rare
+                inside.update(bold.iterdescendants())
             for ancestor in bold.iterancestors():
                 if ancestor in holders:
                     break  # its ancestors are in already
@@ -219,6 +220,8 @@ class _Walker:
         self.label: str | None = None
 
     def flush(self) -> None:
+        if not self.buffer:
+            return  # most calls: a block ends right after another
         text = "".join(self.buffer)
         self.buffer.clear()
         if text.strip():
