@@ -44,7 +44,8 @@ from monitor.model import (
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 ACCEPTED_TYPES = (*TEXT_TYPES, "application/pdf")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-CHUNK = 16 * 1024
+CHUNK = 64 * 1024  # urllib3 (2.6 and later) decompresses no more than this a read
+PREVIEW_CHARS = 400_000  # how much of a body the bot-wall check reads
 ROBOTS_MAX_BYTES = 512 * 1024
 ROBOTS_TTL = 24 * 3600.0
 META_CHARSET_RE = re.compile(
@@ -81,8 +82,17 @@ def sniff_type(body: bytes) -> str:
 
 def choose_encoding(body: bytes, declared: str | None, content_type: str) -> tuple[str | None, str]:
     """Pick and check the charset of a text body. Returns (encoding, problem or "")."""
+    encoding, problem, _ = _decode(body, declared, content_type)
+    return encoding, problem
+
+
+def _decode(
+    body: bytes, declared: str | None, content_type: str
+) -> tuple[str | None, str, str | None]:
+    """choose_encoding(), and the text that its check decoded, where it has it (most pages:
+    the bot-wall check reads it, rather than decoding the body once more)."""
     if body.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig", ""
+        return "utf-8-sig", "", None
     candidates: list[tuple[str, str]] = []
     if declared:
         candidates.append((declared, "Content-Type header"))
@@ -96,35 +106,33 @@ def choose_encoding(body: bytes, declared: str | None, content_type: str) -> tup
         try:
             codec = codecs.lookup(name).name
         except LookupError:
-            return None, f"unknown charset {name!r} in the {origin}"
+            return None, f"unknown charset {name!r} in the {origin}", None
         if codec in ("latin-1", "iso8859-1", "ascii"):
             codec = "cp1252"  # what browsers do (WHATWG encoding standard)
         try:
-            body.decode(codec)
-            return codec, ""  # the common case: one strict decode
+            return codec, "", body.decode(codec)  # the common case: one strict decode
         except UnicodeDecodeError:
             pass
         text = body.decode(codec, errors="replace")
         bad = text.count("\ufffd") - body.decode(codec, errors="ignore").count("\ufffd")
         if bad <= max(8, len(body) // 10000) or bad == 0:
-            return codec, ""
-        return None, f"{bad} byte sequences are not valid {name} (declared in the {origin})"
+            return codec, "", text
+        return None, f"{bad} byte sequences are not valid {name} (declared in the {origin})", None
     try:
-        body.decode("utf-8")
-        return "utf-8", ""
+        return "utf-8", "", body.decode("utf-8")
     except UnicodeDecodeError:
         best = charset_normalizer.from_bytes(body[:200_000]).best()
         if best is None:
-            return None, "no charset declared and none could be detected"
-        return best.encoding, ""
+            return None, "no charset declared and none could be detected", None
+        return best.encoding, "", None
 
 
 def _preview(content: bytes, charset: str | None) -> str:
     """Enough of the body, decoded leniently, to recognise a bot wall."""
     try:
-        return content[:400_000].decode(charset or "utf-8", errors="replace")
+        return content[:PREVIEW_CHARS].decode(charset or "utf-8", errors="replace")
     except LookupError:
-        return content[:400_000].decode("utf-8", errors="replace")
+        return content[:PREVIEW_CHARS].decode("utf-8", errors="replace")
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
@@ -330,9 +338,13 @@ class Fetcher:
         ctype, charset = media_type(response.headers.get("Content-Type"))
         if not ctype or ctype == "application/octet-stream":
             ctype = sniff_type(content) or ctype
+        encoding, problem, text = None, "", None
+        if ctype in TEXT_TYPES and 200 <= status < 400:  # what becomes a Snapshot, if not a wall
+            encoding, problem, text = _decode(content, charset, ctype)
         block = None
         if ctype in TEXT_TYPES or not ctype:
-            block = detect_block(status, response.headers, _preview(content, charset))
+            preview = text[:PREVIEW_CHARS] if text is not None else _preview(content, charset)
+            block = detect_block(status, response.headers, preview)
         if block:
             return failure(FailureReason.BLOCKED, block, status)
         if status in RETRY_STATUSES:
@@ -350,11 +362,8 @@ class Fetcher:
             )
         if not content.strip():
             return failure(FailureReason.NOT_TERMS, "empty body", status)
-        encoding = None
-        if ctype in TEXT_TYPES:
-            encoding, problem = choose_encoding(content, charset, ctype)
-            if problem:
-                return failure(FailureReason.DECODE, problem, status)
+        if problem:
+            return failure(FailureReason.DECODE, problem, status)
         return Snapshot(
             source_id=source_id,
             fetched_at=fetched_at,
