@@ -281,7 +281,7 @@ def run_pass(
     for group in groups.values():
         host_queue.put(group)
 
-    def worker() -> None:
+    def fetch_sources() -> None:
         while True:
             try:
                 group = host_queue.get_nowait()
@@ -312,18 +312,24 @@ def run_pass(
                             return
 
     threads = [
-        threading.Thread(target=worker, name=f"track-{n}", daemon=True)
+        threading.Thread(target=fetch_sources, name=f"track-{n}", daemon=True)
         for n in range(max(1, min(settings.workers, len(groups))))
     ]
     # Extraction (CPU work) moves to a worker process once a pass is big enough to repay
-    # starting it: cores - 1 of them, since this process still fetches and writes, and each
-    # worker costs about 45 MB. forkserver, because forking a threaded process is unsafe.
+    # starting it: cores - 1 of them, since this process still fetches and writes. Forked while
+    # this is the only thread (`clausewatch track`): ready in milliseconds with everything
+    # imported, where a forkserver worker takes a quarter of a second of CPU to import it all.
+    # Forking a process with other threads (the daemon's scheduler) is unsafe: forkserver there.
     pool = None
     if len(sources) >= PROCESS_POOL_FROM and (os.cpu_count() or 1) > 1:
+        alone = threading.active_count() == 1
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=max(1, (os.cpu_count() or 2) - 1),
-            mp_context=multiprocessing.get_context("forkserver"),
+            mp_context=multiprocessing.get_context("fork" if alone else "forkserver"),
+            initializer=worker.end_with_parent,
         )
+        if alone:
+            pool.submit(int)  # the first task forks the workers: now, before the threads start
     for thread in threads:
         thread.start()
     done: list[SourceResult] = []  # stored, waiting for the next commit to be reported

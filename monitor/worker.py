@@ -1,12 +1,18 @@
 """What a tracking pass runs in its worker processes.
 
 Owns: extracting a new snapshot and rendering its version file, for monitor.track: in a worker
-process of its own in big passes, on the fetching thread in small ones. Imports extraction and
-Markdown only, so that each worker stays small (31 MB, where importing monitor.track and all
-it imports makes 41). Must never: write files, touch the catalog, or fetch.
+process of its own in big passes, on the fetching thread in small ones; and ending a worker
+whose pass has died. Imports extraction and Markdown only, so that a worker started by the
+forkserver stays small (31 MB, where importing monitor.track and all it imports makes 41).
+Must never: write files, touch the catalog, or fetch.
 """
 
 from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 
 from monitor import extract
 from monitor.markdown import RenderedVersion, render_version
@@ -23,3 +29,18 @@ def extract_version(
     if isinstance(document, FetchFailure):
         return document, None
     return (document if with_document else None), render_version(document)
+
+
+def end_with_parent() -> None:
+    """A worker's initializer: end this worker as soon as the process that runs the pass is
+    gone, killed with -9 included. A worker otherwise waits for tasks forever, and a forked one
+    holds the archive's lock file open."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # pragma: no cover - always set in a pool's worker
+        return
+
+    def wait() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=wait, name="end-with-parent", daemon=True).start()
