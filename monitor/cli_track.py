@@ -65,12 +65,17 @@ def cmd_track(
                 TextColumn("{task.description}"),
                 console=Console(file=env.stderr),
                 transient=True,
+                # redrawn on each result, by this thread: a refresh thread would keep the pass
+                # from forking its worker (monitor.track, decision 0007)
+                auto_refresh=False,
             )
             with progress:
                 task = progress.add_task("", total=len(chosen))
 
                 def advance(result: SourceResult) -> None:
-                    progress.update(task, advance=1, description=safe(result.source_id))
+                    progress.update(
+                        task, advance=1, description=safe(result.source_id), refresh=True
+                    )
 
                 summary = run_pass(
                     chosen,
