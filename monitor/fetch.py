@@ -80,17 +80,12 @@ def sniff_type(body: bytes) -> str:
     return ""
 
 
-def choose_encoding(body: bytes, declared: str | None, content_type: str) -> tuple[str | None, str]:
-    """Pick and check the charset of a text body. Returns (encoding, problem or "")."""
-    encoding, problem, _ = _decode(body, declared, content_type)
-    return encoding, problem
-
-
-def _decode(
+def choose_encoding(
     body: bytes, declared: str | None, content_type: str
 ) -> tuple[str | None, str, str | None]:
-    """choose_encoding(), and the text that its check decoded, where it has it (most pages:
-    the bot-wall check reads it, rather than decoding the body once more)."""
+    """Pick and check the charset of a text body. Returns (encoding, problem or "", and the
+    text that the check decoded where it has it: most pages, which the bot-wall check then
+    reads rather than decoding the body once more)."""
     if body.startswith(codecs.BOM_UTF8):
         return "utf-8-sig", "", None
     candidates: list[tuple[str, str]] = []
@@ -340,7 +335,7 @@ class Fetcher:
             ctype = sniff_type(content) or ctype
         encoding, problem, text = None, "", None
         if ctype in TEXT_TYPES and 200 <= status < 400:  # what becomes a Snapshot, if not a wall
-            encoding, problem, text = _decode(content, charset, ctype)
+            encoding, problem, text = choose_encoding(content, charset, ctype)
         block = None
         if ctype in TEXT_TYPES or not ctype:
             preview = text[:PREVIEW_CHARS] if text is not None else _preview(content, charset)

@@ -270,7 +270,11 @@ def test_charset_from_meta_when_header_has_none(httpserver: HTTPServer) -> None:
 
 
 def test_latin1_declaration_decodes_as_windows_1252() -> None:
-    assert choose_encoding("“quoted”".encode("cp1252"), "iso-8859-1", "text/html") == ("cp1252", "")
+    assert choose_encoding("“quoted”".encode("cp1252"), "iso-8859-1", "text/html") == (
+        "cp1252",
+        "",
+        "“quoted”",
+    )
 
 
 def test_redirects_are_followed_and_loops_fail(httpserver: HTTPServer) -> None:
