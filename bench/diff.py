@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.diff import diff  # noqa: E402
-from monitor.markdown import parse  # noqa: E402
+from monitor.extract.markdown import parse  # noqa: E402
 from monitor.model import Document  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -55,7 +55,7 @@ def copies(document: Document, times: int) -> Document:
 
 
 def _body(document: Document) -> str:
-    from monitor.markdown import render
+    from monitor.extract.markdown import render
 
     return render(document).split("---\n", 2)[2]
 

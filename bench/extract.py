@@ -17,7 +17,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.extract import html_document  # noqa: E402
+from monitor.extract.html import html_document  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 REPEATS = 15

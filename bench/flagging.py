@@ -8,7 +8,7 @@
 2. ../shared/corpus/cases.yaml DEV pairs: diff + flags + assessment; does an alert fire exactly
    when a creator should be alerted? Target: every alert-yes pair alerted, none of the others.
    Also ai-terms-changes events whose commit is a DEV pair's new commit.
-3. CLAUDETTE English: for each of the 5 folds, weighted rules are learned (monitor.learn) on
+3. CLAUDETTE English: for each of the 5 folds, weighted rules are learned (monitor.rules.learn) on
    its 40 train documents and scored on its 10 test documents: per-category F1 on "any tag of
    the category", macro-F1 over the 9 categories. Beside it, the hand-written rules alone and
    the issue's reference (TF-IDF + linear SVM) on the same folds. Target: macro-F1 >= 0.75.
@@ -31,13 +31,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.diff import diff  # noqa: E402
-from monitor.document import normalize_text  # noqa: E402
+from monitor.extract.document import normalize_text  # noqa: E402
+from monitor.extract.markdown import parse  # noqa: E402
 from monitor.flag import assess, flag_changes  # noqa: E402
-from monitor.learn import CLAUDETTE_TAGS, Sample, featurize, learn, read_claudette  # noqa: E402
-from monitor.markdown import parse  # noqa: E402
 from monitor.model import Category  # noqa: E402
-from monitor.rule_files import load_rules  # noqa: E402
-from monitor.rules import RuleSet  # noqa: E402
+from monitor.rules.files import load_rules  # noqa: E402
+from monitor.rules.language import RuleSet  # noqa: E402
+from monitor.rules.learn import CLAUDETTE_TAGS, Sample, featurize, learn, read_claudette  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 AI_LABELS = {

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from diff_match_patch import diff_match_patch
 
-from monitor.markdown import escape
+from monitor.extract.markdown import escape
 from monitor.model import ChangeKind, ChangeSet, Clause, ClauseChange, Document, Span, SpanOp
 
 WORD_RE = re.compile(r"\w+", re.UNICODE)

@@ -1,7 +1,7 @@
 """The one exception tree of Clausewatch.
 
 Owns: ClausewatchError and its subclasses. Expected outcomes (a 304, a failed fetch, a bot
-wall) are values in monitor.model, never exceptions. Only monitor.cli turns these into exit
+wall) are values in monitor.model, never exceptions. Only monitor.cli.main turns these into exit
 codes; library code never exits the process. Every message says what and where.
 """
 
@@ -37,4 +37,4 @@ class UsageError(ClausewatchError):
 
 class NotTerms(ClausewatchError):
     """The content is empty or too short to be terms; turned into a FetchFailure by
-    monitor.extract.extract(), never raised past it."""
+    monitor.extract.html.extract(), never raised past it."""

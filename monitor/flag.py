@@ -27,7 +27,7 @@ from monitor.model import (
     Match,
     Severity,
 )
-from monitor.rules import RuleSet
+from monitor.rules.language import RuleSet
 
 # Wording that turns a firm promise into a default or a conditional one.
 HEDGE_RE = re.compile(

@@ -35,9 +35,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.archive import Archive
 from monitor.config import Settings
 from monitor.errors import ArchiveLocked
-from monitor.fetch import Fetcher
+from monitor.fetch.http import Fetcher
 from monitor.model import Outcome, Source
-from monitor.rule_files import load_rules
+from monitor.rules.files import load_rules
 from monitor.sources import parse_interval
 from monitor.track import PassSummary, run_pass
 

@@ -24,15 +24,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from monitor import extract, markdown, worker
+from monitor import worker
 from monitor.alerts import make_alert
 from monitor.archive import Archive
-from monitor.archive_files import compress_snapshot
-from monitor.catalog import StoredSnapshot, conditional_for
+from monitor.archive.catalog import StoredSnapshot, conditional_for
+from monitor.archive.files import compress_snapshot
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ArchiveError
-from monitor.fetch import Fetcher
+from monitor.extract import html as extract
+from monitor.extract import markdown
+from monitor.fetch.http import Fetcher
 from monitor.flag import flag_changes
 from monitor.model import (
     ChangeSet,
@@ -46,8 +48,8 @@ from monitor.model import (
     Source,
     SourceResult,
 )
-from monitor.rule_files import load_rules
-from monitor.rules import RuleSet
+from monitor.rules.files import load_rules
+from monitor.rules.language import RuleSet
 
 # Bump when extraction rules change in a way that changes Documents: every source's last
 # snapshot is then re-extracted once and the difference stored as a technical upgrade.

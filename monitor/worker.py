@@ -14,8 +14,8 @@ import multiprocessing.connection
 import os
 import threading
 
-from monitor import extract
-from monitor.markdown import RenderedVersion, render_version
+from monitor.extract import html as extract
+from monitor.extract.markdown import RenderedVersion, render_version
 from monitor.model import Document, FetchFailure, Snapshot, Source
 
 

@@ -18,7 +18,7 @@ from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
 from monitor.config import FetchSettings, Settings
-from monitor.fetch import Fetcher
+from monitor.fetch.http import Fetcher
 from monitor.model import Source
 from monitor.track import run_pass
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from monitor.archive import Archive
-from monitor.archive_files import write_atomic
-from monitor.catalog import conditional_for
+from monitor.archive.catalog import conditional_for
+from monitor.archive.files import write_atomic
 from monitor.errors import ArchiveError, ArchiveLocked
 from monitor.model import Clause, Document, FailureReason, FetchFailure, Outcome, Snapshot, Source
 
@@ -115,7 +115,7 @@ def test_a_batch_commit_that_cannot_sync_its_files_rolls_back(
         raise OSError(28, "No space left on device")
 
     with archive.batch():
-        monkeypatch.setattr("monitor.archive.sync_filesystem", full)
+        monkeypatch.setattr("monitor.archive.store.sync_filesystem", full)
         archive.store(snap(b"<p>a</p>"), doc("We may use your content."))
         with pytest.raises(ArchiveError, match=r"cannot write the archive files: .*No space"):
             archive.commit()

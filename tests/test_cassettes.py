@@ -14,7 +14,7 @@ import vcr
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from monitor.fetch import Fetcher
+from monitor.fetch.http import Fetcher
 from monitor.model import Conditional, FailureReason, FetchFailure, NotModified, Snapshot, Source
 from tests.conftest import FIXTURES, fast_fetch_settings, terms_html
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from monitor.cli import Environment, ExitStatus, build_parser, main, safe
+from monitor.cli.main import Environment, ExitStatus, build_parser, main, safe
 from tests.conftest import ROOT, terms_html, write_sources
 
 

@@ -9,12 +9,12 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.archive.serialize import changeset_from_dict, changeset_to_dict
 from monitor.diff import canonical, diff, render_markdown, word_spans
-from monitor.document import DocumentBuilder
-from monitor.markdown import parse
+from monitor.extract.document import DocumentBuilder
+from monitor.extract.markdown import parse
 from monitor.model import ChangeKind, ChangeSet, Document, SpanOp
-from monitor.publish.templates import render_changeset_html
-from monitor.serialize import changeset_from_dict, changeset_to_dict
+from monitor.publish.render import render_changeset_html
 from tests.conftest import CORPUS
 
 CASES = {c["id"]: c for c in yaml.safe_load((CORPUS / "cases.yaml").read_text())["cases"]}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from monitor.cli import Environment, ExitStatus, main
+from monitor.cli.main import Environment, ExitStatus, main
 from monitor.config import Settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.document import OTHER_SPACES, collapse_spaces, normalize_text
+from monitor.extract.document import OTHER_SPACES, collapse_spaces, normalize_text
 
 
 def test_other_spaces_are_every_space_but_the_space() -> None:
@@ -31,7 +31,7 @@ PIECES = ["a", "t", "at", "AT", "x", "dot", " ", "\n", "(", ")", "[", "]", "{", 
 @given(st.lists(st.sampled_from(PIECES), max_size=30).map("".join))
 def test_normalize_text_finds_obfuscated_addresses_as_the_regex_does(text: str) -> None:
     # the reference: the regex on the raw text, then spaces collapsed (as before the speed-up)
-    from monitor.document import (
+    from monitor.extract.document import (
         AT_RE,
         DOT_RE,
         MAYBE_OBFUSCATED_RE,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor import markdown
-from monitor.extract import extract, html_document
-from monitor.extract_text import pdf_document, text_document
+from monitor.extract import markdown
+from monitor.extract.html import extract, html_document
+from monitor.extract.text import pdf_document, text_document
 from monitor.model import FailureReason, FetchFailure, Snapshot, Source
 from tests.conftest import CORPUS, terms_html
 

@@ -11,9 +11,9 @@ import feedparser
 from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
-from monitor.cli import Environment, ExitStatus, main
+from monitor.cli.main import Environment, ExitStatus, main
 from monitor.config import Settings
-from monitor.fetch import Fetcher
+from monitor.fetch.http import Fetcher
 from monitor.model import Source
 from monitor.track import run_pass
 from tests.conftest import TRAINING, terms_html

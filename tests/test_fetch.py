@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from monitor.bot_walls import BOT_MARKERS, detect_block, has_long_text, visible_text
-from monitor.fetch import Fetcher, choose_encoding, retry_after_seconds
+from monitor.fetch.bot_walls import BOT_MARKERS, detect_block, has_long_text, visible_text
+from monitor.fetch.http import Fetcher, choose_encoding, retry_after_seconds
 from monitor.model import Conditional, FailureReason, FetchFailure, NotModified, Snapshot, Source
 from tests.conftest import fast_fetch_settings, reset, terms_html
 

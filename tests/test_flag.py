@@ -6,11 +6,11 @@ import pytest
 import yaml
 
 from monitor.diff import diff
-from monitor.document import DocumentBuilder
+from monitor.extract.document import DocumentBuilder
+from monitor.extract.markdown import parse
 from monitor.flag import assess, flag_changes
-from monitor.markdown import parse
 from monitor.model import Category, Direction, Document, Severity
-from monitor.rule_files import load_rules
+from monitor.rules.files import load_rules
 from tests.conftest import CORPUS
 
 RULES = load_rules()

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.errors import ConfigError
 from monitor.model import Category
-from monitor.rule_files import PACKS_DIR, load_pack, load_rules
+from monitor.rules.files import PACKS_DIR, load_pack, load_rules
 from tests.test_cli import run
 
 MINI = Path(__file__).parent / "fixtures/claudette-mini"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.document import DocumentBuilder
-from monitor.markdown import parse, render
+from monitor.extract.document import DocumentBuilder
+from monitor.extract.markdown import parse, render
 from tests.conftest import CORPUS
 
 CORPUS_FILES = sorted(p for p in CORPUS.glob("*/*/*.md"))

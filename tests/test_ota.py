@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from monitor.archive import Archive
-from monitor.cli import Environment, ExitStatus, main
+from monitor.cli.main import Environment, ExitStatus, main
 from monitor.sources import parse_sources
 from tests.conftest import CORPUS
 

@@ -18,15 +18,15 @@ from pytest_httpserver import HTTPServer
 from monitor.archive import Archive
 from monitor.config import Settings
 from monitor.diff import diff
-from monitor.document import DocumentBuilder
 from monitor.errors import ClausewatchError, ConfigError
-from monitor.extract import html_document
-from monitor.extract_text import text_document
-from monitor.fetch import Fetcher
+from monitor.extract.document import DocumentBuilder
+from monitor.extract.html import html_document
+from monitor.extract.markdown import parse
+from monitor.extract.text import text_document
+from monitor.fetch.http import Fetcher
 from monitor.flag import assess, flag_changes
-from monitor.markdown import parse
 from monitor.model import Outcome, Source
-from monitor.rule_files import load_rules
+from monitor.rules.files import load_rules
 from monitor.sources import parse_sources
 from monitor.track import run_pass
 from tests.conftest import ROOT, terms_html, write_sources
@@ -250,7 +250,8 @@ def test_fuzz_extract(html: str, select: tuple[str, ...]) -> None:
     with contextlib.suppress(ClausewatchError):
         document = html_document(html, select)
         assert (
-            parse(__import__("monitor.markdown", fromlist=["render"]).render(document)) == document
+            parse(__import__("monitor.extract.markdown", fromlist=["render"]).render(document))
+            == document
         )
     text_document(html)
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.document import normalize_text
 from monitor.errors import ConfigError
+from monitor.extract.document import normalize_text
 from monitor.model import Category
-from monitor.rule_files import load_pack, load_rules
-from monitor.rules import match_rule, split_sentences
+from monitor.rules.files import load_pack, load_rules
+from monitor.rules.language import match_rule, split_sentences
 
 RULES = load_rules()
 

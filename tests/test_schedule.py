@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from monitor.cli import Environment, ExitStatus, main
+from monitor.cli.main import Environment, ExitStatus, main
 from monitor.schedule import cron_trigger, cron_weekdays, failure_notices, next_due, previous_fire
 from tests.conftest import ROOT, terms_html, write_sources
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from monitor.cli import Environment, ExitStatus, main
+from monitor.cli.main import Environment, ExitStatus, main
 from monitor.config import Settings
 from tests.conftest import CORPUS, ROOT, terms_html
 

@@ -17,7 +17,7 @@ from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
 from monitor.config import Settings
-from monitor.fetch import Fetcher
+from monitor.fetch.http import Fetcher
 from monitor.model import Outcome, Source
 from monitor.track import EXTRACTOR_VERSION, PROCESS_POOL_FROM, extractor_fingerprint, run_pass
 from tests.conftest import terms_html

@@ -14,7 +14,7 @@ from itertools import groupby
 
 from monitor.config import Subscriber
 from monitor.model import SEVERITY_ORDER, Alert, Severity
-from monitor.publish.templates import environment
+from monitor.publish.render import environment
 
 SEVERITY_TITLES = {
     Severity.HIGH: "High: broad new rights over your work",

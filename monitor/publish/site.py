@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from monitor.archive import Archive
-from monitor.catalog import StoredChange
+from monitor.archive.catalog import StoredChange
 from monitor.model import ALERT_CATEGORIES, Alert, Version
 from monitor.publish.feed import write_if_changed
-from monitor.publish.templates import environment
+from monitor.publish.render import environment
 from monitor.sources import AUDIENCES
 
 

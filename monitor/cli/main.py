@@ -15,27 +15,27 @@ from pathlib import Path
 from rich.console import Console
 
 from monitor import __version__
-from monitor.cli_base import Environment, ExitStatus, safe
+from monitor.cli.base import Environment, ExitStatus, safe
 from monitor.config import Settings, load_settings
 from monitor.errors import ArchiveError, ClausewatchError, ConfigError, UsageError
 
 # command -> "module:function"
 COMMANDS = {
-    "track": "monitor.cli_track:cmd_track",
-    "verify": "monitor.cli_track:cmd_verify",
-    "sources": "monitor.cli_track:cmd_sources",
-    "diff": "monitor.cli_track:cmd_diff",
-    "run": "monitor.cli_track:cmd_run",
-    "feeds": "monitor.cli_publish:cmd_feeds",
-    "digest": "monitor.cli_publish:cmd_digest",
-    "site": "monitor.cli_publish:cmd_site",
-    "serve": "monitor.cli_publish:cmd_serve",
-    "check": "monitor.cli_browse:cmd_check",
-    "history": "monitor.cli_browse:cmd_history",
-    "show": "monitor.cli_browse:cmd_show",
-    "rules": "monitor.cli_rules:cmd_rules",
-    "import-ota": "monitor.cli_rules:cmd_import_ota",
-    "import-history": "monitor.cli_rules:cmd_import_history",
+    "track": "monitor.cli.track:cmd_track",
+    "verify": "monitor.cli.track:cmd_verify",
+    "sources": "monitor.cli.track:cmd_sources",
+    "diff": "monitor.cli.track:cmd_diff",
+    "run": "monitor.cli.track:cmd_run",
+    "feeds": "monitor.cli.publish:cmd_feeds",
+    "digest": "monitor.cli.publish:cmd_digest",
+    "site": "monitor.cli.publish:cmd_site",
+    "serve": "monitor.cli.publish:cmd_serve",
+    "check": "monitor.cli.browse:cmd_check",
+    "history": "monitor.cli.browse:cmd_history",
+    "show": "monitor.cli.browse:cmd_show",
+    "rules": "monitor.cli.rules:cmd_rules",
+    "import-ota": "monitor.cli.rules:cmd_import_ota",
+    "import-history": "monitor.cli.rules:cmd_import_history",
 }
 
 

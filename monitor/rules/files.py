@@ -17,7 +17,7 @@ import yaml
 
 from monitor.errors import ConfigError
 from monitor.model import Category, Severity
-from monitor.rules import (
+from monitor.rules.language import (
     TOKEN_RE,
     Actor,
     Polarity,
@@ -27,7 +27,7 @@ from monitor.rules import (
     compile_terms,
 )
 
-PACKS_DIR = Path(__file__).resolve().parent / "rules"
+PACKS_DIR = Path(__file__).resolve().parent / "packs"
 RULE_KEYS = (
     "id",
     "category",

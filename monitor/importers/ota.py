@@ -25,10 +25,10 @@ from cssselect import GenericTranslator, SelectorError
 from monitor.archive import Archive
 from monitor.diff import diff
 from monitor.errors import ClausewatchError
+from monitor.extract.markdown import parse as parse_markdown
 from monitor.flag import flag_changes
-from monitor.markdown import parse as parse_markdown
 from monitor.model import Snapshot, Source
-from monitor.rules import RuleSet
+from monitor.rules.language import RuleSet
 
 TECHNICAL_RE = re.compile(
     r"^(?:apply\s+technical|apply\s+declaration|start\s+tracking|refilter|extraction)",

@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 
 from monitor.archive import Archive
-from monitor.cli_base import (
+from monitor.cli.base import (
     Environment,
     ExitStatus,
     open_archive,

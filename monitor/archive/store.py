@@ -4,9 +4,9 @@ Owns: the layout under archive/ (see ARCHITECTURE.md), storing a snapshot or ver
 it differs from the last one, the writes of a pass (a snapshot row and the version row made
 from it are committed in one transaction after both files are on disk, so a crash leaves
 either both or neither; inside a batch, one syncfs before each commit), reading archived files
-back, the lock that keeps two writers apart, and `verify`. Builds on monitor.catalog (the
-SQLite catalog and its queries), monitor.publish_log (alerts, sends, notices) and
-monitor.archive_files (atomic writes, never overwriting a stored file). Must never: fetch,
+back, the lock that keeps two writers apart, and `verify`. Builds on monitor.archive.catalog (the
+SQLite catalog and its queries), monitor.archive.ledger (alerts, sends, notices) and
+monitor.archive.files (atomic writes, never overwriting a stored file). Must never: fetch,
 parse HTML, or decide what a change means.
 """
 
@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor import markdown
-from monitor.archive_files import (
+from monitor.archive.catalog import CATALOG, Stored, StoredChange, StoredSnapshot, iso
+from monitor.archive.files import (
     TMP_PREFIX,
     compress_snapshot,
     snapshot_suffix,
@@ -33,9 +33,16 @@ from monitor.archive_files import (
     sync_filesystem,
     write_atomic,
 )
-from monitor.catalog import CATALOG, Stored, StoredChange, StoredSnapshot, iso
+from monitor.archive.integrity import Integrity
+from monitor.archive.ledger import PublishLog
+from monitor.archive.serialize import (
+    changeset_from_dict,
+    changeset_to_dict,
+    flag_from_dict,
+    flag_to_dict,
+)
 from monitor.errors import ArchiveError, ArchiveLocked
-from monitor.integrity import Integrity
+from monitor.extract import markdown
 from monitor.model import (
     ChangeSet,
     Document,
@@ -46,8 +53,6 @@ from monitor.model import (
     Snapshot,
     Version,
 )
-from monitor.publish_log import PublishLog
-from monitor.serialize import changeset_from_dict, changeset_to_dict, flag_from_dict, flag_to_dict
 
 LOCK = ".lock"
 

@@ -3,7 +3,7 @@
 Owns: the schema and its migrations, the connection, one transaction per write (or a savepoint
 inside a batch), the row types (StoredSnapshot, StoredChange, Stored) and the queries on
 sources, snapshots, versions, changes and checks. The Archive (monitor.archive) builds on it
-with the files and the writes of a pass, PublishLog (monitor.publish_log) with what was told.
+with the files and the writes of a pass, PublishLog (monitor.archive.ledger) with what was told.
 Must never: read or write an archive file.
 """
 

@@ -11,9 +11,9 @@ import json
 import sqlite3
 from datetime import datetime
 
-from monitor.catalog import Catalog, StoredChange, from_iso, from_row, iso
+from monitor.archive.catalog import Catalog, StoredChange, from_iso, from_row, iso
+from monitor.archive.serialize import alert_from_dict, alert_to_dict
 from monitor.model import Alert
-from monitor.serialize import alert_from_dict, alert_to_dict
 
 
 class PublishLog(Catalog):

@@ -18,19 +18,19 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.archive import Archive
-from monitor.cli_base import Environment, ExitStatus, open_archive, plain, safe
+from monitor.cli.base import Environment, ExitStatus, open_archive, plain, safe
 from monitor.config import Settings
 from monitor.diff import diff
-from monitor.document import normalize_text
 from monitor.errors import ClausewatchError, UsageError
-from monitor.extract import extract, html_document
-from monitor.extract_text import pdf_document, text_document
-from monitor.fetch import Fetcher
+from monitor.extract.document import normalize_text
+from monitor.extract.html import extract, html_document
+from monitor.extract.markdown import parse as markdown_parse
+from monitor.extract.markdown import render as markdown_render
+from monitor.extract.text import pdf_document, text_document
+from monitor.fetch.http import Fetcher
 from monitor.flag import assess, flag_changes
-from monitor.markdown import parse as markdown_parse
-from monitor.markdown import render as markdown_render
 from monitor.model import Category, Document, FetchFailure, Match, NotModified, Source
-from monitor.rule_files import load_rules
+from monitor.rules.files import load_rules
 from monitor.sources import load_sources
 
 # check exits 3 when it finds language that lets the platform or others use creators' work.

@@ -13,7 +13,7 @@ A rule says which sentences of terms text mean something for creators. In YAML:
       actor: platform                        # platform | users | third_parties | any
       examples: {fire: [...], quiet: [...]}  # run by the tests
 
-A weighted rule is learned from labelled sentences (`clausewatch rules learn`, monitor.learn)
+A weighted rule is learned from labelled sentences (`clausewatch rules learn`, monitor.rules.learn)
 instead of `near`/`all`: it adds a weight for each word or word pair of the sentence it knows,
 and for each other rule that fired on the sentence, to a bias, and fires when the sum reaches 0.
 A category that has a weighted rule is decided by it alone: the other rules of that category
@@ -34,7 +34,7 @@ a term starting with `re:` is a raw regular expression. The trigger (the `near` 
 first `all` group) is judged for negation ("will not", "does not", "never", "without your
 consent", "unless you opt in", "prohibited from") in its own clause, and for its actor (the
 platform by default; "you may not", "users shall not" make it the users; "third parties",
-"partners" make it third parties). monitor.rule_files reads rule files (the default packs
+"partners" make it third parties). monitor.rules.files reads rule files (the default packs
 are monitor/rules/*.yaml) into these types, once. Must never: do I/O, or know about diffs.
 """
 

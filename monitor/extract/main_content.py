@@ -3,7 +3,7 @@
 Owns: dropping the page's chrome (navigation, headers, footers, cookie banners and the like, by
 tag, ARIA role or class), choosing the main content (main/article if it holds most text, else
 the densest block), decoding Cloudflare-obfuscated e-mail addresses, and removing an element
-while keeping the text that follows it. Split from monitor.extract, which walks what is chosen
+while keeping the text that follows it. Split from monitor.extract.html, which walks what is chosen
 into clauses. Must never: build clauses, fetch, or read the clock.
 """
 

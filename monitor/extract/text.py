@@ -2,7 +2,7 @@
 
 Owns: reading a text (or the text pypdf pulls out of a PDF) as paragraphs, headings in capitals
 or numbered, page numbers dropped and words hyphenated across lines joined. Split from
-monitor.extract, which chooses this reader by content type. pypdf is imported here only, when
+monitor.extract.html, which chooses this reader by content type. pypdf is imported here only, when
 a PDF is read. Must never: fetch, write files, or read the clock.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 import re
 
-from monitor.document import DocumentBuilder, looks_like_heading
 from monitor.errors import NotTerms
+from monitor.extract.document import DocumentBuilder, looks_like_heading
 from monitor.model import Document
 
 PAGE_NUMBER_RE = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$", re.IGNORECASE)

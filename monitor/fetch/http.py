@@ -5,7 +5,7 @@ counted after decompression (compression bombs stop early), retries with exponen
 on connection errors, 429 (Retry-After honoured) and 5xx, conditional GET (ETag and
 Last-Modified, giving NotModified), a minimum delay between two requests to one host,
 robots.txt, content-type and charset checks, and turning a bot wall, challenge or login page
-(monitor.bot_walls says which) into a FetchFailure, never a Snapshot. Must never: parse terms,
+(monitor.fetch.bot_walls says which) into a FetchFailure, never a Snapshot. Must never: parse terms,
 write files.
 """
 
@@ -29,8 +29,8 @@ from urllib.robotparser import RobotFileParser
 import charset_normalizer
 import requests
 
-from monitor.bot_walls import detect_block
 from monitor.config import FetchSettings
+from monitor.fetch.bot_walls import detect_block
 from monitor.model import (
     Conditional,
     FailureReason,

@@ -18,7 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.archive import Archive
-from monitor.cli_base import (
+from monitor.archive.serialize import changeset_to_dict
+from monitor.cli.base import (
     CONTROL_RE,
     Environment,
     ExitStatus,
@@ -28,9 +29,8 @@ from monitor.cli_base import (
 from monitor.config import Settings
 from monitor.diff import diff, render_markdown
 from monitor.errors import UsageError
-from monitor.fetch import Fetcher
+from monitor.fetch.http import Fetcher
 from monitor.model import ChangeKind, ChangeSet, Outcome, SourceResult, SpanOp, Version
-from monitor.serialize import changeset_to_dict
 from monitor.sources import load_sources, select_sources
 from monitor.track import record_alerts, run_pass
 
@@ -249,7 +249,7 @@ def changeset_text(changeset: ChangeSet) -> Text:
 def cmd_diff(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
-    from monitor.publish.templates import render_changeset_html  # jinja2 only for --html
+    from monitor.publish.render import render_changeset_html  # jinja2 only for --html
 
     with open_archive(settings) as archive, archive.lock(shared=True):
         old, new = pick_versions(archive, args.source_id, args.old, args.new)

@@ -1,11 +1,11 @@
 """Extraction: a Snapshot (HTML, PDF or plain text) into a Document of Clauses.
 
 Owns: choosing the reader by content type (HTML here; plain text and PDF in
-monitor.extract_text), choosing the terms content of an HTML page (the source's
-`select`/`remove` CSS selectors, or without them monitor.main_content's choice), keeping the
+monitor.extract.text), choosing the terms content of an HTML page (the source's
+`select`/`remove` CSS selectors, or without them monitor.extract.main_content's choice), keeping the
 structure people cite (headings, number labels, lists, tables as rows, definitions, bold lead-in
 headings), and refusing a selection that is empty or too short to be terms (a FetchFailure,
-never a version). lxml and cssselect live here and in monitor.main_content (bs4 is not used:
+never a version). lxml and cssselect live here and in monitor.extract.main_content (bs4 is not used:
 lxml alone parses a 300 KB page about ten times faster). Must never: fetch, write files, or
 read the clock.
 """
@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from cssselect import GenericTranslator, SelectorError
 from lxml import etree
 
-from monitor.document import (
+from monitor.errors import NotTerms
+from monitor.extract.document import (
     MAX_PSEUDO_HEADING_CHARS,
     PSEUDO_HEADING_LEVEL,
     DocumentBuilder,
     looks_like_heading,
 )
-from monitor.errors import NotTerms
-from monitor.extract_text import pdf_document, text_document
-from monitor.main_content import decode_emails, drop, main_content, remove_chrome
+from monitor.extract.main_content import decode_emails, drop, main_content, remove_chrome
+from monitor.extract.text import pdf_document, text_document
 from monitor.model import Document, FailureReason, FetchFailure, Snapshot, Source
 
 DROP_TAGS = frozenset(

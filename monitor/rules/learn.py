@@ -1,7 +1,7 @@
 """Learning weighted rules from labelled sentences (`clausewatch rules learn`).
 
 Owns: reading a corpus in the CLAUDETTE layout, fitting one logistic regression
-per category over the words and word pairs of a sentence (monitor.rules.ngrams) and the
+per category over the words and word pairs of a sentence (monitor.rules.language.ngrams) and the
 hand-written rules that fire on it (L2-regularised, small weights dropped afterwards), and writing the result as a pack of weighted rules whose
 examples are checked before they are written. scikit-learn is imported here only, and only
 while learning (the `learn` extra). Must never: be imported by the monitoring pass, or fetch
@@ -19,11 +19,11 @@ from typing import Any
 
 import yaml
 
-from monitor.document import normalize_text
 from monitor.errors import ConfigError, UsageError
+from monitor.extract.document import normalize_text
 from monitor.model import Category, Severity
-from monitor.rule_files import load_pack
-from monitor.rules import Rule, RuleSet, Weights, fired_rules, ngrams
+from monitor.rules.files import load_pack
+from monitor.rules.language import Rule, RuleSet, Weights, fired_rules, ngrams
 
 # CLAUDETTE tag prefixes (Lippi et al. 2019, with `pinc`) and the categories they label
 CLAUDETTE_TAGS = {

@@ -3,7 +3,7 @@
 Owns: the markers of bot walls and challenge pages (Cloudflare, Akamai, PerimeterX, DataDome,
 Imperva, AWS WAF, CAPTCHA widgets, "are you human" wording), login forms, and a cheap measure of
 a page's visible text, so that a short page with a marker is a FetchFailure and a long terms
-page that mentions a CAPTCHA is not. Split from monitor.fetch, which calls detect_block on
+page that mentions a CAPTCHA is not. Split from monitor.fetch.http, which calls detect_block on
 every reply. Must never: fetch, or parse a page into clauses.
 """
 

@@ -12,7 +12,7 @@ import hashlib
 import sqlite3
 from dataclasses import dataclass, field
 
-from monitor.catalog import CATALOG, Catalog
+from monitor.archive.catalog import CATALOG, Catalog
 
 
 @dataclass(slots=True)

@@ -1,4 +1,5 @@
-"""The jinja2 environment every publisher renders with (templates/ at the project root).
+"""The jinja2 environment every publisher renders with (monitor/publish/templates/, inside the
+package, so that an installed wheel renders too).
 
 Owns: loading templates with autoescape always on, strict undefined variables, and the few
 filters templates share. Must never: read the archive or write files.
@@ -7,19 +8,16 @@ filters templates share. Must never: read the archive or write files.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import jinja2
 
 from monitor.model import ChangeSet
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
-
 
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        loader=jinja2.PackageLoader("monitor.publish", "templates"),
         # HTML and XML always escape (terms text is untrusted); plain-text mail bodies do not,
         # since they are never interpreted as markup.
         autoescape=jinja2.select_autoescape(

@@ -1,7 +1,7 @@
 """Commands about rules and imports: rules list/test, import-ota, import-history.
 
 Owns: what these commands print and their exit statuses. Must never: hold rule or import
-logic (that is monitor.rules, monitor.rule_files, monitor.learn and monitor.ota).
+logic (that is monitor.rules.language, monitor.rules.files, monitor.rules.learn and monitor.importers.ota).
 """
 
 from __future__ import annotations
@@ -16,25 +16,25 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.archive import Archive
-from monitor.cli_base import (
+from monitor.cli.base import (
     CONTROL_RE,
     Environment,
     ExitStatus,
     safe,
 )
 from monitor.config import Settings
-from monitor.document import normalize_text
 from monitor.errors import UsageError
-from monitor.markdown import parse as markdown_parse
-from monitor.ota import convert_declarations, import_history
-from monitor.rule_files import PACKS_DIR, load_rules
-from monitor.rules import RuleSet
+from monitor.extract.document import normalize_text
+from monitor.extract.markdown import parse as markdown_parse
+from monitor.importers.ota import convert_declarations, import_history
+from monitor.rules.files import PACKS_DIR, load_rules
+from monitor.rules.language import RuleSet
 from monitor.sources import AUDIENCES, parse_sources
 from monitor.track import record_alerts
 
 
 def _learn(args: argparse.Namespace, rules: RuleSet, env: Environment) -> ExitStatus:
-    from monitor import learn
+    from monitor.rules import learn
 
     try:
         import sklearn  # noqa: F401  (learn imports it when fitting)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from monitor.document import PSEUDO_HEADING_LEVEL, DocumentBuilder, looks_like_heading
+from monitor.extract.document import PSEUDO_HEADING_LEVEL, DocumentBuilder, looks_like_heading
 from monitor.model import Document
 
 _PARSER = MarkdownIt("commonmark").enable("table")
