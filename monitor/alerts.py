@@ -13,7 +13,6 @@ from datetime import datetime
 
 from monitor.flag import assess
 from monitor.model import (
-    ALERT_CATEGORIES,
     SEVERITY_ORDER,
     Alert,
     Category,
@@ -23,6 +22,7 @@ from monitor.model import (
     Severity,
     Source,
 )
+from monitor.rules.policy import ALERT_CATEGORIES
 
 NOUNS = {
     Category.AI_TRAINING: "AI-training permission",

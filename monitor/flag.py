@@ -14,20 +14,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from monitor.model import (
     SEVERITY_ORDER,
-    THREAT_CATEGORIES,
     Category,
     ChangeKind,
     ChangeSet,
     ClauseChange,
     Direction,
+    Document,
     Flag,
     Match,
     Severity,
 )
-from monitor.rules.language import RuleSet
+from monitor.rules.language import Actor, RuleSet
+from monitor.rules.policy import THREAT_CATEGORIES, is_good_news, is_threat
 
 # Wording that turns a firm promise into a default or a conditional one.
 HEDGE_RE = re.compile(
@@ -148,30 +150,21 @@ def flag_change(change: ClauseChange, index: int, rules: RuleSet) -> list[Flag]:
     return flags
 
 
-def flag_changes(changeset: ChangeSet, rules: RuleSet) -> tuple[Flag, ...]:
-    """Every Flag a ChangeSet raises, in the order of its changes. Cosmetic sets raise none."""
+def flag_changes(
+    changeset: ChangeSet,
+    rules: RuleSet,
+    documents: tuple[Document | None, Document | None] = (None, None),
+) -> tuple[Flag, ...]:
+    """Every Flag a ChangeSet raises, in the order of its changes. Cosmetic sets raise none.
+
+    `documents` (old, new), when given, lend each clause its context: the lead-in sentence of
+    the list it belongs to."""
     if changeset.is_cosmetic:
         return ()
     flags = [
         flag for i, change in enumerate(changeset.changes) for flag in flag_change(change, i, rules)
     ]
     return tuple(_reconcile(flags))
-
-
-# A reworded AI-training clause is worth a (low) alert: it often widens scope in new words. A
-# reworded licence or sharing clause is not, unless it fired more terms (strengthened).
-RESTATED_IS_THREAT = frozenset({Category.AI_TRAINING, Category.THIRD_PARTY_AI})
-
-
-def is_threat(flag: Flag) -> bool:
-    """Whether a flag widens what may be done with creators' content (the alert-worthy kind)."""
-    if flag.category in THREAT_CATEGORIES:
-        if flag.direction is Direction.RESTATED:
-            return flag.category in RESTATED_IS_THREAT
-        return flag.direction in (Direction.INTRODUCED, Direction.STRENGTHENED)
-    if flag.category is Category.PROTECTIVE:
-        return flag.direction in (Direction.REMOVED, Direction.WEAKENED)
-    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,14 +181,49 @@ class Assessment:
 def assess(flags: Iterable[Flag]) -> Assessment:
     flags = tuple(flags)
     threats = tuple(f for f in flags if is_threat(f))
-    good = tuple(
-        f
-        for f in flags
-        if f.category is Category.PROTECTIVE
-        and f.direction in (Direction.INTRODUCED, Direction.STRENGTHENED)
-    )
+    good = tuple(f for f in flags if is_good_news(f))
     other = tuple(f for f in flags if f not in threats and f not in good)
     severity = (
         max((f.severity for f in threats), key=SEVERITY_ORDER.__getitem__) if threats else None
     )
     return Assessment(bool(threats), severity, threats, good, other)
+
+
+class Reading(NamedTuple):
+    """What one sentence says for creators: its strongest category, and who would use,
+    receive or be barred from the content (None: nobody)."""
+
+    category: Category | None
+    actor: Actor | None
+    match: Match | None
+
+
+# When a sentence fires several categories, the one that decides what it means
+READING_ORDER = (
+    Category.PROTECTIVE,
+    Category.OTHERS_MAY_NOT_TRAIN,
+    Category.AI_TRAINING,
+    Category.THIRD_PARTY_AI,
+    Category.DATA_SHARING,
+    Category.CONTENT_LICENSE,
+    Category.OPT_OUT,
+)
+READING_ACTOR = {
+    Category.PROTECTIVE: Actor.PLATFORM,
+    Category.OTHERS_MAY_NOT_TRAIN: Actor.USERS,
+    Category.AI_TRAINING: Actor.PLATFORM,
+    Category.THIRD_PARTY_AI: Actor.THIRD_PARTIES,
+    Category.DATA_SHARING: Actor.THIRD_PARTIES,
+    Category.CONTENT_LICENSE: Actor.PLATFORM,
+    Category.OPT_OUT: Actor.PLATFORM,
+}
+
+
+def classify_sentence(rules: RuleSet, text: str, lead_in: str = "") -> Reading:
+    """The Reading of one sentence (or list item, with the sentence that introduces it)."""
+    matches = rules.match(text, frozenset(READING_ORDER))
+    for category in READING_ORDER:
+        found = [m for m in matches if m.category is category]
+        if found:
+            return Reading(category, READING_ACTOR[category], found[0])
+    return Reading(None, None, None)

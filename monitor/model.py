@@ -273,19 +273,7 @@ class Category(StrEnum):
     PRIVACY_INCLUDED = "privacy_included"
 
 
-# The categories creators are alerted about, in the order feeds and digests list them; the
-# CLAUDETTE ones (and others_may_not_train) are shown with a change, never alerted on.
-ALERT_CATEGORIES = (
-    Category.AI_TRAINING,
-    Category.THIRD_PARTY_AI,
-    Category.CONTENT_LICENSE,
-    Category.DATA_SHARING,
-    Category.OPT_OUT,
-    Category.PROTECTIVE,
-)
-THREAT_CATEGORIES = frozenset(
-    {Category.AI_TRAINING, Category.THIRD_PARTY_AI, Category.CONTENT_LICENSE, Category.DATA_SHARING}
-)
+# Which categories are alerted on, and which are threats: monitor.rules.policy.
 
 
 class Severity(StrEnum):

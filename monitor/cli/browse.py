@@ -31,10 +31,9 @@ from monitor.fetch.http import Fetcher
 from monitor.flag import assess, flag_changes
 from monitor.model import Category, Document, FetchFailure, Match, NotModified, Source
 from monitor.rules.files import load_rules
+from monitor.rules.policy import is_alarming
 from monitor.sources import load_sources
 
-# check exits 3 when it finds language that lets the platform or others use creators' work.
-ALARMING = frozenset({Category.AI_TRAINING, Category.THIRD_PARTY_AI, Category.CONTENT_LICENSE})
 HOW_TO_READ = {
     Category.AI_TRAINING: "the platform may train AI on users' content or data: a threat to creators",
     Category.THIRD_PARTY_AI: "content or data may go to others for their AI: a threat to creators",
@@ -135,7 +134,8 @@ def check_report(
                         for f in verdict.threats
                     ],
                 }
-    alarming = any(m.category in ALARMING for _, m in findings)
+    # exit 3 on language that lets the platform or others use creators' work (the one policy)
+    alarming = any(is_alarming(m.category) for _, m in findings)
     if not args.json:
         _print_check(report, findings, console, safe)
     return (3 if alarming else 0), report

@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check",
-        help="flag every clause of a URL or file now (exit 3: AI-training or broad licence)",
+        help="flag every clause of a URL or file now (exit 3: AI training, licence, sharing)",
     )
     check.add_argument(
         "target",

@@ -25,8 +25,9 @@ from feedgen.feed import FeedGenerator
 
 from monitor.archive import Archive
 from monitor.config import Settings
-from monitor.model import ALERT_CATEGORIES, SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
+from monitor.model import SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
 from monitor.publish.render import environment
+from monitor.rules.policy import ALERT_CATEGORIES
 from monitor.sources import AUDIENCES
 
 NO_ALERTS_YET = datetime(2024, 1, 1, tzinfo=UTC)  # the date of an empty feed, so that it is stable

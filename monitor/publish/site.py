@@ -18,9 +18,10 @@ from typing import Any
 
 from monitor.archive import Archive
 from monitor.archive.catalog import StoredChange
-from monitor.model import ALERT_CATEGORIES, Alert, Version
+from monitor.model import Alert, Version
 from monitor.publish.feed import write_if_changed
 from monitor.publish.render import environment
+from monitor.rules.policy import ALERT_CATEGORIES
 from monitor.sources import AUDIENCES
 
 

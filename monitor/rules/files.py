@@ -128,7 +128,11 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
     description = data.get("description")
     if not isinstance(description, str) or not description.strip():
         raise ConfigError(f"rule {rule_id!r}: a plain-English description is required", where=where)
-    groups = [compile_terms(_terms(g, "all", where, rule_id)) for g in data.get("all", [])]
+    written: list[str] = []
+    groups = []
+    for group in data.get("all", []):
+        written += _terms(group, "all", where, rule_id)
+        groups.append(compile_terms(_terms(group, "all", where, rule_id)))
     near: tuple[re.Pattern[str], re.Pattern[str], int] | None = None
     if "near" in data:
         spec = data["near"]
@@ -140,11 +144,10 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
             raise ConfigError(
                 f"rule {rule_id!r}: near needs a, b (term lists) and within (words)", where=where
             )
-        near = (
-            compile_terms(_terms(spec["a"], "near.a", where, rule_id)),
-            compile_terms(_terms(spec["b"], "near.b", where, rule_id)),
-            spec["within"],
-        )
+        a_terms = _terms(spec["a"], "near.a", where, rule_id)
+        b_terms = _terms(spec["b"], "near.b", where, rule_id)
+        written += a_terms + b_terms
+        near = (compile_terms(a_terms), compile_terms(b_terms), spec["within"])
     weights = _weights(data["weights"], where, rule_id) if "weights" in data else None
     if weights is not None:
         extra = [k for k in ("all", "near", "cue", "none", "polarity", "actor") if k in data]
@@ -165,7 +168,9 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
             or not isinstance(spec["within"], int)
         ):
             raise ConfigError(f"rule {rule_id!r}: cue needs terms and within (words)", where=where)
-        cue = (compile_terms(_terms(spec["terms"], "cue.terms", where, rule_id)), spec["within"])
+        cue_terms = _terms(spec["terms"], "cue.terms", where, rule_id)
+        written += cue_terms
+        cue = (compile_terms(cue_terms), spec["within"])
     examples = data.get("examples") or {}
     fire, quiet = tuple(examples.get("fire", [])), tuple(examples.get("quiet", []))
     if not fire:
@@ -185,7 +190,13 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
         fire=fire,
         quiet=quiet,
         origin=where,
+        terms=tuple(dict.fromkeys(written)),
     )
+
+
+def rule_terms(rule: Rule) -> list[tuple[str, re.Pattern[str]]]:
+    """Each term of a rule as written, with the pattern that finds it alone."""
+    return [(term, compile_terms([term])) for term in rule.terms]
 
 
 def load_pack(path: Path) -> list[Rule]:

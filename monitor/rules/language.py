@@ -157,6 +157,7 @@ class Rule:
     fire: tuple[str, ...] = ()
     quiet: tuple[str, ...] = ()
     origin: str = ""
+    terms: tuple[str, ...] = ()  # the near, all and cue terms as written (for reports)
 
     @property
     def pack(self) -> str:
