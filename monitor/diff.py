@@ -42,11 +42,35 @@ def words(text: str) -> list[str]:
     return WORD_RE.findall(text.lower())
 
 
+# US and UK spellings of a word compare equal (personalised, organisation, colour, licence,
+# centre, catalogue, programme, travelled): both sides are rewritten the same way, so a
+# rewrite only has to be consistent, not a real word
+SPELLING = (
+    (re.compile(r"(?<=\w{3})is(e|es|ed|ing|ation|ations|er|ers)\b"), r"iz\1"),
+    (re.compile(r"(?<=\w{2})ys(e|es|ed|ing)\b"), r"yz\1"),
+    (re.compile(r"(?<=\w{3})our(s|ed|ing|able|ite|ites)?\b"), r"or\1"),
+    (re.compile(r"\blicenc(e|es|ed|ing)\b"), r"licens\1"),
+    (re.compile(r"(?<=\w{3})tre(s)?\b"), r"ter\1"),
+    (re.compile(r"(?<=\w{2})ogue(s)?\b"), r"og\1"),
+    (re.compile(r"(?<=\w{3})mme(s)?\b"), r"m\1"),
+    (re.compile(r"\b(\w*[aeiou]\w*?[aeiou]l)l(ed|ing|er|ers)\b"), r"\1\2"),
+)
+
+
+def spelling(text: str) -> str:
+    """Lower-case `text` with US and UK spelling variants made the same."""
+    text = text.lower()
+    for pattern, replacement in SPELLING:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def canonical(text: str) -> str:
-    """Text with case, punctuation, quotes, spacing and section numbering taken out."""
+    """Text with case, punctuation, quotes, spacing, section numbering and US/UK spelling
+    variants taken out."""
     text = SECTION_REF_RE.sub(lambda m: f"{m.group(1).lower().rstrip('s')} #", text)
     text = MULTILEVEL_NUMBER_RE.sub("#", text)
-    return " ".join(PUNCTUATION_RE.sub(" ", text.lower()).split())
+    return " ".join(spelling(PUNCTUATION_RE.sub(" ", text.lower())).split())
 
 
 def _shared(a: Counter[str], b: Counter[str]) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
+from monitor.diff import canonical
 from monitor.model import (
     SEVERITY_ORDER,
     Category,
@@ -28,7 +29,7 @@ from monitor.model import (
     Match,
     Severity,
 )
-from monitor.rules.language import Actor, RuleSet
+from monitor.rules.language import MAX_LEAD_IN_CHARS, Actor, RuleSet
 from monitor.rules.policy import THREAT_CATEGORIES, is_good_news, is_threat
 
 # Wording that turns a firm promise into a default or a conditional one.
@@ -37,6 +38,7 @@ HEDGE_RE = re.compile(
     r"|opt(?:ed)?[- ]in|if\s+you\s+(?:choose|allow|enable|share)|where\s+permitted)\b",
     re.IGNORECASE,
 )
+LIST_ITEM_CHARS = 600  # a clause longer than this ends the list a lead-in introduced
 NO_FLAG_KINDS = frozenset({ChangeKind.MOVED, ChangeKind.RENUMBERED})
 
 
@@ -66,6 +68,10 @@ def _direction(category: Category, old: list[Match], new: list[Match]) -> Direct
         return Direction.STRENGTHENED
     if new_rules < old_rules or (new_rules == old_rules and new_words < old_words):
         return Direction.WEAKENED
+    if set(canonical(" ".join(m.sentence for m in new)).split()) <= set(
+        canonical(" ".join(m.sentence for m in old)).split()
+    ):
+        return None  # words only dropped, reordered or respelt: nothing new is said
     return Direction.RESTATED
 
 
@@ -114,12 +120,63 @@ def _reconcile(flags: list[Flag]) -> list[Flag]:
     return result
 
 
-def flag_change(change: ClauseChange, index: int, rules: RuleSet) -> list[Flag]:
-    """The Flags one clause change raises."""
+QUOTE_CHARS = 400  # the most of a sentence a Flag quotes, around the words that fired
+
+
+def quote(sentence: str, words: Iterable[str], limit: int = QUOTE_CHARS) -> str:
+    """`sentence`, or when it is longer than `limit` a window of it around the first of `words`
+    found in it, cut at spaces and marked with "…"."""
+    if len(sentence) <= limit:
+        return sentence
+    lowered = sentence.lower()
+    found = [i for w in words if w and (i := lowered.find(w.lower())) >= 0]
+    centre = min(found) if found else 0
+    start = max(0, centre - limit // 3)
+    end = min(len(sentence), start + limit)
+    start = max(0, end - limit)
+    if start > 0:
+        space = sentence.find(" ", start, start + 40)
+        start = space + 1 if space >= 0 else start
+    if end < len(sentence):
+        space = sentence.rfind(" ", end - 40, end)
+        end = space if space > start else end
+    return (
+        ("…" if start > 0 else "")
+        + sentence[start:end].strip()
+        + ("…" if end < len(sentence) else "")
+    )
+
+
+def lead_ins(document: Document | None) -> dict[str, str]:
+    """The context of each clause of `document`, by key: the lead-in of the list it belongs to
+    (the nearest clause before it under the same headings that ends with a colon, with only
+    list-item-sized clauses between), else its innermost heading."""
+    if document is None:
+        return {}
+    result: dict[str, str] = {}
+    lead, path = "", None
+    for clause in document.clauses:
+        if clause.heading_path != path:
+            lead, path = "", clause.heading_path
+        heading = clause.heading_path[-1] if clause.heading_path else ""
+        result[clause.key] = lead or heading
+        text = clause.text.rstrip()
+        if text.endswith(":") and len(text) <= MAX_LEAD_IN_CHARS:
+            lead = text
+        elif len(text) > LIST_ITEM_CHARS:
+            lead = ""
+    return result
+
+
+def flag_change(
+    change: ClauseChange, index: int, rules: RuleSet, context: tuple[str, str] = ("", "")
+) -> list[Flag]:
+    """The Flags one clause change raises; `context` holds the lead-ins of its old and new
+    clause."""
     if change.cosmetic or change.kind in NO_FLAG_KINDS:
         return []
-    old = _without_shadowed(rules.match(change.old.text)) if change.old else []
-    new = _without_shadowed(rules.match(change.new.text)) if change.new else []
+    old = _without_shadowed(rules.match(change.old.text, None, context[0])) if change.old else []
+    new = _without_shadowed(rules.match(change.new.text, None, context[1])) if change.new else []
     flags = []
     for category in dict.fromkeys([m.category for m in new] + [m.category for m in old]):
         old_c = [m for m in old if m.category is category]
@@ -141,7 +198,7 @@ def flag_change(change: ClauseChange, index: int, rules: RuleSet) -> list[Flag]:
                 direction=direction,
                 rule_id=evidence.rule_id,
                 description=rule.description,
-                evidence=evidence.sentence,
+                evidence=quote(evidence.sentence, evidence.words),
                 words=evidence.words,
                 change_index=index,
                 change_key=change.key,
@@ -161,9 +218,14 @@ def flag_changes(
     the list it belongs to."""
     if changeset.is_cosmetic:
         return ()
-    flags = [
-        flag for i, change in enumerate(changeset.changes) for flag in flag_change(change, i, rules)
-    ]
+    old_leads, new_leads = lead_ins(documents[0]), lead_ins(documents[1])
+    flags = []
+    for i, change in enumerate(changeset.changes):
+        context = (
+            old_leads.get(change.old.key, "") if change.old else "",
+            new_leads.get(change.new.key, "") if change.new else "",
+        )
+        flags += flag_change(change, i, rules, context)
     return tuple(_reconcile(flags))
 
 
@@ -221,7 +283,7 @@ READING_ACTOR = {
 
 def classify_sentence(rules: RuleSet, text: str, lead_in: str = "") -> Reading:
     """The Reading of one sentence (or list item, with the sentence that introduces it)."""
-    matches = rules.match(text, frozenset(READING_ORDER))
+    matches = rules.match(text, frozenset(READING_ORDER), lead_in)
     for category in READING_ORDER:
         found = [m for m in matches if m.category is category]
         if found:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-import yaml
-
 from monitor.diff import diff
 from monitor.extract.document import DocumentBuilder
-from monitor.extract.markdown import parse
 from monitor.flag import assess, flag_changes
 from monitor.model import Category, Direction, Document, Severity
 from monitor.rules.files import load_rules
-from tests.conftest import CORPUS
 
 RULES = load_rules()
-CASES = yaml.safe_load((CORPUS / "cases.yaml").read_text())["cases"]
 
 
 def doc(*texts: str) -> Document:
@@ -45,7 +39,7 @@ def test_introduced_ai_training_is_a_high_alert_with_its_evidence() -> None:
     (training,) = [f for f in flags if f.category is Category.AI_TRAINING]
     assert (
         training.direction is Direction.INTRODUCED
-        and training.rule_id == "ai_training.train-models"
+        and training.rule_id == "ai_training.train-on-content"
     )
     assert training.evidence.startswith(
         "For example, this license includes the right to use Your Content to train AI"
@@ -113,15 +107,3 @@ def test_cosmetic_and_moved_changes_raise_nothing() -> None:
         )
         == ()
     )
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c["id"])
-def test_corpus_pairs_alert_exactly_when_a_creator_should_be_alerted(case: dict) -> None:
-    changeset = diff(
-        parse((CORPUS / case["old_file"]).read_text()),
-        parse((CORPUS / case["new_file"]).read_text()),
-    )
-    verdict = assess(flag_changes(changeset, RULES))
-    assert verdict.alert is (case["labels"]["alert"] == "yes"), [
-        (f.category.value, f.direction.value, f.evidence[:80]) for f in verdict.threats
-    ]

@@ -8,7 +8,7 @@ import pytest
 
 from monitor.errors import ConfigError
 from monitor.extract.document import normalize_text
-from monitor.model import Category
+from monitor.model import Category, Severity
 from monitor.rules.files import load_pack, load_rules
 from monitor.rules.language import match_rule, split_sentences
 
@@ -87,15 +87,16 @@ def test_keyword_traps_stay_quiet(text: str) -> None:
 
 
 def test_matches_quote_the_words_that_fired() -> None:
-    (match,) = [
-        m
+    found = {
+        m.rule_id: m
         for m in RULES.match(
             "For example, this license includes the right to use Your Content to train AI."
         )
         if m.category is Category.AI_TRAINING
-    ]
-    assert match.rule_id == "ai_training.train-models"
-    assert {"train", "AI"} <= set(match.words)
+    }
+    match = found["ai_training.train-on-content"]  # users' own content: the high-severity rule
+    assert match.severity is Severity.HIGH
+    assert {"train", "AI", "Your Content"} <= set(match.words)
     assert match.sentence.startswith("For example, this license")
 
 

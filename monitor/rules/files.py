@@ -148,6 +148,8 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
         b_terms = _terms(spec["b"], "near.b", where, rule_id)
         written += a_terms + b_terms
         near = (compile_terms(a_terms), compile_terms(b_terms), spec["within"])
+        if spec.get("order", "any") not in ("any", "a-b"):
+            raise ConfigError(f"rule {rule_id!r}: near.order is 'any' or 'a-b'", where=where)
     weights = _weights(data["weights"], where, rule_id) if "weights" in data else None
     if weights is not None:
         extra = [k for k in ("all", "near", "cue", "none", "polarity", "actor") if k in data]
@@ -182,6 +184,7 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
         description=" ".join(description.split()),
         groups=tuple(groups),
         near=near,
+        ordered=near is not None and data["near"].get("order") == "a-b",
         cue=cue,
         none=none,
         polarity=enum(Polarity, "polarity", "affirmative"),

@@ -85,6 +85,29 @@ THIRD_ACTOR_RE = re.compile(
 )
 NEGATION_WINDOW = 30  # words before the trigger in which a negation counts (same clause)
 AFTER_WINDOW = 20  # words after it for "without your consent"
+MAX_QUOTED = 12  # words of one term group quoted as evidence
+# A "sentence" longer than this is not one (a list inlined, or hostile input): it is matched in
+# pieces cut at list markers, semicolons, commas or, failing those, spaces
+MAX_SENTENCE_CHARS = 2_000
+MAX_LEAD_IN_CHARS = 300
+SEEN_LIMIT = 50_000  # sentences whose Matches a RuleSet remembers
+INLINE_ITEM_RE = re.compile(r"(?:^|\s)[*\u2022\u00b7]\s+")
+ITEM_START_RE = re.compile(r"^(?:[*\u2022\u00b7-]\s|\(?(?:[a-z]|[ivx]{1,5}|\d{1,2})[.)]\s)")
+# Lead-ins and headings under which list items are prohibitions, or the platform's own uses
+BAN_LEAD_RE = re.compile(
+    r"\b(?:you|users?|developers?|customers?|members?|visitors?|licensees?|anyone|no\s+one)\b"
+    r"(?:\s+\w+){0,4}?\s+(?:may|must|shall|will|can|should|are|is)(?:\s+\w+)?\s+not\b"
+    r"|\b(?:cannot|can't|won't|mustn't|shan't|aren't|agrees?\s+not|not\s+to)\b"
+    r"|\bprohibit|\bforbid|\brestrictions?\b|\bnot\s+(?:allowed|permitted)\b"
+    r"|\bwithout\s+(?:\w+['\u2019]?s?\s+){0,3}(?:consent|permission|authori[sz]ation)"
+    r"|\b(?:acceptable|prohibited|unauthori[sz]ed)\s+(?:use|uses|conduct|activit)",
+    re.IGNORECASE,
+)
+PLATFORM_LEAD_RE = re.compile(
+    r"\b(?:we|us|our)\b(?:\s+\w+){0,4}?\s+(?:use|process|collect|analy[sz]e|may|purposes?)\b"
+    r"|\bpurposes?\b|\bto\s+(?:provide|operate|improve|develop)\b",
+    re.IGNORECASE,
+)
 OWNER_RE = re.compile(r"\b(our|their|its)\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$", re.IGNORECASE)
 
 
@@ -147,6 +170,7 @@ class Rule:
     description: str
     groups: tuple[re.Pattern[str], ...] = ()
     near: tuple[re.Pattern[str], re.Pattern[str], int] | None = None
+    ordered: bool = False  # near: the b term must follow the a term ("develop ... models")
     cue: tuple[re.Pattern[str], int] | None = (
         None  # terms that must stand within N words of the trigger
     )
@@ -168,11 +192,99 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_RE.split(text) if s.strip()]
 
 
+class Unit(NamedTuple):
+    """What rules are matched on: a sentence or a list item, and the lead-in that introduces it
+    ("You agree not to:", "We use your information to:"), or a heading, or ""."""
+
+    text: str
+    lead_in: str = ""
+
+
+def _cut(text: str) -> list[str]:
+    """`text` in pieces of at most MAX_SENTENCE_CHARS, cut at ; or , or a space."""
+    pieces = []
+    while len(text) > MAX_SENTENCE_CHARS:
+        window = text[:MAX_SENTENCE_CHARS]
+        cut = max(window.rfind(";"), window.rfind(","))
+        if cut < MAX_SENTENCE_CHARS // 2:
+            cut = window.rfind(" ")
+        if cut < MAX_SENTENCE_CHARS // 2:
+            cut = MAX_SENTENCE_CHARS - 1
+        pieces.append(text[: cut + 1].strip())
+        text = text[cut + 1 :]
+    return [p for p in (*pieces, text.strip()) if p]
+
+
+def split_units(text: str, lead_in: str = "") -> list[Unit]:
+    """The sentences and list items of `text`, each with its lead-in.
+
+    A list inlined in one line ("We collect: * search queries * prompts in AI features") is
+    split into its items; the words before the first item, or before a colon that opens the
+    sentence ("You may not: use the Content to train..."), become the lead-in of the items
+    that follow, until a sentence that is not an item. Over-long sentences are cut.
+    """
+    units: list[Unit] = []
+    lead = lead_in
+    for sentence in split_sentences(text):
+        items = INLINE_ITEM_RE.split(sentence)
+        head, rest = items[0].strip(), [i.strip() for i in items[1:] if i.strip()]
+        if not rest and not ITEM_START_RE.match(sentence):
+            colon = sentence.find(":")
+            if 0 < colon <= MAX_LEAD_IN_CHARS and sentence[colon + 1 :].strip():
+                head, rest = sentence[: colon + 1], [sentence[colon + 1 :].strip()]
+        if rest:
+            if head and not ITEM_START_RE.match(head):
+                units += [Unit(piece, lead) for piece in _cut(head)]
+                if len(head) <= MAX_LEAD_IN_CHARS:
+                    lead = f"{lead} {head}" if lead else head
+            elif head:
+                rest.insert(0, head)
+            units += [Unit(piece, lead) for item in rest for piece in _cut(item)]
+        elif ITEM_START_RE.match(sentence):
+            units += [Unit(piece, lead) for piece in _cut(sentence)]
+        else:
+            units += [Unit(piece, lead_in) for piece in _cut(sentence)]
+            # the items that may follow ("...: (a) ...; (b) ...") are led by this sentence, and
+            # by what leads it (it may itself be the first item of a list)
+            if len(sentence) <= 2 * MAX_LEAD_IN_CHARS:
+                lead = f"{lead_in} {sentence}" if lead_in else sentence
+            else:
+                lead = lead_in
+    return units
+
+
+class Context(NamedTuple):
+    """What a lead-in or heading says about the items under it."""
+
+    actor: Actor | None = None
+    # "You may not:", "Prohibited uses" (a ban on users), "We will not use your content:" (a
+    # promise): the items under it are negated
+    negated: bool = False
+
+
+NO_CONTEXT = Context()
+
+
+def read_context(lead_in: str) -> Context:
+    """Who the items under `lead_in` are about, and whether they are prohibitions."""
+    if not lead_in:
+        return NO_CONTEXT
+    if BAN_LEAD_RE.search(lead_in):
+        return Context(Actor.USERS, negated=True)
+    platform = PLATFORM_ACTOR_RE.search(lead_in)
+    if platform and NEGATION_BEFORE_RE.search(lead_in, platform.end()):
+        return Context(Actor.PLATFORM, negated=True)
+    if PLATFORM_LEAD_RE.search(lead_in):
+        return Context(Actor.PLATFORM)
+    return NO_CONTEXT
+
+
 class _Sentence:
     """A sentence with word offsets, so that distances are counted in words."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, context: Context = NO_CONTEXT) -> None:
         self.text = text
+        self.context = context
         self.starts = [m.start() for m in WORD_START_RE.finditer(text)]
 
     def word_at(self, offset: int) -> int:
@@ -207,9 +319,9 @@ def _negated(sentence: _Sentence, start: int, end: int) -> bool:
     return bool(NEGATION_AFTER_RE.search(sentence.clause_after(end)))
 
 
-def _actor(sentence: _Sentence, start: int, owner: Actor | None = None) -> Actor:
+def _actor(sentence: _Sentence, start: int, owner: Actor | None = None) -> Actor | None:
     """Who the trigger is about: whose models ("our models", "their models"), else the nearest
-    actor cue before it, else the platform."""
+    actor cue before it, else None (the context or the platform)."""
     if owner is not None:
         return owner
     before = sentence.text[:start]
@@ -222,7 +334,7 @@ def _actor(sentence: _Sentence, start: int, owner: Actor | None = None) -> Actor
         hits = list(pattern.finditer(before))
         if hits:
             found.append((hits[-1].end(), actor))
-    return max(found)[1] if found else Actor.PLATFORM
+    return max(found)[1] if found else None
 
 
 def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
@@ -235,16 +347,19 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     owner: Actor | None = None
     if rule.near:
         a, b, within = rule.near
-        b_hits = [(s.word_at(m.start()), m) for m in b.finditer(s.text)]
+        b_hits = list(b.finditer(s.text))
         if not b_hits:
             return None
+        b_words = [s.word_at(m.start()) for m in b_hits]  # ascending, like the hits
         for hit in a.finditer(s.text):
             position = s.word_at(hit.start())
+            # the b hits within `within` words, found by bisection: linear in the hits
+            first = bisect.bisect_left(b_words, position - within)
+            last = bisect.bisect_right(b_words, position + within)
             close = [
                 m
-                for w, m in b_hits
-                if abs(w - position) <= within
-                and (m.end() <= hit.start() or m.start() >= hit.end())
+                for m in itertools.islice(b_hits, first, min(last, first + MAX_QUOTED))
+                if m.start() >= hit.end() or (m.end() <= hit.start() and not rule.ordered)
             ]
             if close:
                 trigger = (hit.start(), hit.end())
@@ -260,7 +375,7 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
         if trigger is None:
             return None
     for group in rule.groups:
-        found = list(group.finditer(s.text))
+        found = list(itertools.islice(group.finditer(s.text), MAX_QUOTED))
         if not found:
             return None
         words += [m.group(0) for m in found]
@@ -271,18 +386,22 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     if rule.cue:
         pattern, within = rule.cue
         position = s.word_at(trigger[0])
-        cues = [
-            m for m in pattern.finditer(s.text) if abs(s.word_at(m.start()) - position) <= within
-        ]
-        if not cues:
+        cue = next(
+            (m for m in pattern.finditer(s.text) if abs(s.word_at(m.start()) - position) <= within),
+            None,
+        )
+        if cue is None:
             return None
-        words.append(cues[0].group(0))
-    negated = _negated(s, *trigger)
+        words.append(cue.group(0))
+    own_actor = _actor(s, trigger[0], owner)
+    # an item with no subject of its own under "You may not:" is a prohibition on users, one
+    # under "We will not use your content:" a promise
+    negated = _negated(s, *trigger) or (s.context.negated and own_actor is None)
     if rule.polarity is Polarity.AFFIRMATIVE and negated:
         return None
     if rule.polarity is Polarity.NEGATED and not negated:
         return None
-    actor = _actor(s, trigger[0], owner)
+    actor = own_actor or s.context.actor or Actor.PLATFORM
     if rule.actor is Actor.NOT_USERS:
         if actor is Actor.USERS:
             return None
@@ -292,9 +411,11 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     return Match(rule.id, rule.category, rule.severity, s.text, unique)
 
 
-def fired_rules(rules: Iterable[Rule], sentence: str) -> dict[str, Match]:
+def fired_rules(
+    rules: Iterable[Rule], sentence: str, context: Context = NO_CONTEXT
+) -> dict[str, Match]:
     """The rules without weights that fire on one sentence, by id, in the order given."""
-    s = _Sentence(sentence)
+    s = _Sentence(sentence, context)
     return {rule.id: found for rule in rules if (found := match_rule(rule, s))}
 
 
@@ -341,6 +462,11 @@ class RuleSet:
     _plans: dict[frozenset[Category] | None, _Plan] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # the Matches of sentences already seen: the old and new text of a changed clause share
+    # most of their sentences, and a pass sees the same boilerplate on many pages
+    _seen: dict[tuple[Unit, frozenset[Category] | None], list[Match]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def _plan(self, categories: frozenset[Category] | None) -> _Plan:
         plan = self._plans.get(categories)
@@ -359,18 +485,36 @@ class RuleSet:
             plan = self._plans[categories] = _Plan(tuple(plain), tuple(weighted), decided)
         return plan
 
-    def match(self, text: str, categories: frozenset[Category] | None = None) -> list[Match]:
-        plain, weighted, decided = self._plan(categories)
+    def match(
+        self, text: str, categories: frozenset[Category] | None = None, lead_in: str = ""
+    ) -> list[Match]:
+        """The Matches on the sentences and list items of `text`; `lead_in` is the sentence or
+        heading that introduces it, which decides actor and polarity of subjectless items."""
         matches = []
-        for raw in split_sentences(text):
-            fired = fired_rules(plain, raw)
-            matches += [
-                m
-                for m in fired.values()
-                if m.category not in decided and (categories is None or m.category in categories)
-            ]
-            for rule in weighted:
-                found = match_weighted(rule, raw, fired)
-                if found:
-                    matches.append(found)
+        for unit in split_units(text, lead_in):
+            key = (unit, categories)
+            found = self._seen.get(key)
+            if found is None:
+                if len(self._seen) >= SEEN_LIMIT:
+                    self._seen.clear()
+                found = self._seen[key] = self._match_unit(unit, categories)
+            matches += found
+        return matches
+
+    def forget(self) -> None:
+        """Drop the remembered Matches (for benchmarks that time cold matching)."""
+        self._seen.clear()
+
+    def _match_unit(self, unit: Unit, categories: frozenset[Category] | None) -> list[Match]:
+        plain, weighted, decided = self._plan(categories)
+        fired = fired_rules(plain, unit.text, read_context(unit.lead_in))
+        matches = [
+            m
+            for m in fired.values()
+            if m.category not in decided and (categories is None or m.category in categories)
+        ]
+        for rule in weighted:
+            found = match_weighted(rule, unit.text, fired)
+            if found:
+                matches.append(found)
         return matches
