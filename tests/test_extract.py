@@ -1,4 +1,7 @@
-"""extract.py on the real corpus HTML (with OTA's selectors and without) and on small pages."""
+"""extract/: real HTML (fixture copies of OTA snapshots, with their selectors and without), small pages.
+
+Every snapshot of ../shared/corpus/html is checked by bench/corpus_checks.py.
+"""
 
 from __future__ import annotations
 
