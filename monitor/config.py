@@ -28,7 +28,8 @@ class FetchSettings:
 
     user_agent: str = f"Clausewatch/0.1 (+{PROJECT_URL}; terms-of-service change monitor)"
     connect_timeout: float = 10.0
-    read_timeout: float = 30.0
+    read_timeout: float = 30.0  # per read: a server sending a byte at a time never reaches it
+    total_timeout: float = 120.0  # the most one request may take, connect to last byte
     max_bytes: int = 10 * 1024 * 1024  # after decompression
     retries: int = 3  # extra attempts after the first, on connection errors, 429 and 5xx
     backoff_base: float = 2.0  # seconds; attempt n waits base * 2**n (with jitter)
