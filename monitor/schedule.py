@@ -21,6 +21,7 @@ import random
 import re
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,6 +46,10 @@ log = logging.getLogger("clausewatch.schedule")
 DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DIGEST_JOB = "digest"
 PASS_JOB = "pass"
+# After SIGTERM, the pass ends within seconds (track.STOP_GRACE); should anything else still
+# hold the daemon this long after the signal, it exits at once (the kernel releases its locks,
+# SQLite rolls back what was not committed).
+STOP_DEADLINE = 15.0
 
 
 def cron_weekdays(field: str) -> str:
@@ -318,6 +323,13 @@ class Daemon:
             threading.Thread(
                 target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True
             ).start()
+            threading.Thread(target=exit_if_still_running, daemon=True).start()
+
+        def exit_if_still_running() -> None:
+            time.sleep(STOP_DEADLINE)
+            log.error("still busy %.0f s after the signal: exiting now", STOP_DEADLINE)
+            logging.shutdown()
+            os._exit(1)
 
         signal.signal(signal.SIGTERM, shut_down)
         signal.signal(signal.SIGINT, shut_down)
