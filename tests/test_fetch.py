@@ -398,6 +398,43 @@ def test_robots_txt_is_honoured_unless_overridden(httpserver: HTTPServer) -> Non
     assert sum(1 for r, _ in httpserver.log if r.path == "/robots.txt") == 1  # cached
 
 
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/a/private", False),  # "*" matches any characters (RFC 9309 2.2.3)
+        ("/a/b/private/terms", False),
+        ("/a/public", True),
+        ("/terms.pdf", False),  # "$" anchors the end
+        ("/terms.pdf.html", True),
+        ("/a/private-but-allowed", True),  # the longest match wins: Allow is longer
+    ],
+)
+def test_robots_txt_wildcards_are_read_as_rfc_9309_says(
+    path: str, allowed: bool, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/robots.txt").respond_with_data(
+        "User-agent: *\nDisallow: /*/private\nDisallow: /*.pdf$\nAllow: /*/private-but-allowed\n"
+    )
+    httpserver.expect_request(path).respond_with_data(terms_html(), content_type="text/html")
+    result = Fetcher(fast_fetch_settings(respect_robots=True)).fetch(
+        source_for(httpserver.url_for(path))
+    )
+    if allowed:
+        assert isinstance(result, Snapshot), result
+    else:
+        assert isinstance(result, FetchFailure) and result.reason is FailureReason.ROBOTS, result
+
+
+def test_robots_txt_group_for_our_product_token_applies(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/robots.txt").respond_with_data(
+        "User-agent: *\nAllow: /\n\nUser-agent: Clausewatch\nDisallow: /terms\n"
+    )
+    result = Fetcher(fast_fetch_settings(respect_robots=True)).fetch(
+        source_for(httpserver.url_for("/terms"))
+    )
+    assert isinstance(result, FetchFailure) and result.reason is FailureReason.ROBOTS, result
+
+
 def test_missing_robots_txt_allows_everything(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/robots.txt").respond_with_data("not found", status=404)
     httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
