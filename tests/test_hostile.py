@@ -20,6 +20,7 @@ from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
 from monitor.config import Settings
+from monitor.extract.html import html_document
 from monitor.fetch.http import Fetcher
 from monitor.model import FailureReason, FetchFailure, Outcome, Source
 from monitor.track import run_pass
@@ -145,3 +146,45 @@ def test_sigterm_ends_the_daemon_within_seconds_while_a_fetch_is_stuck(
     with Archive(tmp_path / "archive") as archive:
         assert archive.versions("fast") and not archive.versions("slow")
         assert archive.verify().ok
+
+
+# --- 5. Deep nesting: the parser reads past depth 256, and a parser that gave up is a failure --
+
+TRAINING_AFTER = "<p>9.1 We may use your content to train our artificial intelligence models.</p>"
+
+
+def nested_page(depth: int) -> str:
+    nest = "<div>" * depth + "<span>deep</span>" + "</div>" * depth
+    return terms_html(extra=nest + TRAINING_AFTER)
+
+
+def test_a_clause_after_a_block_nested_300_deep_is_kept() -> None:
+    document = html_document(nested_page(300))
+    assert any("train our artificial intelligence" in c.text for c in document.clauses)
+
+
+@pytest.mark.parametrize(
+    ("depth", "why"), [(1500, "nests its elements too deeply"), (5000, "parser gave up")]
+)
+def test_a_page_nested_past_what_can_be_read_is_a_failed_fetch_not_a_version(
+    depth: int, why: str, httpserver: HTTPServer, settings: Settings
+) -> None:
+    source = _source("deep", httpserver.url_for("/terms"))
+    httpserver.expect_request("/terms").respond_with_data(
+        terms_html(extra=TRAINING_AFTER), content_type="text/html"
+    )
+    fetcher = Fetcher(settings.fetch)
+    settings.archive_dir.mkdir(parents=True)
+    with Archive(settings.archive_dir) as archive, archive.lock():
+        first = run_pass([source], archive, fetcher, settings)
+    assert [r.outcome for r in first.results] == [Outcome.NEW]
+    httpserver.clear()
+    httpserver.expect_request("/terms").respond_with_data(
+        nested_page(depth), content_type="text/html"
+    )
+    with Archive(settings.archive_dir) as archive, archive.lock():
+        (result,) = run_pass([source], archive, fetcher, settings).results
+        assert result.outcome is Outcome.FAILED and result.failure is not None
+        assert result.failure.reason is FailureReason.NOT_TERMS
+        assert why in result.failure.detail, result.failure.detail
+        assert len(archive.versions("deep")) == 1 and archive.alerts() == []

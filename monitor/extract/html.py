@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from dataclasses import dataclass
 
 from cssselect import GenericTranslator, SelectorError
@@ -101,7 +102,7 @@ PLAIN_INLINE_TAGS = frozenset(
 )
 XML_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
 _TRANSLATOR = GenericTranslator()
-_HTML_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True)
+_PARSERS = threading.local()  # a parser per thread: its error log is read after each parse
 _TEXT_LENGTH = etree.XPath("string-length(normalize-space(.))")
 
 
@@ -343,6 +344,32 @@ def _owner_table(row: etree._Element) -> etree._Element | None:
     return parent
 
 
+def _parse(html: str) -> etree._Element | None:
+    """The page's element tree; raises NotTerms when libxml2 gave up before the end.
+
+    With `huge_tree` libxml2 follows nesting to depth 2048 instead of 256; past its limits it
+    stops reading with no exception, only a FATAL entry in the error log, and everything after
+    would be silently lost (a clause after a deeply nested block, say): that page is a failed
+    fetch, never a version."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.HTMLParser(
+            remove_comments=True, remove_pis=True, huge_tree=True
+        )
+    try:
+        # Plain etree elements: lxml.html's element classes cost a lookup on every access.
+        root = etree.fromstring(html, parser)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
+        raise NotTerms(f"the page is not parseable HTML: {exc}") from None
+    for error in parser.error_log:
+        if error.level == etree.ErrorLevels.FATAL:
+            raise NotTerms(
+                f"the HTML parser gave up at line {error.line} ({error.message.strip()}): "
+                "the rest of the page would be lost"
+            )
+    return root
+
+
 def html_document(
     html: str, select: tuple[str, ...] = (), remove: tuple[str, ...] = (), title: str = ""
 ) -> Document:
@@ -350,11 +377,7 @@ def html_document(
     html = XML_DECL_RE.sub("", html, count=1)
     if not html.strip():
         raise NotTerms("the page is empty")
-    try:
-        # Plain etree elements: lxml.html's element classes cost a lookup on every access.
-        root = etree.fromstring(html, _HTML_PARSER)
-    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
-        raise NotTerms(f"the page is not parseable HTML: {exc}") from None
+    root = _parse(html)
     if root is None:
         raise NotTerms("the page has no HTML elements")
     page_title = " ".join((root.findtext(".//title") or "").split())
@@ -380,9 +403,14 @@ def html_document(
         chosen = [main_content(root)]
     builder = DocumentBuilder()
     walker = _Walker(builder, _Bold.of(root))
-    for el in chosen:
-        walker.node(el)
-        walker.flush()
+    try:
+        for el in chosen:
+            walker.node(el)
+            walker.flush()
+    except RecursionError:  # the walk recurses per level: about 450 levels deep
+        raise NotTerms(
+            "the page nests its elements too deeply to read whole (hundreds of levels)"
+        ) from None
     if not title:
         h1 = root.find(".//h1")
         title = page_title or (" ".join(_flat_text(h1).split()) if h1 is not None else "")
