@@ -32,8 +32,7 @@ from monitor.archive.files import compress_snapshot
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ArchiveError
-from monitor.extract import html as extract
-from monitor.extract import markdown
+from monitor.extract import markdown, readers
 from monitor.fetch.http import Fetcher
 from monitor.flag import flag_changes
 from monitor.model import (
@@ -214,7 +213,7 @@ def upgrade_extraction(
     fingerprint = extractor_fingerprint(source)
     if latest is None or extractor in ("", fingerprint):
         return False
-    document = extract.extract(
+    document = readers.extract(
         archive.read_snapshot(latest), source, min_chars=settings.min_clause_chars
     )
     if isinstance(document, FetchFailure):

@@ -1,13 +1,12 @@
-"""Extraction: a Snapshot (HTML, PDF or plain text) into a Document of Clauses.
+"""The HTML reader: an HTML page into a Document of Clauses.
 
-Owns: choosing the reader by content type (HTML here; plain text and PDF in
-monitor.extract.text), choosing the terms content of an HTML page (the source's
-`select`/`remove` CSS selectors, or without them monitor.extract.main_content's choice), keeping the
-structure people cite (headings, number labels, lists, tables as rows, definitions, bold lead-in
-headings), and refusing a selection that is empty or too short to be terms (a FetchFailure,
-never a version). lxml and cssselect live here and in monitor.extract.main_content (bs4 is not used:
-lxml alone parses a 300 KB page about ten times faster). Must never: fetch, write files, or
-read the clock.
+Owns: parsing the page whole (a page the parser gave up on is NotTerms, never a shorter
+Document), choosing the terms content (the source's `select`/`remove` CSS selectors, or without
+them monitor.extract.main_content's choice), keeping the structure people cite (headings,
+number labels, lists, tables as rows, definitions, bold lead-in headings), and refusing a
+selection that matched nothing. monitor.extract.readers chooses this reader by media type.
+lxml and cssselect live here and in monitor.extract.main_content (bs4 is not used: lxml alone
+parses a 300 KB page about ten times faster). Must never: fetch, write files, or read the clock.
 """
 
 from __future__ import annotations
@@ -28,8 +27,7 @@ from monitor.extract.document import (
     looks_like_heading,
 )
 from monitor.extract.main_content import decode_emails, drop, main_content, remove_chrome
-from monitor.extract.text import pdf_document, text_document
-from monitor.model import Document, FailureReason, FetchFailure, Snapshot, Source
+from monitor.model import Document
 
 DROP_TAGS = frozenset(
     [
@@ -415,34 +413,3 @@ def html_document(
         h1 = root.find(".//h1")
         title = page_title or (" ".join(_flat_text(h1).split()) if h1 is not None else "")
     return builder.build(title)
-
-
-def extract(snapshot: Snapshot, source: Source, *, min_chars: int = 200) -> Document | FetchFailure:
-    """The terms Document in a snapshot, or a NOT_TERMS FetchFailure saying why there is none."""
-    try:
-        if snapshot.content_type == "application/pdf":
-            document = pdf_document(snapshot.content, source.title)
-        elif snapshot.content_type == "text/plain":
-            document = text_document(snapshot.text, source.title)
-        else:
-            document = html_document(snapshot.text, source.select, source.remove)
-    except NotTerms as exc:
-        return FetchFailure(
-            source.id,
-            snapshot.fetched_at,
-            snapshot.url,
-            FailureReason.NOT_TERMS,
-            str(exc),
-            snapshot.status,
-        )
-    length = sum(len(c.full_text) for c in document.clauses)
-    if length < min_chars:
-        return FetchFailure(
-            source.id,
-            snapshot.fetched_at,
-            snapshot.url,
-            FailureReason.NOT_TERMS,
-            f"the selection holds only {length} characters of text (at least {min_chars} expected)",
-            snapshot.status,
-        )
-    return document

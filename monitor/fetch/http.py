@@ -47,7 +47,7 @@ from monitor.model import (
     Source,
 )
 
-TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "text/markdown")
 ACCEPTED_TYPES = (*TEXT_TYPES, "application/pdf")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 CHUNK = 64 * 1024  # urllib3 (2.6 and later) decompresses no more than this a read
@@ -304,7 +304,10 @@ class Fetcher:
         self._session.headers.update(
             {
                 "User-Agent": settings.user_agent,
-                "Accept": "text/html,application/xhtml+xml,application/pdf;q=0.9,text/plain;q=0.8",
+                "Accept": (
+                    "text/html,application/xhtml+xml,application/pdf;q=0.9,"
+                    "text/plain;q=0.8,text/markdown;q=0.8"
+                ),
                 "Accept-Language": "en",
                 "Accept-Encoding": "gzip, deflate",
             }
