@@ -86,6 +86,7 @@ class Settings:
     failure_alert_after: int = 3  # consecutive failed checks before a maintainer notice
     digest_schedule: str = "0 8 * * 1"  # cron line for `clausewatch run` (UTC; 1 = Monday)
     digest_days: int = 7  # the period the scheduled digest covers
+    rules: tuple[Path, ...] = ()  # rule files used instead of the shipped packs (empty: the packs)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     mail: MailSettings = field(default_factory=MailSettings)
 
@@ -99,6 +100,14 @@ def _check_keys(table: Mapping[str, Any], allowed: list[str], where: str) -> Non
 
 
 def _coerce(value: Any, to: Any, name: str, where: str) -> Any:
+    if to in (tuple[Path, ...], "tuple[Path, ...]"):
+        # a TOML list of paths, or in the environment one string of paths joined by os.pathsep
+        items = value.split(os.pathsep) if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(
+                f"setting {name!r} must be a list of paths, got {value!r}", where=where
+            )
+        return tuple(Path(i) for i in items if i)
     try:
         if to in (Path, "Path"):
             return Path(str(value))
@@ -204,6 +213,7 @@ def load_settings(
         archive_dir=_absolute(settings.archive_dir, base),
         sources_file=_absolute(settings.sources_file, base),
         public_dir=_absolute(settings.public_dir, base),
+        rules=tuple(_absolute(path, base) for path in settings.rules),
     )
 
 

@@ -220,7 +220,7 @@ class Daemon:
         self.due: set[str] = set()
         self.guard = threading.Lock()
         self.fetcher = Fetcher(settings.fetch)
-        self.rules = load_rules()
+        self.rules = load_rules(settings.rules or None)
         self.scheduler = BlockingScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(2)},

@@ -301,7 +301,7 @@ class _Pass:
         """The rules, compiled the first time a change needs them: a pass where nothing
         changed (most of them) never pays the 0.1 s."""
         if self._rules is None:
-            self._rules = load_rules()
+            self._rules = load_rules(self.settings.rules or None)
         return self._rules
 
     def run(self) -> None:

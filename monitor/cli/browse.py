@@ -96,7 +96,7 @@ def check_report(
     """Flag every clause of a document; compare with the archive if its URL is tracked."""
     tracked = _tracked_source(args.target, settings)
     document, where = load_document(args.target, tuple(args.select or ()), settings, tracked)
-    rules = load_rules()
+    rules = load_rules(settings.rules or None)
     findings: list[tuple[str, Match]] = []
     for clause in document.clauses:
         for match in rules.match(clause.text):
