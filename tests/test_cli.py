@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import io
 import json
 import re
@@ -124,24 +124,36 @@ def test_fetched_text_cannot_inject_terminal_markup(httpserver: HTTPServer, tmp_
     assert safe("a\x1b[2Jb\u202e") == "a\ufffd[2Jb\ufffd"
 
 
-def _options(parser: argparse.ArgumentParser, prefix: str = "") -> list[tuple[str, str]]:
+def _help(words: tuple[str, ...]) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        build_parser().parse_args([*words, "--help"])
+    return out.getvalue()
+
+
+def _options(words: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(command, option) for every command and option, read from what --help prints."""
+    positional, _, options = _help(words).partition("\noptions:\n")
+    prefix = " ".join(words)
     found = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                found.append((f"{prefix}{name}".strip(), ""))
-                found += _options(sub, f"{prefix}{name} ")
-        else:
-            for option in action.option_strings:
+    for line in options.splitlines():
+        if line.startswith("  -"):
+            invocation = line[2:].split("  ")[0]  # "-q, --quiet" or "--since SINCE"
+            for option in re.findall(r"(?<![\w-])-{1,2}[a-zA-Z][\w-]*", invocation):
                 if option not in ("-h", "--help"):
-                    found.append((prefix.strip(), option))
+                    found.append((prefix, option))
+    for name in re.findall(r"^    ([a-z][\w-]*)(?= |$)", positional, re.MULTILINE):
+        found.append(((prefix + " " + name).strip(), ""))
+        found += _options((*words, name))
     return found
 
 
 def test_readme_documents_every_command_and_option() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = []
-    for command, option in _options(build_parser()):
+    options = _options()
+    assert ("track", "--rules") in options and ("site build", "--out") in options
+    for command, option in options:
         if option:
             pattern = (
                 rf"clausewatch[^\n`]*\b{re.escape(command)}\b[^\n`]*{re.escape(option)}"
