@@ -296,6 +296,7 @@ class _Pass:
         self.pool: concurrent.futures.ProcessPoolExecutor | None = None
         self.done: list[SourceResult] = []  # stored, waiting for the next commit to be reported
         self.last_commit = time.monotonic()
+        self.stored_all = threading.Event()  # storing ended: fetching threads put nothing more
 
     def rules(self) -> RuleSet:
         """The rules, compiled the first time a change needs them: a pass where nothing
@@ -324,6 +325,7 @@ class _Pass:
                 self.commit()
         except ArchiveError as exc:  # the batch could not start or end: nothing of it is stored
             self.report(exc)
+        self.stored_all.set()
         # A stopping pass leaves a fetch that still waits on a server to its deadline: the
         # thread is a daemon, and puts nothing more once it sees the stop.
         grace = time.monotonic() + STOP_GRACE
@@ -376,7 +378,7 @@ class _Pass:
             except queue.Empty:
                 return
             for source in group:
-                if self.should_stop():
+                if self.should_stop() or self.stored_all.is_set():
                     return
                 try:
                     work = _fetch_and_extract(
@@ -400,7 +402,7 @@ class _Pass:
                         self.pending.put(work, timeout=0.2)
                         break
                     except queue.Full:
-                        if self.should_stop():
+                        if self.should_stop() or self.stored_all.is_set():
                             return
 
     def store_results(self, threads: list[threading.Thread]) -> None:

@@ -67,10 +67,10 @@ def test_a_server_sending_a_byte_at_a_time_meets_the_total_deadline(phase: str, 
 def test_what_a_pass_stored_is_committed_while_a_slow_server_holds_it(
     raw_server, httpserver: HTTPServer, settings: Settings
 ) -> None:  # type: ignore[no-untyped-def]
-    slow = raw_server(trickle("body", seconds=8))
+    slow = raw_server(trickle("body", seconds=12))
     httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
     settings = dataclasses.replace(
-        settings, fetch=dataclasses.replace(settings.fetch, total_timeout=4.0, retries=0)
+        settings, fetch=dataclasses.replace(settings.fetch, total_timeout=6.0, retries=0)
     )
     sources = [_source("fast", httpserver.url_for("/terms")), _source("slow", slow.url())]
     summaries = []
@@ -84,7 +84,7 @@ def test_what_a_pass_stored_is_committed_while_a_slow_server_holds_it(
     thread = threading.Thread(target=track, daemon=True)
     thread.start()
     committed_after = None
-    while time.monotonic() - started < 3.5 and committed_after is None:  # bounded
+    while time.monotonic() - started < 5.5 and committed_after is None:  # bounded
         time.sleep(0.1)
         with Archive(settings.archive_dir) as reader:
             if reader.versions("fast"):
