@@ -64,6 +64,21 @@ def test_a_server_sending_a_byte_at_a_time_meets_the_total_deadline(phase: str, 
     assert server.connections == 1, "a request past its deadline is not tried again"
 
 
+def test_the_total_deadline_holds_through_a_proxy(
+    raw_server, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    proxy = raw_server(trickle("body", seconds=6))  # the proxy is the slow one
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url("/"))
+    monkeypatch.setenv("http_proxy", proxy.url("/"))
+    fetcher = Fetcher(fast_fetch_settings(total_timeout=1.0, retries=0))
+    started = time.monotonic()
+    result = fetcher.fetch(_source("slow", "http://terms.invalid/terms"))
+    assert isinstance(result, FetchFailure) and result.reason is FailureReason.TIMEOUT, result
+    assert time.monotonic() - started < 3.5
+
+
 def test_what_a_pass_stored_is_committed_while_a_slow_server_holds_it(
     raw_server, httpserver: HTTPServer, settings: Settings
 ) -> None:  # type: ignore[no-untyped-def]
