@@ -152,8 +152,11 @@ def test_sigterm_ends_the_daemon_within_seconds_while_a_fetch_is_stuck(
         assert fast_committed, "the fast source was not committed while the slow one hung"
         daemon.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
-        daemon.wait(timeout=10)
-        assert time.monotonic() - stopped < 8, "SIGTERM took more than 8 s to end the daemon"
+        _, err = daemon.communicate(timeout=20)
+        took = time.monotonic() - stopped
+        # 0: the pass ended and the daemon shut down cleanly, well before schedule.STOP_DEADLINE
+        # (exit 1); the stuck fetch alone would have held it for 25 s
+        assert daemon.returncode == 0 and took < 12, (daemon.returncode, took, err.decode())
     finally:
         if daemon.poll() is None:
             daemon.kill()
