@@ -32,8 +32,9 @@ $(VENV)/.browser: $(VENV)/.installed-test
 test: $(VENV)/.installed-test $(VENV)/.browser
 	$(BIN)/python -m pytest -q
 
-# Benchmarks print their figures; none is a pass/fail test.
+# Benchmarks print their figures; none is a pass/fail test. They read ../shared/corpus.
 bench: $(VENV)/.installed-test
+	$(BIN)/python bench/corpus_checks.py
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/diff.py
 	$(BIN)/python bench/flagging.py
