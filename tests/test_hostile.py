@@ -51,10 +51,15 @@ def _source(sid: str, url: str) -> Source:
     return Source(id=sid, platform="Example", document_type="Terms", url=url)
 
 
-@pytest.mark.parametrize("phase", ["headers", "body"])
-def test_a_server_sending_a_byte_at_a_time_meets_the_total_deadline(phase: str, raw_server) -> None:  # type: ignore[no-untyped-def]
-    server = raw_server(trickle(phase, seconds=6))
-    fetcher = Fetcher(fast_fetch_settings(read_timeout=1.0, total_timeout=1.0, retries=1))
+@pytest.mark.parametrize(("phase", "robots"), [("headers", False), ("body", False), ("body", True)])
+def test_a_server_sending_a_byte_at_a_time_meets_the_total_deadline(
+    phase: str, robots: bool, raw_server
+) -> None:  # type: ignore[no-untyped-def]
+    server = raw_server(trickle(phase, seconds=6))  # robots.txt trickles too when asked for
+    settings = fast_fetch_settings(
+        read_timeout=1.0, total_timeout=1.0, retries=1, respect_robots=robots
+    )
+    fetcher = Fetcher(settings)
     started = time.monotonic()
     result = fetcher.fetch(_source("slow", server.url()))
     elapsed = time.monotonic() - started
