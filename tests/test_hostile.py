@@ -1,0 +1,172 @@
+"""Hostile pages, servers and disks (issue 18): each case a loopback server or a crafted file,
+every loop bounded. Helpers add their cases in clearly separated sections."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import feedparser
+import pytest
+from pytest_httpserver import HTTPServer
+
+from monitor.archive import Archive
+from monitor.cli.main import Environment, ExitStatus, main
+from monitor.config import Settings
+from monitor.fetch.http import Fetcher
+from monitor.model import Source
+from monitor.track import run_pass
+from tests.conftest import terms_html, write_sources
+
+
+def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), Environment(stdout=out, stderr=err, env=env or {}, cwd=tmp_path))
+    return code, out.getvalue(), err.getvalue()
+
+
+def track_versions(
+    httpserver: HTTPServer, settings: Settings, tmp_path: Path, *extras: str
+) -> Source:
+    """One source tracked once per `extra` (added to a plain terms page), alerts recorded."""
+    source = Source(
+        id="hostile",
+        platform="Hostile",
+        document_type="Terms of Service",
+        url=httpserver.url_for("/terms"),
+        audiences=("musicians",),
+    )
+    write_sources(
+        tmp_path / "sources.yaml",
+        [
+            {
+                "id": source.id,
+                "platform": source.platform,
+                "document_type": source.document_type,
+                "url": source.url,
+                "audiences": ["musicians"],
+                "ignore_robots": True,
+            }
+        ],
+    )
+    for extra in ("", *extras):
+        httpserver.clear()
+        httpserver.expect_request("/terms").respond_with_data(
+            terms_html(extra=extra).encode("utf-8"), content_type="text/html; charset=utf-8"
+        )
+        with Archive(settings.archive_dir) as archive, archive.lock():
+            run_pass([source], archive, Fetcher(settings.fetch), settings)
+    return source
+
+
+# --- publish: control and bidi characters (issue 18 items 3 and 20) ---------------------------
+
+CONTROLS = "\x1b[31m\x07\x08\x7f"
+BIDI = "\u202e\u2066\u2067\u2068\u2069\u200f\u061c"
+SHOWN_NEVER = set(CONTROLS.replace("[31m", "") + BIDI)
+
+
+def test_control_and_bidi_characters_never_reach_feeds_pages_or_mail(
+    httpserver: HTTPServer, settings: Settings, tmp_path: Path
+) -> None:
+    training = (
+        f"<p>5.3 We may use your {CONTROLS}content to train our {BIDI}artificial "
+        f"intelligence models.{CONTROLS}</p>"
+    )
+    source = track_versions(httpserver, settings, tmp_path, training)
+    with Archive(settings.archive_dir) as archive:
+        latest = archive.latest_version(source.id)
+        assert latest is not None
+        text = " ".join(c.text for c in archive.read_version(latest).clauses)
+    raw = " ".join(
+        gzip.decompress(p.read_bytes()).decode("utf-8")
+        for p in settings.archive_dir.rglob("*.html.gz")
+    )
+    assert not SHOWN_NEVER & set(text), "extracted text keeps no control or bidi character"
+    assert "train our" in text and "artificial intelligence" in text
+    assert "\u202e" in raw and "\x1b" in raw, "the raw snapshot keeps the page as served"
+    for _ in range(2):  # the failure was on every later run too
+        code, out, err = cli(tmp_path, "feeds")
+        assert code == ExitStatus.OK, out + err
+    code, out, err = cli(tmp_path, "site", "build")
+    assert code == ExitStatus.OK, out + err
+    code, out, err = cli(tmp_path, "digest", "--to-dir", "mail")
+    assert code == ExitStatus.OK, out + err
+    feed = feedparser.parse(tmp_path / "public" / "feeds" / "all.atom")
+    assert not feed.bozo and "artificial intelligence" in feed.entries[0].content[0].value
+    written = [*(tmp_path / "public").rglob("*.*"), *(tmp_path / "mail").iterdir()]
+    assert len(written) > 10
+    for path in written:
+        shown = path.read_text(encoding="utf-8")
+        assert not SHOWN_NEVER & set(shown), path
+
+
+def test_text_archived_before_the_fix_is_cleaned_when_shown() -> None:
+    """Versions stored by an older Clausewatch still hold the characters: rendering cleans."""
+    from monitor.diff import diff
+    from monitor.model import Clause, Document
+    from monitor.publish.render import render_changeset_html
+
+    old = Document("T", (Clause("a #1", ("Use",), None, "We may use your content."),))
+    new = Document(
+        "T", (Clause("a #1", ("Use\u202e",), "5.3", f"We may {CONTROLS}train on{BIDI} it."),)
+    )
+    html = render_changeset_html(diff(old, new), f"title{CONTROLS}")
+    assert not SHOWN_NEVER & set(html) and "train on" in html
+
+
+# --- publish: evidence and clause text are capped when shown (issue 18 item 9) -----------------
+
+
+def test_a_huge_clause_makes_small_feeds_pages_and_digest(
+    httpserver: HTTPServer, settings: Settings, tmp_path: Path
+) -> None:
+    filler = "lorem ipsum dolor sit amet consectetur " * 7_500  # 300 KB each side, one sentence
+    training = f"<p>5.3 {filler}We may use your content to train our AI models {filler}</p>"
+    track_versions(httpserver, settings, tmp_path, training)
+    assert cli(tmp_path, "feeds")[0] == ExitStatus.OK
+    assert cli(tmp_path, "site", "build")[0] == ExitStatus.OK
+    assert cli(tmp_path, "digest", "--to-dir", "mail")[0] == ExitStatus.OK
+    change_pages = list((tmp_path / "public" / "sources" / "hostile" / "changes").glob("*.html"))
+    shown = [
+        tmp_path / "public" / "feeds" / "all.atom",
+        *change_pages,
+        *(tmp_path / "mail").iterdir(),
+    ]
+    assert change_pages and len(shown) > 3
+    for path in shown:
+        size = path.stat().st_size
+        assert size < 100_000, f"{path.name}: {size} bytes"
+        if path.suffix != ".eml":  # the .eml is the .txt and .html, encoded
+            text = path.read_text(encoding="utf-8")
+            assert "train our AI models" in text and "\N{HORIZONTAL ELLIPSIS}" in text, path
+
+
+# --- publish: a full disk (issue 18 item 19) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [("feeds",), ("site", "build")])
+def test_a_full_disk_is_a_clear_error_and_leaves_no_temp_files(
+    archive_with_alerts: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple
+) -> None:
+    import errno
+    import os
+
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def replace_fails_after_three(src: object, dst: object) -> None:
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(src))
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", replace_fails_after_three)
+    code, out, err = cli(tmp_path, *command)
+    assert code == ExitStatus.ERROR, out + err
+    assert "No space left on device" in err and "Traceback" not in err + out
+    assert not [p for p in (tmp_path / "public").rglob("*") if p.name.endswith(".tmp")]
+    monkeypatch.setattr(os, "replace", real_replace)
+    code, out, err = cli(tmp_path, *command)
+    assert code == ExitStatus.OK, out + err
