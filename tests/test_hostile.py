@@ -170,3 +170,96 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_temp_files(
     monkeypatch.setattr(os, "replace", real_replace)
     code, out, err = cli(tmp_path, *command)
     assert code == ExitStatus.OK, out + err
+
+
+# --- settings and sources that pass loading but break later (issue 18 items 13, 14, 16) -------
+
+
+def _source_entry(**changes: object) -> dict[str, object]:
+    return {
+        "id": "example-terms",
+        "platform": "Example",
+        "document_type": "Terms of Service",
+        "url": "https://example.org/terms",
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (_source_entry(id="a" * 300), "at most 64"),
+        (_source_entry(schedule="0 6 * * 8"), "the scheduler cannot run it"),
+        (_source_entry(schedule="99 99 99 99 99"), "the scheduler cannot run it"),
+        (_source_entry(schedule="every 99999999999999999999d"), "schedule"),
+        (_source_entry(schedule="every 99999999d"), "longer than a year"),
+        (_source_entry(schedule="0 0 30 2 *"), "never fires"),
+    ],
+)
+def test_sources_the_pass_or_daemon_cannot_run_exit_2_with_file_and_line(
+    tmp_path: Path, entry: dict[str, object], message: str
+) -> None:
+    write_sources(tmp_path / "sources.yaml", [_source_entry(id="first"), entry])
+    code, out, err = cli(tmp_path, "sources")
+    assert code == ExitStatus.USAGE, out + err
+    assert "sources.yaml:" in err and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("toml", "where", "message"),
+    [
+        ("fetch = 5\n", "clausewatch.toml:1", "must be a table"),
+        ("[fetch]\nretries = -1\n", "clausewatch.toml:2 [fetch]", "'retries' must be"),
+        ("[fetch]\nread_timeout = 0\n", "clausewatch.toml:2 [fetch]", "'read_timeout'"),
+        ("[fetch]\nread_timeout = inf\n", "clausewatch.toml:2 [fetch]", "'read_timeout'"),
+        ("[fetch]\nretries = true\n", "clausewatch.toml:2 [fetch]", "'retries'"),
+        ("workers = 0\n", "clausewatch.toml:1", "'workers'"),
+        ('digest_schedule = "bad"\n', "clausewatch.toml:1", "digest_schedule 'bad'"),
+        ('digest_schedule = "0 6 * * 8"\n', "clausewatch.toml:1", "cannot run it"),
+        ('digest_schedule = "every 1d"\n', "clausewatch.toml:1", "5-field cron line"),
+        ('feed_min_severity = "urgent"\n', "clausewatch.toml:1", "one of high, medium, low, info"),
+        ('[smtp]\nsecurity = "ssl"\n', "clausewatch.toml:2 [smtp]", "one of starttls, tls, none"),
+        ("[smtp]\nport = 70000\n", "clausewatch.toml:2 [smtp]", "'port'"),
+        (
+            '[digest]\nsender = "a@x.org\\r\\nBcc: all@x.org"\n',
+            "clausewatch.toml:2 [digest]",
+            "one line of text",
+        ),
+        ('[digest]\nsender = "nobody"\n', "clausewatch.toml:2 [digest]", "e-mail address"),
+        (
+            '[digest]\nunsubscribe = "mailto:u@x.org\\r\\nX: y"\n',
+            "clausewatch.toml:2 [digest]",
+            "one line of text",
+        ),
+        (
+            '[[digest.subscribers]]\nemail = "ana@x.org\\r\\nBcc: all@x.org"\n',
+            "clausewatch.toml:2 (subscriber #1)",
+            "plain email address",
+        ),
+        (
+            '[[digest.subscribers]]\nemail = "ana@x.org"\n'
+            '[[digest.subscribers]]\nemail = "Ana@X.org"\n',
+            "clausewatch.toml:4 (subscriber #2)",
+            "subscriber #1 already",
+        ),
+        (
+            '[[digest.subscribers]]\nemail = "ana@x.org"\ncategories = ["ai-training"]\n',
+            "clausewatch.toml:3 (subscriber #1)",
+            "unknown categories",
+        ),
+    ],
+)
+def test_bad_settings_exit_2_with_file_line_and_key(
+    tmp_path: Path, toml: str, where: str, message: str
+) -> None:
+    (tmp_path / "clausewatch.toml").write_text(toml, encoding="utf-8")
+    code, out, err = cli(tmp_path, "sources")
+    assert code == ExitStatus.USAGE, out + err
+    assert where in err and message in err and "Traceback" not in err, err
+
+
+def test_bad_settings_from_the_environment_exit_2_naming_the_variable(tmp_path: Path) -> None:
+    code, out, err = cli(tmp_path, "sources", env={"CLAUSEWATCH_RETRIES": "-1"})
+    assert code == ExitStatus.USAGE and "CLAUSEWATCH_RETRIES" in err, out + err
+    code, out, err = cli(tmp_path, "sources", env={"CLAUSEWATCH_SMTP_SENDER": "a@x.org\nBcc: b"})
+    assert code == ExitStatus.USAGE and "CLAUSEWATCH_SMTP_SENDER" in err, out + err

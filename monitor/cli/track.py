@@ -289,11 +289,10 @@ def cmd_run(
         publish_feeds(archive, settings, titles)
 
     def send_digest() -> None:
-        with (
-            Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
-            archive.lock(),
-        ):
-            record_alerts(archive, settings.tag_authority)
+        with Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive:
+            with archive.lock():
+                record_alerts(archive, settings.tag_authority)
+            # never holding the lock while a server is talked to: it is taken for each record
             send_period_digest(archive, settings, settings.digest_days, datetime.now(UTC))
 
     logging.basicConfig(

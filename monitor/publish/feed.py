@@ -300,7 +300,7 @@ def publish_feeds(
         audiences=[a for a in AUDIENCES if a != "everyone"],
         changeset_of=changeset_of,
         entries=settings.feed_entries,
-        min_severity=Severity(settings.feed_min_severity),
+        min_severity=settings.feed_min_severity,
     )
     notices = [dict(row) for row in archive.notices()][: settings.feed_entries]
     written += build_maintainer_feed(
