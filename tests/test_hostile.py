@@ -3,12 +3,23 @@ every loop bounded. Helpers add their cases in clearly separated sections."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
+from aiosmtpd.controller import Controller
 from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
@@ -17,7 +28,7 @@ from monitor.config import Settings
 from monitor.fetch.http import Fetcher
 from monitor.model import Source
 from monitor.track import run_pass
-from tests.conftest import terms_html, write_sources
+from tests.conftest import ROOT, terms_html, write_sources
 
 
 def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -263,3 +274,191 @@ def test_bad_settings_from_the_environment_exit_2_naming_the_variable(tmp_path: 
     assert code == ExitStatus.USAGE and "CLAUSEWATCH_RETRIES" in err, out + err
     code, out, err = cli(tmp_path, "sources", env={"CLAUSEWATCH_SMTP_SENDER": "a@x.org\nBcc: b"})
     assert code == ExitStatus.USAGE and "CLAUSEWATCH_SMTP_SENDER" in err, out + err
+
+
+# --- mail: hostile SMTP servers and duplicate sends (issue 18 items 8 and 17) -----------------
+
+
+class ScriptedSmtp:
+    """A raw SMTP server on 127.0.0.1 that speaks just enough SMTP, with faults on demand.
+    At most `limit` connections, each read bounded by a socket timeout."""
+
+    def __init__(self, *, ehlo_flood: float = 0.0, lose_data_reply: bool = False) -> None:
+        self.ehlo_flood = ehlo_flood  # > 0: answer EHLO with "250-" lines, one per this many s
+        self.lose_data_reply = lose_data_reply  # take the message, then close without a reply
+        self.messages: list[bytes] = []
+        self.talking = threading.Event()  # set once a client has said EHLO
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self, limit: int = 10) -> None:
+        served = 0
+        while not self._stop.is_set() and served < limit:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            served += 1
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(5)
+                self._dialogue(conn, conn.makefile("rb"))
+
+    def _flood(self, conn: socket.socket) -> None:
+        deadline = time.monotonic() + 15  # bounded: the old client read for as long as this
+        sent = 0
+        while time.monotonic() < deadline and sent < 8_000_000 and not self._stop.is_set():
+            line = b"250-" + b"x" * 60 + b"\r\n"
+            conn.sendall(line * (1 if self.ehlo_flood > 0 else 1000))
+            sent += len(line) * (1 if self.ehlo_flood > 0 else 1000)
+            if self.ehlo_flood > 0:
+                time.sleep(self.ehlo_flood)
+
+    def _dialogue(self, conn: socket.socket, reader: Any) -> None:
+        conn.sendall(b"220 scripted ESMTP\r\n")
+        while True:
+            line = reader.readline(1000)
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                self.talking.set()
+                if self.ehlo_flood:
+                    self._flood(conn)
+                    return
+                conn.sendall(b"250 scripted\r\n")
+            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                conn.sendall(b"250 OK\r\n")
+            elif verb == b"DATA":
+                conn.sendall(b"354 go ahead\r\n")
+                body = b""
+                while not body.endswith(b"\r\n.\r\n"):
+                    chunk = reader.readline(100_000)
+                    if not chunk:
+                        return
+                    body += chunk
+                self.messages.append(body)
+                if self.lose_data_reply:
+                    return  # the message is here; the client never hears so
+                conn.sendall(b"250 queued\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            else:
+                conn.sendall(b"500 unknown\r\n")
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+        self._thread.join(timeout=20)
+
+
+def mail_settings(tmp_path: Path, port: int, *emails: str, deadline: float = 3) -> None:
+    subscribers = "".join(f"[[digest.subscribers]]\nemail = '{e}'\n" for e in emails)
+    (tmp_path / "clausewatch.toml").write_text(
+        f"[smtp]\nhost = '127.0.0.1'\nport = {port}\nsecurity = 'none'\ntimeout = 5\n"
+        f"deadline = {deadline}\n"
+        "[digest]\nsender = 'Clausewatch <digest@watch.example.org>'\n" + subscribers
+    )
+
+
+@pytest.mark.parametrize("drip", [0.05, -1.0], ids=["slow-endless-reply", "fast-endless-reply"])
+def test_an_endless_smtp_reply_ends_within_the_deadline_without_holding_the_lock(
+    archive_with_alerts: Settings, tmp_path: Path, drip: float
+) -> None:
+    server = ScriptedSmtp(ehlo_flood=drip)
+    try:
+        mail_settings(tmp_path, server.port, "ana@example.org", deadline=2)
+        outcome: dict[str, Any] = {}
+        started = time.monotonic()
+
+        def send() -> None:
+            outcome["result"] = cli(tmp_path, "digest", "--send")
+            outcome["took"] = time.monotonic() - started
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        assert server.talking.wait(10)
+        if drip > 0:  # while the server talks, others may write to the archive
+            archive = Archive(archive_with_alerts.archive_dir, lock_timeout=0.5)
+            with archive, archive.lock():
+                archive.record_notice("probe", datetime.now(UTC), "probe", "the lock is free")
+        sender.join(timeout=30)
+        assert not sender.is_alive()
+        code, out, err = outcome["result"]
+        assert code == ExitStatus.ERROR and "ana@example.org: failed" in out, out + err
+        expected = "more than 2s in all" if drip > 0 else "longer than 65536 bytes"
+        assert expected in " ".join(out.split()), out
+        assert outcome["took"] < 10
+    finally:
+        server.close()
+
+
+def test_a_lost_reply_to_data_is_unconfirmed_and_never_sent_again(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    server = ScriptedSmtp(lose_data_reply=True)
+    try:
+        mail_settings(tmp_path, server.port, "ana@example.org", "bo@example.org")
+        code, out, err = cli(tmp_path, "digest", "--send")
+        assert code == ExitStatus.OK, out + err
+        assert "ana@example.org: sent, unconfirmed" in out and "2 unconfirmed" in out, out
+        code, out, err = cli(tmp_path, "digest", "--send")
+        assert "0 sent, 0 failed, 2 already sent before" in out, out + err
+        recipients = sorted(m.split(b"\r\nTo: ")[1].split(b"\r\n")[0] for m in server.messages)
+        assert recipients == [b"ana@example.org", b"bo@example.org"]  # one copy each
+    finally:
+        server.close()
+
+
+def test_a_send_killed_during_data_is_not_repeated(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    from tests.test_digest import Inbox, free_port
+
+    class SlowInbox(Inbox):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = threading.Event()
+
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            reply = await super().handle_DATA(server, session, envelope)
+            for _ in range(200):  # at most 10 s: the client is killed meanwhile
+                if self.release.is_set():
+                    break
+                await asyncio.sleep(0.05)
+            return reply
+
+    inbox = SlowInbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        mail_settings(tmp_path, port, "ana@example.org", deadline=30)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "digest", "--send"],
+            cwd=tmp_path,
+            env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(200):  # the server has the message, the client waits for its reply
+                if inbox.messages:
+                    break
+                time.sleep(0.05)
+            assert inbox.messages, "the child never sent its message"
+            child.kill()  # kill -9
+        finally:
+            child.wait(timeout=10)
+        inbox.release.set()
+        code, out, err = cli(tmp_path, "digest", "--send")
+        assert code == ExitStatus.OK and "1 already sent before" in out, out + err
+        assert len(inbox.messages) == 1
+    finally:
+        controller.stop()
