@@ -462,3 +462,70 @@ def test_a_send_killed_during_data_is_not_repeated(
         assert len(inbox.messages) == 1
     finally:
         controller.stop()
+
+
+# --- serve: symlinks, listings, idle connections (issue 18 item 18) ---------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Any:
+    from monitor.publish.serve import make_server
+
+    public = tmp_path / "public"
+    (public / "feeds").mkdir(parents=True)
+    (public / "index.html").write_text("<p>home</p>")
+    (public / "feeds" / "all.atom").write_text("<feed/>")
+    (public / "feeds" / ".all.atom.tmp").write_text("half written")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "passwd").write_text("root:x:0:0")
+    (public / "etclink").symlink_to(outside)
+    (public / "inside").symlink_to(public / "feeds")  # a link that stays inside is fine
+    server = make_server(public, "127.0.0.1", 0, idle_timeout=1.0, max_connections=8)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_serve_stays_inside_public_and_lists_nothing(served: int) -> None:
+    assert _get(served, "/index.html") == (200, b"<p>home</p>")
+    assert _get(served, "/feeds/all.atom") == (200, b"<feed/>")
+    assert _get(served, "/inside/all.atom") == (200, b"<feed/>")
+    status, body = _get(served, "/etclink/passwd")
+    assert status == 404 and b"root:x" not in body
+    for path in ("/feeds/", "/etclink/", "/feeds/.all.atom.tmp", "/../outside/passwd"):
+        status, body = _get(served, path)
+        assert status == 404 and b"all.atom" not in body and b"root:x" not in body, path
+
+
+def test_serve_closes_idle_connections_and_caps_threads(served: int) -> None:
+    before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", served), timeout=5) for _ in range(40)]
+    try:
+        time.sleep(0.3)
+        assert threading.active_count() <= before + 8  # at most max_connections handlers
+        started = time.monotonic()
+        for sock in idle[:8]:  # the ones that got a handler are closed after 1 s of silence
+            assert sock.recv(100) == b""
+        assert time.monotonic() - started < 4
+    finally:
+        for sock in idle:
+            sock.close()
+    assert _get(served, "/index.html")[0] == 200

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
-import http.server
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -33,6 +31,7 @@ from monitor.errors import ClausewatchError, UsageError
 from monitor.publish.digest import parse_since, period_ending, render_digest
 from monitor.publish.feed import publish_feeds, write_if_changed
 from monitor.publish.mail import DigestRun, build_message, send_period_digest
+from monitor.publish.serve import make_server
 from monitor.publish.site import build_site
 from monitor.sources import load_sources
 from monitor.track import record_alerts
@@ -155,8 +154,7 @@ def serve(directory: Path, host: str, port: int, console: Console) -> None:
         raise UsageError(
             f"{directory}: nothing to serve yet (run `clausewatch site build` and `clausewatch feeds`)"
         )
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    with http.server.ThreadingHTTPServer((host, port), handler) as server:
+    with make_server(directory, host, port) as server:
         console.print(
             f"Serving {directory} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)"
         )
