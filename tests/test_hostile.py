@@ -154,6 +154,31 @@ def test_a_huge_clause_makes_small_feeds_pages_and_digest(
             assert "train our AI models" in text and "\N{HORIZONTAL ELLIPSIS}" in text, path
 
 
+def test_every_changeset_renderer_shows_the_same_capped_change() -> None:
+    """HTML, Markdown and the terminal walk one change_view: one cap, one set of words."""
+    from rich.console import Console
+
+    from monitor.cli.track import changeset_text
+    from monitor.diff import diff
+    from monitor.model import Clause, Document
+    from monitor.publish.render import render_changeset_html, render_markdown
+
+    filler = "lorem ipsum dolor sit amet " * 4_000  # 108 KB each side
+    old = Document("T", (Clause("a #1", ("Use",), "5.3", f"{filler}We keep it. {filler}"),))
+    new = Document("T", (Clause("a #1", ("Use",), "5.3", f"{filler}We train AI. {filler}"),))
+    changeset = diff(old, new)
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(changeset_text(changeset))
+    outputs = {
+        "html": render_changeset_html(changeset),
+        "markdown": render_markdown(changeset),
+        "terminal": console.file.getvalue(),  # type: ignore[attr-defined]
+    }
+    for name, text in outputs.items():
+        assert len(text) < 20_000, name
+        assert "train" in text and "characters not shown" in text, name
+
+
 # --- publish: a full disk (issue 18 item 19) ---------------------------------------------------
 
 

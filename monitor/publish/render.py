@@ -5,7 +5,9 @@ Owns: loading templates with autoescape always on, strict undefined variables, a
 cleaned of control and bidi characters on its way out (`finalize`: one place for pages, feeds
 and mail); the display caps (a quote is shortened around the words that fired, an unchanged run
 of words to its ends, a changed run to its start, so that a 5 MB clause never makes a 10 MB
-page, feed or digest); the filters templates share. Must never: read the archive or write files.
+page, feed or digest); the ChangeSet renderers (HTML here and in templates/, Markdown here; the
+terminal's in cli.track walks the same change_view), and the filters templates share. Must
+never: read the archive or write files.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import jinja2
 from markupsafe import Markup
 
 from monitor.extract.document import clean_text
+from monitor.extract.markdown import escape
 from monitor.model import ChangeKind, ChangeSet, ClauseChange, SpanOp
 
 QUOTE_CHARS = 600  # a quoted sentence (flag evidence): this much around the first fired word
@@ -167,6 +170,40 @@ def environment() -> jinja2.Environment:
     return env
 
 
+# --- the ChangeSet renderers: each output walks change_view, so all show the same, capped ----
+
+
 def render_changeset_html(changeset: ChangeSet, title: str = "") -> str:
     """A ChangeSet as an HTML fragment: <ins>/<del> word changes, one <section> per change."""
     return environment().get_template("changeset.html").render(changeset=changeset, title=title)
+
+
+def render_markdown(changeset: ChangeSet, title: str = "") -> str:
+    """A ChangeSet as Markdown: one section per change, deletions ~~struck~~, insertions **bold**."""
+
+    def md(text: str) -> str:
+        return escape(clean_text(text))
+
+    lines = [f"# {md(title)}", ""] if title else []
+    if not changeset.changes:
+        return "\n".join([*lines, "No changes."]) + "\n"
+    for change in changeset.changes:
+        view = change_view(change)
+        note = " (cosmetic)" if view.cosmetic else ""
+        lines += [f"## {md(view.heading)}: {view.kind}{note}", ""]
+        if view.moved_text is not None:
+            if view.renumbered:
+                old, new = view.renumbered
+                lines += [f"Number {md(old)} is now {md(new)}.", ""]
+            lines += [md(view.moved_text), ""]
+            continue
+        rendered = []
+        for span in view.spans:
+            text = md(span.text.strip())
+            if not text:
+                continue
+            wrap = {"insert": "**", "delete": "~~", "omitted": "_"}.get(span.op, "")
+            rendered.append(f"{wrap}{text}{wrap}")
+        label = f"{md(view.label)} " if view.label else ""
+        lines += [label + " ".join(rendered), ""]
+    return "\n".join(lines)
