@@ -478,7 +478,8 @@ def _subscribers(entries: Any, locator: _Locator, where: str) -> tuple[Subscribe
             or " " in email.strip()
         ):
             raise ConfigError(
-                f"each subscriber needs one plain email address like ana@example.org, not {email!r}",
+                "each subscriber needs one plain email address like ana@example.org,"
+                f" not {email!r}",
                 where=at("email"),
             )
         _check_keys(entry, allowed, here)

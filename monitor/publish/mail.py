@@ -210,53 +210,62 @@ def send_all(
     sender = parseaddr(settings.sender)[1]
     session: smtplib.SMTP | None = None
     unreachable: str | None = None  # once connecting fails, the rest fail with the same reason
-    for subscriber, message in messages:
-        message_id = message["Message-ID"]
+    try:
+        for subscriber, message in messages:
+            message_id = message["Message-ID"]
 
-        def claim(email: str = subscriber.email, mid: str | None = message_id) -> bool:
-            return record(SendResult(email, SendStatus.IN_FLIGHT, mid))
+            def claim(email: str = subscriber.email, mid: str | None = message_id) -> bool:
+                return record(SendResult(email, SendStatus.IN_FLIGHT, mid))
 
-        result: SendResult | None = None
-        for attempt in range(2):
-            if unreachable is not None:
-                result = SendResult(subscriber.email, SendStatus.FAILED, message_id, unreachable)
+            result: SendResult | None = None
+            for attempt in range(2):
+                if unreachable is not None:
+                    result = SendResult(
+                        subscriber.email, SendStatus.FAILED, message_id, unreachable
+                    )
+                    break
+                try:
+                    if session is None:
+                        session = _connect(settings)
+                    with Deadline(session, settings.deadline):
+                        delivered = _deliver(session, sender, subscriber.email, message, claim)
+                    if delivered:
+                        result = SendResult(subscriber.email, SendStatus.SENT, message_id)
+                except _ConnectFailed as exc:
+                    unreachable = f"cannot connect to {settings.host}:{settings.port}: {exc}"
+                    result = SendResult(
+                        subscriber.email, SendStatus.FAILED, message_id, unreachable
+                    )
+                except _Unconfirmed as exc:
+                    _close(session)
+                    session = None
+                    result = SendResult(
+                        subscriber.email,
+                        SendStatus.UNCONFIRMED,
+                        message_id,
+                        f"no reply after the message was sent ({exc}); it is not sent again",
+                    )
+                except smtplib.SMTPServerDisconnected as exc:
+                    # closed before DATA (a 421, or idle): a new session, the message once more
+                    _close(session)
+                    session = None
+                    if attempt == 0:
+                        continue
+                    result = _failed(subscriber, message_id, exc)
+                except smtplib.SMTPResponseException as exc:  # refused: the session is still good
+                    result = _failed(subscriber, message_id, exc)
+                except (OSError, smtplib.SMTPException) as exc:  # a deadline, a flood, a reset
+                    _close(session)
+                    session = None
+                    result = _failed(subscriber, message_id, exc)
                 break
-            try:
-                if session is None:
-                    session = _connect(settings)
-                with Deadline(session, settings.deadline):
-                    delivered = _deliver(session, sender, subscriber.email, message, claim)
-                if delivered:
-                    result = SendResult(subscriber.email, SendStatus.SENT, message_id)
-            except _ConnectFailed as exc:
-                unreachable = f"cannot connect to {settings.host}:{settings.port}: {exc}"
-                continue
-            except _Unconfirmed as exc:
-                _close(session)
-                session = None
-                result = SendResult(
-                    subscriber.email,
-                    SendStatus.UNCONFIRMED,
-                    message_id,
-                    f"no reply after the message was sent ({exc}); it is not sent again",
-                )
-            except smtplib.SMTPServerDisconnected as exc:
-                # closed before DATA (after a 421, or idle): one new session, the message once more
-                _close(session)
-                session = None
-                if attempt == 0:
-                    continue
-                result = _failed(subscriber, message_id, exc)
-            except smtplib.SMTPResponseException as exc:  # refused: the session is still good
-                result = _failed(subscriber, message_id, exc)
-            except (OSError, smtplib.SMTPException) as exc:  # a deadline, a flood, a reset
-                _close(session)
-                session = None
-                result = _failed(subscriber, message_id, exc)
-            break
-        if result is not None:
-            record(result)
-            results.append(result)
+            if result is not None:
+                record(result)
+                results.append(result)
+    except BaseException:  # the ledger refused a record (archive locked), Ctrl-C
+        _close(session)
+        raise
+
     if session is not None:
         try:
             with Deadline(session, settings.deadline):

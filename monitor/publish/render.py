@@ -179,7 +179,7 @@ def render_changeset_html(changeset: ChangeSet, title: str = "") -> str:
 
 
 def render_markdown(changeset: ChangeSet, title: str = "") -> str:
-    """A ChangeSet as Markdown: one section per change, deletions ~~struck~~, insertions **bold**."""
+    """A ChangeSet as Markdown: a section per change, deletions ~~struck~~, insertions **bold**."""
 
     def md(text: str) -> str:
         return escape(clean_text(text))
