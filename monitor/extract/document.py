@@ -90,7 +90,6 @@ def clean_text(text: str, mark: str = " ") -> str:
 
 def normalize_text(text: str) -> str:
     """One line of clean text: no control or invisible characters, one kind of space and quote."""
-    text = clean_text(text)
     if not text.isascii():
         if not unicodedata.is_normalized("NFC", text):
             text = unicodedata.normalize("NFC", text)
@@ -98,6 +97,8 @@ def normalize_text(text: str) -> str:
             if char in text:
                 text = text.replace(char, replacement)
     text = collapse_spaces(text)
+    if not text.isprintable():  # spaces are single ASCII ones by now: a control or bidi char
+        text = collapse_spaces(CONTROL_RE.sub(" ", text))
     if _maybe_obfuscated(text):
         text = OBFUSCATED_EMAIL_RE.sub(lambda m: DOT_RE.sub(".", AT_RE.sub("@", m.group(0))), text)
     return text
