@@ -441,6 +441,24 @@ def test_a_lost_reply_to_data_is_unconfirmed_and_never_sent_again(
         server.close()
 
 
+def test_to_dir_writes_one_set_of_files_per_subscriber(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    # two addresses whose file names were the same ("+" and "_" both became "_")
+    mail_settings(tmp_path, 25, "a+b@example.org", "a_b@example.org")
+    code, out, err = cli(tmp_path, "digest", "--to-dir", "out")
+    assert code == ExitStatus.OK and "2 digest(s)" in out, out + err
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(written) == 6, written
+    recipients = {
+        line
+        for p in (tmp_path / "out").glob("*.eml")
+        for line in p.read_text().splitlines()
+        if line.startswith("To: ")
+    }
+    assert recipients == {"To: a+b@example.org", "To: a_b@example.org"}
+
+
 def test_a_send_killed_during_data_is_not_repeated(
     archive_with_alerts: Settings, tmp_path: Path
 ) -> None:
