@@ -14,6 +14,7 @@ from datetime import datetime
 
 from monitor.archive.catalog import Catalog, StoredChange, from_iso, from_row, iso
 from monitor.archive.serialize import alert_from_dict, alert_to_dict
+from monitor.config import normal_address
 from monitor.model import Alert
 
 
@@ -31,11 +32,6 @@ class SendStatus(enum.StrEnum):
 
 DELIVERED = (SendStatus.SENT, SendStatus.UNCONFIRMED, SendStatus.IN_FLIGHT)
 _DELIVERED_SQL = ", ".join(f"'{s.value}'" for s in DELIVERED)
-
-
-def normal_address(address: str) -> str:
-    """The one spelling of an e-mail address for the send log: no spaces, lower case."""
-    return address.strip().lower()
 
 
 class PublishLog(Catalog):
