@@ -153,7 +153,7 @@ def _generator(
 
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Replace a file atomically, and only when its bytes change. True when it was written."""
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):  # missing or unreadable: written (or a clear error)
         if path.read_bytes() == data:
             return False
     tmp = path.with_name(f".{path.name}{TMP_SUFFIX}")
