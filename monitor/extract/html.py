@@ -342,30 +342,38 @@ def _owner_table(row: etree._Element) -> etree._Element | None:
     return parent
 
 
+def _parser(huge: bool) -> etree.HTMLParser:
+    """This thread's parser (its error log is read after each parse), plain or `huge_tree`."""
+    name = "huge" if huge else "plain"
+    parser = getattr(_PARSERS, name, None)
+    if parser is None:
+        parser = etree.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=huge)
+        setattr(_PARSERS, name, parser)
+    return parser
+
+
 def _parse(html: str) -> etree._Element | None:
     """The page's element tree; raises NotTerms when libxml2 gave up before the end.
 
-    With `huge_tree` libxml2 follows nesting to depth 2048 instead of 256; past its limits it
-    stops reading with no exception, only a FATAL entry in the error log, and everything after
-    would be silently lost (a clause after a deeply nested block, say): that page is a failed
+    Past its limits (nesting deeper than 256) libxml2 stops reading with no exception, only a
+    FATAL entry in the error log, and everything after would be silently lost (a clause after a
+    deeply nested block, say). Such a page is parsed again with `huge_tree` (depth 2048; a
+    fifth slower, so not for every page); a page the parser still gives up on is a failed
     fetch, never a version."""
-    parser = getattr(_PARSERS, "parser", None)
-    if parser is None:
-        parser = _PARSERS.parser = etree.HTMLParser(
-            remove_comments=True, remove_pis=True, huge_tree=True
-        )
-    try:
-        # Plain etree elements: lxml.html's element classes cost a lookup on every access.
-        root = etree.fromstring(html, parser)
-    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
-        raise NotTerms(f"the page is not parseable HTML: {exc}") from None
-    for error in parser.error_log:
-        if error.level == etree.ErrorLevels.FATAL:
-            raise NotTerms(
-                f"the HTML parser gave up at line {error.line} ({error.message.strip()}): "
-                "the rest of the page would be lost"
-            )
-    return root
+    for huge in (False, True):
+        parser = _parser(huge)
+        try:
+            # Plain etree elements: lxml.html's element classes cost a lookup on every access.
+            root = etree.fromstring(html, parser)
+        except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
+            raise NotTerms(f"the page is not parseable HTML: {exc}") from None
+        fatal = [e for e in parser.error_log if e.level == etree.ErrorLevels.FATAL]
+        if not fatal:
+            return root
+    raise NotTerms(
+        f"the HTML parser gave up at line {fatal[0].line} ({fatal[0].message.strip()}): "
+        "the rest of the page would be lost"
+    )
 
 
 def html_document(
