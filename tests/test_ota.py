@@ -76,7 +76,11 @@ def test_import_ota_converts_what_it_can_and_says_what_it_cannot(tmp_path: Path)
         tmp_path, "import-ota", str(folder / "Zoom.json"), "--out", "new-sources.yaml"
     )
     assert code == ExitStatus.OK and "2 sources written" in out
-    assert len(parse_sources((tmp_path / "new-sources.yaml").read_text(), Path("x"))) == 2
+    written = parse_sources((tmp_path / "new-sources.yaml").read_text(), Path("x"))
+    assert [(s.platform, s.document_type) for s in written] == [
+        ("Zoom", "Terms of Service"),
+        ("Zoom", "Acceptable Use Policy"),
+    ], written
 
 
 def git(repo: Path, *args: str, when: str = "2024-01-01T00:00:00+00:00") -> None:
