@@ -675,6 +675,53 @@ def test_what_a_pass_stored_is_committed_while_a_slow_server_holds_it(
 
 
 @pytest.mark.slow
+def test_a_track_killed_while_a_server_hangs_keeps_what_it_had_fetched(
+    raw_server, httpserver: HTTPServer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    slow = raw_server(trickle("body", seconds=25))
+    httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
+    entries = [
+        {"id": f"fast-{n}", "platform": "P", "document_type": f"T{n}", "ignore_robots": True}
+        | {"url": httpserver.url_for("/terms")}
+        for n in range(5)
+    ] + [{"id": "slow", "platform": "P", "document_type": "T", "url": slow.url()}]
+    write_sources(tmp_path / "sources.yaml", entries)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CLAUSEWATCH_HOST_DELAY": "0",
+        "CLAUSEWATCH_RESPECT_ROBOTS": "false",
+        "CLAUSEWATCH_TOTAL_TIMEOUT": "60",
+    }
+    track = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "track"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        stored: list[str] = []
+        while time.monotonic() < deadline and len(stored) < 5:  # bounded
+            time.sleep(0.2)
+            if (tmp_path / "archive" / "catalog.sqlite").exists():
+                with Archive(tmp_path / "archive") as reader:
+                    stored = [f"fast-{n}" for n in range(5) if reader.versions(f"fast-{n}")]
+        assert track.poll() is None, "the pass ended: the slow server did not hold it"
+        track.kill()  # kill -9: nothing is flushed on the way out
+        track.wait(timeout=10)
+    finally:
+        if track.poll() is None:
+            track.kill()
+            track.wait(timeout=10)
+    assert stored == [f"fast-{n}" for n in range(5)], "fetched sources were not committed"
+    with Archive(tmp_path / "archive") as archive:
+        assert all(archive.versions(f"fast-{n}") for n in range(5))
+        assert archive.verify().ok
+
+
+@pytest.mark.slow
 def test_sigterm_ends_the_daemon_within_seconds_while_a_fetch_is_stuck(
     raw_server, httpserver: HTTPServer, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
