@@ -1,6 +1,7 @@
 """Benchmark: flagging quality and speed (issues 5, 17 and 18).
 
-Reads ../shared (or --shared DIR); says so and stops when it is absent. Sections:
+Reads ../shared/corpus (or --corpus DIR) and the datasets beside it; says so and stops when
+it is absent. Sections:
 
 1. Labelled pairs, DEV (cases.yaml) + DEV-2 (cases-2.yaml): diff + flags + assessment. Alert
    recall and precision, severity equal to the label on alerted pairs, and protective or
@@ -17,7 +18,7 @@ Reads ../shared (or --shared DIR); says so and stops when it is absent. Sections
    issue 18's shape ("We " + "train " x N + ... + "models " x N) at 100 KB and 5 MB.
 5. CLAUDETTE English, 5 folds (learned pack; slow: --claudette to run it).
 
-Usage: `.venv/bin/python bench/flagging.py [--shared DIR] [--claudette] [--verbose]`.
+Usage: `.venv/bin/python bench/flagging.py [--corpus DIR] [--claudette] [--verbose]`.
 Targets (issue 17): alert recall >= 0.95, precision >= 0.90, severity = label on >= 80 % of
 alerted pairs; sentences macro-F1 >= 0.90, actor accuracy >= 0.95; 0 protective threats;
 flag/diff ratio <= 1.
@@ -39,6 +40,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.corpus import corpus_dir  # noqa: E402
 from monitor.diff import diff  # noqa: E402
 from monitor.extract.document import normalize_text  # noqa: E402
 from monitor.extract.markdown import parse  # noqa: E402
@@ -449,21 +451,19 @@ def claudette(rules: RuleSet, shared: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--claudette", action="store_true", help="also run the 5 CLAUDETTE folds")
     parser.add_argument("--verbose", action="store_true", help="list every miss")
+    shared = corpus_dir().parent  # the corpus and datasets/ beside it; exits when absent
     args = parser.parse_args()
-    if not (args.shared / "corpus/cases.yaml").exists():
-        sys.exit(f"{args.shared}/corpus/cases.yaml not found: this benchmark needs ../shared")
     rules = load_rules()
     print(f"{len(rules.rules)} rules in {len({r.pack for r in rules.rules})} packs\n")
-    pairs(rules, args.shared, args.verbose)
-    single_family_terms(rules, args.shared)
-    sentence_set(rules, args.shared, args.verbose)
-    events_sentences(rules, args.shared)
-    speed(rules, args.shared)
+    pairs(rules, shared, args.verbose)
+    single_family_terms(rules, shared)
+    sentence_set(rules, shared, args.verbose)
+    events_sentences(rules, shared)
+    speed(rules, shared)
     if args.claudette:
-        claudette(rules, args.shared)
+        claudette(rules, shared)
 
 
 if __name__ == "__main__":

@@ -45,9 +45,9 @@ def test_alerts_have_headlines_evidence_and_stable_ids(archive_with_alerts: Sett
     promise, training = alerts
     assert training.threat and training.severity.value == "high" and not promise.threat
     assert training.id.startswith("tag:clausewatch,") and ":example-terms/" in training.id
-    assert "rule ai_training.train-models" in training.summary and '"train"' in training.summary
+    assert "rule ai_training.train-on-content" in training.summary and '"train"' in training.summary
     assert training.summary.startswith(
-        "AI-training permission added (high, rule ai_training.train-models"
+        "AI-training permission added (high, rule ai_training.train-on-content"
     )
     assert promise.summary.startswith("Good news, not a threat.")
 
