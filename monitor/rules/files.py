@@ -23,6 +23,7 @@ from monitor.rules.language import (
     Polarity,
     Rule,
     RuleSet,
+    Screen,
     Weights,
     compile_terms,
 )
@@ -130,9 +131,12 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
         raise ConfigError(f"rule {rule_id!r}: a plain-English description is required", where=where)
     written: list[str] = []
     groups = []
+    screens = []
     for group in data.get("all", []):
-        written += _terms(group, "all", where, rule_id)
-        groups.append(compile_terms(_terms(group, "all", where, rule_id)))
+        group_terms = _terms(group, "all", where, rule_id)
+        written += group_terms
+        groups.append(compile_terms(group_terms))
+        screens.append(Screen.of(group_terms))
     near: tuple[re.Pattern[str], re.Pattern[str], int] | None = None
     if "near" in data:
         spec = data["near"]
@@ -147,6 +151,7 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
         a_terms = _terms(spec["a"], "near.a", where, rule_id)
         b_terms = _terms(spec["b"], "near.b", where, rule_id)
         written += a_terms + b_terms
+        screens += [Screen.of(a_terms), Screen.of(b_terms)]
         near = (compile_terms(a_terms), compile_terms(b_terms), spec["within"])
         if spec.get("order", "any") not in ("any", "a-b"):
             raise ConfigError(f"rule {rule_id!r}: near.order is 'any' or 'a-b'", where=where)
@@ -194,6 +199,7 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
         quiet=quiet,
         origin=where,
         terms=tuple(dict.fromkeys(written)),
+        screens=tuple(screens),
     )
 
 

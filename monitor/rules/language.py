@@ -126,17 +126,52 @@ class Actor(StrEnum):
 
 
 def _term(term: str) -> str:
-    if term.startswith("re:"):
-        return term[3:]
+    """A plain term's pattern, without the word-start guard compile_terms puts before all."""
     prefix = term.endswith("*")
     words = [re.escape(w) for w in term.rstrip("*").split()]
-    body = r"[\s-]+".join(words)
-    # "non-transferable" and "non-exclusive" are not "transferable" and "exclusive"
-    return rf"(?<!non-)(?<!non )\b{body}" + (r"\w*" if prefix else r"\b")
+    return r"[\s-]+".join(words) + (r"\w*" if prefix else r"\b")
 
 
 def compile_terms(terms: Iterable[str]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{_term(t)})" for t in terms), re.IGNORECASE)
+    """One pattern for a term list. The plain terms share one word-start guard, so that the
+    engine tries them only where a word starts (and not after "non-": "non-transferable" is not
+    "transferable"); `re:` terms are tried as written."""
+    terms = list(terms)
+    plain = [_term(t) for t in terms if not t.startswith("re:")]
+    raw = [t[3:] for t in terms if t.startswith("re:")]
+    parts = [f"(?:{r})" for r in raw]
+    if plain:
+        parts.insert(0, r"\b(?<!non-)(?<!non )(?:" + "|".join(plain) + ")")
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+class Screen(NamedTuple):
+    """A cheap test that a term list may match a sentence, from the words it starts with: a
+    rule whose required lists cannot match is not run (most sentences fire no rule)."""
+
+    words: frozenset[str]  # first words of the plain terms
+    prefixes: tuple[str, ...]  # first words of one-word prefix terms ("train*")
+    raw: bool  # a `re:` term: cannot be screened
+
+    @classmethod
+    def of(cls, terms: Iterable[str]) -> Screen:
+        words, prefixes, raw = set(), [], False
+        for term in terms:
+            tokens = TOKEN_RE.findall(term.lower().rstrip("*"))
+            if term.startswith("re:") or not tokens:
+                raw = True
+            elif term.endswith("*") and len(tokens) == 1:
+                prefixes.append(tokens[0])
+            else:
+                words.add(tokens[0])
+        return cls(frozenset(words), tuple(prefixes), raw)
+
+    def may_match(self, tokens: frozenset[str]) -> bool:
+        return (
+            self.raw
+            or not self.words.isdisjoint(tokens)
+            or (bool(self.prefixes) and any(t.startswith(self.prefixes) for t in tokens))
+        )
 
 
 def ngrams(text: str) -> set[str]:
@@ -182,6 +217,7 @@ class Rule:
     quiet: tuple[str, ...] = ()
     origin: str = ""
     terms: tuple[str, ...] = ()  # the near, all and cue terms as written (for reports)
+    screens: tuple[Screen, ...] = ()  # one per term list the rule needs (near a, b, all groups)
 
     @property
     def pack(self) -> str:
@@ -286,6 +322,7 @@ class _Sentence:
         self.text = text
         self.context = context
         self.starts = [m.start() for m in WORD_START_RE.finditer(text)]
+        self.tokens = frozenset(TOKEN_RE.findall(text.lower()))
 
     def word_at(self, offset: int) -> int:
         return bisect.bisect_right(self.starts, offset) - 1
@@ -342,6 +379,8 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     if rule.weights is not None:
         raise ValueError(f"{rule.id} is weighted: match it with RuleSet.match or match_weighted")
     s = sentence if isinstance(sentence, _Sentence) else _Sentence(sentence)
+    if not all(screen.may_match(s.tokens) for screen in rule.screens):
+        return None
     words: list[str] = []
     trigger: tuple[int, int] | None = None
     owner: Actor | None = None
@@ -426,7 +465,9 @@ def _quote(gram: str, text: str) -> str:
     return found.group(0) if found else gram
 
 
-def match_weighted(rule: Rule, sentence: str, fired: Mapping[str, Match]) -> Match | None:
+def match_weighted(
+    rule: Rule, sentence: str, fired: Mapping[str, Match], grams: set[str] | None = None
+) -> Match | None:
     """The Match of a weighted rule on one sentence, given the other rules that fired on it.
 
     The quoted words are those of the positively weighted rules that fired, then the words and
@@ -434,7 +475,7 @@ def match_weighted(rule: Rule, sentence: str, fired: Mapping[str, Match]) -> Mat
     """
     weights = rule.weights
     assert weights is not None
-    grams = ngrams(sentence)
+    grams = ngrams(sentence) if grams is None else grams
     if weights.score(grams, fired) < 0:
         return None
     words = [w for r, m in fired.items() if weights.rules.get(r, 0.0) > 0 for w in m.words]
@@ -450,6 +491,9 @@ class _Plan(NamedTuple):
     plain: tuple[Rule, ...]  # rules without weights to run: wanted, or evidence of a wanted one
     weighted: tuple[Rule, ...]
     decided: frozenset[Category]  # categories a weighted rule decides
+    # word or word pair -> (index in `weighted`, weight): a sentence's grams are looked up
+    # once for all weighted rules
+    table: dict[str, list[tuple[int, float]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,7 +526,13 @@ class RuleSet:
                 if r.weights is None
                 and (categories is None or r.category in categories or r.id in evidence)
             ]
-            plan = self._plans[categories] = _Plan(tuple(plain), tuple(weighted), decided)
+            table: dict[str, list[tuple[int, float]]] = {}
+            for index, rule in enumerate(weighted):
+                assert rule.weights is not None
+                for gram, weight in rule.weights.terms.items():
+                    table.setdefault(gram, []).append((index, weight))
+            plan = _Plan(tuple(plain), tuple(weighted), decided, table)
+            self._plans[categories] = plan
         return plan
 
     def match(
@@ -506,15 +556,24 @@ class RuleSet:
         self._seen.clear()
 
     def _match_unit(self, unit: Unit, categories: frozenset[Category] | None) -> list[Match]:
-        plain, weighted, decided = self._plan(categories)
+        plain, weighted, decided, table = self._plan(categories)
         fired = fired_rules(plain, unit.text, read_context(unit.lead_in))
         matches = [
             m
             for m in fired.values()
             if m.category not in decided and (categories is None or m.category in categories)
         ]
-        for rule in weighted:
-            found = match_weighted(rule, unit.text, fired)
-            if found:
-                matches.append(found)
+        if weighted:
+            grams = ngrams(unit.text)
+            scores = [
+                r.weights.bias + sum(r.weights.rules.get(f, 0.0) for f in fired)
+                for r in weighted
+                if r.weights is not None
+            ]
+            for gram in grams:
+                for index, weight in table.get(gram, ()):
+                    scores[index] += weight
+            for rule, score in zip(weighted, scores, strict=True):
+                if score >= 0 and (found := match_weighted(rule, unit.text, fired, grams)):
+                    matches.append(found)
         return matches
