@@ -89,10 +89,16 @@ def _severity(category: Category, direction: Direction, rule_severity: Severity)
 
 def _without_shadowed(matches: list[Match]) -> list[Match]:
     """Sharing named only to bind a provider not to train ("...shares data with a provider, who
-    is under a contractual obligation not to train") is the promise, not a new sharing."""
+    is under a contractual obligation not to train") is the promise, not a new sharing; the AI
+    words of a sentence that bans others from training ("we prohibit any use of our content
+    for the development of AI") are the ban, not a platform right."""
     protective = {m.sentence for m in matches if m.category is Category.PROTECTIVE}
+    bans = {m.sentence for m in matches if m.category is Category.OTHERS_MAY_NOT_TRAIN}
     return [
-        m for m in matches if not (m.category is Category.DATA_SHARING and m.sentence in protective)
+        m
+        for m in matches
+        if not (m.category is Category.DATA_SHARING and m.sentence in protective | bans)
+        and not (m.category in THREAT_CATEGORIES and m.sentence in bans)
     ]
 
 
