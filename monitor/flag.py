@@ -29,7 +29,7 @@ from monitor.model import (
     Match,
     Severity,
 )
-from monitor.rules.language import MAX_LEAD_IN_CHARS, Actor, RuleSet
+from monitor.rules.language import MAX_LEAD_IN_CHARS, Actor, RuleSet, prohibits_others
 from monitor.rules.policy import THREAT_CATEGORIES, is_good_news, is_threat
 
 # Wording that turns a firm promise into a default or a conditional one.
@@ -294,4 +294,5 @@ def classify_sentence(rules: RuleSet, text: str, lead_in: str = "") -> Reading:
         found = [m for m in matches if m.category is category]
         if found:
             return Reading(category, READING_ACTOR[category], found[0])
-    return Reading(None, None, None)
+    # nothing for creators, but a ban still has an actor: the users or others it bars
+    return Reading(None, Actor.USERS if prohibits_others(text, lead_in) else None, None)

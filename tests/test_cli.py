@@ -332,3 +332,14 @@ def test_rules_learn_needs_out_and_never_writes_into_the_package(
     code, _, _ = run(tmp_path, "rules", "learn", str(tmp_path))
     assert code == ExitStatus.USAGE
     assert "the following arguments are required: --out" in capsys.readouterr().err
+
+
+def test_check_exits_flagged_on_data_sharing_as_the_feeds_alert_on_it(tmp_path: Path) -> None:
+    page = tmp_path / "terms.txt"
+    page.write_text(
+        "Sharing\n\nWe may share your public posts and comments with third-party AI chatbots"
+        " that display them in their answers.\n"
+    )
+    code, out, _ = run(tmp_path, "check", str(page), "--json")
+    categories = {f["category"] for f in json.loads(out)["findings"]}
+    assert categories == {"data_sharing"} and code == ExitStatus.FLAGGED

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from monitor.diff import diff
 from monitor.extract.document import DocumentBuilder
-from monitor.flag import assess, flag_changes
-from monitor.model import Category, Direction, Document, Severity
+from monitor.flag import QUOTE_CHARS, assess, flag_changes, quote
+from monitor.model import Category, Direction, Document, Flag, Severity
 from monitor.rules.files import load_rules
+from monitor.rules.policy import is_alarming, is_threat
 
 RULES = load_rules()
 
@@ -110,3 +111,60 @@ def test_cosmetic_and_moved_changes_raise_nothing() -> None:
         )
         == ()
     )
+
+
+def test_a_flag_quotes_a_window_around_the_words_that_fired_not_a_whole_huge_sentence() -> None:
+    padding = "and other services " * 3_000
+    huge = f"We may use {padding}your content to train our AI models {padding}forever."
+    flags = flag_changes(diff(doc(LICENCE), doc(LICENCE, huge)), RULES)
+    (training,) = [f for f in flags if f.category is Category.AI_TRAINING]
+    assert len(training.evidence) <= QUOTE_CHARS + 2
+    assert "train" in training.evidence and training.evidence.startswith("…")
+
+
+def test_quote_keeps_short_sentences_whole() -> None:
+    assert quote(PROMISE, ("train",)) == PROMISE
+
+
+def test_us_and_uk_spelling_variants_are_cosmetic_and_raise_nothing() -> None:
+    uk = "We use personalised recommendations and organise your content to train our AI models."
+    us = "We use personalized recommendations and organize your content to train our AI models."
+    changeset = diff(doc(LICENCE, uk), doc(LICENCE, us))
+    assert changeset.is_cosmetic and flag_changes(changeset, RULES) == ()
+
+
+def test_a_training_sentence_that_only_lost_words_is_not_restated_news() -> None:
+    old = "We may use your messages, and answers, to train our machine learning models."
+    new = "We may use your messages to train our machine learning models."
+    flags = flag_changes(diff(doc(LICENCE, old), doc(LICENCE, new)), RULES)
+    assert not assess(flags).alert
+
+
+def test_list_items_take_their_lead_in_from_the_document() -> None:
+    def listing(*items: str) -> Document:
+        builder = DocumentBuilder()
+        builder.heading(2, "4. Your obligations")
+        builder.text("When using the service, you agree not to:")
+        for item in items:
+            builder.text(item)
+        return builder.build("Terms")
+
+    old = listing("post spam;")
+    new = listing("post spam;", "use the service or its content to train machine learning models;")
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    assert {f.category for f in flags} == {Category.OTHERS_MAY_NOT_TRAIN}
+    assert not assess(flags).alert
+    without_context = flag_changes(diff(old, new), RULES)
+    assert all(f.category is not Category.OTHERS_MAY_NOT_TRAIN for f in without_context)
+
+
+def test_the_one_policy_decides_threats() -> None:
+    def flag(category: Category, direction: Direction) -> Flag:
+        return Flag(category, Severity.LOW, direction, "x.y", "", "", (), 0, "k")
+
+    assert is_threat(flag(Category.DATA_SHARING, Direction.INTRODUCED))
+    assert not is_threat(flag(Category.CONTENT_LICENSE, Direction.WEAKENED))
+    assert not is_threat(flag(Category.PROTECTIVE, Direction.INTRODUCED))
+    assert is_threat(flag(Category.PROTECTIVE, Direction.WEAKENED))
+    assert not is_threat(flag(Category.OTHERS_MAY_NOT_TRAIN, Direction.INTRODUCED))
+    assert is_alarming(Category.DATA_SHARING) and not is_alarming(Category.OPT_OUT)

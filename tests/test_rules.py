@@ -10,7 +10,13 @@ from monitor.errors import ConfigError
 from monitor.extract.document import normalize_text
 from monitor.model import Category, Severity
 from monitor.rules.files import load_pack, load_rules
-from monitor.rules.language import match_rule, split_sentences
+from monitor.rules.language import (
+    MAX_QUOTED,
+    MAX_SENTENCE_CHARS,
+    match_rule,
+    split_sentences,
+    split_units,
+)
 
 RULES = load_rules()
 
@@ -154,3 +160,57 @@ def test_duplicate_rule_ids_across_files(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(rule)
     with pytest.raises(ConfigError, match=r"duplicate rule id 'x\.y'"):
         load_rules([tmp_path / "a.yaml", tmp_path / "b.yaml"])
+
+
+def test_a_list_item_under_a_ban_is_a_ban_on_users_not_a_platform_right() -> None:
+    item = "use your posts to train machine learning models;"
+    under_ban = {m.category for m in RULES.match(item, None, "Members agree not to:")}
+    assert Category.OTHERS_MAY_NOT_TRAIN in under_ban and Category.AI_TRAINING not in under_ban
+    under_uses = {m.category for m in RULES.match(item, None, "We process your data to:")}
+    assert Category.AI_TRAINING in under_uses
+
+
+def test_a_colon_lead_in_inside_the_sentence_decides_its_items() -> None:
+    found = {m.category for m in RULES.match("Visitors must not: train AI models on the Content.")}
+    assert Category.OTHERS_MAY_NOT_TRAIN in found and Category.AI_TRAINING not in found
+
+
+def test_an_inline_list_of_data_types_is_split_into_items() -> None:
+    text = "We collect: * search history * voice recordings * prompts you type in AI features"
+    units = split_units(text)
+    assert [u.text for u in units] == [
+        "We collect:",
+        "search history",
+        "voice recordings",
+        "prompts you type in AI features",
+    ]
+    assert all(u.lead_in == "We collect:" for u in units[1:])
+    assert not {m.category for m in RULES.match(text)} & {Category.AI_TRAINING, Category.OPT_OUT}
+
+
+def test_model_building_without_the_word_train_is_ai_training() -> None:
+    for text in (
+        "Your personal data may be used for the development and enhancement of our machine"
+        " learning models.",
+        "We may use information you provide to build and evaluate our AI systems.",
+    ):
+        assert Category.AI_TRAINING in {m.category for m in RULES.match(text)}, text
+    assert Category.AI_TRAINING not in {
+        m.category for m in RULES.match("We use artificial intelligence to improve our services.")
+    }
+
+
+def test_a_huge_sentence_is_matched_in_pieces_and_still_found() -> None:
+    n = 20_000
+    text = "We " + "train " * n + "on your content to build " + "models " * n + "."
+    assert len(text) > 200_000
+    units = split_units(text)
+    assert len(units) > 1 and all(len(u.text) <= MAX_SENTENCE_CHARS for u in units)
+    found = RULES.match(text)
+    assert found and all(len(m.words) <= 2 * MAX_QUOTED for m in found)
+
+
+def test_near_terms_with_order_need_the_object_after_the_verb() -> None:
+    rule = RULES.by_id["ai_training.build-models"]
+    assert match_rule(rule, "We may use your data to develop machine learning models.")
+    assert not match_rule(rule, "We use machine learning to develop your data exports.")

@@ -289,6 +289,23 @@ def split_units(text: str, lead_in: str = "") -> list[Unit]:
     return units
 
 
+IMPERATIVE_BAN_RE = re.compile(
+    r"^\W*(?:\(?[a-z0-9]{1,4}[.)]\s*)?(?:do\s+not|don['\u2019]t|never|no\s+one\s+may)\b",
+    re.IGNORECASE,
+)
+
+
+def prohibits_others(text: str, lead_in: str = "") -> bool:
+    """Whether `text`, read with its lead-in, forbids users or others something (a scraping or
+    training ban: it takes nothing from the users it protects)."""
+    context = read_context(lead_in)
+    return (
+        (context.negated and context.actor is Actor.USERS)
+        or bool(BAN_LEAD_RE.search(text))
+        or bool(IMPERATIVE_BAN_RE.match(text))
+    )
+
+
 class Context(NamedTuple):
     """What a lead-in or heading says about the items under it."""
 
