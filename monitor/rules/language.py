@@ -7,6 +7,7 @@ A rule says which sentences of terms text mean something for creators. In YAML:
       severity: high                         # high | medium | low | info
       description: The platform may train AI models on your content.   # shown in alerts
       near: {a: [train*, fine-tun*], b: [model*, AI, machine learning], within: 10}
+                                             # order: a-b makes b follow a
       all: [[we, our, your content]]         # every group must be present (any term of it)
       none: [train tracks]                   # any of these vetoes the rule
       polarity: affirmative                  # affirmative | negated | either
@@ -34,7 +35,9 @@ a term starting with `re:` is a raw regular expression. The trigger (the `near` 
 first `all` group) is judged for negation ("will not", "does not", "never", "without your
 consent", "unless you opt in", "prohibited from") in its own clause, and for its actor (the
 platform by default; "you may not", "users shall not" make it the users; "third parties",
-"partners" make it third parties). monitor.rules.files reads rule files (the default packs
+"partners" make it third parties). A list item with no subject of its own takes actor and
+polarity from its lead-in ("You may not:", "We use your data to:"; split_units, read_context).
+monitor.rules.files reads rule files (the default packs
 are monitor/rules/*.yaml) into these types, once. Must never: do I/O, or know about diffs.
 """
 
