@@ -21,6 +21,7 @@ from monitor.errors import ConfigError
 from monitor.model import Source
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_ID_LENGTH = 100  # an id names a folder, and a file name has at most 255 bytes
 AUDIENCES = (
     "musicians",
     "writers",
@@ -49,6 +50,22 @@ INTERVAL_RE = re.compile(r"^every\s+(\d+)\s*([mhd])(?:\s*~\s*(\d+)\s*([smh]))?$"
 CRON_FIELD_RE = re.compile(r"^[\d*/,\-a-zA-Z]+$")
 DEFAULT_SCHEDULE = "every 6h ~30m"
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def check_id(sid: str) -> str | None:
+    """What is wrong with `sid` as a source id (it names the source's folder in the archive),
+    or None when it is a sound one: a lowercase slug, never empty, never a path."""
+    if not ID_RE.match(sid):
+        return "id must be a lowercase slug of letters, digits and single hyphens ([a-z0-9-]+)"
+    if len(sid) > MAX_ID_LENGTH:
+        return f"id is {len(sid)} characters long; at most {MAX_ID_LENGTH}"
+    return None
+
+
+def slug(text: str) -> str:
+    """`text` as an id: lowercase letters and digits, runs of anything else as one hyphen.
+    Empty when `text` has no letter or digit: the caller must refuse it (check_id)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def parse_interval(schedule: str) -> tuple[int, int] | None:
@@ -118,12 +135,9 @@ def _source(path: Path, node: yaml.Node) -> Source:
         return _where(path, nodes[key][1]) if key in nodes else where
 
     assert sid is not None
-    if not ID_RE.match(sid):
-        raise ConfigError(
-            "id must be a lowercase slug of letters, digits and single hyphens ([a-z0-9-]+)",
-            where=at("id"),
-            source_id=sid,
-        )
+    problem = check_id(sid)
+    if problem:
+        raise ConfigError(problem, where=at("id"), source_id=sid)
     url = data["url"].strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:

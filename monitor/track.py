@@ -38,11 +38,13 @@ from monitor.fetch.http import Fetcher
 from monitor.flag import flag_changes
 from monitor.model import (
     ChangeSet,
+    Conditional,
     Document,
     FailureReason,
     FetchFailure,
     FetchResult,
     NotModified,
+    Origin,
     Outcome,
     Snapshot,
     Source,
@@ -116,15 +118,27 @@ class _Work:
     rendered: markdown.RenderedVersion | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _LastFetch:
+    """What the archive knows of a source before fetching it again."""
+
+    conditional: Conditional | None  # validators for a conditional GET
+    sha256: str | None  # of the last snapshot's bytes
+
+    @classmethod
+    def of(cls, latest: StoredSnapshot | None) -> _LastFetch:
+        return cls(conditional_for(latest), latest.sha256 if latest else None)
+
+
 def _fetch_and_extract(
     source: Source,
     fetcher: Fetcher,
-    archive_state: tuple[object, str | None],
+    last: _LastFetch,
     min_chars: int,
     pool: concurrent.futures.Executor | None = None,
 ) -> _Work:
-    conditional, last_sha = archive_state
-    result = fetcher.fetch(source, conditional)  # type: ignore[arg-type]
+    last_sha = last.sha256
+    result = fetcher.fetch(source, last.conditional)
     if not isinstance(result, Snapshot):
         return _Work(source, result)
     if result.sha256 == last_sha:
@@ -223,7 +237,7 @@ def upgrade_extraction(
         archive.read_snapshot(latest),
         document,
         extractor=fingerprint,
-        technical=True,
+        origin=Origin.TECHNICAL,
         recorded_at=now,
         changeset=_changes_since_last(archive, source.id, document),
     )
@@ -264,7 +278,7 @@ def run_pass(
             summary.results.append(SourceResult(source.id, Outcome.FAILED, f"archive: {exc}"))
         summary.finished_at = clock()
         return summary
-    states: dict[str, tuple[object, str | None]] = {}
+    states: dict[str, _LastFetch] = {}
     latest_snapshots, extractors = archive.latest_snapshots(), archive.extractors()
     for source in sources:
         latest = latest_snapshots.get(source.id)
@@ -272,7 +286,7 @@ def run_pass(
             upgrade_extraction(
                 source, archive, settings, clock(), latest, extractors.get(source.id, "")
             )
-        states[source.id] = (conditional_for(latest), latest.sha256 if latest else None)
+        states[source.id] = _LastFetch.of(latest)
     groups: dict[str, list[Source]] = {}
     for source in sources:
         groups.setdefault((urlsplit(source.url).hostname or "").lower(), []).append(source)

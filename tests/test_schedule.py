@@ -219,7 +219,7 @@ def _checks(tmp_path: Path) -> int:
 
 
 def test_a_digest_missed_while_the_daemon_was_down_is_sent_at_start(tmp_path: Path) -> None:
-    from monitor.archive import Archive
+    from monitor.archive import Archive, SendStatus
     from monitor.config import Settings
     from monitor.schedule import DIGEST_JOB, Daemon
 
@@ -241,7 +241,7 @@ def test_a_digest_missed_while_the_daemon_was_down_is_sent_at_start(tmp_path: Pa
     assert job_time(daemon) == now
     with Archive(settings.archive_dir) as archive:
         archive.record_send(
-            "p", "ana@example.org", datetime(2026, 11, 23, 8, 1, tzinfo=UTC), True, "<m@x>"
+            "p", "ana@example.org", datetime(2026, 11, 23, 8, 1, tzinfo=UTC), SendStatus.SENT, "<m@x>"
         )
     daemon = Daemon(
         [],

@@ -10,8 +10,6 @@ from the alerts, never from the clock. Must never: fetch, or write outside the o
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
@@ -24,6 +22,8 @@ from urllib.parse import urljoin
 from feedgen.feed import FeedGenerator
 
 from monitor.archive import Archive
+from monitor.archive.catalog import iso
+from monitor.archive.files import replace_if_changed
 from monitor.config import Settings
 from monitor.model import ALERT_CATEGORIES, SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
 from monitor.publish.render import environment
@@ -151,14 +151,7 @@ def _generator(
 
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Replace a file atomically, and only when its bytes change. True when it was written."""
-    with contextlib.suppress(FileNotFoundError):
-        if path.read_bytes() == data:
-            return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return True
+    return replace_if_changed(path, data)
 
 
 def opml(specs: list[FeedSpec], base_url: str) -> bytes:
@@ -283,7 +276,16 @@ def publish_feeds(
         entries=settings.feed_entries,
         min_severity=Severity(settings.feed_min_severity),
     )
-    notices = [dict(row) for row in archive.notices()][: settings.feed_entries]
+    notices = [
+        {
+            "id": str(n.id),
+            "source_id": n.source_id,
+            "at": iso(n.at),
+            "kind": n.kind,
+            "detail": n.detail,
+        }
+        for n in archive.notices()[: settings.feed_entries]
+    ]
     written += build_maintainer_feed(
         notices, out_dir, base_url=settings.public_base_url, authority=settings.tag_authority
     )

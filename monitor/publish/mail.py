@@ -16,7 +16,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
-from monitor.archive import Archive
+from monitor.archive import Archive, SendStatus
 from monitor.config import MailSettings, Settings, Subscriber
 from monitor.publish.digest import Digest, Period, period_ending, render_digest
 
@@ -148,8 +148,9 @@ def send_period_digest(archive: Archive, settings: Settings, days: int, now: dat
     ]
 
     def record(result: SendResult) -> None:
+        status = SendStatus.SENT if result.sent else SendStatus.FAILED
         archive.record_send(
-            period.key, result.recipient, now, result.sent, result.message_id, result.error
+            period.key, result.recipient, now, status, result.message_id, result.error
         )
 
     results = send_all(settings.mail, pending, record)

@@ -10,7 +10,6 @@ rewrites only pages whose bytes change. Must never: fetch or write to the archiv
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,11 +20,12 @@ from monitor.archive.catalog import StoredChange
 from monitor.model import ALERT_CATEGORIES, Alert, Version
 from monitor.publish.feed import write_if_changed
 from monitor.publish.render import environment
-from monitor.sources import AUDIENCES
+from monitor.sources import AUDIENCES, slug
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+def platform_key(name: str) -> str:
+    """A platform's name in a file name; "x" for a name with no letter or digit."""
+    return slug(name) or "x"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +138,7 @@ def _index_pages(rows: list[Row], out: Path, written: list[Path]) -> None:
             r.title,
         ),
     )
-    platforms = sorted({(slug(r.platform), r.platform) for r in rows})
+    platforms = sorted({(platform_key(r.platform), r.platform) for r in rows})
     categories = [c.value for c in ALERT_CATEGORIES]
     audiences = [a for a in AUDIENCES if a != "everyone"]
     common = {"categories": categories, "audiences": audiences, "platforms": platforms}
@@ -175,7 +175,7 @@ def _index_pages(rows: list[Row], out: Path, written: list[Path]) -> None:
             **common,
         )
     for platform_slug, name in platforms:
-        chosen = [r for r in rows if slug(r.platform) == platform_slug]
+        chosen = [r for r in rows if platform_key(r.platform) == platform_slug]
         _render(
             "site/index.html",
             out,
