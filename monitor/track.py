@@ -413,14 +413,15 @@ def record_alerts(archive: Archive, authority: str = "clausewatch") -> int:
     made = 0
     for change in archive.changes_without_alerts():
         source = archive.source(change.source_id)
-        if source is None:
-            continue
+        changeset = archive.or_skip(archive.read_changeset, change)
+        if source is None or changeset is None:
+            continue  # a damaged change file: reported, and alerted once repaired
         alert = make_alert(
             source,
             change.id,
             change.recorded_at,
             archive.version_sha(change.new_version_id),
-            archive.read_changeset(change),
+            changeset,
             archive.read_flags(change),
             authority=authority,
             technical=change.technical,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from monitor.archive.catalog import (
     CATALOG_REPAIR,
@@ -67,6 +68,8 @@ from monitor.model import (
 )
 from monitor.sources import check_id
 
+R = TypeVar("R")
+T = TypeVar("T")
 LOCK = ".lock"
 STALE_TEMP_SECONDS = 3600.0  # a temp file this old is no write in progress: a killed run's
 REPAIRED_NOTICE = "repaired"
@@ -109,6 +112,7 @@ class Archive:
         self.ledger = Ledger(self.catalog)
         self.integrity = Integrity(self.catalog, self.files)
         self._unsynced = False  # files written in this batch and not yet made durable
+        self.skipped: list[str] = []  # damaged files that or_skip() met, for the caller to report
 
     def close(self) -> None:
         self.catalog.close()
@@ -188,6 +192,15 @@ class Archive:
     def read_flags(self, change: StoredChange) -> tuple[Flag, ...]:
         flags = self._change_data(change).get("flags", [])
         return tuple(flag_from_dict(f) for f in flags) if isinstance(flags, list) else ()
+
+    def or_skip(self, read: Callable[[R], T], item: R) -> T | None:
+        """`read(item)`, or None if it meets a damaged file (missing, unreadable): the problem is
+        kept in `skipped`, for the command to report, and the caller goes on without it."""
+        try:
+            return read(item)
+        except DamagedFile as exc:
+            self.skipped.append(str(exc))
+            return None
 
     # --- writes ------------------------------------------------------------------------
 
@@ -483,7 +496,13 @@ class Archive:
         )
         if version is None or snapshot is None:
             raise ArchiveError("it has no snapshot to extract it from")
-        document = reextract(self.read_snapshot(snapshot))
+        try:
+            content = self.read_snapshot(snapshot)
+        except DamagedFile:
+            raise ArchiveError(
+                f"its snapshot {snapshot.id} ({snapshot.path}) is damaged or lost too"
+            ) from None
+        document = reextract(content)
         if document is None:
             raise ArchiveError(f"snapshot {snapshot.id} no longer extracts")
         rendered = markdown.render_version(document)

@@ -264,7 +264,7 @@ def publish_feeds(
 
     def changeset_of(alert: Alert) -> ChangeSet | None:
         change = archive.change(alert.change_id)
-        return archive.read_changeset(change) if change else None
+        return archive.or_skip(archive.read_changeset, change) if change else None
 
     written = build_feeds(
         alerts,

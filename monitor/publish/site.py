@@ -73,7 +73,7 @@ def build_site(archive: Archive, out: Path) -> list[Path]:
         timeline = []
         for version in reversed(versions):
             change = by_new_version.get(version.id)
-            changeset = archive.read_changeset(change) if change else None
+            changeset = archive.or_skip(archive.read_changeset, change) if change else None
             timeline.append(
                 TimelineItem(
                     version.recorded_at,
@@ -92,18 +92,20 @@ def build_site(archive: Archive, out: Path) -> list[Path]:
                     source=source,
                     change=change,
                     changeset=changeset,
-                    flags=archive.read_flags(change),
+                    flags=archive.or_skip(archive.read_flags, change) or (),
                     alert=alerts_by_change.get(change.id),
                 )
-            _render(
-                "site/version.html",
-                out,
-                f"sources/{source_id}/versions/{version.id}.html",
-                written,
-                source=source,
-                version=version,
-                document=archive.read_version(version),
-            )
+            document = archive.or_skip(archive.read_version, version)
+            if document is not None:  # a damaged file is reported by the command, and skipped
+                _render(
+                    "site/version.html",
+                    out,
+                    f"sources/{source_id}/versions/{version.id}.html",
+                    written,
+                    source=source,
+                    version=version,
+                    document=document,
+                )
         _render(
             "site/source.html",
             out,
