@@ -248,6 +248,8 @@ class ChangeSet:
     old_version_id: int | None
     new_version_id: int | None
     changes: tuple[ClauseChange, ...]
+    # where the diff took a coarser path to stay within its bounds (monitor.diff), in words
+    notes: tuple[str, ...] = ()
 
     @property
     def is_cosmetic(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import sqlite3
 import time
 from pathlib import Path
@@ -254,3 +255,72 @@ def test_archive_refuses_to_follow_a_symlink_out(tmp_path: Path) -> None:
     archive.sync_sources([Source("ok-terms", "P", "T", "https://e.org/")], now)
     sound = Snapshot("ok-terms", now, "https://e.org/", 200, b"<p>x</p>", "text/html", "utf-8")
     assert archive.store(sound, _document()).outcome is Outcome.NEW  # sound ids still store
+
+
+# --- diff: bounded work on hostile shapes (issue 18: 7) ---------------------------------------
+
+
+def _reshuffled_clause(size: int) -> tuple[Document, Document]:
+    rng = random.Random(7)
+    sentences: list[str] = []
+    while sum(map(len, sentences)) < size:
+        words = " ".join(f"w{rng.randrange(2000)}" for _ in range(rng.randint(6, 14)))
+        sentences.append(words + ". ")
+    shuffled = list(sentences)
+    rng.shuffle(shuffled)
+    return tuple(  # type: ignore[return-value]
+        Document("Terms", (Clause("Terms #1", ("Terms",), None, "".join(order).strip()),))
+        for order in (sentences, shuffled)
+    )
+
+
+def test_diff_reshuffled_50kb_clause_falls_back_to_a_coarse_diff_and_says_so() -> None:
+    from monitor.diff import diff
+    from monitor.model import ChangeKind, SpanOp
+
+    old, new = _reshuffled_clause(50_000)
+    changeset = diff(old, new)
+    assert [c.kind for c in changeset.changes] == [ChangeKind.MODIFIED]
+    spans = changeset.changes[0].spans
+    # the coarse diff is still a diff: it turns the old text into the new one
+    assert "".join(s.text for s in spans if s.op is not SpanOp.INSERT) == old.clauses[0].text
+    assert "".join(s.text for s in spans if s.op is not SpanOp.DELETE) == new.clauses[0].text
+    assert any("too much to be diffed word by word" in note for note in changeset.notes)
+
+
+def test_diff_small_rewording_takes_no_fallback() -> None:
+    from monitor.diff import diff
+    from monitor.model import SpanOp
+
+    old = Document("T", (Clause("T #1", ("T",), None, "We may use your content. " * 200),))
+    new_text = (
+        "We may use your content. " * 100
+        + "We may train on it. "
+        + "We may use your content. " * 99
+    )
+    new = Document("T", (Clause("T #1", ("T",), None, new_text.strip()),))
+    changeset = diff(old, new)
+    assert changeset.notes == ()
+    changed = [s for s in changeset.changes[0].spans if s.op is not SpanOp.EQUAL]
+    assert "train on it" in "".join(s.text for s in changed)
+    assert sum(len(s.text) for s in changed) < 100  # word by word, not the clause replaced
+
+
+def test_diff_thousands_of_reworded_clauses_over_common_words_are_all_paired() -> None:
+    from monitor.diff import diff
+    from monitor.model import ChangeKind
+
+    rng = random.Random(7)
+    vocabulary = [f"term{n}" for n in range(100)]
+    old_clauses, new_clauses = [], []
+    for n in range(3000):  # each word in about 450 clauses: more than a lookup may read
+        chosen = [rng.choice(vocabulary) for _ in range(15)]
+        old_clauses.append(Clause(f"T #{n + 1}", ("T",), None, " ".join(chosen)))
+        chosen[rng.randrange(15)] = f"changed{n}"
+        new_clauses.append(Clause(f"T #{n + 1}", ("T",), None, " ".join(chosen)))
+    changeset = diff(Document("T", tuple(old_clauses)), Document("T", tuple(new_clauses)))
+    assert all(c.kind is ChangeKind.MODIFIED for c in changeset.changes)
+    assert [(c.old.key, c.new.key) for c in changeset.changes if c.old and c.new] == [
+        (c.key, c.key) for c in old_clauses
+    ]
+    assert any("rarest words" in note for note in changeset.notes)

@@ -241,7 +241,11 @@ def test_a_digest_missed_while_the_daemon_was_down_is_sent_at_start(tmp_path: Pa
     assert job_time(daemon) == now
     with Archive(settings.archive_dir) as archive:
         archive.record_send(
-            "p", "ana@example.org", datetime(2026, 11, 23, 8, 1, tzinfo=UTC), SendStatus.SENT, "<m@x>"
+            "p",
+            "ana@example.org",
+            datetime(2026, 11, 23, 8, 1, tzinfo=UTC),
+            SendStatus.SENT,
+            "<m@x>",
         )
     daemon = Daemon(
         [],

@@ -380,7 +380,7 @@ class Archive:
             self.catalog.set_extractor(sid, extractor)
             change = None
             if version and changeset is not None and previous is not None:
-                changeset = ChangeSet(previous.id, version.id, changeset.changes)
+                changeset = ChangeSet(previous.id, version.id, changeset.changes, changeset.notes)
                 change = self._store_changeset(sid, changeset, flags, recorded_at, origin)
             outcome = _outcome(previous, version)
             now_latest = version or previous

@@ -278,6 +278,8 @@ def pick_versions(
 def changeset_text(changeset: ChangeSet) -> Text:
     """A ChangeSet for the terminal: deletions red and struck, insertions green. No markup parsing."""
     out = Text()
+    for note in changeset.notes:
+        out.append(f"Note: {CONTROL_RE.sub(chr(0xFFFD), note)}\n\n", "italic")
     if not changeset.changes:
         out.append("No changes.\n")
     for change in changeset.changes:
