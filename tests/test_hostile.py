@@ -216,6 +216,25 @@ def test_archive_verify_repair_removes_orphans_of_killed_runs(
     assert all(p.exists() for p in kept)  # every file a row names, and the lock, stay
 
 
+def test_archive_catalog_that_is_not_a_database_is_reported_with_the_repair(
+    tmp_path: Path,
+) -> None:
+    archive_dir = tmp_path / "archive"
+    archive_dir.mkdir()
+    (archive_dir / "catalog.sqlite").write_bytes(os.urandom(8192))
+    write_sources(tmp_path / "sources.yaml", [_entry("http://127.0.0.1:9/terms", "alpha-terms")])
+    for argv in (("verify",), ("track",), ("history", "alpha-terms")):
+        code, _, err = run_cli(tmp_path, *argv)
+        assert code == 1 and "damaged" in err and ".recover" in err, (argv, err)
+
+
+def test_sources_refuse_an_id_too_long_to_be_a_folder(tmp_path: Path) -> None:
+    write_sources(tmp_path / "sources.yaml", [_entry("https://example.org/t", "a" * 300)])
+    code, _, err = run_cli(tmp_path, "track")
+    assert code == 2 and "sources.yaml:" in err and "at most 100" in err
+    assert not (tmp_path / "archive").exists()
+
+
 def _document() -> Document:
     return Document("Example", (Clause(" #1", (), None, "We may use your content."),))
 

@@ -275,12 +275,14 @@ class Catalog:
                     self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise ArchiveError(f"{self.path}: cannot prepare the catalog: {exc}") from exc
+            raise self._error(exc, "prepare") from exc
 
     # --- transactions ----------------------------------------------------------------------
 
     def _error(self, exc: sqlite3.Error, doing: str = "write") -> ArchiveError:
-        if isinstance(exc, sqlite3.DatabaseError) and "malformed" in str(exc):
+        if isinstance(exc, sqlite3.DatabaseError) and (
+            "malformed" in str(exc) or "not a database" in str(exc)
+        ):
             return DamagedCatalog(f"{self.path}: the catalog is damaged ({exc}). {CATALOG_REPAIR}")
         return ArchiveError(f"{self.path}: cannot {doing} the catalog: {exc}")
 
