@@ -350,6 +350,9 @@ def cmd_run(
 
     def publish(archive: Archive) -> None:
         publish_feeds(archive, settings, titles)
+        for problem in dict.fromkeys(archive.skipped):  # damaged files: skipped, and told
+            logging.getLogger("monitor.publish").warning("skipped a damaged file: %s", problem)
+        archive.skipped.clear()
 
     def send_digest() -> None:
         with (
