@@ -133,6 +133,7 @@ class ArchiveFiles:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._inside = root.resolve()
+        self._inside_folders: set[str] = set()  # folders (relative) found to stay inside
 
     def path(self, relative: str) -> Path:
         """The absolute path of an archive file; an ArchiveError for any path that would
@@ -147,8 +148,12 @@ class ArchiveFiles:
         ):
             raise ArchiveError(f"{self.root}: refusing the unsafe archive path {relative!r}")
         path = self.root / relative
-        if not path.resolve().is_relative_to(self._inside):
-            raise ArchiveError(f"{self.root}: {relative!r} leads outside the archive")
+        folder = relative.rpartition("/")[0]
+        if folder not in self._inside_folders:  # resolved once per folder: a pass is 1000s
+            if not path.resolve().is_relative_to(self._inside):
+                raise ArchiveError(f"{self.root}: {relative!r} leads outside the archive")
+            if path.parent.is_dir():  # a folder made later is checked when first seen
+                self._inside_folders.add(folder)
         return path
 
     def write(self, relative: str, data: bytes, *, sync: bool, orphan: Callable[[], bool]) -> None:
