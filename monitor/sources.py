@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 import yaml
 from cssselect import GenericTranslator, SelectorError
 
+from monitor.config import check_schedule
 from monitor.errors import ConfigError
 from monitor.model import Source
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-MAX_ID_LENGTH = 100  # an id names a folder, and a file name has at most 255 bytes
 AUDIENCES = (
     "musicians",
     "writers",
@@ -45,20 +45,17 @@ KEYS = (
     "ignore_robots",
 )
 REQUIRED = ("id", "platform", "document_type", "url")
-# "every 6h", "every 30m", "every 1d", optionally "every 6h ~30m" (jitter); or a 5-field cron line.
-INTERVAL_RE = re.compile(r"^every\s+(\d+)\s*([mhd])(?:\s*~\s*(\d+)\s*([smh]))?$")
-CRON_FIELD_RE = re.compile(r"^[\d*/,\-a-zA-Z]+$")
 DEFAULT_SCHEDULE = "every 6h ~30m"
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_ID_CHARS = 64  # an id names files and folders: far below any file system's name limit
 
 
 def check_id(sid: str) -> str | None:
     """What is wrong with `sid` as a source id (it names the source's folder in the archive),
-    or None when it is a sound one: a lowercase slug, never empty, never a path."""
+    or None when it is a sound one: a lowercase slug, never empty, never a path, not too long."""
+    if len(sid) > MAX_ID_CHARS:
+        return f"id is {len(sid)} characters long; at most {MAX_ID_CHARS}"
     if not ID_RE.match(sid):
         return "id must be a lowercase slug of letters, digits and single hyphens ([a-z0-9-]+)"
-    if len(sid) > MAX_ID_LENGTH:
-        return f"id is {len(sid)} characters long; at most {MAX_ID_LENGTH}"
     return None
 
 
@@ -66,32 +63,6 @@ def slug(text: str) -> str:
     """`text` as an id: lowercase letters and digits, runs of anything else as one hyphen.
     Empty when `text` has no letter or digit: the caller must refuse it (check_id)."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def parse_interval(schedule: str) -> tuple[int, int] | None:
-    """ "every 6h ~30m" -> (21600, 1800) seconds; None when the schedule is a cron line."""
-    match = INTERVAL_RE.match(schedule.strip())
-    if not match:
-        return None
-    every = int(match.group(1)) * UNITS[match.group(2)]
-    jitter = int(match.group(3)) * UNITS[match.group(4)] if match.group(3) else 0
-    return every, jitter
-
-
-def check_schedule(schedule: str) -> str | None:
-    """Return a problem with a schedule string, or None when it is valid."""
-    interval = parse_interval(schedule)
-    if interval is not None:
-        every, jitter = interval
-        if every < 15 * 60:
-            return "an interval shorter than 15 minutes is impolite to the platform"
-        if jitter >= every:
-            return "jitter must be smaller than the interval"
-        return None
-    fields = schedule.split()
-    if len(fields) != 5 or not all(CRON_FIELD_RE.match(f) for f in fields):
-        return "expected 'every <N><m|h|d> [~<N><s|m|h>]' or a 5-field cron line like '0 6 * * mon'"
-    return None
 
 
 def _node_map(node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -137,7 +108,8 @@ def _source(path: Path, node: yaml.Node) -> Source:
     assert sid is not None
     problem = check_id(sid)
     if problem:
-        raise ConfigError(problem, where=at("id"), source_id=sid)
+        shown = sid if len(sid) <= MAX_ID_CHARS else sid[:MAX_ID_CHARS] + "\N{HORIZONTAL ELLIPSIS}"
+        raise ConfigError(problem, where=at("id"), source_id=shown)
     url = data["url"].strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:

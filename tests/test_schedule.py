@@ -18,7 +18,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from monitor.cli.main import Environment, ExitStatus, main
-from monitor.schedule import cron_trigger, cron_weekdays, failure_notices, next_due, previous_fire
+from monitor.config import cron_trigger, cron_weekdays
+from monitor.schedule import failure_notices, next_due, previous_fire
 from tests.conftest import ROOT, terms_html, write_sources
 
 WED = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)

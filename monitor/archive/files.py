@@ -90,7 +90,7 @@ def write_atomic(
 def replace_if_changed(path: Path, data: bytes) -> bool:
     """Replace a published file atomically, only when its bytes change; True when written.
     Unlike an archive file, a published one (a feed, a page) is rebuilt and replaced."""
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):  # missing or unreadable: written (or a clear error)
         if path.read_bytes() == data:
             return False
     _replace(path, data, sync=False)

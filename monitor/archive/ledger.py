@@ -15,14 +15,24 @@ from enum import StrEnum
 
 from monitor.archive.catalog import Catalog, StoredChange, from_iso, iso
 from monitor.archive.serialize import alert_from_dict, alert_to_dict
+from monitor.config import normal_address
 from monitor.model import Alert
 
 
 class SendStatus(StrEnum):
-    """What became of one attempt to send a digest to one recipient."""
+    """What became of one digest for one recipient. IN_FLIGHT is written just before the
+    message's DATA; a run killed there leaves it, and it counts as sent (unconfirmed): at most
+    one duplicate is possible (a server that accepted the DATA but whose reply was lost), never a
+    loss of a digest nobody confirmed as failed."""
 
     SENT = "sent"
-    FAILED = "failed"
+    FAILED = "failed"  # the server refused it, or it never reached DATA: tried again next run
+    IN_FLIGHT = "in_flight"
+    UNCONFIRMED = "unconfirmed"  # DATA was sent and no verdict came back: never sent again
+
+
+DELIVERED = (SendStatus.SENT, SendStatus.UNCONFIRMED, SendStatus.IN_FLIGHT)
+_DELIVERED_SQL = ", ".join(f"'{s.value}'" for s in DELIVERED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +88,13 @@ class Ledger:
         return [alert_from_dict(json.loads(str(row[0]))) for row in rows]
 
     def sent(self, period: str, recipient: str) -> bool:
-        """Whether the digest for `period` already went to `recipient`."""
-        return bool(
-            self.catalog.query(
-                "SELECT 1 FROM sends WHERE period = ? AND recipient = ? AND status = ? LIMIT 1",
-                (period, recipient.lower(), SendStatus.SENT.value),
-            )
+        """Whether the digest for `period` already went (or may have gone) to `recipient`: its
+        last record is sent, unconfirmed or in flight."""
+        rows = self.catalog.query(
+            "SELECT status FROM sends WHERE period = ? AND recipient = ? ORDER BY id DESC LIMIT 1",
+            (period, normal_address(recipient)),
         )
+        return bool(rows) and rows[0][0] in DELIVERED
 
     def record_send(
         self,
@@ -99,12 +109,19 @@ class Ledger:
             self.catalog.execute(
                 "INSERT INTO sends (period, recipient, attempted_at, status, message_id, error)"
                 " VALUES (?,?,?,?,?,?)",
-                (period, recipient.lower(), iso(at), status.value, message_id, error),
+                (
+                    period,
+                    normal_address(recipient),
+                    iso(at),
+                    SendStatus(status).value,
+                    message_id,
+                    error,
+                ),
             )
 
     def last_send_at(self) -> datetime | None:
         rows = self.catalog.query(
-            "SELECT max(attempted_at) FROM sends WHERE status = ?", (SendStatus.SENT.value,)
+            f"SELECT max(attempted_at) FROM sends WHERE status IN ({_DELIVERED_SQL})"
         )
         return from_iso(str(rows[0][0])) if rows and rows[0][0] else None
 

@@ -10,7 +10,7 @@ from the alerts, never from the clock. Must never: fetch, or write outside the o
 
 from __future__ import annotations
 
-import re
+import contextlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,14 +23,15 @@ from feedgen.feed import FeedGenerator
 
 from monitor.archive import Archive
 from monitor.archive.catalog import iso
-from monitor.archive.files import replace_if_changed
+from monitor.archive.files import TMP_PREFIX, replace_if_changed
 from monitor.config import Settings
+from monitor.errors import ArchiveError, ClausewatchError
+from monitor.extract.document import clean_text
 from monitor.model import ALERT_CATEGORIES, SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
 from monitor.publish.render import environment
 from monitor.sources import AUDIENCES
 
 NO_ALERTS_YET = datetime(2024, 1, 1, tzinfo=UTC)  # the date of an empty feed, so that it is stable
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,8 @@ class FeedSpec:
 
 
 def clean(text: str) -> str:
-    """One line of XML-safe text: no control characters, no CR/LF (a title is one line)."""
-    return " ".join(CONTROL_RE.sub(" ", text).split())
+    """One line of XML-safe text: no control or bidi characters, no CR/LF (a title is one line)."""
+    return " ".join(clean_text(text).split())
 
 
 def _of_source(source_id: str, alert: Alert) -> bool:
@@ -151,7 +152,18 @@ def _generator(
 
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Replace a file atomically, and only when its bytes change. True when it was written."""
-    return replace_if_changed(path, data)
+    try:
+        return replace_if_changed(path, data)
+    except ArchiveError as exc:  # the one atomic write names the file and the reason
+        raise ClausewatchError(f"{exc}; the files already there are unchanged") from exc
+
+
+def remove_temp_files(out_dir: Path) -> None:
+    """Half-written files of a run that was killed (never renamed into place) are not pages."""
+    if out_dir.is_dir():
+        for tmp in out_dir.rglob(f"{TMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def opml(specs: list[FeedSpec], base_url: str) -> bytes:
@@ -190,6 +202,7 @@ def build_feeds(
 ) -> list[Path]:
     """Write every feed and the OPML under `out_dir`; returns the files that changed."""
     base_url = base_url if base_url.endswith("/") else base_url + "/"
+    remove_temp_files(out_dir)
     shown = [a for a in alerts if SEVERITY_ORDER[a.severity] >= SEVERITY_ORDER[min_severity]]
     shown.sort(key=lambda a: (a.recorded_at, a.change_id), reverse=True)
     cache: dict[str, str] = {}
@@ -274,7 +287,7 @@ def publish_feeds(
         audiences=[a for a in AUDIENCES if a != "everyone"],
         changeset_of=changeset_of,
         entries=settings.feed_entries,
-        min_severity=Severity(settings.feed_min_severity),
+        min_severity=settings.feed_min_severity,
     )
     notices = [
         {
