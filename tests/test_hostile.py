@@ -856,6 +856,10 @@ def test_diff_reshuffled_50kb_clause_falls_back_to_a_coarse_diff_and_says_so() -
     assert "".join(s.text for s in spans if s.op is not SpanOp.INSERT) == old.clauses[0].text
     assert "".join(s.text for s in spans if s.op is not SpanOp.DELETE) == new.clauses[0].text
     assert any("too much to be diffed word by word" in note for note in changeset.notes)
+    from monitor.publish.render import render_changeset_html, render_markdown
+
+    for shown in (render_markdown(changeset), render_changeset_html(changeset)):
+        assert "Note: 1 clauses changed too much to be diffed word by word" in shown
 
 
 def test_diff_small_rewording_takes_no_fallback() -> None:
