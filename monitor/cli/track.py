@@ -30,7 +30,7 @@ from monitor.cli.base import (
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import UsageError
-from monitor.extract import html as extract
+from monitor.extract import readers
 from monitor.fetch.http import Fetcher
 from monitor.flag import flag_changes
 from monitor.model import (
@@ -189,7 +189,7 @@ def _repairs(archive: Archive, settings: Settings) -> tuple[Reextract, Rediff]:
         source = sources.get(snapshot.source_id) or archive.source(snapshot.source_id)
         if source is None:
             return None
-        document = extract.extract(snapshot, source, min_chars=settings.min_clause_chars)
+        document = readers.extract(snapshot, source, min_chars=settings.min_clause_chars)
         return None if isinstance(document, FetchFailure) else document
 
     def rediff(
@@ -199,7 +199,7 @@ def _repairs(archive: Archive, settings: Settings) -> tuple[Reextract, Rediff]:
         if origin is Origin.TECHNICAL:  # a technical change is never flagged
             return changeset, ()
         if not loaded:
-            loaded.append(load_rules())
+            loaded.append(load_rules(settings.rules or None))
         return changeset, flag_changes(changeset, loaded[0])
 
     return reextract, rediff
