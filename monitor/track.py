@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import hashlib
 import multiprocessing
 import os
@@ -34,13 +35,14 @@ from monitor.diff import diff
 from monitor.errors import ArchiveError
 from monitor.extract import html as extract
 from monitor.extract import markdown
-from monitor.fetch.http import Fetcher
+from monitor.fetch import Fetchers
 from monitor.flag import flag_changes
 from monitor.model import (
     ChangeSet,
     Document,
     FailureReason,
     FetchFailure,
+    FetchMode,
     FetchResult,
     NotModified,
     Outcome,
@@ -61,7 +63,10 @@ COMMIT_SECONDS = 1.0  # and at least this often, so that progress is durable
 
 def extractor_fingerprint(source: Source) -> str:
     """Identifies the rules that turn this source's page into a Document."""
-    spec = "\n".join([EXTRACTOR_VERSION, "|".join(source.select), "|".join(source.remove)])
+    parts = [EXTRACTOR_VERSION, "|".join(source.select), "|".join(source.remove)]
+    for page in source.pages:  # (none for a one-page source: its fingerprint stays as it was)
+        parts += [page.url, "|".join(page.select), "|".join(page.remove)]
+    spec = "\n".join(parts)
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
@@ -118,13 +123,14 @@ class _Work:
 
 def _fetch_and_extract(
     source: Source,
-    fetcher: Fetcher,
+    fetchers: Fetchers,
     archive_state: tuple[object, str | None],
     min_chars: int,
     pool: concurrent.futures.Executor | None = None,
+    mode: FetchMode | None = None,
 ) -> _Work:
     conditional, last_sha = archive_state
-    result = fetcher.fetch(source, conditional)  # type: ignore[arg-type]
+    result = fetchers.fetch(source, conditional, mode=mode)  # type: ignore[arg-type]
     if not isinstance(result, Snapshot):
         return _Work(source, result)
     if result.sha256 == last_sha:
@@ -142,6 +148,22 @@ def _fetch_and_extract(
         extracting = pool.submit(worker.extract_version, result, source, min_chars, with_document)
         compressed = compress_snapshot(result.content)
         extracted, rendered = extracting.result()
+    if (
+        isinstance(extracted, FetchFailure)
+        and extracted.reason is FailureReason.NOT_TERMS
+        and mode is None
+        and fetchers.has(FetchMode.BROWSER)
+        and result.fetched_with is FetchMode.HTTP
+        and any(s.fetch is FetchMode.AUTO for s in (source.page_sources() or (source,)))
+    ):
+        # `auto`: a page with no terms text over plain HTTP (an app shell) is rendered
+        escalated = _fetch_and_extract(
+            source, fetchers, archive_state, min_chars, pool, mode=FetchMode.BROWSER
+        )
+        if not isinstance(escalated.result, FetchFailure):
+            return escalated
+        detail = f"{extracted.detail}; in the browser: {escalated.result.detail}"
+        extracted = dataclasses.replace(extracted, detail=detail)
     return _Work(source, result, extracted, compressed=compressed, rendered=rendered)
 
 
@@ -233,7 +255,7 @@ def upgrade_extraction(
 def run_pass(
     sources: Sequence[Source],
     archive: Archive,
-    fetcher: Fetcher,
+    fetchers: Fetchers,
     settings: Settings,
     *,
     rules: RuleSet | None = None,
@@ -294,7 +316,7 @@ def run_pass(
                     return
                 try:
                     work = _fetch_and_extract(
-                        source, fetcher, states[source.id], settings.min_clause_chars, pool
+                        source, fetchers, states[source.id], settings.min_clause_chars, pool
                     )
                 except Exception as exc:  # a bug must not stop the other sources
                     failure = FetchFailure(

@@ -18,7 +18,7 @@ from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
 from monitor.config import FetchSettings, Settings
-from monitor.fetch.http import Fetcher
+from monitor.fetch import fetchers_for
 from monitor.model import Source
 from monitor.track import run_pass
 
@@ -188,5 +188,5 @@ def archive_with_alerts(httpserver: HTTPServer, settings: Settings, tmp_path: Pa
             terms_html(extra=extra), content_type="text/html"
         )
         with Archive(settings.archive_dir) as archive, archive.lock():
-            run_pass([source], archive, Fetcher(settings.fetch), settings)
+            run_pass([source], archive, fetchers_for(settings.fetch), settings)
     return settings

@@ -17,7 +17,8 @@ from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
 from monitor.config import Settings
-from monitor.fetch.http import Fetcher
+from monitor.fetch import fetchers_for
+from monitor.fetch.http import HttpFetcher
 from monitor.model import Outcome, Source
 from monitor.track import EXTRACTOR_VERSION, PROCESS_POOL_FROM, extractor_fingerprint, run_pass
 from tests.conftest import terms_html
@@ -29,7 +30,7 @@ def make_source(url: str, sid: str = "example-terms", **extra: object) -> Source
 
 def one_pass(settings: Settings, sources: list[Source]) -> dict[str, Outcome]:
     with Archive(settings.archive_dir) as archive, archive.lock():
-        summary = run_pass(sources, archive, Fetcher(settings.fetch), settings)
+        summary = run_pass(sources, archive, fetchers_for(settings.fetch), settings)
     return {r.source_id: r.outcome for r in summary.results}
 
 
@@ -338,8 +339,14 @@ def test_terms_that_flip_back_within_one_second_are_stored(
             terms_html(extra=extra), content_type="text/html"
         )
         with Archive(settings.archive_dir) as archive, archive.lock():
-            fetcher = Fetcher(settings.fetch, clock=lambda: frozen)
-            summary = run_pass([source], archive, fetcher, settings, clock=lambda: frozen)
+            fetcher = HttpFetcher(settings.fetch, clock=lambda: frozen)
+            summary = run_pass(
+                [source],
+                archive,
+                fetchers_for(settings.fetch, fetcher),
+                settings,
+                clock=lambda: frozen,
+            )
         outcomes += [(r.outcome, r.detail) for r in summary.results]
     assert [o for o, _ in outcomes] == [Outcome.NEW, Outcome.CHANGED, Outcome.CHANGED], outcomes
     paths = catalog(settings, "SELECT path FROM versions ORDER BY id")

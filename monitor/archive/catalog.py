@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from monitor.errors import ArchiveError
-from monitor.model import ChangeSet, Conditional, Outcome, Source, Version
+from monitor.model import ChangeSet, Conditional, FetchMode, Outcome, Source, Version
 
 CATALOG = "catalog.sqlite"
 SCHEMA = [
@@ -95,6 +95,10 @@ SCHEMA = [
         detail TEXT NOT NULL
     );
     """,
+    # version 6: which way each snapshot was fetched (plain HTTP or rendered in a browser)
+    """
+    ALTER TABLE snapshots ADD COLUMN fetched_with TEXT NOT NULL DEFAULT 'http';
+    """,
 ]
 
 
@@ -126,6 +130,7 @@ class StoredSnapshot:
     encoding: str | None
     url: str
     status: int
+    fetched_with: FetchMode = FetchMode.HTTP
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,4 +392,6 @@ def from_row(cls: type[RowType], row: sqlite3.Row) -> RowType:
         values[name] = from_iso(values[name])
     for name in _FLAGS & values.keys():
         values[name] = bool(values[name])
+    if "fetched_with" in values:
+        values["fetched_with"] = FetchMode(values["fetched_with"])
     return cls(**values)

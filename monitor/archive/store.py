@@ -120,6 +120,7 @@ class Archive(PublishLog, Integrity):
             encoding=stored.encoding,
             etag=stored.etag,
             last_modified=stored.last_modified,
+            fetched_with=stored.fetched_with,
         )
 
     def read_version(self, version: Version) -> Document:
@@ -279,12 +280,16 @@ class Archive(PublishLog, Integrity):
         and `document` may come as its version file, already rendered (markdown.render_version).
         `technical` marks a re-extraction of an archived snapshot with new rules or selectors:
         the version is stored but never alerts. `changeset` (from the previous version to
-        `document`) is stored with the version, in the same transaction.
+        `document`) is stored with the version, in the same transaction. A version from a
+        snapshot fetched another way than the last one (plain HTTP, then rendered in a browser,
+        or back) is technical too: the way of fetching alone never raises a change.
         """
         sid = snapshot.source_id
         recorded_at = recorded_at or snapshot.fetched_at
         latest = self.latest_snapshot(sid)
         previous = self.latest_version(sid)
+        switched = latest is not None and latest.fetched_with is not snapshot.fetched_with
+        technical = technical or (switched and previous is not None)
         new_snapshot = latest is None or latest.sha256 != snapshot.sha256
         snapshot_path = self._new_path(
             f"{sid}/snapshots/{stamp(snapshot.fetched_at)}-{snapshot.sha256[:8]}",
@@ -313,7 +318,8 @@ class Archive(PublishLog, Integrity):
             if new_snapshot:
                 snapshot_id = db.execute(
                     "INSERT INTO snapshots (source_id, fetched_at, url, status, content_type, encoding,"
-                    " etag, last_modified, sha256, size, path) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    " etag, last_modified, sha256, size, path, fetched_with)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         sid,
                         iso(snapshot.fetched_at),
@@ -326,6 +332,7 @@ class Archive(PublishLog, Integrity):
                         snapshot.sha256,
                         len(snapshot.content),
                         snapshot_path,
+                        snapshot.fetched_with.value,
                     ),
                 ).lastrowid
             version = previous
@@ -354,6 +361,11 @@ class Archive(PublishLog, Integrity):
                 changeset = ChangeSet(previous.id, version_id, changeset.changes)
                 change = self._store_changeset(db, sid, changeset, flags, recorded_at, technical)
             detail = "technical upgrade: re-extracted with new rules" if technical else ""
+            if latest is not None and switched and technical and new_version:
+                detail = (
+                    f"fetched with {snapshot.fetched_with.value} (was {latest.fetched_with.value}):"
+                    " stored as technical, never alerts"
+                )
             if not new_version and new_snapshot:
                 detail = "the page changed but its terms text did not"
             self._check(

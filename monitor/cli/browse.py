@@ -27,7 +27,7 @@ from monitor.extract.html import extract, html_document
 from monitor.extract.markdown import parse as markdown_parse
 from monitor.extract.markdown import render as markdown_render
 from monitor.extract.text import pdf_document, text_document
-from monitor.fetch.http import Fetcher
+from monitor.fetch.http import HttpFetcher
 from monitor.flag import assess, flag_changes
 from monitor.model import Category, Document, FetchFailure, Match, NotModified, Source
 from monitor.rules.files import load_rules
@@ -68,7 +68,7 @@ def load_document(
         return html_document(text, select), str(path)
     if not target.startswith(("http://", "https://")):
         raise UsageError(f"{target!r} is neither a file nor an http(s) URL")
-    fetcher = Fetcher(settings.fetch)
+    fetcher = HttpFetcher(settings.fetch)
     try:
         respect = settings.fetch.respect_robots and not (tracked and tracked.ignore_robots)
         result = fetcher.fetch_url(target, source_id="check", respect_robots=respect)

@@ -29,7 +29,7 @@ from monitor.cli.base import (
 from monitor.config import Settings
 from monitor.diff import diff, render_markdown
 from monitor.errors import UsageError
-from monitor.fetch.http import Fetcher
+from monitor.fetch import fetchers_for
 from monitor.model import ChangeKind, ChangeSet, Outcome, SourceResult, SpanOp, Version
 from monitor.sources import load_sources, select_sources
 from monitor.track import record_alerts, run_pass
@@ -51,8 +51,8 @@ def cmd_track(
     if not chosen:
         console.print("No enabled sources to track.")
         return ExitStatus.OK
-    fetcher = Fetcher(settings.fetch)
     with (
+        fetchers_for(settings.fetch) as fetchers,  # the browser, if started, ends with the pass
         Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
         archive.lock(),
     ):
@@ -80,14 +80,15 @@ def cmd_track(
                 summary = run_pass(
                     chosen,
                     archive,
-                    fetcher,
+                    fetchers,
                     settings,
                     authority=settings.tag_authority,
                     on_result=advance,
                 )
         else:
-            summary = run_pass(chosen, archive, fetcher, settings, authority=settings.tag_authority)
-    fetcher.close()
+            summary = run_pass(
+                chosen, archive, fetchers, settings, authority=settings.tag_authority
+            )
     if args.json:
         env.stdout.write(json.dumps(summary.as_dict(), indent=2) + "\n")
     else:

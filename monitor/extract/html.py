@@ -24,11 +24,13 @@ from monitor.extract.document import (
     MAX_PSEUDO_HEADING_CHARS,
     PSEUDO_HEADING_LEVEL,
     DocumentBuilder,
+    clause_key,
     looks_like_heading,
 )
 from monitor.extract.main_content import decode_emails, drop, main_content, remove_chrome
 from monitor.extract.text import pdf_document, text_document
-from monitor.model import Document, FailureReason, FetchFailure, Snapshot, Source
+from monitor.model import Clause, Document, FailureReason, FetchFailure, Snapshot, Source
+from monitor.pages import MULTIPART, split
 
 DROP_TAGS = frozenset(
     [
@@ -389,15 +391,74 @@ def html_document(
     return builder.build(title)
 
 
+def _page_document(
+    content: bytes,
+    content_type: str,
+    encoding: str | None,
+    select: tuple[str, ...],
+    remove: tuple[str, ...],
+    title: str,
+) -> Document:
+    if content_type == "application/pdf":
+        return pdf_document(content, title)
+    text = content.decode(encoding or "utf-8", errors="replace")
+    if content_type == "text/plain":
+        return text_document(text, title)
+    return html_document(text, select, remove)
+
+
+def _pages_document(snapshot: Snapshot, source: Source) -> Document:
+    """The Document of a multi-page snapshot: each page extracted with its own selectors, in
+    order, as one document (clause keys numbered across pages, so none repeats)."""
+    try:
+        parts = split(snapshot.content)
+    except ValueError as exc:
+        raise NotTerms(str(exc)) from None
+    if len(parts) != len(source.pages):
+        raise NotTerms(
+            f"the snapshot holds {len(parts)} pages where the source lists {len(source.pages)}"
+        )
+    documents = []
+    for number, (part, page) in enumerate(zip(parts, source.pages, strict=True), start=1):
+        try:
+            documents.append(
+                _page_document(
+                    part.content,
+                    part.content_type,
+                    part.encoding,
+                    page.select,
+                    page.remove,
+                    source.title,
+                )
+            )
+        except NotTerms as exc:
+            raise NotTerms(f"page {number} of {len(parts)} ({part.url}): {exc}") from None
+    counts: dict[tuple[str, ...], int] = {}
+    clauses = []
+    for document in documents:
+        for clause in document.clauses:
+            counts[clause.heading_path] = counts.get(clause.heading_path, 0) + 1
+            key = clause_key(clause.heading_path, counts[clause.heading_path])
+            clauses.append(Clause(key, clause.heading_path, clause.label, clause.text))
+    first = documents[0]
+    effective = next((d.effective_date for d in documents if d.effective_date), None)
+    return Document(first.title, tuple(clauses), effective)
+
+
 def extract(snapshot: Snapshot, source: Source, *, min_chars: int = 200) -> Document | FetchFailure:
     """The terms Document in a snapshot, or a NOT_TERMS FetchFailure saying why there is none."""
     try:
-        if snapshot.content_type == "application/pdf":
-            document = pdf_document(snapshot.content, source.title)
-        elif snapshot.content_type == "text/plain":
-            document = text_document(snapshot.text, source.title)
+        if snapshot.content_type == MULTIPART:
+            document = _pages_document(snapshot, source)
         else:
-            document = html_document(snapshot.text, source.select, source.remove)
+            document = _page_document(
+                snapshot.content,
+                snapshot.content_type,
+                snapshot.encoding,
+                source.select,
+                source.remove,
+                source.title,
+            )
     except NotTerms as exc:
         return FetchFailure(
             source.id,
