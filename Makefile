@@ -17,13 +17,19 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# Chromium for the pages that need a browser: Debian's /usr/bin/chromium where present (used
+# through Playwright's executable_path), else Playwright's own download.
+$(VENV)/.chromium: $(VENV)/.installed
+	test -x /usr/bin/chromium || $(BIN)/python -m playwright install chromium
+	touch $@
+
 # One monitoring pass over sources.yaml into archive/, then the feeds and the history site in
 # public/. They are written even when the pass failed (the exit status of the pass is kept).
-run: $(VENV)/.installed
+run: $(VENV)/.installed $(VENV)/.chromium
 	$(BIN)/clausewatch track; status=$$?; \
 	$(BIN)/clausewatch feeds && $(BIN)/clausewatch site build && exit $$status
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(VENV)/.chromium
 	$(BIN)/python -m pytest -q
 
 # Benchmarks print their figures; none is a pass/fail test.

@@ -187,6 +187,10 @@ def archive_with_alerts(httpserver: HTTPServer, settings: Settings, tmp_path: Pa
         httpserver.expect_request("/terms").respond_with_data(
             terms_html(extra=extra), content_type="text/html"
         )
-        with Archive(settings.archive_dir) as archive, archive.lock():
-            run_pass([source], archive, fetchers_for(settings.fetch), settings)
+        with (
+            fetchers_for(settings.fetch) as fetchers,
+            Archive(settings.archive_dir) as archive,
+            archive.lock(),
+        ):
+            run_pass([source], archive, fetchers, settings)
     return settings

@@ -138,7 +138,11 @@ def test_cosmetic_changes_never_become_alerts(httpserver: HTTPServer, settings: 
     ):
         httpserver.clear()
         httpserver.expect_request("/terms").respond_with_data(page, content_type="text/html")
-        with Archive(settings.archive_dir) as archive, archive.lock():
-            run_pass([source], archive, fetchers_for(settings.fetch), dataclasses.replace(settings))
+        with (
+            fetchers_for(settings.fetch) as fetchers,
+            Archive(settings.archive_dir) as archive,
+            archive.lock(),
+        ):
+            run_pass([source], archive, fetchers, dataclasses.replace(settings))
     with Archive(settings.archive_dir) as archive:
         assert len(archive.changes("example-terms")) == 1 and archive.alerts() == []

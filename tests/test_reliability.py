@@ -53,10 +53,11 @@ def source(url: str, sid: str = "example-terms") -> Source:
 
 def one_pass(settings: Settings, sources: list[Source]) -> dict[str, tuple[Outcome, str]]:
     with (
+        fetchers_for(settings.fetch) as fetchers,
         Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
         archive.lock(),
     ):
-        summary = run_pass(sources, archive, fetchers_for(settings.fetch), settings, rules=RULES)
+        summary = run_pass(sources, archive, fetchers, settings, rules=RULES)
     return {r.source_id: (r.outcome, r.detail) for r in summary.results}
 
 

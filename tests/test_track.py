@@ -29,8 +29,12 @@ def make_source(url: str, sid: str = "example-terms", **extra: object) -> Source
 
 
 def one_pass(settings: Settings, sources: list[Source]) -> dict[str, Outcome]:
-    with Archive(settings.archive_dir) as archive, archive.lock():
-        summary = run_pass(sources, archive, fetchers_for(settings.fetch), settings)
+    with (
+        fetchers_for(settings.fetch) as fetchers,
+        Archive(settings.archive_dir) as archive,
+        archive.lock(),
+    ):
+        summary = run_pass(sources, archive, fetchers, settings)
     return {r.source_id: r.outcome for r in summary.results}
 
 
@@ -338,12 +342,16 @@ def test_terms_that_flip_back_within_one_second_are_stored(
         httpserver.expect_request("/terms").respond_with_data(
             terms_html(extra=extra), content_type="text/html"
         )
-        with Archive(settings.archive_dir) as archive, archive.lock():
-            fetcher = HttpFetcher(settings.fetch, clock=lambda: frozen)
+        fetcher = HttpFetcher(settings.fetch, clock=lambda: frozen)
+        with (
+            fetchers_for(settings.fetch, fetcher) as fetchers,
+            Archive(settings.archive_dir) as archive,
+            archive.lock(),
+        ):
             summary = run_pass(
                 [source],
                 archive,
-                fetchers_for(settings.fetch, fetcher),
+                fetchers,
                 settings,
                 clock=lambda: frozen,
             )

@@ -82,7 +82,8 @@ def utcnow() -> datetime:
 
 
 def chromium_path(settings: FetchSettings) -> str | None:
-    """The Chromium to run: the configured one, Debian's, or None for Playwright's own."""
+    """The Chromium to run: the configured one, Debian's, or None for Playwright's own
+    (`python -m playwright install chromium` downloads it)."""
     if settings.chromium:
         return settings.chromium
     if os.access(DEBIAN_CHROMIUM, os.X_OK):
@@ -209,12 +210,11 @@ class BrowserFetcher:
 
     # --- the browser's thread -------------------------------------------------------------
 
-    def _launcher(self) -> str | None:
-        """A script that starts Chromium so that it dies with its parent, writing its pid
-        first; None for Playwright's own Chromium where no launcher can be written."""
-        binary = chromium_path(self.settings)
-        if binary is None:
-            return None
+    def _launcher(self, binary: str) -> str:
+        """A script that starts `binary` so that it dies with its parent, writing its pid
+        first (made once a pass)."""
+        if self._folder is not None:
+            return str(self._folder / "chromium")
         setpriv = shutil.which("setpriv")
         self._folder = Path(tempfile.mkdtemp(prefix="clausewatch-browser-"))
         script = self._folder / "chromium"
@@ -242,10 +242,6 @@ class BrowserFetcher:
                 with contextlib.suppress(Exception):
                     await self._browser.close()
                 self._browser = None
-            binary = chromium_path(self.settings)
-            if binary is not None and not os.access(binary, os.X_OK):
-                self._broken = f"no Chromium at {binary}: {INSTALL_HINT}"
-                raise _Unavailable(self._broken)
             try:
                 from playwright.async_api import async_playwright
             except ImportError:
@@ -254,14 +250,18 @@ class BrowserFetcher:
             try:
                 if self._playwright is None:
                     self._playwright = await async_playwright().start()
+                binary = chromium_path(self.settings) or self._playwright.chromium.executable_path
+                if not os.access(binary, os.X_OK):
+                    self._broken = f"no Chromium at {binary}: {INSTALL_HINT}"
+                    raise _Unavailable(self._broken)
                 self._browser = await self._playwright.chromium.launch(
-                    executable_path=self._launcher()
-                    if self._folder is None
-                    else str(self._folder / "chromium"),
+                    executable_path=self._launcher(binary),
                     headless=True,
                     args=list(CHROMIUM_ARGS),
                     timeout=self.settings.browser_timeout * 1000,
                 )
+            except _Unavailable:
+                raise
             except Exception as exc:
                 text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 if "Executable doesn't exist" in str(exc) or "ENOENT" in str(exc):
