@@ -8,7 +8,7 @@ standard library, or hold behaviour beyond small derived properties.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -86,19 +86,13 @@ class Source:
     def page_sources(self) -> tuple[Source, ...]:
         """Each page as a Source of one page, with this source's id (fetching needs no more)."""
         return tuple(
-            Source(
-                self.id,
-                self.platform,
-                self.document_type,
-                page.url,
-                page.select,
-                page.remove,
-                self.schedule,
-                self.audiences,
-                self.enabled,
-                self.ignore_robots,
-                self.origin,
-                page.fetch,
+            replace(
+                self,
+                url=page.url,
+                select=page.select,
+                remove=page.remove,
+                fetch=page.fetch,
+                pages=(),
             )
             for page in self.pages
         )

@@ -163,6 +163,16 @@ def cmd_sources(
                 "schedule": s.schedule,
                 "audiences": list(s.audiences),
                 "enabled": s.enabled,
+                "fetch": s.fetch.value,
+                "pages": [
+                    {
+                        "url": p.url,
+                        "select": list(p.select),
+                        "remove": list(p.remove),
+                        "fetch": p.fetch.value,
+                    }
+                    for p in s.pages
+                ],
             }
             for s in sources
         ]

@@ -370,7 +370,9 @@ class BrowserFetcher:
                 f"{ctype} is not rendered: use fetch: http for this page",
                 status,
             )
-        selectors = [s for s in source.select if isinstance(s, str)]
+        # a range selector's start element stands for the range (it must hold text first)
+        selectors = [s if isinstance(s, str) else getattr(s, "start", "") for s in source.select]
+        selectors = [s for s in selectors if s]
         target = ", ".join(selectors) if selectors else "body"
         if status < 400:
             # at the deadline the page is taken as it is: extraction says if terms are there
