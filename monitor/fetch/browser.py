@@ -62,12 +62,18 @@ CHROMIUM_ARGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-dev-shm-usage",
+    "--blink-settings=imagesEnabled=false",  # images are never terms text: not loaded
 )
 MAX_LAUNCHES = 3  # per pass: a browser that keeps crashing fails its sources, not the pass
 IDLE_CONTEXTS = 8  # contexts of hosts with no page open, kept for their next page
 SETTLE_POLL_MS = 100  # the text must keep its length this long to be taken as settled
-SKIPPED_RESOURCES = frozenset({"image", "media", "font"})  # never part of the terms text
-# The text inside the select target (or the body), in characters; the page's own wording.
+# Whether the select target (or the body) holds any text; then its length, in characters.
+HAS_TEXT_JS = """(selector) => {
+  for (const el of document.querySelectorAll(selector)) {
+    if ((el.innerText || el.textContent || "").trim()) return true;
+  }
+  return false;
+}"""
 TEXT_LENGTH_JS = """(selector) => {
   let total = 0;
   for (const el of document.querySelectorAll(selector)) {
@@ -282,7 +288,6 @@ class BrowserFetcher:
                 locale="en-US",
                 extra_http_headers={"Accept-Language": "en"},
             )
-            await context.route("**/*", _skip_resources)
             held = (context, 0)
         self._contexts[host] = (held[0], held[1] + 1)
         return held[0]
@@ -348,7 +353,15 @@ class BrowserFetcher:
         timeout_ms = self.settings.browser_timeout * 1000
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.browser_timeout
-        response = await page.goto(source.url, wait_until="domcontentloaded", timeout=timeout_ms)
+        # a range selector's start element stands for the range (it must hold text first)
+        selectors = [s if isinstance(s, str) else getattr(s, "start", "") for s in source.select]
+        selectors = [s for s in selectors if s]
+        # With a select target, its text is waited for; without one, the whole page's load.
+        response = await page.goto(
+            source.url,
+            wait_until="domcontentloaded" if selectors else "load",
+            timeout=timeout_ms,
+        )
         if response is None:
             return self._failure(source, fetched_at, FailureReason.CONNECTION, "no response")
         status = response.status
@@ -370,9 +383,6 @@ class BrowserFetcher:
                 f"{ctype} is not rendered: use fetch: http for this page",
                 status,
             )
-        # a range selector's start element stands for the range (it must hold text first)
-        selectors = [s if isinstance(s, str) else getattr(s, "start", "") for s in source.select]
-        selectors = [s for s in selectors if s]
         target = ", ".join(selectors) if selectors else "body"
         if status < 400:
             # at the deadline the page is taken as it is: extraction says if terms are there
@@ -419,16 +429,25 @@ class BrowserFetcher:
         )
 
     async def _settle(self, page: Any, target: str, deadline: float) -> bool:
-        """Wait until `target` holds text, then until its length stops changing for a poll;
-        False if that did not happen before `deadline`."""
+        """Wait until `target` holds text (checked in the page, on each animation frame),
+        then until its length stops changing for a poll; False if that did not happen
+        before `deadline`."""
         loop = asyncio.get_running_loop()
-        last = -1
+        try:
+            await page.wait_for_function(
+                HAS_TEXT_JS, arg=target, timeout=max(1.0, (deadline - loop.time()) * 1000)
+            )
+        except Exception as exc:
+            if type(exc).__name__ == "TimeoutError":
+                return False
+            raise
+        last = await page.evaluate(TEXT_LENGTH_JS, target)
         while loop.time() < deadline:
+            await asyncio.sleep(SETTLE_POLL_MS / 1000)
             length = await page.evaluate(TEXT_LENGTH_JS, target)
-            if length > 0 and length == last:
+            if length == last:
                 return True
             last = length
-            await asyncio.sleep(SETTLE_POLL_MS / 1000)
         return False
 
     async def _shutdown(self) -> None:
@@ -443,11 +462,3 @@ class BrowserFetcher:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._playwright.stop(), 5)
         self._browser = self._playwright = None
-
-
-async def _skip_resources(route: Any) -> None:
-    """Images, media and fonts are never terms text: not loaded."""
-    if route.request.resource_type in SKIPPED_RESOURCES:
-        await route.abort()
-    else:
-        await route.continue_()
