@@ -126,6 +126,7 @@ class BrowserFetcher:
         self._launching: asyncio.Lock | None = None
         self._launches = 0
         self._broken = ""  # why the browser cannot be started again, once it cannot
+        self._closed = False
 
     # --- the calling threads' side -----------------------------------------------------
 
@@ -164,13 +165,17 @@ class BrowserFetcher:
         with self._guard:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
+            self._closed = True
         if loop is None or thread is None:
             return
-        with contextlib.suppress(Exception):
+        try:
             asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=15)
-        self._kill_browser()
+        except Exception:  # hung or broken: its processes are killed instead
+            self._kill_browser()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+        if not thread.is_alive():
+            loop.close()
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
 
@@ -187,6 +192,8 @@ class BrowserFetcher:
         self, work: Coroutine[Any, Any, FetchResult]
     ) -> concurrent.futures.Future[FetchResult]:
         with self._guard:
+            if self._closed:
+                raise RuntimeError("the browser fetcher is closed")
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
                 self._thread = threading.Thread(
@@ -451,14 +458,21 @@ class BrowserFetcher:
         return False
 
     async def _shutdown(self) -> None:
+        """Close contexts, browser and driver; raises if the browser would not close."""
         for context, _ in list(self._contexts.values()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(context.close(), 5)
         self._contexts.clear()
-        if self._browser is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._browser.close(), 5)
+        browser, self._browser = self._browser, None
+        closed = True
+        if browser is not None and browser.is_connected():
+            try:
+                await asyncio.wait_for(browser.close(), 5)
+            except Exception:
+                closed = False
         if self._playwright is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._playwright.stop(), 5)
-        self._browser = self._playwright = None
+        self._playwright = None
+        if not closed:
+            raise _Unavailable("the browser did not close")
