@@ -6,14 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config import check_schedule, parse_interval
 from monitor.errors import ConfigError
-from monitor.sources import (
-    check_schedule,
-    load_sources,
-    parse_interval,
-    parse_sources,
-    select_sources,
-)
+from monitor.sources import load_sources, parse_sources, select_sources
 
 GOOD = """\
 sources:
