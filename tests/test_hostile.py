@@ -25,7 +25,7 @@ from pytest_httpserver import HTTPServer
 from monitor.archive import Archive
 from monitor.cli.main import Environment, ExitStatus, main
 from monitor.config import Settings
-from monitor.fetch.http import Fetcher
+from monitor.fetch import fetchers_for
 from monitor.model import Source
 from monitor.track import run_pass
 from tests.conftest import ROOT, terms_html, write_sources
@@ -66,8 +66,12 @@ def track_versions(
         httpserver.expect_request("/terms").respond_with_data(
             terms_html(extra=extra).encode("utf-8"), content_type="text/html; charset=utf-8"
         )
-        with Archive(settings.archive_dir) as archive, archive.lock():
-            run_pass([source], archive, Fetcher(settings.fetch), settings)
+        with (
+            fetchers_for(settings.fetch) as fetchers,
+            Archive(settings.archive_dir) as archive,
+            archive.lock(),
+        ):
+            run_pass([source], archive, fetchers, settings)
     return source
 
 
