@@ -344,8 +344,11 @@ def run_pass(
     # this is the only thread (`clausewatch track`): ready in milliseconds with everything
     # imported, where a forkserver worker takes a quarter of a second of CPU to import it all.
     # Forking a process with other threads (the daemon's scheduler) is unsafe: forkserver there.
+    # Rendered pages do not count: the browser keeps the cores busy while one renders, and
+    # the worker's memory is better left to it.
+    plain = sum(source.fetch is not FetchMode.BROWSER for source in sources)
     pool = None
-    if len(sources) >= PROCESS_POOL_FROM and (os.cpu_count() or 1) > 1:
+    if plain >= PROCESS_POOL_FROM and (os.cpu_count() or 1) > 1:
         alone = threading.active_count() == 1
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=max(1, (os.cpu_count() or 2) - 1),
