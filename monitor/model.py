@@ -100,10 +100,13 @@ class Source:
 
 @dataclass(frozen=True, slots=True)
 class Conditional:
-    """Validators from the last stored snapshot, sent as If-None-Match / If-Modified-Since."""
+    """What the last stored snapshot tells the next fetch: its validators, sent as
+    If-None-Match / If-Modified-Since, and the way it was fetched (an `auto` source whose last
+    snapshot was rendered is rendered again directly)."""
 
     etag: str | None = None
     last_modified: str | None = None
+    fetched_with: FetchMode = FetchMode.HTTP
 
 
 @dataclass(frozen=True, slots=True)

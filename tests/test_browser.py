@@ -178,6 +178,20 @@ def test_terms_a_script_inserts_need_the_browser(site: Site, browser_settings: S
 
 
 @needs_chromium
+def test_auto_renders_directly_once_a_page_needed_the_browser(
+    site: Site, browser_settings: Settings
+) -> None:
+    """First pass: the plain page has no terms, so it is rendered (two requests). Next pass:
+    rendered at once (one request), and unchanged."""
+    site.page("/terms", scripted(clauses("Shell")))
+    doc = source("shell", site.url("/terms"), FetchMode.AUTO, select=("#terms",))
+    assert outcomes(track(browser_settings, [doc])) == {"shell": ("new", "")}
+    assert site.hits["/terms"] == 2
+    assert outcomes(track(browser_settings, [doc])) == {"shell": ("unchanged", "")}
+    assert site.hits["/terms"] == 3
+
+
+@needs_chromium
 def test_no_browser_starts_when_no_source_needs_one(site: Site, browser_settings: Settings) -> None:
     site.page("/terms", terms_html())
     with fetchers_for(browser_settings.fetch) as fetchers:

@@ -111,10 +111,13 @@ def from_iso(text: str) -> datetime:
 
 
 def conditional_for(latest: StoredSnapshot | None) -> Conditional | None:
-    """The validators for a conditional GET after `latest`, if it had any."""
-    if latest is None or not (latest.etag or latest.last_modified):
+    """The validators for a conditional GET after `latest`, and the way it was fetched; None
+    when there is nothing to tell (no snapshot, or a plain one without validators)."""
+    if latest is None:
         return None
-    return Conditional(latest.etag, latest.last_modified)
+    if not (latest.etag or latest.last_modified or latest.fetched_with is FetchMode.BROWSER):
+        return None
+    return Conditional(latest.etag, latest.last_modified, latest.fetched_with)
 
 
 @dataclass(frozen=True, slots=True)

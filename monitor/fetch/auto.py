@@ -1,4 +1,5 @@
-"""The `auto` fetch mode: plain HTTP first, the browser when plain HTTP is refused.
+"""The `auto` fetch mode: plain HTTP first, the browser when plain HTTP is refused; a source
+whose last snapshot was rendered is rendered again directly.
 
 Owns: when a plain fetch's failure is worth a rendered retry, as Open Terms Archive decides:
 a bot wall or challenge, HTTP 403, 406 or 502, or a connection reset. (A page that is only an
@@ -11,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from monitor.fetch.base import Fetcher
-from monitor.model import Conditional, FailureReason, FetchFailure, FetchResult, Source
+from monitor.model import (
+    Conditional,
+    FailureReason,
+    FetchFailure,
+    FetchMode,
+    FetchResult,
+    Source,
+)
 
 ESCALATE_STATUSES = frozenset({403, 406, 502})
 
@@ -38,6 +46,10 @@ class AutoFetcher:
         self._browser = browser
 
     def fetch(self, source: Source, conditional: Conditional | None = None) -> FetchResult:
+        if conditional is not None and conditional.fetched_with is FetchMode.BROWSER:
+            # rendered last time: rendered again, without a plain request first (a page that
+            # went back to serving its terms plainly is still tracked, just rendered)
+            return self._browser().fetch(source, None)
         result = self._http.fetch(source, conditional)
         if not worth_rendering(result):
             return result
