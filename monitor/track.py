@@ -36,6 +36,7 @@ from monitor.errors import ArchiveError
 from monitor.extract import html as extract
 from monitor.extract import markdown
 from monitor.fetch import Fetchers
+from monitor.fetch.auto import render_instead
 from monitor.flag import flag_changes
 from monitor.model import (
     ChangeSet,
@@ -149,12 +150,9 @@ def _fetch_and_extract(
         compressed = compress_snapshot(result.content)
         extracted, rendered = extracting.result()
     if (
-        isinstance(extracted, FetchFailure)
-        and extracted.reason is FailureReason.NOT_TERMS
-        and mode is None
+        mode is None
         and fetchers.has(FetchMode.BROWSER)
-        and result.fetched_with is FetchMode.HTTP
-        and any(s.fetch is FetchMode.AUTO for s in (source.page_sources() or (source,)))
+        and render_instead(source, result, extracted)
     ):
         # `auto`: a page with no terms text over plain HTTP (an app shell) is rendered
         escalated = _fetch_and_extract(
@@ -162,6 +160,7 @@ def _fetch_and_extract(
         )
         if not isinstance(escalated.result, FetchFailure):
             return escalated
+        assert isinstance(extracted, FetchFailure)
         detail = f"{extracted.detail}; in the browser: {escalated.result.detail}"
         extracted = dataclasses.replace(extracted, detail=detail)
     return _Work(source, result, extracted, compressed=compressed, rendered=rendered)

@@ -535,3 +535,23 @@ def test_a_multi_page_snapshot_keeps_every_page_as_served() -> None:
     assert [(p.url, p.content_type, p.encoding, p.content) for p in parts] == [
         (s.url, s.content_type, s.encoding, s.content) for s in pages
     ]
+
+
+@needs_chromium
+def test_check_renders_a_page_whose_terms_a_script_inserts(site: Site, tmp_path: Path) -> None:
+    import io
+    import json
+
+    from monitor.cli.main import Environment, ExitStatus, main
+
+    extra = "<p>9.1 We may use your uploads to train our artificial intelligence models.</p>"
+    site.page("/terms", scripted(clauses("Checked") + extra))
+    out, err = io.StringIO(), io.StringIO()
+    env = {"CLAUSEWATCH_HOST_DELAY": "0", "CLAUSEWATCH_RESPECT_ROBOTS": "false"}
+    code = main(
+        ["check", site.url("/terms"), "--select", "#terms", "--json"],
+        Environment(stdout=out, stderr=err, env=env, cwd=tmp_path),
+    )
+    assert code == ExitStatus.FLAGGED, err.getvalue()
+    report = json.loads(out.getvalue())
+    assert any("train" in json.dumps(f) for f in report["findings"]), report

@@ -38,6 +38,17 @@ def worth_rendering(result: FetchResult) -> bool:
     return False
 
 
+def render_instead(source: Source, result: FetchResult, extracted: object) -> bool:
+    """Whether a plain page whose extraction gave `extracted` should be rendered instead:
+    `auto` (for a page of its own, or for any of its pages) and no terms text in it."""
+    return (
+        isinstance(extracted, FetchFailure)
+        and extracted.reason is FailureReason.NOT_TERMS
+        and getattr(result, "fetched_with", None) is FetchMode.HTTP
+        and any(s.fetch is FetchMode.AUTO for s in (source.page_sources() or (source,)))
+    )
+
+
 class AutoFetcher:
     """Plain HTTP, then the browser (made only when first needed) on a refusal."""
 
