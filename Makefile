@@ -17,23 +17,24 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-# Chromium for the pages that need a browser: Debian's /usr/bin/chromium where present (used
-# through Playwright's executable_path), else Playwright's own download.
-$(VENV)/.chromium: $(VENV)/.installed
-	test -x /usr/bin/chromium || $(BIN)/python -m playwright install chromium
-	touch $@
-
 # One monitoring pass over sources.yaml into archive/, then the feeds and the history site in
 # public/. They are written even when the pass failed (the exit status of the pass is kept).
-run: $(VENV)/.installed $(VENV)/.chromium
+run: $(VENV)/.installed $(VENV)/.browser
 	$(BIN)/clausewatch track; status=$$?; \
 	$(BIN)/clausewatch feeds && $(BIN)/clausewatch site build && exit $$status
 
-test: $(VENV)/.installed-test $(VENV)/.chromium
+# Pages that need a browser and the site tests drive a headless Chromium: Debian's `chromium`
+# where it is installed (.ci/run installs it), else Playwright's own build, downloaded once.
+$(VENV)/.browser: $(VENV)/.installed
+	command -v chromium >/dev/null 2>&1 || $(BIN)/playwright install chromium
+	touch $@
+
+test: $(VENV)/.installed-test $(VENV)/.browser
 	$(BIN)/python -m pytest -q
 
-# Benchmarks print their figures; none is a pass/fail test.
+# Benchmarks print their figures; none is a pass/fail test. They read ../shared/corpus.
 bench: $(VENV)/.installed-test
+	$(BIN)/python bench/corpus_checks.py
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/diff.py
 	$(BIN)/python bench/flagging.py

@@ -24,9 +24,10 @@ from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ClausewatchError, UsageError
 from monitor.extract.document import normalize_text
-from monitor.extract.html import extract, html_document
+from monitor.extract.html import html_document
 from monitor.extract.markdown import parse as markdown_parse
 from monitor.extract.markdown import render as markdown_render
+from monitor.extract.readers import extract
 from monitor.extract.text import pdf_document, text_document
 from monitor.fetch import fetchers_for
 from monitor.fetch.auto import render_instead
@@ -111,7 +112,7 @@ def check_report(
     """Flag every clause of a document; compare with the archive if its URL is tracked."""
     tracked = _tracked_source(args.target, settings)
     document, where = load_document(args.target, tuple(args.select or ()), settings, tracked)
-    rules = load_rules()
+    rules = load_rules(settings.rules or None)
     findings: list[tuple[str, Match]] = []
     for clause in document.clauses:
         for match in rules.match(clause.text):

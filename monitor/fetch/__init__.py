@@ -2,10 +2,11 @@
 politely.
 
 Owns: the Fetcher protocol and the registry a pass is given, keyed by a source's fetch mode
-(base); plain HTTP with retries, per-host turns and conditional requests (http); rendering in
-headless Chromium (browser); plain-then-rendered (auto); documents of several pages (pages);
-the charset check, robots.txt, and telling bot walls from terms (bot_walls). Must never: parse
-the terms text or touch the archive.
+(base); plain HTTP with retries, per-host turns, conditional requests and a total deadline per
+request (http); rendering in headless Chromium (browser); plain-then-rendered (auto); the
+charset check, robots.txt (RFC 9309, with protego), and telling bot walls from terms
+(bot_walls). Documents of several pages are fetched by the registry into one snapshot
+(monitor.pages holds its format). Must never: parse the terms text or touch the archive.
 """
 
 from __future__ import annotations

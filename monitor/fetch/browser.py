@@ -88,13 +88,13 @@ def utcnow() -> datetime:
 
 
 def chromium_path(settings: FetchSettings) -> str | None:
-    """The Chromium to run: the configured one, Debian's, or None for Playwright's own
+    """The Chromium to run: the configured one, Debian's, one on PATH, or None for Playwright's own
     (`python -m playwright install chromium` downloads it)."""
     if settings.chromium:
         return settings.chromium
     if os.access(DEBIAN_CHROMIUM, os.X_OK):
         return DEBIAN_CHROMIUM
-    return None
+    return shutil.which("chromium")
 
 
 class _Unavailable(Exception):
