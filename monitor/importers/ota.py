@@ -27,17 +27,14 @@ from monitor.diff import diff
 from monitor.errors import ClausewatchError
 from monitor.extract.markdown import parse as parse_markdown
 from monitor.flag import flag_changes
-from monitor.model import Snapshot, Source
+from monitor.model import Origin, Snapshot, Source
 from monitor.rules.language import RuleSet
+from monitor.sources import slug
 
 TECHNICAL_RE = re.compile(
     r"^(?:apply\s+technical|apply\s+declaration|start\s+tracking|refilter|extraction)",
     re.IGNORECASE,
 )
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 @dataclass(slots=True)
@@ -221,7 +218,7 @@ def import_history(
             stored = archive.store(
                 snapshot,
                 document,
-                technical=technical,
+                origin=Origin.TECHNICAL if technical else Origin.FETCHED,
                 changeset=changeset,
                 flags=flags,
                 extractor="ota-markdown",
