@@ -19,13 +19,13 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 
 # One monitoring pass over sources.yaml into archive/, then the feeds and the history site in
 # public/. They are written even when the pass failed (the exit status of the pass is kept).
-run: $(VENV)/.installed
+run: $(VENV)/.installed $(VENV)/.browser
 	$(BIN)/clausewatch track; status=$$?; \
 	$(BIN)/clausewatch feeds && $(BIN)/clausewatch site build && exit $$status
 
-# The site tests drive a headless Chromium: Debian's `chromium` where it is installed (.ci/run
-# installs it), else Playwright's own build, downloaded once.
-$(VENV)/.browser: $(VENV)/.installed-test
+# Pages that need a browser and the site tests drive a headless Chromium: Debian's `chromium`
+# where it is installed (.ci/run installs it), else Playwright's own build, downloaded once.
+$(VENV)/.browser: $(VENV)/.installed
 	command -v chromium >/dev/null 2>&1 || $(BIN)/playwright install chromium
 	touch $@
 

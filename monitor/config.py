@@ -152,6 +152,9 @@ class FetchSettings:
     host_delay: float = 5.0  # minimum seconds between two requests to one host
     respect_robots: bool = True
     max_redirects: int = 10
+    browser_timeout: float = 30.0  # seconds a rendered page may take to load and show its terms
+    browser_pages: int = 4  # pages rendered at once (each host still one at a time)
+    chromium: str = ""  # the browser to run; empty: Debian's /usr/bin/chromium, else Playwright's
 
 
 @dataclass(frozen=True, slots=True)

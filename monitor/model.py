@@ -8,7 +8,7 @@ standard library, or hold behaviour beyond small derived properties.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -27,7 +27,16 @@ class FailureReason(StrEnum):
     REDIRECT = "redirect"  # redirect loop or too many redirects
     ROBOTS = "robots"  # robots.txt disallows the URL
     NOT_TERMS = "not_terms"  # the selection is empty or suspiciously short
+    BROWSER = "browser"  # the browser is missing, crashed or hung (a page's own trouble is not)
     BAD_INPUT = "bad_input"  # a local file that cannot be read
+
+
+class FetchMode(StrEnum):
+    """How a page is fetched (a source's `fetch` key in sources.yaml)."""
+
+    HTTP = "http"  # plain HTTP only: the bytes as served, scripts never run
+    BROWSER = "browser"  # always rendered in headless Chromium, then the DOM is snapshotted
+    AUTO = "auto"  # plain HTTP first; the browser when that shows no terms or is refused
 
 
 class Outcome(StrEnum):
@@ -48,8 +57,20 @@ class Origin(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a document made of several (`pages:` in sources.yaml)."""
+
+    url: str
+    select: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    fetch: FetchMode = FetchMode.AUTO
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
-    """One tracked document, as declared in sources.yaml."""
+    """One tracked document, as declared in sources.yaml. A document of several pages lists
+    them in `pages` (in order; `url` is then the first page's); otherwise `pages` is empty and
+    `url`, `select`, `remove` and `fetch` describe its one page."""
 
     id: str
     platform: str
@@ -62,18 +83,37 @@ class Source:
     enabled: bool = True
     ignore_robots: bool = False
     origin: str = ""  # "sources.yaml:12", where the entry was declared, for error messages
+    fetch: FetchMode = FetchMode.AUTO
+    pages: tuple[Page, ...] = ()
 
     @property
     def title(self) -> str:
         return f"{self.platform} {self.document_type}"
 
+    def page_sources(self) -> tuple[Source, ...]:
+        """Each page as a Source of one page, with this source's id (fetching needs no more)."""
+        return tuple(
+            replace(
+                self,
+                url=page.url,
+                select=page.select,
+                remove=page.remove,
+                fetch=page.fetch,
+                pages=(),
+            )
+            for page in self.pages
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Conditional:
-    """Validators from the last stored snapshot, sent as If-None-Match / If-Modified-Since."""
+    """What the last stored snapshot tells the next fetch: its validators, sent as
+    If-None-Match / If-Modified-Since, and the way it was fetched (an `auto` source whose last
+    snapshot was rendered is rendered again directly)."""
 
     etag: str | None = None
     last_modified: str | None = None
+    fetched_with: FetchMode = FetchMode.HTTP
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +130,7 @@ class Snapshot:
     etag: str | None = None
     last_modified: str | None = None
     sha256: str = field(default="")
+    fetched_with: FetchMode = FetchMode.HTTP  # HTTP or BROWSER: which way the bytes came
 
     def __post_init__(self) -> None:
         if not self.sha256:

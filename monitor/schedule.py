@@ -35,7 +35,8 @@ from monitor.archive import Archive
 from monitor.archive.lock import hold_lock
 from monitor.config import Settings, cron_trigger, parse_interval, trigger_for
 from monitor.errors import ArchiveLocked
-from monitor.fetch.http import Fetcher
+from monitor.fetch import fetchers_for
+from monitor.fetch.http import HttpFetcher
 from monitor.model import Outcome, Source
 from monitor.rules.files import load_rules
 from monitor.track import PassSummary, run_pass
@@ -180,7 +181,7 @@ class Daemon:
         self.stop = threading.Event()
         self.due: set[str] = set()
         self.guard = threading.Lock()
-        self.fetcher = Fetcher(settings.fetch)
+        self.http = HttpFetcher(settings.fetch)  # its robots.txt cache lasts across passes
         self.rules = load_rules(settings.rules or None)
         self.scheduler = BlockingScheduler(
             timezone=UTC,
@@ -211,13 +212,14 @@ class Daemon:
         if not chosen or self.stop.is_set():
             return None
         with (
+            fetchers_for(self.settings.fetch, self.http) as fetchers,  # a browser per pass
             Archive(self.settings.archive_dir, lock_timeout=self.settings.lock_timeout) as archive,
             archive.lock(),
         ):
             summary = run_pass(
                 chosen,
                 archive,
-                self.fetcher,
+                fetchers,
                 self.settings,
                 rules=self.rules,
                 authority=self.settings.tag_authority,
@@ -297,4 +299,4 @@ class Daemon:
         self.add_jobs(self.clock())
         log.info("watching %d sources; state in %s", len(self.sources), self.settings.archive_dir)
         self.scheduler.start()
-        self.fetcher.close()
+        self.http.close()

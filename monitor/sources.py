@@ -19,7 +19,7 @@ from cssselect import GenericTranslator, SelectorError
 
 from monitor.config import check_schedule
 from monitor.errors import ConfigError
-from monitor.model import Source
+from monitor.model import FetchMode, Page, Source
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 AUDIENCES = (
@@ -43,8 +43,15 @@ KEYS = (
     "audiences",
     "enabled",
     "ignore_robots",
+    "fetch",
+    "pages",
 )
-REQUIRED = ("id", "platform", "document_type", "url")
+PAGE_KEYS = ("url", "select", "remove", "fetch")
+REQUIRED = ("id", "platform", "document_type")
+# `auto` by default (as Open Terms Archive does): plain HTTP costs nothing more for the pages
+# that serve their terms, and the pages that do not (app shells, bot walls, 403s) are rendered
+# instead of failing. `http` keeps a source off the browser; `browser` always renders it.
+DEFAULT_FETCH = FetchMode.AUTO
 DEFAULT_SCHEDULE = "every 6h ~30m"
 MAX_ID_CHARS = 64  # an id names files and folders: far below any file system's name limit
 
@@ -83,6 +90,93 @@ def _strings(value: Any, name: str, where: str, sid: str) -> tuple[str, ...]:
     raise ConfigError(f"{name!r} must be a string or a list of strings", where=where, source_id=sid)
 
 
+def _url(value: str, where: str, sid: str) -> str:
+    url = value.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
+        raise ConfigError(f"url {url!r} is not an absolute http(s) URL", where=where, source_id=sid)
+    return url
+
+
+def _fetch_mode(value: Any, where: str, sid: str) -> FetchMode:
+    try:
+        return FetchMode(value)
+    except ValueError:
+        known = ", ".join(m.value for m in FetchMode)
+        raise ConfigError(
+            f"fetch must be one of {known}, not {value!r}", where=where, source_id=sid
+        ) from None
+
+
+def _selectors(value: Any, key: str, where: str, sid: str) -> tuple[str, ...]:
+    selectors = _strings(value, key, where, sid)
+    for selector in selectors:
+        try:
+            GenericTranslator().css_to_xpath(selector)
+        except SelectorError as exc:
+            first_line = str(exc).splitlines()[0]
+            raise ConfigError(
+                f"{key} selector {selector!r} is not valid CSS: {first_line}",
+                where=where,
+                source_id=sid,
+            ) from None
+    return selectors
+
+
+def _pages(path: Path, node: yaml.Node, sid: str, defaults: Page) -> tuple[Page, ...]:
+    """The `pages:` of a multi-page document; each page's missing keys come from the
+    source's own `select`, `remove` and `fetch` (`defaults`)."""
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        raise ConfigError(
+            "'pages' must be a non-empty list of pages ({url, select, remove, fetch})",
+            where=_where(path, node),
+            source_id=sid,
+        )
+    pages = []
+    for item in node.value:
+        where = _where(path, item)
+        if isinstance(item, yaml.ScalarNode):  # a bare URL: the shared defaults apply
+            url = _url(str(item.value), where, sid)
+            pages.append(Page(url, defaults.select, defaults.remove, defaults.fetch))
+            continue
+        if not isinstance(item, yaml.MappingNode):
+            raise ConfigError("each page must be a URL or a mapping", where=where, source_id=sid)
+        nodes = _node_map(item)
+        for key, (key_node, _) in nodes.items():
+            if key not in PAGE_KEYS:
+                near = difflib.get_close_matches(key, PAGE_KEYS, n=1)
+                hint = (
+                    f"; did you mean {near[0]!r}?"
+                    if near
+                    else f"; page keys: {', '.join(PAGE_KEYS)}"
+                )
+                raise ConfigError(
+                    f"unknown page key {key!r}{hint}", where=_where(path, key_node), source_id=sid
+                )
+        data = yaml.constructor.SafeConstructor().construct_document(item)
+
+        def at(
+            key: str, nodes: dict[str, tuple[yaml.Node, yaml.Node]] = nodes, where: str = where
+        ) -> str:
+            return _where(path, nodes[key][1]) if key in nodes else where
+
+        if not isinstance(data.get("url"), str) or not data["url"].strip():
+            raise ConfigError("a page needs a 'url'", where=where, source_id=sid)
+        pages.append(
+            Page(
+                _url(data["url"], at("url"), sid),
+                _selectors(data["select"], "select", at("select"), sid)
+                if "select" in data
+                else defaults.select,
+                _selectors(data["remove"], "remove", at("remove"), sid)
+                if "remove" in data
+                else defaults.remove,
+                _fetch_mode(data["fetch"], at("fetch"), sid) if "fetch" in data else defaults.fetch,
+            )
+        )
+    return tuple(pages)
+
+
 def _source(path: Path, node: yaml.Node) -> Source:
     where = _where(path, node)
     if not isinstance(node, yaml.MappingNode):
@@ -110,25 +204,23 @@ def _source(path: Path, node: yaml.Node) -> Source:
     if problem:
         shown = sid if len(sid) <= MAX_ID_CHARS else sid[:MAX_ID_CHARS] + "\N{HORIZONTAL ELLIPSIS}"
         raise ConfigError(problem, where=at("id"), source_id=shown)
-    url = data["url"].strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
-        raise ConfigError(
-            f"url {url!r} is not an absolute http(s) URL", where=at("url"), source_id=sid
-        )
-    select = _strings(data.get("select"), "select", at("select"), sid)
-    remove = _strings(data.get("remove"), "remove", at("remove"), sid)
-    for key, selectors in (("select", select), ("remove", remove)):
-        for selector in selectors:
-            try:
-                GenericTranslator().css_to_xpath(selector)
-            except SelectorError as exc:
-                first_line = str(exc).splitlines()[0]
-                raise ConfigError(
-                    f"{key} selector {selector!r} is not valid CSS: {first_line}",
-                    where=at(key),
-                    source_id=sid,
-                ) from None
+    fetch = _fetch_mode(data.get("fetch", DEFAULT_FETCH.value), at("fetch"), sid)
+    select = _selectors(data.get("select"), "select", at("select"), sid)
+    remove = _selectors(data.get("remove"), "remove", at("remove"), sid)
+    pages: tuple[Page, ...] = ()
+    if "pages" in nodes:
+        if "url" in nodes:
+            raise ConfigError(
+                "give either 'url' or 'pages', not both (each page has its own url)",
+                where=at("pages"),
+                source_id=sid,
+            )
+        pages = _pages(path, nodes["pages"][1], sid, Page("", select, remove, fetch))
+        url = pages[0].url
+    else:
+        if not isinstance(data.get("url"), str) or not data["url"].strip():
+            raise ConfigError("missing or empty 'url' (or 'pages')", where=where, source_id=sid)
+        url = _url(data["url"], at("url"), sid)
     schedule = str(data.get("schedule", DEFAULT_SCHEDULE)).strip()
     problem = check_schedule(schedule)
     if problem:
@@ -159,6 +251,8 @@ def _source(path: Path, node: yaml.Node) -> Source:
         enabled=flags["enabled"],
         ignore_robots=flags["ignore_robots"],
         origin=where,
+        fetch=fetch,
+        pages=pages,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import hashlib
 import multiprocessing
 import os
@@ -33,7 +34,8 @@ from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ArchiveError
 from monitor.extract import markdown, readers
-from monitor.fetch.http import Fetcher
+from monitor.fetch import Fetchers
+from monitor.fetch.auto import render_instead
 from monitor.flag import flag_changes
 from monitor.model import (
     ChangeSet,
@@ -41,6 +43,7 @@ from monitor.model import (
     Document,
     FailureReason,
     FetchFailure,
+    FetchMode,
     FetchResult,
     NotModified,
     Origin,
@@ -63,7 +66,10 @@ STOP_GRACE = 2.0  # seconds a stopping pass waits for its fetching threads
 
 def extractor_fingerprint(source: Source) -> str:
     """Identifies the rules that turn this source's page into a Document."""
-    spec = "\n".join([EXTRACTOR_VERSION, "|".join(source.select), "|".join(source.remove)])
+    parts = [EXTRACTOR_VERSION, "|".join(source.select), "|".join(source.remove)]
+    for page in source.pages:  # (none for a one-page source: its fingerprint stays as it was)
+        parts += [page.url, "|".join(page.select), "|".join(page.remove)]
+    spec = "\n".join(parts)
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
@@ -132,13 +138,14 @@ class _LastFetch:
 
 def _fetch_and_extract(
     source: Source,
-    fetcher: Fetcher,
+    fetchers: Fetchers,
     last: _LastFetch,
     min_chars: int,
     pool: concurrent.futures.Executor | None = None,
+    mode: FetchMode | None = None,
 ) -> _Work:
     last_sha = last.sha256
-    result = fetcher.fetch(source, last.conditional)
+    result = fetchers.fetch(source, last.conditional, mode=mode)
     if not isinstance(result, Snapshot):
         return _Work(source, result)
     if result.sha256 == last_sha:
@@ -156,6 +163,20 @@ def _fetch_and_extract(
         extracting = pool.submit(worker.extract_version, result, source, min_chars, with_document)
         compressed = compress_snapshot(result.content)
         extracted, rendered = extracting.result()
+    if (
+        mode is None
+        and fetchers.has(FetchMode.BROWSER)
+        and render_instead(source, result, extracted)
+    ):
+        # `auto`: a page with no terms text over plain HTTP (an app shell) is rendered
+        escalated = _fetch_and_extract(
+            source, fetchers, last, min_chars, pool, mode=FetchMode.BROWSER
+        )
+        if not isinstance(escalated.result, FetchFailure):
+            return escalated
+        assert isinstance(extracted, FetchFailure)
+        detail = f"{extracted.detail}; in the browser: {escalated.result.detail}"
+        extracted = dataclasses.replace(extracted, detail=detail)
     return _Work(source, result, extracted, compressed=compressed, rendered=rendered)
 
 
@@ -247,7 +268,7 @@ def upgrade_extraction(
 def run_pass(
     sources: Sequence[Source],
     archive: Archive,
-    fetcher: Fetcher,
+    fetchers: Fetchers,
     settings: Settings,
     *,
     rules: RuleSet | None = None,
@@ -270,7 +291,7 @@ def run_pass(
             summary.results.append(SourceResult(source.id, Outcome.FAILED, f"archive: {exc}"))
         summary.finished_at = clock()
         return summary
-    _Pass(summary, sources, archive, fetcher, settings, rules, clock, on_result, should_stop).run()
+    _Pass(summary, sources, archive, fetchers, settings, rules, clock, on_result, should_stop).run()
     with contextlib.suppress(ArchiveError):  # idempotent: the next pass or publish catches up
         record_alerts(archive, authority)
     summary.finished_at = clock()
@@ -286,7 +307,7 @@ class _Pass:
         summary: PassSummary,
         sources: Sequence[Source],
         archive: Archive,
-        fetcher: Fetcher,
+        fetchers: Fetchers,
         settings: Settings,
         rules: RuleSet | None,
         clock: Callable[[], datetime],
@@ -296,7 +317,7 @@ class _Pass:
         self.summary = summary
         self.sources = sources
         self.archive = archive
-        self.fetcher = fetcher
+        self.fetchers = fetchers
         self.settings = settings
         self._rules = rules
         self.clock = clock
@@ -371,8 +392,10 @@ class _Pass:
         this is the only thread (`clausewatch track`): ready in milliseconds with everything
         imported, where a forkserver worker takes a quarter of a second of CPU to import it
         all. Forking a process with other threads (the daemon's scheduler) is unsafe:
-        forkserver there."""
-        if len(self.sources) < PROCESS_POOL_FROM or (os.cpu_count() or 1) <= 1:
+        forkserver there. Rendered pages do not count: the browser keeps the cores busy while
+        one renders, and the worker's memory is better left to it."""
+        plain = sum(source.fetch is not FetchMode.BROWSER for source in self.sources)
+        if plain < PROCESS_POOL_FROM or (os.cpu_count() or 1) <= 1:
             return None
         alone = threading.active_count() == 1
         pool = concurrent.futures.ProcessPoolExecutor(
@@ -397,7 +420,7 @@ class _Pass:
                 try:
                     work = _fetch_and_extract(
                         source,
-                        self.fetcher,
+                        self.fetchers,
                         self.states[source.id],
                         self.settings.min_clause_chars,
                         self.pool,

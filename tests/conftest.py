@@ -20,7 +20,7 @@ from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
 from monitor.config import FetchSettings, Settings
-from monitor.fetch.http import Fetcher
+from monitor.fetch import fetchers_for
 from monitor.model import Source
 from monitor.track import run_pass
 
@@ -188,6 +188,10 @@ def archive_with_alerts(httpserver: HTTPServer, settings: Settings, tmp_path: Pa
         httpserver.expect_request("/terms").respond_with_data(
             terms_html(extra=extra), content_type="text/html"
         )
-        with Archive(settings.archive_dir) as archive, archive.lock():
-            run_pass([source], archive, Fetcher(settings.fetch), settings)
+        with (
+            fetchers_for(settings.fetch) as fetchers,
+            Archive(settings.archive_dir) as archive,
+            archive.lock(),
+        ):
+            run_pass([source], archive, fetchers, settings)
     return settings

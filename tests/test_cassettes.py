@@ -14,7 +14,7 @@ import vcr
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from monitor.fetch.http import Fetcher
+from monitor.fetch.http import HttpFetcher
 from monitor.model import Conditional, FailureReason, FetchFailure, NotModified, Snapshot, Source
 from tests.conftest import FIXTURES, fast_fetch_settings, terms_html
 
@@ -58,7 +58,7 @@ def source(url: str) -> Source:
 
 def test_snapshot_then_not_modified_from_cassette(base: str) -> None:
     with RECORDER.use_cassette("terms_then_304.yaml"):
-        fetcher = Fetcher(fast_fetch_settings())
+        fetcher = HttpFetcher(fast_fetch_settings())
         first = fetcher.fetch(source(f"{base}/terms"))
         assert (
             isinstance(first, Snapshot)
@@ -71,5 +71,5 @@ def test_snapshot_then_not_modified_from_cassette(base: str) -> None:
 
 def test_bot_wall_from_cassette(base: str) -> None:
     with RECORDER.use_cassette("bot_wall.yaml"):
-        result = Fetcher(fast_fetch_settings()).fetch(source(f"{base}/wall"))
+        result = HttpFetcher(fast_fetch_settings()).fetch(source(f"{base}/wall"))
         assert isinstance(result, FetchFailure) and result.reason is FailureReason.BLOCKED

@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 from monitor.archive import Archive
 from monitor.cli.main import Environment, ExitStatus, main
 from monitor.config import Settings
-from monitor.fetch.http import Fetcher
+from monitor.fetch import fetchers_for
 from monitor.model import Source
 from monitor.track import run_pass
 from tests.conftest import TRAINING, terms_html
@@ -138,7 +138,11 @@ def test_cosmetic_changes_never_become_alerts(httpserver: HTTPServer, settings: 
     ):
         httpserver.clear()
         httpserver.expect_request("/terms").respond_with_data(page, content_type="text/html")
-        with Archive(settings.archive_dir) as archive, archive.lock():
-            run_pass([source], archive, Fetcher(settings.fetch), dataclasses.replace(settings))
+        with (
+            fetchers_for(settings.fetch) as fetchers,
+            Archive(settings.archive_dir) as archive,
+            archive.lock(),
+        ):
+            run_pass([source], archive, fetchers, dataclasses.replace(settings))
     with Archive(settings.archive_dir) as archive:
         assert len(archive.changes("example-terms")) == 1 and archive.alerts() == []

@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from monitor.fetch.bot_walls import BOT_MARKERS, detect_block, has_long_text, visible_text
-from monitor.fetch.http import Fetcher, choose_encoding, retry_after_seconds
+from monitor.fetch.http import HttpFetcher, choose_encoding, retry_after_seconds
 from monitor.model import Conditional, FailureReason, FetchFailure, NotModified, Snapshot, Source
 from tests.conftest import fast_fetch_settings, reset, terms_html
 
@@ -40,7 +40,7 @@ def test_snapshot_carries_bytes_validators_and_identity(httpserver: HTTPServer) 
         content_type="text/html; charset=utf-8",
         headers={"ETag": '"v1"', "Last-Modified": "Mon, 03 Mar 2025 10:00:00 GMT"},
     )
-    fetcher = Fetcher(
+    fetcher = HttpFetcher(
         fast_fetch_settings(user_agent="Clausewatch-test/1 (+https://example.org/contact)")
     )
     result = fetcher.fetch(source_for(httpserver.url_for("/terms")))
@@ -60,7 +60,7 @@ def test_conditional_get_gives_not_modified(httpserver: HTTPServer) -> None:
         return Response(terms_html(), content_type="text/html", headers={"ETag": '"v1"'})
 
     httpserver.expect_request("/terms").respond_with_handler(handler)
-    fetcher = Fetcher(fast_fetch_settings())
+    fetcher = HttpFetcher(fast_fetch_settings())
     url = httpserver.url_for("/terms")
     assert isinstance(fetcher.fetch(source_for(url)), Snapshot)
     result = fetcher.fetch(source_for(url), Conditional(etag='"v1"'))
@@ -70,7 +70,7 @@ def test_conditional_get_gives_not_modified(httpserver: HTTPServer) -> None:
 
 def test_if_modified_since_is_sent(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/terms").respond_with_data("", status=304)
-    result = Fetcher(fast_fetch_settings()).fetch(
+    result = HttpFetcher(fast_fetch_settings()).fetch(
         source_for(httpserver.url_for("/terms")),
         Conditional(last_modified="Mon, 03 Mar 2025 10:00:00 GMT"),
     )
@@ -84,7 +84,7 @@ def test_server_errors_are_retried_with_backoff_then_fail(
 ) -> None:
     httpserver.expect_request("/terms").respond_with_data("oops", status=status)
     sleeps = Sleeps()
-    fetcher = Fetcher(
+    fetcher = HttpFetcher(
         fast_fetch_settings(retries=3, backoff_base=1.0, backoff_max=10.0), sleep=sleeps
     )
     result = fetcher.fetch(source_for(httpserver.url_for("/terms")))
@@ -104,7 +104,7 @@ def test_server_error_then_success_recovers(httpserver: HTTPServer) -> None:
     httpserver.expect_ordered_request("/terms").respond_with_data(
         terms_html(), content_type="text/html"
     )
-    result = Fetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
+    result = HttpFetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
     assert isinstance(result, Snapshot)
 
 
@@ -116,7 +116,7 @@ def test_429_honours_retry_after(httpserver: HTTPServer) -> None:
         terms_html(), content_type="text/html"
     )
     sleeps = Sleeps()
-    result = Fetcher(fast_fetch_settings(), sleep=sleeps).fetch(
+    result = HttpFetcher(fast_fetch_settings(), sleep=sleeps).fetch(
         source_for(httpserver.url_for("/terms"))
     )
     assert isinstance(result, Snapshot)
@@ -128,7 +128,7 @@ def test_429_with_a_retry_after_too_long_fails_without_waiting(httpserver: HTTPS
         "later", status=429, headers={"Retry-After": "86400"}
     )
     sleeps = Sleeps()
-    result = Fetcher(fast_fetch_settings(max_retry_after=60), sleep=sleeps).fetch(
+    result = HttpFetcher(fast_fetch_settings(max_retry_after=60), sleep=sleeps).fetch(
         source_for(httpserver.url_for("/terms"))
     )
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.HTTP_ERROR
@@ -149,7 +149,7 @@ def test_timeout_is_a_failure(httpserver: HTTPServer) -> None:
         return Response(terms_html(), content_type="text/html")
 
     httpserver.expect_request("/terms").respond_with_handler(slow)
-    result = Fetcher(fast_fetch_settings(read_timeout=0.2, retries=1)).fetch(
+    result = HttpFetcher(fast_fetch_settings(read_timeout=0.2, retries=1)).fetch(
         source_for(httpserver.url_for("/terms"))
     )
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.TIMEOUT
@@ -157,7 +157,7 @@ def test_timeout_is_a_failure(httpserver: HTTPServer) -> None:
 
 def test_connection_reset_is_a_failure(raw_server) -> None:  # type: ignore[no-untyped-def]
     server = raw_server(reset)
-    result = Fetcher(fast_fetch_settings(retries=1)).fetch(source_for(server.url()))
+    result = HttpFetcher(fast_fetch_settings(retries=1)).fetch(source_for(server.url()))
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.CONNECTION
     assert server.connections == 2  # first try and one retry
 
@@ -166,7 +166,7 @@ def test_connection_refused_is_a_failure() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound but not listening: refused
-        result = Fetcher(fast_fetch_settings(retries=0)).fetch(
+        result = HttpFetcher(fast_fetch_settings(retries=0)).fetch(
             source_for(f"http://127.0.0.1:{port}/terms")
         )
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.CONNECTION
@@ -179,13 +179,13 @@ def test_truncated_body_is_a_failure(raw_server) -> None:  # type: ignore[no-unt
         )
 
     server = raw_server(cut)
-    result = Fetcher(fast_fetch_settings(retries=1)).fetch(source_for(server.url()))
+    result = HttpFetcher(fast_fetch_settings(retries=1)).fetch(source_for(server.url()))
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.TRUNCATED
 
 
 def test_oversized_body_is_refused(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/terms").respond_with_data("x" * 300_000, content_type="text/html")
-    result = Fetcher(fast_fetch_settings(max_bytes=100_000)).fetch(
+    result = HttpFetcher(fast_fetch_settings(max_bytes=100_000)).fetch(
         source_for(httpserver.url_for("/terms"))
     )
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.TOO_LARGE
@@ -202,7 +202,7 @@ def test_oversized_streamed_body_without_length_is_cut_off(raw_server) -> None: 
         conn.sendall(b"0\r\n\r\n")
 
     server = raw_server(endless)
-    result = Fetcher(fast_fetch_settings(max_bytes=100_000)).fetch(source_for(server.url()))
+    result = HttpFetcher(fast_fetch_settings(max_bytes=100_000)).fetch(source_for(server.url()))
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.TOO_LARGE
 
 
@@ -213,7 +213,7 @@ def test_compression_bomb_stops_early(httpserver: HTTPServer) -> None:
         bomb, content_type="text/html", headers={"Content-Encoding": "gzip"}
     )
     started = time.monotonic()
-    result = Fetcher(fast_fetch_settings(max_bytes=1024 * 1024)).fetch(
+    result = HttpFetcher(fast_fetch_settings(max_bytes=1024 * 1024)).fetch(
         source_for(httpserver.url_for("/terms"))
     )
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.TOO_LARGE
@@ -226,13 +226,13 @@ def test_gzip_pages_are_decompressed(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/terms").respond_with_data(
         gzip.compress(page.encode()), content_type="text/html", headers={"Content-Encoding": "gzip"}
     )
-    result = Fetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
+    result = HttpFetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
     assert isinstance(result, Snapshot) and result.content == page.encode()
 
 
 def test_wrong_content_type_is_a_failure(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/terms").respond_with_json({"terms": "not a page"})
-    result = Fetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
+    result = HttpFetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.CONTENT_TYPE
     assert "application/json" in result.detail
 
@@ -244,7 +244,7 @@ def test_bytes_invalid_in_declared_charset_are_a_failure(httpserver: HTTPServer)
     httpserver.expect_request("/terms").respond_with_data(
         body.encode("latin-1"), content_type="text/html; charset=utf-8"
     )
-    result = Fetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
+    result = HttpFetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.DECODE
     assert "utf-8" in result.detail
 
@@ -253,7 +253,7 @@ def test_unknown_charset_is_a_failure(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/terms").respond_with_data(
         terms_html(), content_type="text/html; charset=klingon-8"
     )
-    result = Fetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
+    result = HttpFetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.DECODE
     assert "klingon-8" in result.detail
 
@@ -265,7 +265,7 @@ def test_charset_from_meta_when_header_has_none(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/terms").respond_with_data(
         body.encode("cp1252"), content_type="text/html"
     )
-    result = Fetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
+    result = HttpFetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
     assert isinstance(result, Snapshot) and result.encoding == "cp1252" and "Café" in result.text
 
 
@@ -284,7 +284,7 @@ def test_redirects_are_followed_and_loops_fail(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
     httpserver.expect_request("/a").respond_with_data("", status=302, headers={"Location": "/b"})
     httpserver.expect_request("/b").respond_with_data("", status=302, headers={"Location": "/a"})
-    fetcher = Fetcher(fast_fetch_settings())
+    fetcher = HttpFetcher(fast_fetch_settings())
     moved = fetcher.fetch(source_for(httpserver.url_for("/old")))
     assert isinstance(moved, Snapshot) and moved.url.endswith("/terms")
     loop = fetcher.fetch(source_for(httpserver.url_for("/a")))
@@ -324,7 +324,7 @@ def test_bot_walls_and_login_pages_are_blocked(
         page, status=status, content_type="text/html", headers=headers
     )
     sleeps = Sleeps()
-    result = Fetcher(fast_fetch_settings(), sleep=sleeps).fetch(
+    result = HttpFetcher(fast_fetch_settings(), sleep=sleeps).fetch(
         source_for(httpserver.url_for("/terms"))
     )
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.BLOCKED
@@ -389,7 +389,7 @@ def test_robots_txt_is_honoured_unless_overridden(httpserver: HTTPServer) -> Non
         terms_html(), content_type="text/html"
     )
     httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
-    fetcher = Fetcher(fast_fetch_settings(respect_robots=True))
+    fetcher = HttpFetcher(fast_fetch_settings(respect_robots=True))
     refused = fetcher.fetch(source_for(httpserver.url_for("/private/terms")))
     assert isinstance(refused, FetchFailure) and refused.reason is FailureReason.ROBOTS
     assert isinstance(fetcher.fetch(source_for(httpserver.url_for("/terms"))), Snapshot)
@@ -416,7 +416,7 @@ def test_robots_txt_wildcards_are_read_as_rfc_9309_says(
         "User-agent: *\nDisallow: /*/private\nDisallow: /*.pdf$\nAllow: /*/private-but-allowed\n"
     )
     httpserver.expect_request(path).respond_with_data(terms_html(), content_type="text/html")
-    result = Fetcher(fast_fetch_settings(respect_robots=True)).fetch(
+    result = HttpFetcher(fast_fetch_settings(respect_robots=True)).fetch(
         source_for(httpserver.url_for(path))
     )
     if allowed:
@@ -429,7 +429,7 @@ def test_robots_txt_group_for_our_product_token_applies(httpserver: HTTPServer) 
     httpserver.expect_request("/robots.txt").respond_with_data(
         "User-agent: *\nAllow: /\n\nUser-agent: Clausewatch\nDisallow: /terms\n"
     )
-    result = Fetcher(fast_fetch_settings(respect_robots=True)).fetch(
+    result = HttpFetcher(fast_fetch_settings(respect_robots=True)).fetch(
         source_for(httpserver.url_for("/terms"))
     )
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.ROBOTS, result
@@ -438,7 +438,7 @@ def test_robots_txt_group_for_our_product_token_applies(httpserver: HTTPServer) 
 def test_missing_robots_txt_allows_everything(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/robots.txt").respond_with_data("not found", status=404)
     httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
-    result = Fetcher(fast_fetch_settings(respect_robots=True)).fetch(
+    result = HttpFetcher(fast_fetch_settings(respect_robots=True)).fetch(
         source_for(httpserver.url_for("/terms"))
     )
     assert isinstance(result, Snapshot)
@@ -446,7 +446,7 @@ def test_missing_robots_txt_allows_everything(httpserver: HTTPServer) -> None:
 
 def test_robots_txt_server_error_forbids_fetching(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/robots.txt").respond_with_data("down", status=503)
-    result = Fetcher(fast_fetch_settings(respect_robots=True)).fetch(
+    result = HttpFetcher(fast_fetch_settings(respect_robots=True)).fetch(
         source_for(httpserver.url_for("/terms"))
     )
     assert isinstance(result, FetchFailure) and result.reason is FailureReason.ROBOTS
@@ -461,7 +461,9 @@ def test_requests_to_one_host_keep_the_minimum_delay(httpserver: HTTPServer) -> 
         sleeps.append(seconds)
         clock[0] += seconds
 
-    fetcher = Fetcher(fast_fetch_settings(host_delay=5.0), sleep=sleep, monotonic=lambda: clock[0])
+    fetcher = HttpFetcher(
+        fast_fetch_settings(host_delay=5.0), sleep=sleep, monotonic=lambda: clock[0]
+    )
     for _ in range(3):
         assert isinstance(fetcher.fetch(source_for(httpserver.url_for("/terms"))), Snapshot)
     assert sleeps == [5.0, 5.0]
@@ -477,7 +479,7 @@ def test_netrc_credentials_are_never_sent(
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
     httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
-    result = Fetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
+    result = HttpFetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms")))
     assert isinstance(result, Snapshot)
     assert [r.headers.get("Authorization") for r, _ in httpserver.log] == [None]
 
@@ -495,7 +497,9 @@ def test_proxy_variables_are_honoured(
     monkeypatch.setenv("NETRC", str(netrc))
     httpserver.expect_request("/terms").respond_with_data(terms_html(), content_type="text/html")
     # the host does not exist: only the proxy (our server) can answer
-    result = Fetcher(fast_fetch_settings()).fetch(source_for("http://terms.example.invalid/terms"))
+    result = HttpFetcher(fast_fetch_settings()).fetch(
+        source_for("http://terms.example.invalid/terms")
+    )
     assert isinstance(result, Snapshot)
     assert [r.host for r, _ in httpserver.log] == ["terms.example.invalid"]
     assert [r.headers.get("Authorization") for r, _ in httpserver.log] == [None]
@@ -505,7 +509,7 @@ def test_pdf_is_accepted_without_charset(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/terms.pdf").respond_with_data(
         b"%PDF-1.4 minimal", content_type="application/pdf"
     )
-    result = Fetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms.pdf")))
+    result = HttpFetcher(fast_fetch_settings()).fetch(source_for(httpserver.url_for("/terms.pdf")))
     assert (
         isinstance(result, Snapshot)
         and result.content_type == "application/pdf"

@@ -23,7 +23,7 @@ from monitor.extract.document import DocumentBuilder
 from monitor.extract.html import html_document
 from monitor.extract.markdown import parse
 from monitor.extract.text import text_document
-from monitor.fetch.http import Fetcher
+from monitor.fetch import fetchers_for
 from monitor.flag import assess, flag_changes
 from monitor.model import Outcome, Source
 from monitor.rules.files import load_rules
@@ -53,10 +53,11 @@ def source(url: str, sid: str = "example-terms") -> Source:
 
 def one_pass(settings: Settings, sources: list[Source]) -> dict[str, tuple[Outcome, str]]:
     with (
+        fetchers_for(settings.fetch) as fetchers,
         Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
         archive.lock(),
     ):
-        summary = run_pass(sources, archive, Fetcher(settings.fetch), settings, rules=RULES)
+        summary = run_pass(sources, archive, fetchers, settings, rules=RULES)
     return {r.source_id: (r.outcome, r.detail) for r in summary.results}
 
 

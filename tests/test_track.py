@@ -17,7 +17,8 @@ from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
 from monitor.config import Settings
-from monitor.fetch.http import Fetcher
+from monitor.fetch import fetchers_for
+from monitor.fetch.http import HttpFetcher
 from monitor.model import Outcome, Source
 from monitor.track import EXTRACTOR_VERSION, PROCESS_POOL_FROM, extractor_fingerprint, run_pass
 from tests.conftest import terms_html
@@ -28,8 +29,12 @@ def make_source(url: str, sid: str = "example-terms", **extra: object) -> Source
 
 
 def one_pass(settings: Settings, sources: list[Source]) -> dict[str, Outcome]:
-    with Archive(settings.archive_dir) as archive, archive.lock():
-        summary = run_pass(sources, archive, Fetcher(settings.fetch), settings)
+    with (
+        fetchers_for(settings.fetch) as fetchers,
+        Archive(settings.archive_dir) as archive,
+        archive.lock(),
+    ):
+        summary = run_pass(sources, archive, fetchers, settings)
     return {r.source_id: r.outcome for r in summary.results}
 
 
@@ -339,9 +344,19 @@ def test_terms_that_flip_back_within_one_second_are_stored(
         httpserver.expect_request("/terms").respond_with_data(
             terms_html(extra=extra), content_type="text/html"
         )
-        with Archive(settings.archive_dir) as archive, archive.lock():
-            fetcher = Fetcher(settings.fetch, clock=lambda: frozen)
-            summary = run_pass([source], archive, fetcher, settings, clock=lambda: frozen)
+        fetcher = HttpFetcher(settings.fetch, clock=lambda: frozen)
+        with (
+            fetchers_for(settings.fetch, fetcher) as fetchers,
+            Archive(settings.archive_dir) as archive,
+            archive.lock(),
+        ):
+            summary = run_pass(
+                [source],
+                archive,
+                fetchers,
+                settings,
+                clock=lambda: frozen,
+            )
         outcomes += [(r.outcome, r.detail) for r in summary.results]
     assert [o for o, _ in outcomes] == [Outcome.NEW, Outcome.CHANGED, Outcome.CHANGED], outcomes
     paths = catalog(settings, "SELECT path FROM versions ORDER BY id")

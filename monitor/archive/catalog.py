@@ -25,6 +25,7 @@ from monitor.model import (
     ChangeSet,
     Conditional,
     FailureReason,
+    FetchMode,
     Flag,
     Origin,
     Outcome,
@@ -112,6 +113,10 @@ SCHEMA = [
         detail TEXT NOT NULL
     );
     """,
+    # version 6: which way each snapshot was fetched (plain HTTP or rendered in a browser)
+    """
+    ALTER TABLE snapshots ADD COLUMN fetched_with TEXT NOT NULL DEFAULT 'http';
+    """,
 ]
 
 
@@ -124,10 +129,13 @@ def from_iso(text: str) -> datetime:
 
 
 def conditional_for(latest: StoredSnapshot | None) -> Conditional | None:
-    """The validators for a conditional GET after `latest`, if it had any."""
-    if latest is None or not (latest.etag or latest.last_modified):
+    """The validators for a conditional GET after `latest`, and the way it was fetched; None
+    when there is nothing to tell (no snapshot, or a plain one without validators)."""
+    if latest is None:
         return None
-    return Conditional(latest.etag, latest.last_modified)
+    if not (latest.etag or latest.last_modified or latest.fetched_with is FetchMode.BROWSER):
+        return None
+    return Conditional(latest.etag, latest.last_modified, latest.fetched_with)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +151,7 @@ class StoredSnapshot:
     encoding: str | None
     url: str
     status: int
+    fetched_with: FetchMode = FetchMode.HTTP
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,7 +404,8 @@ class Catalog:
     def add_snapshot(self, snapshot: Snapshot, path: str) -> int:
         snapshot_id = self._db.execute(
             "INSERT INTO snapshots (source_id, fetched_at, url, status, content_type, encoding,"
-            " etag, last_modified, sha256, size, path) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " etag, last_modified, sha256, size, path, fetched_with)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 snapshot.source_id,
                 iso(snapshot.fetched_at),
@@ -408,6 +418,7 @@ class Catalog:
                 snapshot.sha256,
                 len(snapshot.content),
                 path,
+                snapshot.fetched_with.value,
             ),
         ).lastrowid
         assert snapshot_id is not None
@@ -682,4 +693,6 @@ def from_row(cls: type[RowType], row: sqlite3.Row) -> RowType:
         values[name] = from_iso(values[name])
     for name in _FLAGS & values.keys():
         values[name] = bool(values[name])
+    if "fetched_with" in values:
+        values["fetched_with"] = FetchMode(values["fetched_with"])
     return cls(**values)

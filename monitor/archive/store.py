@@ -161,6 +161,7 @@ class Archive:
             encoding=stored.encoding,
             etag=stored.etag,
             last_modified=stored.last_modified,
+            fetched_with=stored.fetched_with,
         )
 
     def read_version(self, version: Version) -> Document:
@@ -347,12 +348,17 @@ class Archive:
         and `document` may come as its version file, already rendered (markdown.render_version).
         `origin` TECHNICAL marks a re-extraction of an archived snapshot with new rules or
         selectors: the version is stored but never alerts. `changeset` (from the previous
-        version to `document`) is stored with the version, in the same transaction.
+        version to `document`) is stored with the version, in the same transaction. A version
+        from a snapshot fetched another way than the last one (plain HTTP, then rendered in a
+        browser, or back) is TECHNICAL too: the way of fetching alone never raises a change.
         """
         sid = self._safe_id(snapshot.source_id)
         recorded_at = recorded_at or snapshot.fetched_at
         latest = self.catalog.latest_snapshot(sid)
         previous = self.catalog.latest_version(sid)
+        switched = latest is not None and latest.fetched_with is not snapshot.fetched_with
+        if switched and previous is not None:
+            origin = Origin.TECHNICAL
         rendered = (
             document
             if isinstance(document, markdown.RenderedVersion)
@@ -389,7 +395,9 @@ class Archive:
                     sid,
                     recorded_at,
                     outcome,
-                    detail=_check_detail(origin, snapshot_path, version_path),
+                    detail=_check_detail(
+                        origin, snapshot_path, version_path, snapshot if switched else None
+                    ),
                     status=snapshot.status,
                     url=snapshot.url,
                     snapshot_id=snapshot_id,
@@ -627,9 +635,16 @@ def _outcome(previous: Version | None, version: Version | None) -> Outcome:
     return Outcome.NEW if previous is None else Outcome.CHANGED
 
 
-def _check_detail(origin: Origin, snapshot_path: str | None, version_path: str | None) -> str:
+def _check_detail(
+    origin: Origin,
+    snapshot_path: str | None,
+    version_path: str | None,
+    switched: Snapshot | None = None,
+) -> str:
     if version_path is None and snapshot_path is not None:
         return "the page changed but its terms text did not"
+    if switched is not None and version_path is not None:
+        return f"fetched with {switched.fetched_with.value}: stored as technical, never alerts"
     return "technical upgrade: re-extracted with new rules" if origin is Origin.TECHNICAL else ""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,19 @@ from monitor.extract.markdown import parse as markdown_parse
 from monitor.extract.markdown import render as markdown_render
 from monitor.extract.readers import extract
 from monitor.extract.text import pdf_document, text_document
-from monitor.fetch.http import Fetcher
+from monitor.fetch import fetchers_for
+from monitor.fetch.auto import render_instead
 from monitor.flag import assess, flag_changes
-from monitor.model import Category, Document, FetchFailure, Match, NotModified, Source
+from monitor.model import (
+    Category,
+    Document,
+    FetchFailure,
+    FetchMode,
+    Match,
+    NotModified,
+    Snapshot,
+    Source,
+)
 from monitor.rules.files import load_rules
 from monitor.rules.policy import is_alarming
 from monitor.sources import load_sources
@@ -68,21 +79,26 @@ def load_document(
         return html_document(text, select), str(path)
     if not target.startswith(("http://", "https://")):
         raise UsageError(f"{target!r} is neither a file nor an http(s) URL")
-    fetcher = Fetcher(settings.fetch)
-    try:
-        respect = settings.fetch.respect_robots and not (tracked and tracked.ignore_robots)
-        result = fetcher.fetch_url(target, source_id="check", respect_robots=respect)
-    finally:
-        fetcher.close()
+    source = Source(id="check", platform="", document_type="", url=target, select=select)
+    if tracked and not select:
+        source = tracked  # its own selectors and pages, as when it is tracked
+    elif tracked:
+        source = replace(source, fetch=tracked.fetch, ignore_robots=tracked.ignore_robots)
+    with fetchers_for(settings.fetch) as fetchers:  # as tracking does, the browser included
+        result = fetchers.fetch(source)
+        document = (
+            extract(result, source, min_chars=settings.min_clause_chars)
+            if isinstance(result, Snapshot)
+            else None
+        )
+        if render_instead(source, result, document):
+            result = fetchers.fetch(source, mode=FetchMode.BROWSER)
     if isinstance(result, FetchFailure):
         raise ClausewatchError(f"{target}: {result.reason.value}: {result.detail}")
     if isinstance(result, NotModified):
         raise ClausewatchError(
             f"{target}: the server answered 304 Not Modified to an unconditional request"
         )
-    source = Source(id="check", platform="", document_type="", url=target, select=select)
-    if tracked and not select:
-        source = tracked  # its own selectors, as when it is tracked
     document = extract(result, source, min_chars=settings.min_clause_chars)
     if isinstance(document, FetchFailure):
         raise ClausewatchError(f"{target}: {document.reason.value}: {document.detail}")

@@ -31,7 +31,7 @@ from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import UsageError
 from monitor.extract import readers
-from monitor.fetch.http import Fetcher
+from monitor.fetch import fetchers_for
 from monitor.flag import flag_changes
 from monitor.model import (
     ChangeSet,
@@ -66,8 +66,8 @@ def cmd_track(
     if not chosen:
         console.print("No enabled sources to track.")
         return ExitStatus.OK
-    fetcher = Fetcher(settings.fetch)
     with (
+        fetchers_for(settings.fetch) as fetchers,  # the browser, if started, ends with the pass
         Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
         archive.lock(),
     ):
@@ -95,14 +95,15 @@ def cmd_track(
                 summary = run_pass(
                     chosen,
                     archive,
-                    fetcher,
+                    fetchers,
                     settings,
                     authority=settings.tag_authority,
                     on_result=advance,
                 )
         else:
-            summary = run_pass(chosen, archive, fetcher, settings, authority=settings.tag_authority)
-    fetcher.close()
+            summary = run_pass(
+                chosen, archive, fetchers, settings, authority=settings.tag_authority
+            )
     if args.json:
         env.stdout.write(json.dumps(summary.as_dict(), indent=2) + "\n")
     else:
@@ -221,6 +222,16 @@ def cmd_sources(
                 "schedule": s.schedule,
                 "audiences": list(s.audiences),
                 "enabled": s.enabled,
+                "fetch": s.fetch.value,
+                "pages": [
+                    {
+                        "url": p.url,
+                        "select": list(p.select),
+                        "remove": list(p.remove),
+                        "fetch": p.fetch.value,
+                    }
+                    for p in s.pages
+                ],
             }
             for s in sources
         ]

@@ -278,8 +278,10 @@ class _WatchedAdapter(requests.adapters.HTTPAdapter):
         return manager
 
 
-class Fetcher:
-    """Fetches terms pages politely. Thread-safe: one instance serves a whole pass."""
+class HttpFetcher:
+    """Fetches terms pages politely over plain HTTP. Thread-safe: one instance serves a whole
+    pass. Its per-host turns and robots.txt cache are shared with the browser
+    (monitor.fetch.browser), so that politeness holds whichever way a page is fetched."""
 
     def __init__(
         self,
@@ -330,7 +332,7 @@ class Fetcher:
         self._session.close()
 
     @contextlib.contextmanager
-    def _turn(self, url: str) -> Iterator[None]:
+    def turn(self, url: str) -> Iterator[None]:
         """Hold the host for one request, after waiting out its minimum delay."""
         host = (urlsplit(url).hostname or "").lower()
         with self._guard:
@@ -362,7 +364,7 @@ class Fetcher:
         respect_robots: bool = True,
     ) -> FetchResult:
         if respect_robots:
-            refusal = self._robots_refusal(url)
+            refusal = self.robots_refusal(url)
             if refusal:
                 return FetchFailure(source_id, self._clock(), url, *refusal)
         headers = {}
@@ -381,7 +383,7 @@ class Fetcher:
                 elif delay > self.settings.max_retry_after:
                     break
                 self._sleep(delay)
-            with self._turn(url), DEADLINES.watch(self.settings.total_timeout) as watch:
+            with self.turn(url), DEADLINES.watch(self.settings.total_timeout) as watch:
                 result = self._attempt(url, source_id, headers)
             if watch.expired and isinstance(result, (_Retry, FetchFailure)):
                 return FetchFailure(
@@ -505,7 +507,7 @@ class Fetcher:
             last_modified=response.headers.get("Last-Modified"),
         )
 
-    def _robots_refusal(self, url: str) -> tuple[FailureReason, str] | None:
+    def robots_refusal(self, url: str) -> tuple[FailureReason, str] | None:
         """Why robots.txt keeps us from fetching the URL, or None when it may be fetched."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
@@ -531,7 +533,7 @@ class Fetcher:
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
         watch = _Watch(math.inf)
         try:
-            with self._turn(robots_url), DEADLINES.watch(self.settings.total_timeout) as watch:
+            with self.turn(robots_url), DEADLINES.watch(self.settings.total_timeout) as watch:
                 response = self._session.get(robots_url, timeout=timeout, stream=True)
                 with response:
                     body = response.raw.read(ROBOTS_MAX_BYTES, decode_content=True) or b""
