@@ -1,8 +1,8 @@
 """Loading and validating sources.yaml: the list of terms documents to watch.
 
 Owns: parsing the YAML with line numbers, checking every entry (id slug, unknown keys with the
-nearest known one, URLs, CSS selectors, schedules, audiences) and giving back Sources. Every
-error names the file, the line and the source id. Must never: fetch anything or write files.
+nearest known one, URLs, CSS and range selectors, schedules, audiences) and giving back Sources.
+Every error names the file, the line and the source id. Must never: fetch anything or write files.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import yaml
 from cssselect import GenericTranslator, SelectorError
 
 from monitor.errors import ConfigError
-from monitor.model import Source
+from monitor.model import RangeSelector, Selector, Source
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 AUDIENCES = (
@@ -43,6 +43,8 @@ KEYS = (
     "enabled",
     "ignore_robots",
 )
+# OTA's range selector keys, and the side of the range each one places
+RANGE_KEYS = {"startBefore": "start", "startAfter": "start", "endBefore": "end", "endAfter": "end"}
 REQUIRED = ("id", "platform", "document_type", "url")
 # "every 6h", "every 30m", "every 1d", optionally "every 6h ~30m" (jitter); or a 5-field cron line.
 INTERVAL_RE = re.compile(r"^every\s+(\d+)\s*([mhd])(?:\s*~\s*(\d+)\s*([smh]))?$")
@@ -95,6 +97,73 @@ def _strings(value: Any, name: str, where: str, sid: str) -> tuple[str, ...]:
     raise ConfigError(f"{name!r} must be a string or a list of strings", where=where, source_id=sid)
 
 
+def _css(selector: str, name: str, where: str, sid: str) -> str:
+    try:
+        GenericTranslator().css_to_xpath(selector)
+    except SelectorError as exc:
+        first_line = str(exc).splitlines()[0]
+        raise ConfigError(
+            f"{name} selector {selector!r} is not valid CSS: {first_line}",
+            where=where,
+            source_id=sid,
+        ) from None
+    return selector
+
+
+def _range(value: dict[Any, Any], name: str, where: str, sid: str) -> RangeSelector:
+    """A range selector: one of startBefore/startAfter and one of endBefore/endAfter."""
+    sides: dict[str, tuple[str, bool]] = {}
+    for key, selector in value.items():
+        side = RANGE_KEYS.get(key)
+        if side is None:
+            raise ConfigError(
+                f"{name}: unknown range key {key!r}; a range has startBefore or startAfter, "
+                "and endBefore or endAfter",
+                where=where,
+                source_id=sid,
+            )
+        if side in sides:
+            raise ConfigError(
+                f"{name}: a range has one start and one end, not both {key!r} and another",
+                where=where,
+                source_id=sid,
+            )
+        if not isinstance(selector, str) or not selector.strip():
+            raise ConfigError(
+                f"{name}: range key {key!r} must be a CSS selector", where=where, source_id=sid
+            )
+        sides[side] = (_css(selector, name, where, sid), key.endswith("Before"))
+    for side in ("start", "end"):
+        if side not in sides:
+            raise ConfigError(
+                f"{name}: a range needs {'a start' if side == 'start' else 'an end'}"
+                f" ({side}Before or {side}After)",
+                where=where,
+                source_id=sid,
+            )
+    (start, start_before), (end, end_before) = sides["start"], sides["end"]
+    return RangeSelector(start, end, start_before=start_before, end_before=end_before)
+
+
+def _selectors(value: Any, name: str, where: str, sid: str) -> tuple[Selector, ...]:
+    """`select` or `remove`: a CSS selector, a range, or a list mixing both."""
+    items = [] if value is None else value if isinstance(value, list) else [value]
+    result: list[Selector] = []
+    for item in items:
+        if isinstance(item, str):
+            result.append(_css(item, name, where, sid))
+        elif isinstance(item, dict):
+            result.append(_range(item, name, where, sid))
+        else:
+            raise ConfigError(
+                f"{name!r} must be a CSS selector, a range ({{startBefore: ..., endBefore: ...}})"
+                " or a list of them",
+                where=where,
+                source_id=sid,
+            )
+    return tuple(result)
+
+
 def _source(path: Path, node: yaml.Node) -> Source:
     where = _where(path, node)
     if not isinstance(node, yaml.MappingNode):
@@ -130,19 +199,8 @@ def _source(path: Path, node: yaml.Node) -> Source:
         raise ConfigError(
             f"url {url!r} is not an absolute http(s) URL", where=at("url"), source_id=sid
         )
-    select = _strings(data.get("select"), "select", at("select"), sid)
-    remove = _strings(data.get("remove"), "remove", at("remove"), sid)
-    for key, selectors in (("select", select), ("remove", remove)):
-        for selector in selectors:
-            try:
-                GenericTranslator().css_to_xpath(selector)
-            except SelectorError as exc:
-                first_line = str(exc).splitlines()[0]
-                raise ConfigError(
-                    f"{key} selector {selector!r} is not valid CSS: {first_line}",
-                    where=at(key),
-                    source_id=sid,
-                ) from None
+    select = _selectors(data.get("select"), "select", at("select"), sid)
+    remove = _selectors(data.get("remove"), "remove", at("remove"), sid)
     schedule = str(data.get("schedule", DEFAULT_SCHEDULE)).strip()
     problem = check_schedule(schedule)
     if problem:

@@ -61,7 +61,8 @@ COMMIT_SECONDS = 1.0  # and at least this often, so that progress is durable
 
 def extractor_fingerprint(source: Source) -> str:
     """Identifies the rules that turn this source's page into a Document."""
-    spec = "\n".join([EXTRACTOR_VERSION, "|".join(source.select), "|".join(source.remove)])
+    select, remove = "|".join(map(str, source.select)), "|".join(map(str, source.remove))
+    spec = "\n".join([EXTRACTOR_VERSION, select, remove])
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 

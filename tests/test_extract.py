@@ -14,7 +14,16 @@ import yaml
 from monitor.extract import markdown
 from monitor.extract.html import extract, html_document
 from monitor.extract.text import pdf_document, text_document
-from monitor.model import FailureReason, FetchFailure, Snapshot, Source
+from monitor.model import (
+    Document,
+    FailureReason,
+    FetchFailure,
+    RangeSelector,
+    Selector,
+    Snapshot,
+    Source,
+)
+from monitor.track import extractor_fingerprint
 from tests.conftest import CORPUS, terms_html
 
 SNAPSHOTS = yaml.safe_load((CORPUS / "html" / "snapshots.yaml").read_text())["items"]
@@ -272,3 +281,156 @@ def test_documents_cross_to_and_from_the_worker_unchanged() -> None:
     copy = pickle.loads(pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
     assert copy == document and copy.clauses[3].full_text == document.clauses[3].full_text
     assert markdown.render(copy) == markdown.render(document)
+
+
+RANGE_PAGE = """<html><head><title>Example terms</title></head><body>
+<nav>Menu Home About</nav>
+<article>
+  <h1 id="title">Terms of Service</h1>
+  <p id="intro">Who we are and what these terms cover.</p>
+  <section id="s1"><h2>1. Your content</h2><p>You keep ownership of what you upload.</p>
+    <p id="s1-end">We may use your <b>uploads</b> to train our models.</p></section>
+  <section id="s2"><h2>2. Licence</h2><p id="s2-first">You grant us a licence to host your work.</p>
+    <div class="share">Share this page</div>
+    <p>Closing words of section two.</p></section>
+  Text between the last section and the footer.
+  <footer id="foot">Copyright footer</footer>
+</article>
+</body></html>"""
+
+
+def _range(start: str, end: str, *, start_before: bool = True, end_before: bool = True) -> Selector:
+    return RangeSelector(start, end, start_before=start_before, end_before=end_before)
+
+
+def _has(document: Document, *phrases: str) -> list[bool]:
+    """Which phrases the document holds, in a heading or in a clause."""
+    text = "\n".join(" / ".join((*c.heading_path, c.full_text)) for c in document.clauses)
+    return [phrase in text for phrase in phrases]
+
+
+PHRASES = (
+    "Menu Home",
+    "Terms of Service",
+    "Who we are",
+    "1. Your content",
+    "You keep ownership",
+    "We may use your uploads to train",
+    "2. Licence",
+    "You grant us",
+    "Share this page",
+    "Closing words",
+    "Text between",
+    "Copyright footer",
+)
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        # startBefore / endBefore: the start element in, the end element out
+        (_range("#title", "#foot"), "-++++++++++-"),
+        # startAfter / endAfter: the start element out, the end element in
+        (
+            _range("#title", "#s2-first", start_before=False, end_before=False),
+            "--++++++----",
+        ),
+        # ends nested in different sections: each cut section keeps only its part in the range
+        (_range("#s1-end", ".share"), "-----+++----"),
+        # sibling ends: the first section whole, nothing of the second
+        (_range("#s1", "#s2"), "---+++------"),
+        # the end inside the start element, and the start inside the end element
+        (_range("article", "#foot"), "-++++++++++-"),
+        (_range("#title", "article", start_before=False, end_before=False), "--++++++++++"),
+        # start and end on one element
+        (_range("#s2", "#s2", end_before=False), "------++++--"),
+    ],
+)
+def test_range_selectors_keep_what_lies_between_their_boundaries(
+    selector: Selector, expected: str
+) -> None:
+    document = html_document(RANGE_PAGE, (selector,))
+    assert "".join("+" if kept else "-" for kept in _has(document, *PHRASES)) == expected
+
+
+def test_a_cut_element_keeps_its_structure() -> None:
+    document = html_document(RANGE_PAGE, (_range("#s1-end", ".share"),))
+    assert [(c.heading_path, c.text) for c in document.clauses] == [
+        ((), "We may use your uploads to train our models."),
+        (("2. Licence",), "You grant us a licence to host your work."),
+    ]
+
+
+def test_ranges_and_css_selectors_mix_in_document_order_without_repeats() -> None:
+    select = ("#s2-first", _range("#title", "#s1"), "#intro", "#s1-end")
+    document = html_document(RANGE_PAGE, select)
+    assert [(c.heading_path, c.text) for c in document.clauses] == [
+        (("Terms of Service",), "Who we are and what these terms cover."),
+        (("Terms of Service",), "We may use your uploads to train our models."),
+        (("Terms of Service",), "You grant us a licence to host your work."),
+    ]
+
+
+def test_ranges_in_remove_delete_their_content_before_css_removals() -> None:
+    remove = (".share", _range("#s1-end", "#s2-first"), _range("#foot", "#foot", end_before=False))
+    document = html_document(RANGE_PAGE, ("article",), remove)
+    assert _has(document, *PHRASES) == [
+        False,  # outside the selection
+        True,
+        True,
+        True,
+        True,
+        False,  # from #s1-end ...
+        False,
+        True,  # ... to just before #s2-first
+        False,  # a CSS removal
+        True,
+        True,
+        False,  # a range of one element
+    ]
+
+
+@pytest.mark.parametrize(
+    ("select", "remove", "why"),
+    [
+        ((_range("#title", "#missing"),), (), "its end '#missing' matched nothing"),
+        ((_range("#missing", "#foot"),), (), "its start '#missing' matched nothing"),
+        (("article",), (_range("#s1", ".gone"),), "its end '.gone' matched nothing"),
+        ((_range("#s2", "#s1"),), (), "ends before it starts"),
+        ((_range("#s2", "#s2", start_before=False),), (), "ends before it starts"),
+    ],
+)
+def test_a_range_that_cannot_be_placed_is_a_failure_not_a_truncated_version(
+    select: tuple[Selector, ...], remove: tuple[Selector, ...], why: str
+) -> None:
+    snapshot = Snapshot(
+        "example-terms",
+        datetime(2024, 1, 1, tzinfo=UTC),
+        SOURCE.url,
+        200,
+        RANGE_PAGE.encode(),
+        "text/html",
+        "utf-8",
+    )
+    source = dataclasses.replace(SOURCE, select=select, remove=remove)
+    assert not isinstance(
+        extract(snapshot, dataclasses.replace(SOURCE, select=("article",))), FetchFailure
+    )
+    result = extract(snapshot, source, min_chars=10)
+    assert isinstance(result, FetchFailure) and result.reason == FailureReason.NOT_TERMS
+    assert why in result.detail and "range {" in result.detail
+
+
+def test_the_extractor_fingerprint_changes_with_range_selectors() -> None:
+    fingerprints = {
+        extractor_fingerprint(dataclasses.replace(SOURCE, select=select, remove=remove))
+        for select, remove in [
+            ((), ()),
+            (("article",), ()),
+            ((_range("#title", "#foot"),), ()),
+            ((_range("#title", "#foot", end_before=False),), ()),
+            ((_range("#title", "#s2"),), ()),
+            ((), (_range("#title", "#foot"),)),
+        ]
+    }
+    assert len(fingerprints) == 6

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ConfigError
+from monitor.model import RangeSelector
 from monitor.sources import (
     check_schedule,
     load_sources,
@@ -87,6 +88,18 @@ def test_duplicate_id_names_both_lines() -> None:
     assert "duplicate id" in str(error) and "sources.yaml:2" in str(error)
 
 
+def test_select_and_remove_mix_css_and_range_selectors() -> None:
+    (spotify, _) = parse(
+        GOOD.replace(
+            "    select: main",
+            "    select:\n      - main\n      - {startAfter: h1, endBefore: footer}",
+        ).replace('remove: [".cookie", "nav"]', "remove: {startBefore: '#a', endAfter: '#b'}")
+    )
+    assert spotify.select == ("main", RangeSelector("h1", "footer", start_before=False))
+    assert spotify.remove == (RangeSelector("#a", "#b", end_before=False),)
+    assert str(spotify.remove[0]) == '{"startBefore": "#a", "endAfter": "#b"}'
+
+
 def test_unknown_key_suggests_the_nearest() -> None:
     error = error_of(GOOD.replace("    select: main", "    selector: main"))
     assert error.where == "sources.yaml:6" and error.source_id == "spotify-terms"
@@ -119,6 +132,18 @@ def test_unknown_key_suggests_the_nearest() -> None:
             "did you mean 'musicians'",
         ),
         ("id: spotify-terms", "id: Spotify_Terms", 2, "lowercase slug"),
+        ("select: main", "select: {startBefore: h1}", 6, "a range needs an end (endBefore"),
+        ("select: main", "select: {endAfter: h1}", 6, "a range needs a start (startBefore"),
+        ("select: main", "select: {startBefore: h1, endBefore: ''}", 6, "must be a CSS"),
+        ("select: main", "select: [{startBefore: 'h1[', endBefore: p}]", 6, "not valid CSS"),
+        (
+            "select: main",
+            "select: {startBefore: h1, startAfter: h2, endBefore: p}",
+            6,
+            "one start and one end",
+        ),
+        ("select: main", "select: {startBefore: h1, endBfore: p}", 6, "unknown range key"),
+        ("select: main", "select: [main, 3]", 6, "a CSS selector, a range"),
     ],
 )
 def test_bad_values_are_reported_where_they_are(old: str, new: str, line: int, words: str) -> None:
