@@ -31,6 +31,14 @@ class FailureReason(StrEnum):
     BAD_INPUT = "bad_input"  # a local file that cannot be read
 
 
+class FetchMode(StrEnum):
+    """How a page is fetched (a source's `fetch` key in sources.yaml)."""
+
+    HTTP = "http"  # plain HTTP only: the bytes as served, scripts never run
+    BROWSER = "browser"  # always rendered in headless Chromium, then the DOM is snapshotted
+    AUTO = "auto"  # plain HTTP first; the browser when that shows no terms or is refused
+
+
 class Outcome(StrEnum):
     """What one tracking pass did for one source."""
 
@@ -69,8 +77,20 @@ Selector = str | RangeSelector  # a CSS selector, or a range between two CSS sel
 
 
 @dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a document made of several (`pages:` in sources.yaml)."""
+
+    url: str
+    select: tuple[Selector, ...] = ()
+    remove: tuple[Selector, ...] = ()
+    fetch: FetchMode = FetchMode.AUTO
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
-    """One tracked document, as declared in sources.yaml."""
+    """One tracked document, as declared in sources.yaml. A document of several pages lists
+    them in `pages` (in order; `url` is then the first page's); otherwise `pages` is empty and
+    `url`, `select`, `remove` and `fetch` describe its one page."""
 
     id: str
     platform: str
@@ -83,6 +103,8 @@ class Source:
     enabled: bool = True
     ignore_robots: bool = False
     origin: str = ""  # "sources.yaml:12", where the entry was declared, for error messages
+    fetch: FetchMode = FetchMode.AUTO
+    pages: tuple[Page, ...] = ()
 
     @property
     def title(self) -> str:

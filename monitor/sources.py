@@ -18,7 +18,7 @@ import yaml
 from cssselect import GenericTranslator, SelectorError
 
 from monitor.errors import ConfigError
-from monitor.model import RangeSelector, Selector, Source
+from monitor.model import FetchMode, Page, RangeSelector, Selector, Source
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 AUDIENCES = (
@@ -42,7 +42,10 @@ KEYS = (
     "audiences",
     "enabled",
     "ignore_robots",
+    "fetch",
+    "pages",
 )
+PAGE_KEYS = ("url", "select", "remove", "fetch")
 # OTA's range selector keys, and the side of the range each one places
 RANGE_KEYS = {"startBefore": "start", "startAfter": "start", "endBefore": "end", "endAfter": "end"}
 REQUIRED = ("id", "platform", "document_type", "url")
@@ -164,6 +167,61 @@ def _selectors(value: Any, name: str, where: str, sid: str) -> tuple[Selector, .
     return tuple(result)
 
 
+def _url(value: str, where: str, sid: str) -> str:
+    url = value.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
+        raise ConfigError(f"url {url!r} is not an absolute http(s) URL", where=where, source_id=sid)
+    return url
+
+
+def _fetch_mode(value: Any, where: str, sid: str) -> FetchMode:
+    try:
+        return FetchMode(value)
+    except ValueError:
+        known = ", ".join(mode.value for mode in FetchMode)
+        raise ConfigError(
+            f"fetch {value!r} is not a fetch mode; known: {known}", where=where, source_id=sid
+        ) from None
+
+
+def _pages(path: Path, node: yaml.Node, defaults: Page, sid: str) -> tuple[Page, ...]:
+    """`pages`: the pages of one document, in order; each takes the source's select, remove
+    and fetch unless it gives its own."""
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        raise ConfigError(
+            "'pages' must be a list of pages, each with its url", where=_where(path, node)
+        )
+    pages = []
+    for item in node.value:
+        where = _where(path, item)
+        data = yaml.constructor.SafeConstructor().construct_document(item)
+        if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+            raise ConfigError(
+                "each page must be a mapping with a 'url'", where=where, source_id=sid
+            )
+        for key in data:
+            if key not in PAGE_KEYS:
+                near = difflib.get_close_matches(str(key), PAGE_KEYS, n=1)
+                hint = (
+                    f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(PAGE_KEYS)}"
+                )
+                raise ConfigError(f"unknown page key {key!r}{hint}", where=where, source_id=sid)
+        pages.append(
+            Page(
+                url=_url(data["url"], where, sid),
+                select=_selectors(data["select"], "select", where, sid)
+                if "select" in data
+                else defaults.select,
+                remove=_selectors(data["remove"], "remove", where, sid)
+                if "remove" in data
+                else defaults.remove,
+                fetch=_fetch_mode(data["fetch"], where, sid) if "fetch" in data else defaults.fetch,
+            )
+        )
+    return tuple(pages)
+
+
 def _source(path: Path, node: yaml.Node) -> Source:
     where = _where(path, node)
     if not isinstance(node, yaml.MappingNode):
@@ -180,6 +238,8 @@ def _source(path: Path, node: yaml.Node) -> Source:
                 f"unknown key {key!r}{hint}", where=_where(path, key_node), source_id=sid
             )
     for key in REQUIRED:
+        if key == "url" and "pages" in data and "url" not in data:
+            continue  # the first page's
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise ConfigError(f"missing or empty {key!r}", where=where, source_id=sid)
 
@@ -193,14 +253,21 @@ def _source(path: Path, node: yaml.Node) -> Source:
             where=at("id"),
             source_id=sid,
         )
-    url = data["url"].strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
-        raise ConfigError(
-            f"url {url!r} is not an absolute http(s) URL", where=at("url"), source_id=sid
-        )
     select = _selectors(data.get("select"), "select", at("select"), sid)
     remove = _selectors(data.get("remove"), "remove", at("remove"), sid)
+    fetch = _fetch_mode(data.get("fetch", FetchMode.AUTO.value), at("fetch"), sid)
+    pages = (
+        _pages(path, nodes["pages"][1], Page("", select, remove, fetch), sid)
+        if "pages" in nodes
+        else ()
+    )
+    if pages and "url" in data:
+        raise ConfigError(
+            "give either 'url' or 'pages' (each page with its url), not both",
+            where=at("url"),
+            source_id=sid,
+        )
+    url = _url(pages[0].url if pages else data["url"], at("url"), sid)
     schedule = str(data.get("schedule", DEFAULT_SCHEDULE)).strip()
     problem = check_schedule(schedule)
     if problem:
@@ -231,6 +298,8 @@ def _source(path: Path, node: yaml.Node) -> Source:
         enabled=flags["enabled"],
         ignore_robots=flags["ignore_robots"],
         origin=where,
+        fetch=fetch,
+        pages=pages,
     )
 
 

@@ -13,6 +13,7 @@ import yaml
 
 from monitor.archive import Archive
 from monitor.cli.main import Environment, ExitStatus, main
+from monitor.model import FetchMode, Page, RangeSelector
 from monitor.sources import parse_sources
 from tests.conftest import CORPUS
 
@@ -25,57 +26,110 @@ def cli(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_import_ota_converts_what_it_can_and_says_what_it_cannot(tmp_path: Path) -> None:
+ZOOM = {
+    "name": "Zoom",
+    "documents": {
+        "Terms of Service": {
+            "fetch": "https://www.zoom.com/en/trust/terms/",
+            "select": ["main"],
+            "remove": [".cookie", "nav"],
+        },
+        "Privacy Policy": {
+            "select": "article",
+            "executeClientScripts": True,
+            "combine": [
+                {"fetch": "https://a.example/1"},
+                {
+                    "fetch": "https://a.example/2",
+                    "select": [{"startAfter": "h1", "endBefore": "#x"}],
+                },
+                {"fetch": "https://a.example/3", "remove": "aside"},
+            ],
+        },
+        "Community Standards": {
+            "fetch": "https://www.zoom.com/x",
+            "select": [{"startBefore": "#a", "endBefore": "#b"}, ".more"],
+            "remove": {"startAfter": "#c", "endAfter": "#d"},
+        },
+        "Acceptable Use Policy": {
+            "fetch": "https://www.zoom.com/aup",
+            "select": "main",
+            "filter": ["removeTracking"],
+            "executeClientScripts": True,
+        },
+        "Trackers Policy": {"fetch": "https://www.zoom.com/t", "select": "p:nth-of-type(2)"},
+        "Imprint": {"fetch": "https://www.zoom.com/i", "select": ".a:first-of-type"},
+        "Developer Terms": {"fetch": "https://www.zoom.com/d", "select": {"startBefore": "h1"}},
+        "Brand Guidelines": {"fetch": "ftp://zoom.com/b"},
+        "Seller Terms": {"combine": [{"fetch": "https://a.example/4"}, {"select": "main"}]},
+    },
+}
+
+
+def test_import_ota_converts_ranges_combine_and_scripts_and_names_what_it_cannot(
+    tmp_path: Path,
+) -> None:
     folder = tmp_path / "declarations"
     folder.mkdir()
-    (folder / "Zoom.json").write_text(
-        json.dumps(
-            {
-                "name": "Zoom",
-                "documents": {
-                    "Terms of Service": {
-                        "fetch": "https://www.zoom.com/en/trust/terms/",
-                        "select": ["main"],
-                        "remove": [".cookie", "nav"],
-                    },
-                    "Privacy Policy": {
-                        "combine": [
-                            {"fetch": "https://a.example/1"},
-                            {"fetch": "https://a.example/2"},
-                        ]
-                    },
-                    "Community Standards": {
-                        "fetch": "https://www.zoom.com/x",
-                        "select": {"startBefore": "#a", "endBefore": "#b"},
-                    },
-                    "Acceptable Use Policy": {
-                        "fetch": "https://www.zoom.com/aup",
-                        "select": "main",
-                        "filter": ["removeTracking"],
-                        "executeClientScripts": True,
-                    },
-                },
-            }
-        )
-    )
+    (folder / "Zoom.json").write_text(json.dumps(ZOOM))
     (folder / "Zoom.history.json").write_text("{}")
     (folder / "Broken.json").write_text("{not json")
     code, out, err = cli(tmp_path, "import-ota", str(folder), "--audiences", "podcasters")
     assert code == ExitStatus.OK
-    sources = parse_sources(out, Path("imported.yaml"))
-    assert [(s.id, s.select, s.remove, s.audiences) for s in sources] == [
-        ("zoom-terms-of-service", ("main",), (".cookie", "nav"), ("podcasters",)),
-        ("zoom-acceptable-use-policy", ("main",), (), ("podcasters",)),
+    sources = {s.id: s for s in parse_sources(out, Path("imported.yaml"))}
+    assert list(sources) == [
+        "zoom-terms-of-service",
+        "zoom-privacy-policy",
+        "zoom-community-standards",
+        "zoom-acceptable-use-policy",
+        "zoom-trackers-policy",
     ]
-    assert "Privacy Policy: assembled from 2 pages ('combine')" in err
-    assert "Community Standards: select" in err and "range selector" in err
-    assert "Broken.json: cannot read" in err
-    assert "filters ['removeTracking'] (JavaScript) are not applied" in err
+    terms = sources["zoom-terms-of-service"]
+    assert (terms.select, terms.remove, terms.audiences, terms.fetch, terms.pages) == (
+        ("main",),
+        (".cookie", "nav"),
+        ("podcasters",),
+        FetchMode.AUTO,
+        (),
+    )
+    # combine: one source of pages, in order, the document's keys their shared defaults
+    privacy = sources["zoom-privacy-policy"]
+    assert privacy.url == "https://a.example/1" and privacy.fetch == FetchMode.BROWSER
+    assert privacy.pages == (
+        Page("https://a.example/1", ("article",), (), FetchMode.BROWSER),
+        Page(
+            "https://a.example/2",
+            (RangeSelector("h1", "#x", start_before=False),),
+            (),
+            FetchMode.BROWSER,
+        ),
+        Page("https://a.example/3", ("article",), ("aside",), FetchMode.BROWSER),
+    )
+    standards = sources["zoom-community-standards"]
+    assert standards.select == (RangeSelector("#a", "#b"), ".more")
+    assert standards.remove == (RangeSelector("#c", "#d", start_before=False, end_before=False),)
+    assert sources["zoom-acceptable-use-policy"].fetch == FetchMode.BROWSER
+    assert (
+        "Acceptable Use Policy: OTA filters (removeTracking) are JavaScript and not converted"
+        in err
+    )
+    for why in (
+        """Imprint: select ".a:first-of-type" is not CSS that Clausewatch can run""",
+        """Developer Terms: select {"startBefore": "h1"} is not a range selector""",
+        """Brand Guidelines: 'fetch' "ftp://zoom.com/b" is not an http(s) URL""",
+        "Seller Terms (page 2): no 'fetch' URL",
+        "Broken.json: cannot read",
+    ):
+        assert f"not converted: {folder}" in err and why in err, why
+    assert (
+        "9 documents: 5 converted (2 fetched with the browser), 4 not converted;"
+        " 1 converted without their OTA JavaScript filters; 1 files not read"
+    ) in err
     code, out, _ = cli(
         tmp_path, "import-ota", str(folder / "Zoom.json"), "--out", "new-sources.yaml"
     )
-    assert code == ExitStatus.OK and "2 sources written" in out
-    assert len(parse_sources((tmp_path / "new-sources.yaml").read_text(), Path("x"))) == 2
+    assert code == ExitStatus.OK and "5 sources written" in out
+    assert len(parse_sources((tmp_path / "new-sources.yaml").read_text(), Path("x"))) == 5
 
 
 def git(repo: Path, *args: str, when: str = "2024-01-01T00:00:00+00:00") -> None:

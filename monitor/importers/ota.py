@@ -1,7 +1,8 @@
 """Open Terms Archive interop: declarations into sources, versions histories into the archive.
 
-Owns: converting OTA service declarations (JSON: fetch, select, remove, combine, filters,
-executeClientScripts) into sources.yaml entries, saying what cannot be converted and why;
+Owns: converting OTA service declarations (JSON: fetch, select and remove with CSS and range
+selectors, combine, executeClientScripts, filters) into sources.yaml entries, saying what cannot
+be converted and why (only OTA's JavaScript filters, in the declarations of today);
 and reading an OTA versions git repository (one Markdown file per service and document type,
 one commit per recorded version) into the archive, oldest first, with its clause diffs and
 flags, so that a new user starts with years of history. Technical-upgrade and first-capture
@@ -40,6 +41,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+RANGE_KEYS = (("startBefore", "startAfter"), ("endBefore", "endAfter"))
+
+
 @dataclass(slots=True)
 class Conversion:
     """What import-ota made of some declarations."""
@@ -47,34 +51,80 @@ class Conversion:
     entries: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "file: document: why it was left out"
     warnings: list[str] = field(default_factory=list)  # converted, but watch out
+    documents: int = 0  # documents declared (converted or not)
+    browser: int = 0  # converted documents with a page OTA renders (fetch: browser)
+    filtered: int = 0  # converted documents whose OTA JavaScript filters are left out
+    unreadable: int = 0  # files that are not declarations (no documents counted from them)
 
 
-def _selectors(value: Any, name: str, where: str, conversion: Conversion) -> list[str] | None:
-    """OTA selectors as CSS strings; None when one cannot be expressed (range selectors)."""
+def _css_problem(selector: Any) -> str | None:
+    if not isinstance(selector, str) or not selector.strip():
+        return "is not a CSS selector"
+    try:
+        GenericTranslator().css_to_xpath(selector)
+    except SelectorError as exc:
+        return f"is not CSS that Clausewatch can run: {str(exc).splitlines()[0]}"
+    return None
+
+
+def _selectors(value: Any, name: str, where: str, conversion: Conversion) -> list[Any] | None:
+    """OTA selectors as sources.yaml writes them: CSS strings and range mappings, in order;
+    None (with the problem noted) when one cannot be run."""
     if value is None:
         return []
-    items = value if isinstance(value, list) else [value]
-    result = []
-    for item in items:
-        if not isinstance(item, str):
-            conversion.problems.append(
-                f"{where}: {name} {json.dumps(item)} is a range selector (startBefore/endAfter), which Clausewatch does not support"
-            )
-            return None
-        try:
-            GenericTranslator().css_to_xpath(item)
-        except SelectorError as exc:
-            conversion.problems.append(
-                f"{where}: {name} {item!r} is not CSS that Clausewatch can run: {exc}"
-            )
-            return None
-        result.append(item)
+    result: list[Any] = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict):
+            keys = [[key for key in side if key in item] for side in RANGE_KEYS]
+            unknown = set(item) - {key for side in RANGE_KEYS for key in side}
+            if unknown or any(len(side) != 1 for side in keys):
+                conversion.problems.append(
+                    f"{where}: {name} {json.dumps(item)} is not a range selector"
+                    " (one of startBefore/startAfter and one of endBefore/endAfter)"
+                )
+                return None
+            selectors = {key: item[key] for side in keys for key in side}
+        else:
+            selectors = {"": item}
+        for key, selector in selectors.items():
+            problem = _css_problem(selector)
+            if problem:
+                part = f" ({key})" if key else ""
+                conversion.problems.append(
+                    f"{where}: {name} {json.dumps(selector)}{part} {problem}"
+                )
+                return None
+        result.append(item if isinstance(item, str) else selectors)
     return result
+
+
+def _page(spec: dict[str, Any], where: str, conversion: Conversion) -> dict[str, Any] | None:
+    """The url, select, remove and fetch mode that a declaration (or one page of a `combine`)
+    gives itself; None when something in it cannot be converted."""
+    page: dict[str, Any] = {}
+    if "fetch" in spec:
+        url = spec["fetch"]
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            conversion.problems.append(f"{where}: 'fetch' {json.dumps(url)} is not an http(s) URL")
+            return None
+        page["url"] = url
+    for key in ("select", "remove"):
+        if key in spec:
+            selectors = _selectors(spec[key], key, where, conversion)
+            if selectors is None:
+                return None
+            page[key] = selectors
+    if spec.get("executeClientScripts") is True:
+        page["fetch"] = "browser"  # OTA renders the page; without it, OTA too falls back to one
+    return page
 
 
 def convert_declaration(
     data: dict[str, Any], origin: str, audiences: Iterable[str] = ()
 ) -> Conversion:
+    """One OTA service declaration as sources: `executeClientScripts` becomes `fetch: browser`,
+    `combine` a list of `pages` (the document's own keys their shared defaults), range
+    selectors stay ranges. Only OTA's JavaScript filters are left out, and named."""
     conversion = Conversion()
     name = data.get("name")
     documents = data.get("documents") or data.get("terms")
@@ -82,48 +132,66 @@ def convert_declaration(
         conversion.problems.append(
             f"{origin}: not an OTA service declaration (needs 'name' and 'documents')"
         )
+        conversion.unreadable += 1
         return conversion
     for doc_type, spec in documents.items():
+        conversion.documents += 1
         where = f"{origin}: {name} / {doc_type}"
         if not isinstance(spec, dict):
             conversion.problems.append(f"{where}: the document is not an object")
             continue
-        if "combine" in spec:
-            conversion.problems.append(
-                f"{where}: assembled from {len(spec['combine'])} pages ('combine'); add each page as its own source"
-            )
+        shared = _page({k: v for k, v in spec.items() if k != "combine"}, where, conversion)
+        if shared is None:
             continue
-        url = spec.get("fetch")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            conversion.problems.append(f"{where}: no http(s) 'fetch' URL")
-            continue
-        select = _selectors(spec.get("select"), "select", where, conversion)
-        remove = _selectors(spec.get("remove"), "remove", where, conversion)
-        if select is None or remove is None:
-            continue
-        if spec.get("filter") or spec.get("filters"):
-            names = spec.get("filter") or spec.get("filters")
-            conversion.warnings.append(
-                f"{where}: OTA filters {names} (JavaScript) are not applied; check the extracted text"
-            )
-        if spec.get("executeClientScripts"):
-            conversion.warnings.append(
-                f"{where}: OTA ran this page's scripts; a page built by JavaScript may extract as 'not terms'"
-            )
         entry: dict[str, Any] = {
             "id": slug(f"{name} {doc_type}"),
             "platform": name,
             "document_type": doc_type,
-            "url": url,
         }
-        if select:
-            entry["select"] = select
-        if remove:
-            entry["remove"] = remove
+        combine = spec.get("combine")
+        if combine is not None:
+            if not isinstance(combine, list) or not combine:
+                conversion.problems.append(f"{where}: 'combine' is not a list of pages")
+                continue
+            pages = []
+            for number, part in enumerate(combine, 1):
+                page = _page(part, f"{where} (page {number})", conversion)
+                if page is None:
+                    break
+                page.setdefault("url", shared.get("url"))
+                if page["url"] is None:
+                    conversion.problems.append(f"{where} (page {number}): no 'fetch' URL")
+                    break
+                pages.append(page)
+            else:
+                shared.pop("url", None)
+                entry.update(shared)
+                entry["pages"] = pages
+        elif "url" in shared:
+            entry.update(shared)
+        else:
+            conversion.problems.append(f"{where}: no 'fetch' URL")
+        if "url" not in entry and "pages" not in entry:
+            continue
+        filters = [spec.get(key) for key in ("filter", "filters") if spec.get(key)]
+        filters += [p.get(k) for p in combine or [] for k in ("filter", "filters") if p.get(k)]
+        if filters:
+            conversion.filtered += 1
+            names = ", ".join(str(f) for group in filters for f in _as_list(group))
+            conversion.warnings.append(
+                f"{where}: OTA filters ({names}) are JavaScript and not converted;"
+                " check the extracted text"
+            )
+        fetch_modes = [entry.get("fetch")] + [p.get("fetch") for p in entry.get("pages", [])]
+        conversion.browser += "browser" in fetch_modes
         if audiences:
             entry["audiences"] = list(audiences)
         conversion.entries.append(entry)
     return conversion
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def convert_declarations(paths: Iterable[Path], audiences: Iterable[str] = ()) -> Conversion:
@@ -138,11 +206,16 @@ def convert_declarations(paths: Iterable[Path], audiences: Iterable[str] = ()) -
             data = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             total.problems.append(f"{file}: cannot read: {exc}")
+            total.unreadable += 1
             continue
         part = convert_declaration(data, str(file), list(audiences))
         total.entries += part.entries
         total.problems += part.problems
         total.warnings += part.warnings
+        total.documents += part.documents
+        total.browser += part.browser
+        total.filtered += part.filtered
+        total.unreadable += part.unreadable
     return total
 
 
