@@ -194,29 +194,34 @@ def _pages(path: Path, node: yaml.Node, defaults: Page, sid: str) -> tuple[Page,
         )
     pages = []
     for item in node.value:
-        where = _where(path, item)
         data = yaml.constructor.SafeConstructor().construct_document(item)
-        if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+        if not isinstance(item, yaml.MappingNode) or not isinstance(data.get("url"), str):
             raise ConfigError(
-                "each page must be a mapping with a 'url'", where=where, source_id=sid
+                "each page must be a mapping with a 'url'", where=_where(path, item), source_id=sid
             )
-        for key in data:
+        nodes = _node_map(item)
+        for key, (key_node, _) in nodes.items():
             if key not in PAGE_KEYS:
-                near = difflib.get_close_matches(str(key), PAGE_KEYS, n=1)
+                near = difflib.get_close_matches(key, PAGE_KEYS, n=1)
                 hint = (
                     f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(PAGE_KEYS)}"
                 )
-                raise ConfigError(f"unknown page key {key!r}{hint}", where=where, source_id=sid)
+                raise ConfigError(
+                    f"unknown page key {key!r}{hint}", where=_where(path, key_node), source_id=sid
+                )
+        at = {key: _where(path, value) for key, (_, value) in nodes.items()}
         pages.append(
             Page(
-                url=_url(data["url"], where, sid),
-                select=_selectors(data["select"], "select", where, sid)
+                url=_url(data["url"], at["url"], sid),
+                select=_selectors(data["select"], "select", at["select"], sid)
                 if "select" in data
                 else defaults.select,
-                remove=_selectors(data["remove"], "remove", where, sid)
+                remove=_selectors(data["remove"], "remove", at["remove"], sid)
                 if "remove" in data
                 else defaults.remove,
-                fetch=_fetch_mode(data["fetch"], where, sid) if "fetch" in data else defaults.fetch,
+                fetch=_fetch_mode(data["fetch"], at["fetch"], sid)
+                if "fetch" in data
+                else defaults.fetch,
             )
         )
     return tuple(pages)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ConfigError
-from monitor.model import RangeSelector
+from monitor.model import FetchMode, Page, RangeSelector
 from monitor.sources import (
     check_schedule,
     load_sources,
@@ -98,6 +98,82 @@ def test_select_and_remove_mix_css_and_range_selectors() -> None:
     assert spotify.select == ("main", RangeSelector("h1", "footer", start_before=False))
     assert spotify.remove == (RangeSelector("#a", "#b", end_before=False),)
     assert str(spotify.remove[0]) == '{"startBefore": "#a", "endAfter": "#b"}'
+
+
+PAGES = """\
+sources:
+  - id: tiktok-guidelines
+    platform: TikTok
+    document_type: Community Guidelines
+    select: main
+    remove: header
+    fetch: browser
+    pages:
+      - url: https://www.tiktok.com/community-guidelines
+      - url: https://www.tiktok.com/community-guidelines/youth
+        select: {startAfter: h1, endBefore: footer}
+        fetch: http
+"""
+
+
+def test_pages_and_fetch_modes_with_shared_defaults() -> None:
+    (source,) = parse(PAGES)
+    assert source.url == "https://www.tiktok.com/community-guidelines"
+    assert source.fetch == FetchMode.BROWSER
+    assert source.pages == (
+        Page(
+            "https://www.tiktok.com/community-guidelines", ("main",), ("header",), FetchMode.BROWSER
+        ),
+        Page(
+            "https://www.tiktok.com/community-guidelines/youth",
+            (RangeSelector("h1", "footer", start_before=False),),
+            ("header",),
+            FetchMode.HTTP,
+        ),
+    )
+    (zoom,) = parse(GOOD)[1:]
+    assert zoom.fetch == FetchMode.AUTO and zoom.pages == ()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "words"),
+    [
+        ("    fetch: browser", "    fetch: chrome", 7, "'chrome' is not a fetch mode; known: http"),
+        ("        fetch: http", "        fetch: never", 12, "'never' is not a fetch mode"),
+        ("        fetch: http", "        fecth: http", 12, "did you mean 'fetch'"),
+        (
+            "      - url: https://www.tiktok.com/community-guidelines\n",
+            "      - select: p\n",
+            9,
+            "with a 'url'",
+        ),
+        (
+            "        select: {startAfter: h1, endBefore: footer}",
+            "        select: 'h1['",
+            11,
+            "not valid CSS",
+        ),
+        (
+            "    pages:\n",
+            "    url: https://www.tiktok.com/\n    pages:\n",
+            8,
+            "either 'url' or 'pages'",
+        ),
+        (
+            "      - url: https://www.tiktok.com/community-guidelines/youth",
+            "      - url: /youth",
+            10,
+            "not an absolute",
+        ),
+    ],
+)
+def test_bad_pages_and_fetch_modes_are_reported_where_they_are(
+    old: str, new: str, line: int, words: str
+) -> None:
+    assert old in PAGES
+    error = error_of(PAGES.replace(old, new, 1))
+    assert error.where == f"sources.yaml:{line}", str(error)
+    assert error.source_id == "tiktok-guidelines" and words in str(error)
 
 
 def test_unknown_key_suggests_the_nearest() -> None:
