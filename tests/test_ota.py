@@ -9,6 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from monitor.archive import Archive
@@ -203,6 +204,45 @@ def test_import_history_diffs_flags_and_alerts_and_imports_once(tmp_path: Path) 
         assert archive.verify().ok
     code, out, _ = cli(tmp_path, "import-history", str(repo))
     assert "0 versions imported (0 technical), 4 skipped" in out and "0 alerts" in out
+
+
+def test_import_history_reads_names_outside_ascii(tmp_path: Path) -> None:
+    repo = tmp_path / "versions"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    names = ["Société/Conditions d'utilisation.md", "微博/服务条款.md", "Bandcamp/Terms [EU].md"]
+    for name in names:
+        (repo / name).parent.mkdir(exist_ok=True)
+        (repo / name).write_text(BASE)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Start tracking")
+    listed = subprocess.run(
+        ["git", "-C", str(repo), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout
+    assert '"Soci\\303\\251t\\303\\251/' in listed  # how git shows them without -z
+    code, out, _ = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.OK, out
+    assert "3 documents, 3 versions imported" in out
+    with Archive(tmp_path / "archive") as archive:
+        assert sorted(archive.source_ids()) == [
+            "bandcamp-terms-eu",
+            "societe-conditions-d-utilisation",
+            "xn-ql8a2vp80bw3ipoak7t",
+        ]
+
+
+@pytest.mark.parametrize("name", ["___/Terms of Service.md", "Example/---.md", "Ex/¿?.md"])
+def test_import_history_refuses_a_name_that_gives_no_id(tmp_path: Path, name: str) -> None:
+    repo = make_repo(tmp_path, name, [(BASE, "2024-01-01T10:00:00+00:00", "Start tracking")])
+    (repo / "Example").mkdir(exist_ok=True)
+    (repo / "Example" / "Terms.md").write_text(BASE)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Start tracking Example")
+    code, _, err = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.USAGE
+    assert f"{repo}/{name}" in err and "no letter or digit" in err
+    with Archive(tmp_path / "archive") as archive:
+        assert archive.source_ids() == []  # refused before anything was imported
 
 
 def corpus_repo(tmp_path: Path, history_id: str) -> Path:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +26,7 @@ from cssselect import GenericTranslator, SelectorError
 
 from monitor.archive import Archive
 from monitor.diff import diff
-from monitor.errors import ClausewatchError
+from monitor.errors import ClausewatchError, ConfigError
 from monitor.extract.markdown import parse as parse_markdown
 from monitor.flag import flag_changes
 from monitor.model import Snapshot, Source
@@ -38,7 +39,15 @@ TECHNICAL_RE = re.compile(
 
 
 def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    """A source id part: "Société Générale" -> "societe-generale". A name with letters but none
+    in the Latin alphabet ("微博") is spelled in punycode ("xn-9cs229l"); a name with no letter
+    or digit at all ("___") gives "", which callers refuse."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    ascii_slug = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
+    if ascii_slug or not any(c.isalnum() for c in text):
+        return ascii_slug
+    spelled = text.lower().encode("punycode").decode("ascii")
+    return "xn-" + re.sub(r"[^a-z0-9]+", "-", spelled).strip("-")
 
 
 RANGE_KEYS = (("startBefore", "startAfter"), ("endBefore", "endAfter"))
@@ -251,21 +260,28 @@ def import_history(
             f"{repo}: not a git repository (clone an Open Terms Archive versions repository)"
         )
     report = ImportReport()
-    files = [
-        line
-        for line in _git(repo, "ls-files", "*.md", "**/*.md").splitlines()
-        if "/" in line and not line.startswith(".")
-    ]
-    for path in sorted(set(files)):
+    # -z: paths as they are, not quoted and escaped as git shows names outside ASCII
+    listed = _git(repo, "ls-files", "-z", "--", "*.md", "**/*.md").split("\0")
+    files = sorted({p for p in listed if "/" in p and not p.startswith(".")})
+    documents = []
+    for path in files:
         service, _, filename = path.rpartition("/")
         document_type = filename.removesuffix(".md")
-        source_id = slug(f"{service} {document_type}")
+        for part in (service, document_type):
+            if not slug(part):
+                raise ConfigError(
+                    f"the name {part!r} has no letter or digit to make a source id from;"
+                    " rename it in the repository (nothing was imported)",
+                    where=f"{repo}/{path}",
+                )
+        documents.append((path, service, document_type, slug(f"{service} {document_type}")))
+    for path, service, document_type, source_id in documents:
         if only and source_id not in only:
             continue
         source = Source(source_id, service, document_type, f"file://{repo.resolve()}/{path}")
         archive.sync_sources([source], datetime.now().astimezone())
         report.sources += 1
-        log = _git(repo, "log", "--reverse", "--format=%H%x00%cI%x00%s", "--", path)
+        log = _git(repo, "log", "--reverse", "--format=%H%x00%cI%x00%s", "--", f":(literal){path}")
         for line in log.splitlines():
             commit, when, message = line.split("\x00", 2)
             origin = f"{source.url}#{commit}"
