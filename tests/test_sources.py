@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
 
+from monitor.cli.main import Environment, ExitStatus, main
 from monitor.errors import ConfigError
 from monitor.model import FetchMode, Page, RangeSelector
 from monitor.sources import (
@@ -79,6 +82,36 @@ def test_the_shipped_catalog_covers_the_platforms_creators_depend_on() -> None:
     assert {"musicians", "writers", "podcasters", "video", "visual-artists"} <= audiences
     types = {s.document_type for s in sources}
     assert {"Terms of Service", "Privacy Policy"} <= types and any("AI" in t for t in types)
+
+
+# The services of Open Terms Archive's pga-declarations (Platform Governance Archive) at
+# 005c571d (2026-07-02), the platforms creators live on; "Twitter" is X under its old name.
+PGA_PLATFORMS = {
+    *("BeReal", "Bluesky", "Facebook", "Instagram", "LINE", "LinkedIn", "Moltbook", "Parler"),
+    *("Pinterest", "Quora", "Reddit", "Snapchat", "Spotify", "Telegram", "Threads", "TikTok"),
+    *("Truth Social", "Tumblr", "Twitch", "Upscrolled", "WeChat", "WhatsApp", "X", "YouTube"),
+}
+
+
+def test_the_shipped_catalog_has_every_pga_platform_and_renders_what_ota_renders() -> None:
+    root = Path(__file__).resolve().parent.parent
+    sources = load_sources(root / "sources.yaml")
+    platforms = {s.platform for s in sources}
+    assert PGA_PLATFORMS - platforms == set()
+    browser = {s.id for s in sources if s.fetch == FetchMode.BROWSER}
+    assert {"instagram-terms", "tiktok-privacy", "threads-terms", "snapchat-terms"} <= browser
+    (monetisation,) = [s for s in sources if s.id == "snapchat-monetisation"]
+    assert [p.url for p in monetisation.pages] == [
+        "https://www.snap.com/monetization-terms",
+        "https://www.snap.com/terms/creator-stories",
+    ]
+    readme = " ".join((root / "README.md").read_text().split())
+    ota = (root / "sources.yaml").read_text().count("# selectors: Open Terms Archive")
+    assert (
+        f"The shipped file lists {len(sources)} documents of {len(platforms)} platforms" in readme
+    )
+    assert f"{ota} of them carry the URL and selectors" in readme
+    assert f"{len(browser)} are fetched with the browser" in readme
 
 
 def test_duplicate_id_names_both_lines() -> None:
@@ -174,6 +207,23 @@ def test_bad_pages_and_fetch_modes_are_reported_where_they_are(
     error = error_of(PAGES.replace(old, new, 1))
     assert error.where == f"sources.yaml:{line}", str(error)
     assert error.source_id == "tiktok-guidelines" and words in str(error)
+
+
+def test_clausewatch_sources_validates_and_prints_ranges_and_pages(tmp_path: Path) -> None:
+    (tmp_path / "sources.yaml").write_text(PAGES)
+    out, err = io.StringIO(), io.StringIO()
+    environment = Environment(stdout=out, stderr=err, env={}, cwd=tmp_path)
+    assert main(["sources", "--json"], environment) == ExitStatus.OK
+    (row,) = json.loads(out.getvalue())
+    assert row["fetch"] == "browser" and row["pages"][1] == {
+        "url": "https://www.tiktok.com/community-guidelines/youth",
+        "select": [{"startAfter": "h1", "endBefore": "footer"}],
+        "remove": ["header"],
+        "fetch": "http",
+    }
+    (tmp_path / "sources.yaml").write_text(PAGES.replace("endBefore: footer", "endBefore: 'p['"))
+    assert main(["sources"], environment) == ExitStatus.USAGE
+    assert "sources.yaml:11" in err.getvalue() and "not valid CSS" in err.getvalue()
 
 
 def test_unknown_key_suggests_the_nearest() -> None:

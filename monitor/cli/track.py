@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -30,7 +31,15 @@ from monitor.config import Settings
 from monitor.diff import diff, render_markdown
 from monitor.errors import UsageError
 from monitor.fetch.http import Fetcher
-from monitor.model import ChangeKind, ChangeSet, Outcome, SourceResult, SpanOp, Version
+from monitor.model import (
+    ChangeKind,
+    ChangeSet,
+    Outcome,
+    Selector,
+    SourceResult,
+    SpanOp,
+    Version,
+)
 from monitor.sources import load_sources, select_sources
 from monitor.track import record_alerts, run_pass
 
@@ -146,6 +155,10 @@ def cmd_verify(
     return ExitStatus.OK if report.ok else ExitStatus.ERROR
 
 
+def _selectors_json(selectors: Sequence[Selector]) -> list[str | dict[str, str]]:
+    return [s if isinstance(s, str) else s.as_dict() for s in selectors]
+
+
 def cmd_sources(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
@@ -157,8 +170,18 @@ def cmd_sources(
                 "platform": s.platform,
                 "document_type": s.document_type,
                 "url": s.url,
-                "select": [x if isinstance(x, str) else x.as_dict() for x in s.select],
-                "remove": [x if isinstance(x, str) else x.as_dict() for x in s.remove],
+                "select": _selectors_json(s.select),
+                "remove": _selectors_json(s.remove),
+                "fetch": s.fetch.value,
+                "pages": [
+                    {
+                        "url": p.url,
+                        "select": _selectors_json(p.select),
+                        "remove": _selectors_json(p.remove),
+                        "fetch": p.fetch.value,
+                    }
+                    for p in s.pages
+                ],
                 "schedule": s.schedule,
                 "audiences": list(s.audiences),
                 "enabled": s.enabled,
