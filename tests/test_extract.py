@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import io
+import json
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from pytest_httpserver import HTTPServer
 
+from monitor.archive import Archive
+from monitor.cli.main import Environment, ExitStatus, main
 from monitor.extract import markdown
 from monitor.extract.html import extract, html_document
 from monitor.extract.text import pdf_document, text_document
@@ -434,3 +439,67 @@ def test_the_extractor_fingerprint_changes_with_range_selectors() -> None:
         ]
     }
     assert len(fingerprints) == 6
+
+
+def test_tracking_a_range_keeps_the_last_good_version_when_its_end_disappears(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """Through `clausewatch track` on a loopback server: a range selector in sources.yaml
+    archives its content; when the page loses the range's end, the fetch fails as not_terms
+    and nothing truncated is archived."""
+    filler = "".join(
+        f"<p>Clause {n}: you keep every right in what you upload.</p>" for n in range(8)
+    )
+    page = RANGE_PAGE.replace('<p id="intro">', filler + '<p id="intro">')
+    httpserver.expect_ordered_request("/terms").respond_with_data(page, content_type="text/html")
+    httpserver.expect_ordered_request("/terms").respond_with_data(
+        page.replace('id="foot"', 'id="moved"'), content_type="text/html"
+    )
+    (tmp_path / "sources.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "sources": [
+                    {
+                        "id": "example-terms",
+                        "platform": "Example",
+                        "document_type": "Terms of Service",
+                        "url": httpserver.url_for("/terms"),
+                        "select": [{"startAfter": "#title", "endBefore": "#foot"}],
+                        "remove": [".share"],
+                        "ignore_robots": True,
+                    }
+                ]
+            }
+        )
+    )
+
+    def track(status: ExitStatus) -> dict:
+        out = io.StringIO()
+        env = Environment(
+            stdout=out, stderr=io.StringIO(), env={"CLAUSEWATCH_HOST_DELAY": "0"}, cwd=tmp_path
+        )
+        assert main(["track", "--json"], env) == status
+        (result,) = json.loads(out.getvalue())["sources"]
+        return result
+
+    assert track(ExitStatus.OK)["outcome"] == "new"
+    failed = track(ExitStatus.ERROR)  # every source failed
+    assert failed["outcome"] == "failed" and failed["reason"] == "not_terms"
+    assert "its end '#foot' matched nothing" in failed["detail"]
+    with Archive(tmp_path / "archive") as archive:
+        (version,) = archive.versions("example-terms")
+        document = archive.read_version(version)
+    assert _has(document, *PHRASES) == [
+        False,
+        False,  # startAfter: the title itself left out
+        True,
+        True,
+        True,
+        True,
+        True,
+        True,
+        False,  # removed
+        True,
+        True,
+        False,  # endBefore
+    ]
