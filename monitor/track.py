@@ -63,6 +63,8 @@ def extractor_fingerprint(source: Source) -> str:
     """Identifies the rules that turn this source's page into a Document."""
     select, remove = "|".join(map(str, source.select)), "|".join(map(str, source.remove))
     spec = "\n".join([EXTRACTOR_VERSION, select, remove])
+    for page in source.pages:  # none for a document of one page: its fingerprint as before
+        spec += "\n" + "\t".join([page.url, *map(str, page.select), "", *map(str, page.remove)])
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 

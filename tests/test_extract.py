@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import io
 import json
 import zlib
@@ -23,12 +24,13 @@ from monitor.model import (
     Document,
     FailureReason,
     FetchFailure,
+    Page,
     RangeSelector,
     Selector,
     Snapshot,
     Source,
 )
-from monitor.track import extractor_fingerprint
+from monitor.track import EXTRACTOR_VERSION, extractor_fingerprint
 from tests.conftest import CORPUS, terms_html
 
 SNAPSHOTS = yaml.safe_load((CORPUS / "html" / "snapshots.yaml").read_text())["items"]
@@ -439,6 +441,22 @@ def test_the_extractor_fingerprint_changes_with_range_selectors() -> None:
         ]
     }
     assert len(fingerprints) == 6
+    one = Page("https://example.org/1", ("main",))
+    pages = {
+        extractor_fingerprint(dataclasses.replace(SOURCE, pages=pages))
+        for pages in [
+            (one,),
+            (one, Page("https://example.org/2", ("main",))),
+            (one, Page("https://example.org/2", ("main",), (_range("h1", "h2"),))),
+            (one, Page("https://example.org/2", (_range("h1", "h2"),))),
+        ]
+    }
+    assert len(pages) == 4 and not pages & fingerprints
+    # a source of one page keeps the fingerprint it had before ranges and pages existed
+    assert (
+        extractor_fingerprint(dataclasses.replace(SOURCE, select=("a", "b")))
+        == (hashlib.sha256(f"{EXTRACTOR_VERSION}\na|b\n".encode()).hexdigest()[:16])
+    )
 
 
 def test_tracking_a_range_keeps_the_last_good_version_when_its_end_disappears(

@@ -133,6 +133,35 @@ def test_import_ota_converts_ranges_combine_and_scripts_and_names_what_it_cannot
     assert len(parse_sources((tmp_path / "new-sources.yaml").read_text(), Path("x"))) == 5
 
 
+def test_import_ota_of_two_collections_keeps_the_first_of_each_document(tmp_path: Path) -> None:
+    for folder, select in (("pga", "main"), ("contrib", "article")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "Zoom.json").write_text(
+            json.dumps(
+                {
+                    "name": "Zoom",
+                    "terms": {
+                        "Terms of Service": {"fetch": "https://z.example/t", "select": select}
+                    },
+                }
+            )
+        )
+    (tmp_path / "contrib" / "Deezer.json").write_text(
+        json.dumps(
+            {"name": "Deezer", "terms": {"Terms of Service": {"fetch": "https://d.example/t"}}}
+        )
+    )
+    code, out, err = cli(tmp_path, "import-ota", "pga", "contrib")
+    assert code == ExitStatus.OK, err
+    sources = parse_sources(out, Path("imported.yaml"))
+    assert [(s.id, s.select) for s in sources] == [
+        ("zoom-terms-of-service", ("main",)),
+        ("deezer-terms-of-service", ()),
+    ]
+    assert "contrib/Zoom.json: Zoom / Terms of Service: left out, already converted from" in err
+    assert "3 documents: 2 converted" in err and "1 left out as converted from an earlier" in err
+
+
 def git(repo: Path, *args: str, when: str = "2024-01-01T00:00:00+00:00") -> None:
     env = {**os.environ, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
     subprocess.run(

@@ -64,6 +64,7 @@ class Conversion:
     browser: int = 0  # converted documents with a page OTA renders (fetch: browser)
     filtered: int = 0  # converted documents whose OTA JavaScript filters are left out
     unreadable: int = 0  # files that are not declarations (no documents counted from them)
+    duplicates: int = 0  # documents left out as converted from an earlier file (same id)
 
 
 def _css_problem(selector: Any) -> str | None:
@@ -129,11 +130,16 @@ def _page(spec: dict[str, Any], where: str, conversion: Conversion) -> dict[str,
 
 
 def convert_declaration(
-    data: dict[str, Any], origin: str, audiences: Iterable[str] = ()
+    data: dict[str, Any],
+    origin: str,
+    audiences: Iterable[str] = (),
+    seen: dict[str, str] | None = None,
 ) -> Conversion:
     """One OTA service declaration as sources: `executeClientScripts` becomes `fetch: browser`,
     `combine` a list of `pages` (the document's own keys their shared defaults), range
-    selectors stay ranges. Only OTA's JavaScript filters are left out, and named."""
+    selectors stay ranges. Only OTA's JavaScript filters are left out, and named. `seen` maps
+    the ids converted so far to where they came from: a document already there is left out."""
+    seen = {} if seen is None else seen
     conversion = Conversion()
     name = data.get("name")
     documents = data.get("documents") or data.get("terms")
@@ -182,6 +188,13 @@ def convert_declaration(
             conversion.problems.append(f"{where}: no 'fetch' URL")
         if "url" not in entry and "pages" not in entry:
             continue
+        if entry["id"] in seen:
+            conversion.duplicates += 1
+            conversion.warnings.append(
+                f"{where}: left out, already converted from {seen[entry['id']]} (id {entry['id']})"
+            )
+            continue
+        seen[entry["id"]] = where
         filters = [spec.get(key) for key in ("filter", "filters") if spec.get(key)]
         filters += [p.get(k) for p in combine or [] for k in ("filter", "filters") if p.get(k)]
         if filters:
@@ -205,6 +218,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def convert_declarations(paths: Iterable[Path], audiences: Iterable[str] = ()) -> Conversion:
     total = Conversion()
+    seen: dict[str, str] = {}
     files: list[Path] = []
     for path in paths:
         files += sorted(path.glob("*.json")) if path.is_dir() else [path]
@@ -217,7 +231,7 @@ def convert_declarations(paths: Iterable[Path], audiences: Iterable[str] = ()) -
             total.problems.append(f"{file}: cannot read: {exc}")
             total.unreadable += 1
             continue
-        part = convert_declaration(data, str(file), list(audiences))
+        part = convert_declaration(data, str(file), list(audiences), seen)
         total.entries += part.entries
         total.problems += part.problems
         total.warnings += part.warnings
@@ -225,6 +239,7 @@ def convert_declarations(paths: Iterable[Path], audiences: Iterable[str] = ()) -
         total.browser += part.browser
         total.filtered += part.filtered
         total.unreadable += part.unreadable
+        total.duplicates += part.duplicates
     return total
 
 
