@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from cssselect import GenericTranslator, SelectorError
 
+from monitor.css import SelectorError, css_to_xpath
 from monitor.errors import ConfigError
 from monitor.model import FetchMode, Page, RangeSelector, Selector, Source
 
@@ -102,7 +102,7 @@ def _strings(value: Any, name: str, where: str, sid: str) -> tuple[str, ...]:
 
 def _css(selector: str, name: str, where: str, sid: str) -> str:
     try:
-        GenericTranslator().css_to_xpath(selector)
+        css_to_xpath(selector)
     except SelectorError as exc:
         first_line = str(exc).splitlines()[0]
         raise ConfigError(

@@ -521,3 +521,32 @@ def test_tracking_a_range_keeps_the_last_good_version_when_its_end_disappears(
         True,
         False,  # endBefore
     ]
+
+
+def test_css_beyond_cssselect_that_ota_declarations_use() -> None:
+    """`*:nth-of-type()` and its kin count siblings of the same name; an unquoted attribute
+    value may start with `--` (Arweave's, National Geographic's and Chayn's declarations)."""
+    page = """<html><body><div id="legal">
+      <p class="box">Paragraph one.</p><div class="box">Division one.</div>
+      <p class="box">Paragraph two.</p><div class="box">Division two.</div>
+      <span class="box">The only span.</span></div>
+      <a href="/privacy--espanol">En español</a><a href="/privacy">In English</a>
+    </body></html>"""
+
+    def texts(selector: str) -> list[str]:
+        return [c.text for c in html_document(page, (selector,)).clauses]
+
+    assert texts("#legal .box:nth-of-type(2)") == ["Paragraph two.", "Division two."]
+    assert texts("#legal .box:first-of-type") == [
+        "Paragraph one.",
+        "Division one.",
+        "The only span.",
+    ]
+    assert texts("#legal .box:nth-last-of-type(1)") == [
+        "Paragraph two.",
+        "Division two.",
+        "The only span.",
+    ]
+    assert texts("#legal .box:only-of-type") == ["The only span."]
+    assert texts("#legal p:nth-of-type(2)") == ["Paragraph two."]
+    assert texts("a[href$=--espanol]") == ["En español"]

@@ -58,8 +58,12 @@ ZOOM = {
             "filter": ["removeTracking"],
             "executeClientScripts": True,
         },
-        "Trackers Policy": {"fetch": "https://www.zoom.com/t", "select": "p:nth-of-type(2)"},
-        "Imprint": {"fetch": "https://www.zoom.com/i", "select": ".a:first-of-type"},
+        "Trackers Policy": {
+            "fetch": "https://www.zoom.com/t",
+            "select": "#legal .box:nth-of-type(2)",  # beyond cssselect: of-type on any element
+            "remove": ["main > .note:first-of-type", "a[href$=--espanol]"],
+        },
+        "Imprint": {"fetch": "https://www.zoom.com/i", "select": "p::before"},
         "Developer Terms": {"fetch": "https://www.zoom.com/d", "select": {"startBefore": "h1"}},
         "Brand Guidelines": {"fetch": "ftp://zoom.com/b"},
         "Seller Terms": {"combine": [{"fetch": "https://a.example/4"}, {"select": "main"}]},
@@ -110,12 +114,15 @@ def test_import_ota_converts_ranges_combine_and_scripts_and_names_what_it_cannot
     assert standards.select == (RangeSelector("#a", "#b"), ".more")
     assert standards.remove == (RangeSelector("#c", "#d", start_before=False, end_before=False),)
     assert sources["zoom-acceptable-use-policy"].fetch == FetchMode.BROWSER
+    trackers = sources["zoom-trackers-policy"]
+    assert trackers.select == ("#legal .box:nth-of-type(2)",)
+    assert trackers.remove == ("main > .note:first-of-type", "a[href$=--espanol]")
     assert (
         "Acceptable Use Policy: OTA filters (removeTracking) are JavaScript and not converted"
         in err
     )
     for why in (
-        """Imprint: select ".a:first-of-type" is not CSS that Clausewatch can run""",
+        """Imprint: select "p::before" is not CSS that Clausewatch can run""",
         """Developer Terms: select {"startBefore": "h1"} is not a range selector""",
         """Brand Guidelines: 'fetch' "ftp://zoom.com/b" is not an http(s) URL""",
         "Seller Terms (page 2): no 'fetch' URL",

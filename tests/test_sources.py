@@ -131,6 +131,10 @@ def test_select_and_remove_mix_css_and_range_selectors() -> None:
     assert spotify.select == ("main", RangeSelector("h1", "footer", start_before=False))
     assert spotify.remove == (RangeSelector("#a", "#b", end_before=False),)
     assert str(spotify.remove[0]) == '{"startBefore": "#a", "endAfter": "#b"}'
+    (spotify, _) = parse(
+        GOOD.replace("select: main", "select: ['main > .x:first-of-type', 'a[href$=--es]']")
+    )
+    assert spotify.select == ("main > .x:first-of-type", "a[href$=--es]")
 
 
 PAGES = """\

@@ -1,14 +1,13 @@
 """Extraction: a Snapshot (HTML, PDF or plain text) into a Document of Clauses.
 
 Owns: choosing the reader by content type (HTML here; plain text and PDF in
-monitor.extract.text), choosing the terms content of an HTML page (the source's `select`/`remove`
-CSS and range selectors, run by monitor.extract.selection, or without them
-monitor.extract.main_content's choice), keeping the
-structure people cite (headings, number labels, lists, tables as rows, definitions, bold lead-in
-headings), and refusing a selection that is empty or too short to be terms (a FetchFailure,
-never a version). lxml and cssselect live here and in the modules below (bs4 is not used:
-lxml alone parses a 300 KB page about ten times faster). Must never: fetch, write files, or
-read the clock.
+monitor.extract.text), choosing the terms content of an HTML page (the source's `select` and
+`remove`, CSS and range selectors run by monitor.extract.selection, or without them
+monitor.extract.main_content's choice), keeping the structure people cite (headings, number
+labels, lists, tables as rows, definitions, bold lead-in headings), and refusing a selection
+that is empty or too short to be terms (a FetchFailure, never a version). lxml lives here and
+in the modules below, CSS in monitor.css (bs4 is not used: lxml alone parses a 300 KB page
+about ten times faster). Must never: fetch, write files, or read the clock.
 """
 
 from __future__ import annotations

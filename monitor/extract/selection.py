@@ -1,6 +1,6 @@
 """A source's `select` and `remove` applied to a parsed page: CSS selectors and ranges.
 
-Owns: running CSS selectors (cssselect to XPath, cached), and Open Terms Archive's range
+Owns: running CSS selectors (compiled by monitor.css), and Open Terms Archive's range
 selectors ({startBefore|startAfter, endBefore|endAfter}) with the semantics of a DOM Range:
 `select` clones what lies between the two boundaries (elements cut by a boundary keep only
 their part inside, as Range.cloneContents does), `remove` deletes it (Range.deleteContents).
@@ -13,24 +13,20 @@ Must never: build clauses, fetch, or read the clock.
 from __future__ import annotations
 
 import copy
-import functools
 from collections.abc import Iterable, Sequence
 
-from cssselect import GenericTranslator, SelectorError
 from lxml import etree
 
+from monitor.css import SelectorError, compile_css
 from monitor.errors import NotTerms
 from monitor.extract.main_content import drop
 from monitor.model import RangeSelector, Selector
 
-_TRANSLATOR = GenericTranslator()
 
-
-@functools.lru_cache(maxsize=512)
 def css(selector: str) -> etree.XPath:
-    """The compiled XPath of a CSS selector; NotTerms when cssselect cannot run it."""
+    """The compiled XPath of a CSS selector; NotTerms when it cannot be run."""
     try:
-        return etree.XPath(_TRANSLATOR.css_to_xpath(selector))
+        return compile_css(selector)
     except SelectorError as exc:
         raise NotTerms(f"CSS selector {selector!r} is not supported: {exc}") from None
 

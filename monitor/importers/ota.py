@@ -22,9 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cssselect import GenericTranslator, SelectorError
-
 from monitor.archive import Archive
+from monitor.css import SelectorError, css_to_xpath
 from monitor.diff import diff
 from monitor.errors import ClausewatchError, ConfigError
 from monitor.extract.markdown import parse as parse_markdown
@@ -71,7 +70,7 @@ def _css_problem(selector: Any) -> str | None:
     if not isinstance(selector, str) or not selector.strip():
         return "is not a CSS selector"
     try:
-        GenericTranslator().css_to_xpath(selector)
+        css_to_xpath(selector)
     except SelectorError as exc:
         return f"is not CSS that Clausewatch can run: {str(exc).splitlines()[0]}"
     return None
