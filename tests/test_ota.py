@@ -44,7 +44,8 @@ ZOOM = {
                     "fetch": "https://a.example/2",
                     "select": [{"startAfter": "h1", "endBefore": "#x"}],
                 },
-                {"fetch": "https://a.example/3", "remove": "aside"},
+                {"fetch": "https://a.example/3", "remove": "aside", "select": "article"},
+                {"fetch": "https://a.example/4", "executeClientScripts": False},
             ],
         },
         "Community Standards": {
@@ -109,7 +110,14 @@ def test_import_ota_converts_ranges_combine_and_scripts_and_names_what_it_cannot
             FetchMode.BROWSER,
         ),
         Page("https://a.example/3", ("article",), ("aside",), FetchMode.BROWSER),
+        Page("https://a.example/4", ("article",), (), FetchMode.AUTO),
     )
+    # a page says only what differs from the document's keys
+    entry = next(e for e in yaml.safe_load(out)["sources"] if e["id"] == "zoom-privacy-policy")
+    assert entry["pages"][2:] == [
+        {"url": "https://a.example/3", "remove": ["aside"]},
+        {"url": "https://a.example/4", "fetch": "auto"},
+    ]
     standards = sources["zoom-community-standards"]
     assert standards.select == (RangeSelector("#a", "#b"), ".more")
     assert standards.remove == (RangeSelector("#c", "#d", start_before=False, end_before=False),)
@@ -279,6 +287,19 @@ def test_import_history_refuses_a_name_that_gives_no_id(tmp_path: Path, name: st
     assert f"{repo}/{name}" in err and "no letter or digit" in err
     with Archive(tmp_path / "archive") as archive:
         assert archive.source_ids() == []  # refused before anything was imported
+
+
+def test_import_history_refuses_two_names_that_give_one_id(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path, "Société/Terms.md", [(BASE, "2024-01-01T10:00:00+00:00", "Start tracking")]
+    )
+    (repo / "Societe").mkdir()
+    (repo / "Societe" / "Terms.md").write_text(BASE + "\nMore.\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Start tracking Societe")
+    code, _, err = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.USAGE
+    assert "'Societe/Terms.md' and 'Société/Terms.md' both give the source id" in err
 
 
 def corpus_repo(tmp_path: Path, history_id: str) -> Path:

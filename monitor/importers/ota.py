@@ -123,8 +123,9 @@ def _page(spec: dict[str, Any], where: str, conversion: Conversion) -> dict[str,
             if selectors is None:
                 return None
             page[key] = selectors
-    if spec.get("executeClientScripts") is True:
-        page["fetch"] = "browser"  # OTA renders the page; without it, OTA too falls back to one
+    if "executeClientScripts" in spec:
+        # OTA renders the page; without it, OTA too falls back to a browser when refused
+        page["fetch"] = "browser" if spec["executeClientScripts"] is True else "auto"
     return page
 
 
@@ -157,6 +158,8 @@ def convert_declaration(
         shared = _page({k: v for k, v in spec.items() if k != "combine"}, where, conversion)
         if shared is None:
             continue
+        if shared.get("fetch") == "auto":
+            del shared["fetch"]  # the default
         entry: dict[str, Any] = {
             "id": slug(f"{name} {doc_type}"),
             "platform": name,
@@ -176,7 +179,7 @@ def convert_declaration(
                 if page["url"] is None:
                     conversion.problems.append(f"{where} (page {number}): no 'fetch' URL")
                     break
-                pages.append(page)
+                pages.append(_own_keys(page, shared))
             else:
                 shared.pop("url", None)
                 entry.update(shared)
@@ -209,6 +212,12 @@ def convert_declaration(
             entry["audiences"] = list(audiences)
         conversion.entries.append(entry)
     return conversion
+
+
+def _own_keys(page: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    """A page's url, and its keys that differ from the document's (its shared defaults)."""
+    defaults = {"fetch": "auto", **shared}
+    return {k: v for k, v in page.items() if k == "url" or defaults.get(k) != v}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -278,6 +287,7 @@ def import_history(
     listed = _git(repo, "ls-files", "-z", "--", "*.md", "**/*.md").split("\0")
     files = sorted({p for p in listed if "/" in p and not p.startswith(".")})
     documents = []
+    taken: dict[str, str] = {}  # source id -> the path that gives it
     for path in files:
         service, _, filename = path.rpartition("/")
         document_type = filename.removesuffix(".md")
@@ -288,7 +298,15 @@ def import_history(
                     " rename it in the repository (nothing was imported)",
                     where=f"{repo}/{path}",
                 )
-        documents.append((path, service, document_type, slug(f"{service} {document_type}")))
+        source_id = slug(f"{service} {document_type}")
+        if source_id in taken:
+            raise ConfigError(
+                f"{taken[source_id]!r} and {path!r} both give the source id {source_id!r};"
+                " rename one in the repository (nothing was imported)",
+                where=str(repo),
+            )
+        taken[source_id] = path
+        documents.append((path, service, document_type, source_id))
     for path, service, document_type, source_id in documents:
         if only and source_id not in only:
             continue
