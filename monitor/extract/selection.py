@@ -75,6 +75,8 @@ def _clone(el: etree._Element, low: int, high: int, at: _Positions) -> etree._El
         whole = copy.deepcopy(el)
         whole.tail = None
         return whole
+    if not isinstance(el.tag, str):
+        return None  # a comment or instruction has no part to keep (the parser drops them)
     part = etree.Element(el.tag, dict(el.attrib))
     if low <= start + 1 < high:
         part.text = el.text
