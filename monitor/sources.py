@@ -190,7 +190,9 @@ def _pages(path: Path, node: yaml.Node, defaults: Page, sid: str) -> tuple[Page,
     and fetch unless it gives its own."""
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         raise ConfigError(
-            "'pages' must be a list of pages, each with its url", where=_where(path, node)
+            "'pages' must be a list of pages, each with its url",
+            where=_where(path, node),
+            source_id=sid,
         )
     pages = []
     for item in node.value:
