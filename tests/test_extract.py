@@ -7,17 +7,20 @@ import difflib
 import hashlib
 import io
 import json
+import sys
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from lxml import etree
 from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
 from monitor.cli.main import Environment, ExitStatus, main
-from monitor.extract import markdown
+from monitor.errors import NotTerms
+from monitor.extract import markdown, selection
 from monitor.extract.html import extract, html_document
 from monitor.extract.text import pdf_document, text_document
 from monitor.model import (
@@ -550,3 +553,16 @@ def test_css_beyond_cssselect_that_ota_declarations_use() -> None:
     assert texts("#legal .box:only-of-type") == ["The only span."]
     assert texts("#legal p:nth-of-type(2)") == ["Paragraph two."]
     assert texts("a[href$=--espanol]") == ["En español"]
+
+
+def test_a_range_too_deep_to_cut_is_a_failure_not_a_crash() -> None:
+    root = etree.Element("html")
+    deepest = etree.SubElement(root, "body")
+    for _ in range(sys.getrecursionlimit() + 100):
+        deepest = etree.SubElement(deepest, "div")
+    etree.SubElement(deepest, "p", id="start").text = "Start"
+    etree.SubElement(root[0], "p", id="end").text = "End"
+    span = _range("#start", "#end", end_before=False)
+    for cut in (selection.choose, selection.remove):
+        with pytest.raises(NotTerms, match="nests too deeply to cut"):
+            cut(root, (span,))

@@ -121,7 +121,10 @@ def remove(root: etree._Element, selectors: Sequence[Selector]) -> None:
         doomed: list[tuple[etree._Element, str]] = []
         for span in ranges:
             low, high = at.bounds(root, span)
-            doomed.extend(_doomed(root, low, high, at))
+            try:
+                doomed.extend(_doomed(root, low, high, at))
+            except RecursionError:
+                raise _too_deep(span) from None
         for el, part in doomed:
             if part == "text":
                 el.text = None
@@ -147,7 +150,10 @@ def choose(root: etree._Element, selectors: Sequence[Selector]) -> list[etree._E
     for selector in selectors:
         if isinstance(selector, RangeSelector):
             low, high = at.bounds(root, selector)
-            content = _clone(root, low, high, at)
+            try:
+                content = _clone(root, low, high, at)
+            except RecursionError:
+                raise _too_deep(selector) from None
             if content is not None:
                 spans.append((low, high, content))
         else:
@@ -161,6 +167,11 @@ def choose(root: etree._Element, selectors: Sequence[Selector]) -> list[etree._E
         chosen.append(content)
         covered = max(covered, high)
     return chosen
+
+
+def _too_deep(selector: RangeSelector) -> NotTerms:
+    """Cutting walks down to each boundary: a page nested deeper than Python recurses fails."""
+    return NotTerms(f"range {selector}: the page nests too deeply to cut")
 
 
 def _matches(root: etree._Element, selector: str) -> list[etree._Element]:
