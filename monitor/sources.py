@@ -167,6 +167,21 @@ def _selectors(value: Any, name: str, where: str, sid: str) -> tuple[Selector, .
     return tuple(result)
 
 
+def parse_selectors(values: Sequence[str], where: str) -> tuple[Selector, ...]:
+    """Selectors given as text (`clausewatch check --select`): CSS, or a range written as a
+    YAML or JSON mapping ("{startBefore: h1, endBefore: footer}")."""
+    items: list[Any] = []
+    for value in values:
+        if value.lstrip().startswith("{"):
+            try:
+                items.append(yaml.safe_load(value))
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"range {value!r} is not a mapping: {exc}", where=where) from None
+        else:
+            items.append(value)
+    return _selectors(items, "select", where, "")
+
+
 def _url(value: str, where: str, sid: str) -> str:
     url = value.strip()
     parts = urlsplit(url)

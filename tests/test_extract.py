@@ -566,3 +566,24 @@ def test_a_range_too_deep_to_cut_is_a_failure_not_a_crash() -> None:
     for cut in (selection.choose, selection.remove):
         with pytest.raises(NotTerms, match="nests too deeply to cut"):
             cut(root, (span,))
+
+
+def test_check_takes_a_range_on_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "terms.html").write_text(RANGE_PAGE)
+
+    def check(*select: str) -> tuple[int, dict]:
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["check", str(tmp_path / "terms.html"), "--json"]
+        for selector in select:
+            argv += ["--select", selector]
+        code = main(argv, Environment(stdout=out, stderr=err, env={}, cwd=tmp_path))
+        return code, json.loads(out.getvalue()) if out.getvalue() else {"error": err.getvalue()}
+
+    code, report = check("{startAfter: '#s1-end', endBefore: '.share'}")
+    assert code == ExitStatus.OK, report  # "You grant us a licence to host your work."
+    assert report["clauses"] == 1 and report["findings"] == []
+    code, report = check('{"startBefore": "#s1-end", "endBefore": ".share"}', "#intro")
+    assert code == ExitStatus.FLAGGED and report["clauses"] == 3
+    assert "train our models" in json.dumps(report["findings"])
+    code, report = check("{startAfter: '#s1-end'}")
+    assert code == ExitStatus.USAGE and "--select: select: a range needs an end" in report["error"]

@@ -29,9 +29,17 @@ from monitor.extract.markdown import render as markdown_render
 from monitor.extract.text import pdf_document, text_document
 from monitor.fetch.http import Fetcher
 from monitor.flag import assess, flag_changes
-from monitor.model import Category, Document, FetchFailure, Match, NotModified, Source
+from monitor.model import (
+    Category,
+    Document,
+    FetchFailure,
+    Match,
+    NotModified,
+    Selector,
+    Source,
+)
 from monitor.rules.files import load_rules
-from monitor.sources import load_sources
+from monitor.sources import load_sources, parse_selectors
 
 # check exits 3 when it finds language that lets the platform or others use creators' work.
 ALARMING = frozenset({Category.AI_TRAINING, Category.THIRD_PARTY_AI, Category.CONTENT_LICENSE})
@@ -47,7 +55,10 @@ HOW_TO_READ = {
 
 
 def load_document(
-    target: str, select: tuple[str, ...], settings: Settings, tracked: Source | None = None
+    target: str,
+    select: tuple[Selector, ...],
+    settings: Settings,
+    tracked: Source | None = None,
 ) -> tuple[Document, str]:
     """The Document of a file or URL, and what to call it. A missing file or a target that is
     no URL is a UsageError; a failed fetch or extraction a ClausewatchError."""
@@ -94,7 +105,8 @@ def check_report(
 ) -> tuple[int, dict[str, Any]]:
     """Flag every clause of a document; compare with the archive if its URL is tracked."""
     tracked = _tracked_source(args.target, settings)
-    document, where = load_document(args.target, tuple(args.select or ()), settings, tracked)
+    select = parse_selectors(args.select or (), "--select")
+    document, where = load_document(args.target, select, settings, tracked)
     rules = load_rules()
     findings: list[tuple[str, Match]] = []
     for clause in document.clauses:
