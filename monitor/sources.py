@@ -48,7 +48,11 @@ KEYS = (
 PAGE_KEYS = ("url", "select", "remove", "fetch")
 # OTA's range selector keys, and the side of the range each one places
 RANGE_KEYS = {"startBefore": "start", "startAfter": "start", "endBefore": "end", "endAfter": "end"}
-REQUIRED = ("id", "platform", "document_type", "url")
+REQUIRED = ("id", "platform", "document_type")
+# `auto` by default (as Open Terms Archive does): plain HTTP costs nothing more for the pages
+# that serve their terms, and the pages that do not (app shells, bot walls, 403s) are rendered
+# instead of failing. `http` keeps a source off the browser; `browser` always renders it.
+DEFAULT_FETCH = FetchMode.AUTO
 # "every 6h", "every 30m", "every 1d", optionally "every 6h ~30m" (jitter); or a 5-field cron line.
 INTERVAL_RE = re.compile(r"^every\s+(\d+)\s*([mhd])(?:\s*~\s*(\d+)\s*([smh]))?$")
 CRON_FIELD_RE = re.compile(r"^[\d*/,\-a-zA-Z]+$")
@@ -194,51 +198,61 @@ def _fetch_mode(value: Any, where: str, sid: str) -> FetchMode:
     try:
         return FetchMode(value)
     except ValueError:
-        known = ", ".join(mode.value for mode in FetchMode)
+        known = ", ".join(m.value for m in FetchMode)
         raise ConfigError(
-            f"fetch {value!r} is not a fetch mode; known: {known}", where=where, source_id=sid
+            f"fetch must be one of {known}, not {value!r}", where=where, source_id=sid
         ) from None
 
 
-def _pages(path: Path, node: yaml.Node, defaults: Page, sid: str) -> tuple[Page, ...]:
-    """`pages`: the pages of one document, in order; each takes the source's select, remove
-    and fetch unless it gives its own."""
+def _pages(path: Path, node: yaml.Node, sid: str, defaults: Page) -> tuple[Page, ...]:
+    """The `pages:` of a multi-page document; each page's missing keys come from the
+    source's own `select`, `remove` and `fetch` (`defaults`)."""
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         raise ConfigError(
-            "'pages' must be a list of pages, each with its url",
+            "'pages' must be a non-empty list of pages ({url, select, remove, fetch})",
             where=_where(path, node),
             source_id=sid,
         )
     pages = []
     for item in node.value:
-        data = yaml.constructor.SafeConstructor().construct_document(item)
-        if not isinstance(item, yaml.MappingNode) or not isinstance(data.get("url"), str):
-            raise ConfigError(
-                "each page must be a mapping with a 'url'", where=_where(path, item), source_id=sid
-            )
+        where = _where(path, item)
+        if isinstance(item, yaml.ScalarNode):  # a bare URL: the shared defaults apply
+            url = _url(str(item.value), where, sid)
+            pages.append(Page(url, defaults.select, defaults.remove, defaults.fetch))
+            continue
+        if not isinstance(item, yaml.MappingNode):
+            raise ConfigError("each page must be a URL or a mapping", where=where, source_id=sid)
         nodes = _node_map(item)
         for key, (key_node, _) in nodes.items():
             if key not in PAGE_KEYS:
                 near = difflib.get_close_matches(key, PAGE_KEYS, n=1)
                 hint = (
-                    f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(PAGE_KEYS)}"
+                    f"; did you mean {near[0]!r}?"
+                    if near
+                    else f"; page keys: {', '.join(PAGE_KEYS)}"
                 )
                 raise ConfigError(
                     f"unknown page key {key!r}{hint}", where=_where(path, key_node), source_id=sid
                 )
-        at = {key: _where(path, value) for key, (_, value) in nodes.items()}
+        data = yaml.constructor.SafeConstructor().construct_document(item)
+
+        def at(
+            key: str, nodes: dict[str, tuple[yaml.Node, yaml.Node]] = nodes, where: str = where
+        ) -> str:
+            return _where(path, nodes[key][1]) if key in nodes else where
+
+        if not isinstance(data.get("url"), str) or not data["url"].strip():
+            raise ConfigError("a page needs a 'url'", where=where, source_id=sid)
         pages.append(
             Page(
-                url=_url(data["url"], at["url"], sid),
-                select=_selectors(data["select"], "select", at["select"], sid)
+                _url(data["url"], at("url"), sid),
+                _selectors(data["select"], "select", at("select"), sid)
                 if "select" in data
                 else defaults.select,
-                remove=_selectors(data["remove"], "remove", at["remove"], sid)
+                _selectors(data["remove"], "remove", at("remove"), sid)
                 if "remove" in data
                 else defaults.remove,
-                fetch=_fetch_mode(data["fetch"], at["fetch"], sid)
-                if "fetch" in data
-                else defaults.fetch,
+                _fetch_mode(data["fetch"], at("fetch"), sid) if "fetch" in data else defaults.fetch,
             )
         )
     return tuple(pages)
@@ -260,8 +274,6 @@ def _source(path: Path, node: yaml.Node) -> Source:
                 f"unknown key {key!r}{hint}", where=_where(path, key_node), source_id=sid
             )
     for key in REQUIRED:
-        if key == "url" and "pages" in data and "url" not in data:
-            continue  # the first page's
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise ConfigError(f"missing or empty {key!r}", where=where, source_id=sid)
 
@@ -275,21 +287,23 @@ def _source(path: Path, node: yaml.Node) -> Source:
             where=at("id"),
             source_id=sid,
         )
+    fetch = _fetch_mode(data.get("fetch", DEFAULT_FETCH.value), at("fetch"), sid)
     select = _selectors(data.get("select"), "select", at("select"), sid)
     remove = _selectors(data.get("remove"), "remove", at("remove"), sid)
-    fetch = _fetch_mode(data.get("fetch", FetchMode.AUTO.value), at("fetch"), sid)
-    pages = (
-        _pages(path, nodes["pages"][1], Page("", select, remove, fetch), sid)
-        if "pages" in nodes
-        else ()
-    )
-    if pages and "url" in data:
-        raise ConfigError(
-            "give either 'url' or 'pages' (each page with its url), not both",
-            where=at("url"),
-            source_id=sid,
-        )
-    url = _url(pages[0].url if pages else data["url"], at("url"), sid)
+    pages: tuple[Page, ...] = ()
+    if "pages" in nodes:
+        if "url" in nodes:
+            raise ConfigError(
+                "give either 'url' or 'pages', not both (each page has its own url)",
+                where=at("pages"),
+                source_id=sid,
+            )
+        pages = _pages(path, nodes["pages"][1], sid, Page("", select, remove, fetch))
+        url = pages[0].url
+    else:
+        if not isinstance(data.get("url"), str) or not data["url"].strip():
+            raise ConfigError("missing or empty 'url' (or 'pages')", where=where, source_id=sid)
+        url = _url(data["url"], at("url"), sid)
     schedule = str(data.get("schedule", DEFAULT_SCHEDULE)).strip()
     problem = check_schedule(schedule)
     if problem:

@@ -61,10 +61,14 @@ COMMIT_SECONDS = 1.0  # and at least this often, so that progress is durable
 
 def extractor_fingerprint(source: Source) -> str:
     """Identifies the rules that turn this source's page into a Document."""
-    select, remove = "|".join(map(str, source.select)), "|".join(map(str, source.remove))
-    spec = "\n".join([EXTRACTOR_VERSION, select, remove])
-    for page in source.pages:  # none for a document of one page: its fingerprint as before
-        spec += "\n" + "\t".join([page.url, *map(str, page.select), "", *map(str, page.remove)])
+    parts = [
+        EXTRACTOR_VERSION,
+        "|".join(map(str, source.select)),
+        "|".join(map(str, source.remove)),
+    ]
+    for page in source.pages:  # (none for a one-page source: its fingerprint stays as it was)
+        parts += [page.url, "|".join(map(str, page.select)), "|".join(map(str, page.remove))]
+    spec = "\n".join(parts)
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 

@@ -175,14 +175,19 @@ def test_pages_and_fetch_modes_with_shared_defaults() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "line", "words"),
     [
-        ("    fetch: browser", "    fetch: chrome", 7, "'chrome' is not a fetch mode; known: http"),
-        ("        fetch: http", "        fetch: never", 12, "'never' is not a fetch mode"),
+        (
+            "    fetch: browser",
+            "    fetch: chrome",
+            7,
+            "fetch must be one of http, browser, auto, not 'chrome'",
+        ),
+        ("        fetch: http", "        fetch: never", 12, "not 'never'"),
         ("        fetch: http", "        fecth: http", 12, "did you mean 'fetch'"),
         (
             "      - url: https://www.tiktok.com/community-guidelines\n",
             "      - select: p\n",
             9,
-            "with a 'url'",
+            "a page needs a 'url'",
         ),
         (
             "        select: {startAfter: h1, endBefore: footer}",
@@ -193,7 +198,7 @@ def test_pages_and_fetch_modes_with_shared_defaults() -> None:
         (
             "    pages:\n",
             "    url: https://www.tiktok.com/\n    pages:\n",
-            8,
+            10,
             "either 'url' or 'pages'",
         ),
         (

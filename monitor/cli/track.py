@@ -172,6 +172,9 @@ def cmd_sources(
                 "url": s.url,
                 "select": _selectors_json(s.select),
                 "remove": _selectors_json(s.remove),
+                "schedule": s.schedule,
+                "audiences": list(s.audiences),
+                "enabled": s.enabled,
                 "fetch": s.fetch.value,
                 "pages": [
                     {
@@ -182,9 +185,6 @@ def cmd_sources(
                     }
                     for p in s.pages
                 ],
-                "schedule": s.schedule,
-                "audiences": list(s.audiences),
-                "enabled": s.enabled,
             }
             for s in sources
         ]
