@@ -5,7 +5,7 @@ under the same headings, then splits and merges, then fuzzy similarity over an i
 index), telling moved and renumbered clauses from real rewording, the word-level diff inside
 each reworded clause (diff-match-patch with semantic cleanup and no timeout: its default 1 s
 timeout silently degrades to delete-all/insert-all), and deciding which changes are cosmetic.
-Also the plain renderers (JSON, Markdown, terminal lines). Must never: do I/O or read a clock.
+Must never: do I/O or read a clock, or render (monitor.publish.render shows ChangeSets).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Iterable
 
 from diff_match_patch import diff_match_patch
 
-from monitor.extract.markdown import escape
 from monitor.model import ChangeKind, ChangeSet, Clause, ClauseChange, Document, Span, SpanOp
 
 WORD_RE = re.compile(r"\w+", re.UNICODE)
@@ -377,40 +376,3 @@ def diff(
         placed.append((position, 1, _change(ChangeKind.REMOVED, old.clauses[i], None)))
     placed.sort(key=lambda item: (item[0], item[1]))
     return ChangeSet(old_id, new_id, tuple(change for _, _, change in placed))
-
-
-def render_markdown(changeset: ChangeSet, title: str = "") -> str:
-    """A ChangeSet as Markdown: one section per change, deletions ~~struck~~, insertions **bold**."""
-    lines = [f"# {escape(title)}", ""] if title else []
-    if not changeset.changes:
-        return "\n".join([*lines, "No changes."]) + "\n"
-    for change in changeset.changes:
-        clause = change.new or change.old
-        assert clause is not None
-        where = " > ".join(clause.heading_path) or "(top of the document)"
-        note = " (cosmetic)" if change.cosmetic else ""
-        lines += [f"## {escape(where)}: {change.kind.value}{note}", ""]
-        if change.kind in (ChangeKind.MOVED, ChangeKind.RENUMBERED):
-            old_label = change.old.label if change.old else None
-            new_label = change.new.label if change.new else None
-            if old_label != new_label:
-                lines += [
-                    f"Number {escape(old_label or '(none)')} is now {escape(new_label or '(none)')}.",
-                    "",
-                ]
-            lines += [escape(clause.full_text), ""]
-            continue
-        rendered = []
-        for span in change.spans:
-            text = escape(span.text.strip())
-            if not text:
-                continue
-            if span.op is SpanOp.INSERT:
-                rendered.append(f"**{text}**")
-            elif span.op is SpanOp.DELETE:
-                rendered.append(f"~~{text}~~")
-            else:
-                rendered.append(text)
-        label = f"{escape(clause.label)} " if clause.label else ""
-        lines += [label + " ".join(rendered), ""]
-    return "\n".join(lines)

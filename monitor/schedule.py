@@ -18,65 +18,29 @@ import fcntl
 import logging
 import os
 import random
-import re
 import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.archive import Archive
-from monitor.config import Settings
+from monitor.config import Settings, cron_trigger, parse_interval, trigger_for
 from monitor.errors import ArchiveLocked
 from monitor.fetch.http import Fetcher
 from monitor.model import Outcome, Source
 from monitor.rules.files import load_rules
-from monitor.sources import parse_interval
 from monitor.track import PassSummary, run_pass
 
 log = logging.getLogger("clausewatch.schedule")
-DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DIGEST_JOB = "digest"
 PASS_JOB = "pass"
-
-
-def cron_weekdays(field: str) -> str:
-    """cron's day-of-week field (0 or 7 = Sunday) in APScheduler's names ("1-5" -> "mon-fri").
-
-    APScheduler counts 0 as Monday, so numbers must never reach it unconverted.
-    """
-    return re.sub(  # a number after "/" is a step, not a day
-        r"(?<![/\d])\d+",
-        lambda m: DAYS[int(m.group(0))] if int(m.group(0)) <= 7 else m.group(0),
-        field.lower(),
-    )
-
-
-def cron_trigger(line: str) -> CronTrigger:
-    minute, hour, day, month, weekday = line.split()
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=cron_weekdays(weekday),
-        timezone=UTC,
-    )
-
-
-def trigger_for(schedule: str) -> BaseTrigger:
-    interval = parse_interval(schedule)
-    if interval is None:
-        return cron_trigger(schedule)
-    every, jitter = interval
-    return IntervalTrigger(seconds=every, jitter=jitter or None, timezone=UTC)
 
 
 def next_due(
@@ -111,13 +75,18 @@ def previous_fire(
     return last
 
 
+class NoticeKind(StrEnum):
+    FAILING = "failing"  # failed N checks in a row
+    RECOVERED = "recovered"  # fetched again after N or more failures
+
+
 @dataclass(frozen=True, slots=True)
 class FailureNotice:
     """A maintainer's notice: a source failing N times in a row, or recovering."""
 
     source_id: str
     at: datetime
-    kind: str  # "failing" | "recovered"
+    kind: NoticeKind
     detail: str
 
 
@@ -138,7 +107,7 @@ def failure_notices(
             FailureNotice(
                 source_id,
                 at,
-                "failing",
+                NoticeKind.FAILING,
                 f"{threshold} failed checks in a row; last: {newest_detail}",
             )
         ]
@@ -151,7 +120,10 @@ def failure_notices(
         if previous >= threshold:
             return [
                 FailureNotice(
-                    source_id, at, "recovered", f"fetched again after {previous} failed checks"
+                    source_id,
+                    at,
+                    NoticeKind.RECOVERED,
+                    f"fetched again after {previous} failed checks",
                 )
             ]
     return []
@@ -265,7 +237,7 @@ class Daemon:
                 for notice in failure_notices(
                     history, result.source_id, self.clock(), self.settings.failure_alert_after
                 ):
-                    level = logging.WARNING if notice.kind == "failing" else logging.INFO
+                    level = logging.WARNING if notice.kind is NoticeKind.FAILING else logging.INFO
                     log.log(level, "source %s %s: %s", notice.source_id, notice.kind, notice.detail)
                     archive.record_notice(notice.source_id, notice.at, notice.kind, notice.detail)
             if any(

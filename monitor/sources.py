@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from monitor.config import check_schedule
 from monitor.css import SelectorError, css_to_xpath
 from monitor.errors import ConfigError
 from monitor.model import FetchMode, Page, RangeSelector, Selector, Source
@@ -53,37 +54,8 @@ REQUIRED = ("id", "platform", "document_type")
 # that serve their terms, and the pages that do not (app shells, bot walls, 403s) are rendered
 # instead of failing. `http` keeps a source off the browser; `browser` always renders it.
 DEFAULT_FETCH = FetchMode.AUTO
-# "every 6h", "every 30m", "every 1d", optionally "every 6h ~30m" (jitter); or a 5-field cron line.
-INTERVAL_RE = re.compile(r"^every\s+(\d+)\s*([mhd])(?:\s*~\s*(\d+)\s*([smh]))?$")
-CRON_FIELD_RE = re.compile(r"^[\d*/,\-a-zA-Z]+$")
 DEFAULT_SCHEDULE = "every 6h ~30m"
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_interval(schedule: str) -> tuple[int, int] | None:
-    """ "every 6h ~30m" -> (21600, 1800) seconds; None when the schedule is a cron line."""
-    match = INTERVAL_RE.match(schedule.strip())
-    if not match:
-        return None
-    every = int(match.group(1)) * UNITS[match.group(2)]
-    jitter = int(match.group(3)) * UNITS[match.group(4)] if match.group(3) else 0
-    return every, jitter
-
-
-def check_schedule(schedule: str) -> str | None:
-    """Return a problem with a schedule string, or None when it is valid."""
-    interval = parse_interval(schedule)
-    if interval is not None:
-        every, jitter = interval
-        if every < 15 * 60:
-            return "an interval shorter than 15 minutes is impolite to the platform"
-        if jitter >= every:
-            return "jitter must be smaller than the interval"
-        return None
-    fields = schedule.split()
-    if len(fields) != 5 or not all(CRON_FIELD_RE.match(f) for f in fields):
-        return "expected 'every <N><m|h|d> [~<N><s|m|h>]' or a 5-field cron line like '0 6 * * mon'"
-    return None
+MAX_ID_CHARS = 64  # an id names files and folders: far below any file system's name limit
 
 
 def _node_map(node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -281,6 +253,12 @@ def _source(path: Path, node: yaml.Node) -> Source:
         return _where(path, nodes[key][1]) if key in nodes else where
 
     assert sid is not None
+    if len(sid) > MAX_ID_CHARS:
+        raise ConfigError(
+            f"id is {len(sid)} characters long; at most {MAX_ID_CHARS}",
+            where=at("id"),
+            source_id=sid[:MAX_ID_CHARS] + "\N{HORIZONTAL ELLIPSIS}",
+        )
     if not ID_RE.match(sid):
         raise ConfigError(
             "id must be a lowercase slug of letters, digits and single hyphens ([a-z0-9-]+)",

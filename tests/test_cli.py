@@ -91,7 +91,7 @@ def test_bad_settings_file_exits_2(tmp_path: Path) -> None:
     code, _, err = run(tmp_path, "sources")
     assert (
         code == ExitStatus.USAGE
-        and "clausewatch.toml [fetch]" in err
+        and "clausewatch.toml:2 [fetch]" in err
         and "did you mean 'host_delay'" in err
     )
 

@@ -40,11 +40,11 @@ def test_unknown_and_bad_settings_say_where(tmp_path: Path) -> None:
     (tmp_path / "clausewatch.toml").write_text("wokers = 3\n")
     with pytest.raises(
         ConfigError,
-        match=r"clausewatch.toml: unknown setting 'wokers' \(did you mean 'workers'\?\)",
+        match=r"clausewatch.toml:1: unknown setting 'wokers' \(did you mean 'workers'\?\)",
     ):
         load_settings(env={}, base=tmp_path)
     (tmp_path / "clausewatch.toml").write_text("workers = 'many'\n")
-    with pytest.raises(ConfigError, match="'workers' must be int"):
+    with pytest.raises(ConfigError, match="'workers' must be a whole number"):
         load_settings(env={}, base=tmp_path)
     (tmp_path / "clausewatch.toml").write_text("workers = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):

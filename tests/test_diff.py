@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.archive.serialize import changeset_from_dict, changeset_to_dict
-from monitor.diff import canonical, diff, render_markdown, word_spans
+from monitor.diff import canonical, diff, word_spans
 from monitor.extract.document import DocumentBuilder
 from monitor.extract.markdown import parse
 from monitor.model import ChangeKind, ChangeSet, Document, SpanOp
-from monitor.publish.render import render_changeset_html
+from monitor.publish.render import render_changeset_html, render_markdown
 from tests.conftest import CORPUS
 
 CASES = {c["id"]: c for c in yaml.safe_load((CORPUS / "cases.yaml").read_text())["cases"]}

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+from monitor.archive.ledger import SendStatus
 from monitor.cli.main import Environment, ExitStatus, main
-from monitor.schedule import cron_trigger, cron_weekdays, failure_notices, next_due, previous_fire
+from monitor.config import cron_trigger, cron_weekdays
+from monitor.schedule import failure_notices, next_due, previous_fire
 from tests.conftest import ROOT, terms_html, write_sources
 
 WED = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
@@ -241,7 +243,11 @@ def test_a_digest_missed_while_the_daemon_was_down_is_sent_at_start(tmp_path: Pa
     assert job_time(daemon) == now
     with Archive(settings.archive_dir) as archive:
         archive.record_send(
-            "p", "ana@example.org", datetime(2026, 11, 23, 8, 1, tzinfo=UTC), True, "<m@x>"
+            "p",
+            "ana@example.org",
+            datetime(2026, 11, 23, 8, 1, tzinfo=UTC),
+            SendStatus.SENT,
+            "<m@x>",
         )
     daemon = Daemon(
         [],

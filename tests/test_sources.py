@@ -9,15 +9,10 @@ from pathlib import Path
 import pytest
 
 from monitor.cli.main import Environment, ExitStatus, main
+from monitor.config import check_schedule, parse_interval
 from monitor.errors import ConfigError
 from monitor.model import FetchMode, Page, RangeSelector
-from monitor.sources import (
-    check_schedule,
-    load_sources,
-    parse_interval,
-    parse_sources,
-    select_sources,
-)
+from monitor.sources import load_sources, parse_sources, select_sources
 
 GOOD = """\
 sources:

@@ -7,13 +7,31 @@ says (monitor.alerts) or send anything (monitor.publish).
 
 from __future__ import annotations
 
+import enum
 import json
 import sqlite3
 from datetime import datetime
 
 from monitor.archive.catalog import Catalog, StoredChange, from_iso, from_row, iso
 from monitor.archive.serialize import alert_from_dict, alert_to_dict
+from monitor.config import normal_address
 from monitor.model import Alert
+
+
+class SendStatus(enum.StrEnum):
+    """What became of one digest for one recipient. IN_FLIGHT is written just before the
+    message's DATA; a run killed there leaves it, and it counts as sent (unconfirmed): at most
+    one duplicate is possible (a server that accepted the DATA but whose reply was lost), never a
+    loss of a digest nobody confirmed as failed."""
+
+    SENT = "sent"
+    FAILED = "failed"  # the server refused it, or it never reached DATA: tried again next run
+    IN_FLIGHT = "in_flight"
+    UNCONFIRMED = "unconfirmed"  # DATA was sent and no verdict came back: never sent again
+
+
+DELIVERED = (SendStatus.SENT, SendStatus.UNCONFIRMED, SendStatus.IN_FLIGHT)
+_DELIVERED_SQL = ", ".join(f"'{s.value}'" for s in DELIVERED)
 
 
 class PublishLog(Catalog):
@@ -56,19 +74,20 @@ class PublishLog(Catalog):
         return [alert_from_dict(json.loads(row[0])) for row in rows]
 
     def sent(self, period: str, recipient: str) -> bool:
-        """Whether the digest for `period` already went to `recipient`."""
+        """Whether the digest for `period` already went (or may have gone) to `recipient`: its
+        last record is sent, unconfirmed or in flight."""
         row = self._db.execute(
-            "SELECT 1 FROM sends WHERE period = ? AND recipient = ? AND status = 'sent' LIMIT 1",
-            (period, recipient.lower()),
+            "SELECT status FROM sends WHERE period = ? AND recipient = ? ORDER BY id DESC LIMIT 1",
+            (period, normal_address(recipient)),
         ).fetchone()
-        return row is not None
+        return row is not None and row[0] in DELIVERED
 
     def record_send(
         self,
         period: str,
         recipient: str,
         at: datetime,
-        sent: bool,
+        status: SendStatus,
         message_id: str | None,
         error: str = "",
     ) -> None:
@@ -78,9 +97,9 @@ class PublishLog(Catalog):
                 " VALUES (?,?,?,?,?,?)",
                 (
                     period,
-                    recipient.lower(),
+                    normal_address(recipient),
                     iso(at),
-                    "sent" if sent else "failed",
+                    SendStatus(status).value,
                     message_id,
                     error,
                 ),
@@ -88,7 +107,7 @@ class PublishLog(Catalog):
 
     def last_send_at(self) -> datetime | None:
         row = self._db.execute(
-            "SELECT max(attempted_at) FROM sends WHERE status = 'sent'"
+            f"SELECT max(attempted_at) FROM sends WHERE status IN ({_DELIVERED_SQL})"
         ).fetchone()
         return from_iso(row[0]) if row and row[0] else None
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import enum
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +20,9 @@ from rich.markup import escape
 from monitor.archive import Archive
 from monitor.config import Settings
 from monitor.errors import UsageError
+from monitor.extract.document import CONTROL_RE, clean_text
 
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+__all__ = ["CONTROL_RE", "Environment", "ExitStatus", "open_archive", "out_dir", "plain", "safe"]
 
 
 class ExitStatus(enum.IntEnum):
@@ -34,7 +34,7 @@ class ExitStatus(enum.IntEnum):
 
 def safe(text: str) -> str:
     """Untrusted text made inert for a terminal: no control characters, no rich markup."""
-    return escape(CONTROL_RE.sub("\N{REPLACEMENT CHARACTER}", text))
+    return escape(clean_text(text, "\N{REPLACEMENT CHARACTER}"))
 
 
 @dataclass
@@ -68,4 +68,4 @@ def out_dir(args: argparse.Namespace, settings: Settings, env: Environment) -> P
 
 def plain(text: str) -> str:
     """Archived text for a terminal: line breaks kept, every other control character replaced."""
-    return "\n".join(CONTROL_RE.sub("\ufffd", line) for line in text.split("\n"))
+    return clean_text(text, "\ufffd")

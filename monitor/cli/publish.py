@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
-import http.server
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,18 +17,21 @@ from pathlib import Path
 from rich.console import Console
 
 from monitor.archive import Archive
+from monitor.archive.ledger import SendStatus
 from monitor.cli.base import (
     Environment,
     ExitStatus,
     open_archive,
     out_dir,
+    plain,
     safe,
 )
 from monitor.config import Settings, Subscriber
-from monitor.errors import UsageError
+from monitor.errors import ClausewatchError, UsageError
 from monitor.publish.digest import parse_since, period_ending, render_digest
-from monitor.publish.feed import publish_feeds
-from monitor.publish.mail import build_message, send_period_digest
+from monitor.publish.feed import publish_feeds, write_if_changed
+from monitor.publish.mail import DigestRun, build_message, send_period_digest
+from monitor.publish.serve import make_server
 from monitor.publish.site import build_site
 from monitor.sources import load_sources
 from monitor.track import record_alerts
@@ -74,38 +76,57 @@ def cmd_digest(
     subscribers = settings.mail.subscribers
     if args.send and not subscribers:
         raise UsageError("no subscribers: add [[digest.subscribers]] entries to clausewatch.toml")
-    with _archive_with_alerts(settings) as archive:
-        alerts = archive.alerts(since=period.since, until=period.until)
-        readers = subscribers or (Subscriber("preview@localhost", "Preview"),)
-        digests = [(s, render_digest(alerts, s, period, settings.public_base_url)) for s in readers]
-        if args.send:
-            run = send_period_digest(archive, settings, days, now)
-            for result in run.results:
-                verdict = (
-                    "[green]sent[/]" if result.sent else f"[red]failed[/]: {safe(result.error)}"
-                )
-                console.print(f"{safe(result.recipient)}: {verdict}")
-            sent = sum(r.sent for r in run.results)
-            console.print(
-                f"period {run.period.key}: {sent} sent, {len(run.results) - sent} failed, "
-                f"{run.already_sent} already sent before"
-            )
-            return ExitStatus.ERROR if sent < len(run.results) else ExitStatus.OK
+    with open_archive(settings) as archive:
+        with archive.lock():
+            record_alerts(archive, settings.tag_authority)
+            alerts = archive.alerts(since=period.since, until=period.until)
+        if args.send:  # the lock is taken for each record, never while a server is talked to
+            return _report_sends(send_period_digest(archive, settings, days, now), console)
+    readers = subscribers or (Subscriber("preview@localhost", "Preview"),)
+    digests = [(s, render_digest(alerts, s, period, settings.public_base_url)) for s in readers]
     if args.to_dir:
         out = args.to_dir if args.to_dir.is_absolute() else env.cwd / args.to_dir
-        out.mkdir(parents=True, exist_ok=True)
-        for subscriber, digest_ in digests:
-            stem = re.sub(r"[^a-z0-9@._-]", "_", subscriber.email.lower())
-            (out / f"{stem}.eml").write_bytes(
-                bytes(build_message(settings.mail, subscriber, digest_, now))
-            )
-            (out / f"{stem}.txt").write_text(digest_.text, encoding="utf-8")
-            (out / f"{stem}.html").write_text(digest_.html, encoding="utf-8")
+        stems: set[str] = set()
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for subscriber, digest_ in digests:
+                stem = base = re.sub(r"[^a-z0-9@._-]", "_", subscriber.email.lower())
+                for number in range(2, len(digests) + 2):  # two addresses, one file name
+                    if stem not in stems:
+                        break
+                    stem = f"{base}-{number}"
+                stems.add(stem)
+                message = build_message(settings.mail, subscriber, digest_, now)
+                write_if_changed(out / f"{stem}.eml", bytes(message))
+                write_if_changed(out / f"{stem}.txt", digest_.text.encode("utf-8"))
+                write_if_changed(out / f"{stem}.html", digest_.html.encode("utf-8"))
+        except OSError as exc:
+            raise ClausewatchError(f"{out}: cannot write the digests: {exc.strerror}") from exc
         console.print(f"{len(digests)} digest(s) for {period.key} written to {safe(str(out))}")
         return ExitStatus.OK
     subscriber, digest_ = digests[0]
-    env.stdout.write(f"Subject: {digest_.subject}\nTo: {subscriber.email}\n\n{digest_.text}")
+    env.stdout.write(f"Subject: {digest_.subject}\nTo: {subscriber.email}\n\n{plain(digest_.text)}")
     return ExitStatus.OK
+
+
+def _report_sends(run: DigestRun, console: Console) -> ExitStatus:
+    verdicts = {
+        SendStatus.SENT: "[green]sent[/]",
+        SendStatus.UNCONFIRMED: "[yellow]sent, unconfirmed[/]",
+        SendStatus.FAILED: "[red]failed[/]",
+    }
+    for result in run.results:
+        note = f": {safe(result.error)}" if result.error else ""
+        console.print(f"{safe(result.recipient)}: {verdicts[result.status]}{note}")
+    counts = Counter(r.status for r in run.results)
+    unconfirmed = counts[SendStatus.UNCONFIRMED]
+    console.print(
+        f"period {run.period.key}: {counts[SendStatus.SENT]} sent, "
+        f"{counts[SendStatus.FAILED]} failed, "
+        + (f"{unconfirmed} unconfirmed (not sent again), " if unconfirmed else "")
+        + f"{run.already_sent} already sent before"
+    )
+    return ExitStatus.ERROR if counts[SendStatus.FAILED] else ExitStatus.OK
 
 
 def cmd_site(
@@ -133,8 +154,7 @@ def serve(directory: Path, host: str, port: int, console: Console) -> None:
         raise UsageError(
             f"{directory}: nothing to serve yet (run `clausewatch site build` and `clausewatch feeds`)"
         )
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    with http.server.ThreadingHTTPServer((host, port), handler) as server:
+    with make_server(directory, host, port) as server:
         console.print(
             f"Serving {directory} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)"
         )

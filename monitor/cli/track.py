@@ -21,25 +21,17 @@ from rich.text import Text
 from monitor.archive import Archive
 from monitor.archive.serialize import changeset_to_dict
 from monitor.cli.base import (
-    CONTROL_RE,
     Environment,
     ExitStatus,
     open_archive,
+    plain,
     safe,
 )
 from monitor.config import Settings
-from monitor.diff import diff, render_markdown
+from monitor.diff import diff
 from monitor.errors import UsageError
 from monitor.fetch.http import Fetcher
-from monitor.model import (
-    ChangeKind,
-    ChangeSet,
-    Outcome,
-    Selector,
-    SourceResult,
-    SpanOp,
-    Version,
-)
+from monitor.model import ChangeSet, Outcome, Selector, SourceResult, Version
 from monitor.sources import load_sources, select_sources
 from monitor.track import record_alerts, run_pass
 
@@ -238,33 +230,29 @@ def pick_versions(
 
 
 def changeset_text(changeset: ChangeSet) -> Text:
-    """A ChangeSet for the terminal: deletions red and struck, insertions green. No markup parsing."""
+    """A ChangeSet for the terminal: deletions red and struck, insertions green. No markup
+    parsing; what is shown of each change is publish.render's change_view, as everywhere."""
+    from monitor.publish.render import change_view
+
+    styles = {"insert": "bold green", "delete": "red strike", "omitted": "dim italic"}
     out = Text()
     if not changeset.changes:
         out.append("No changes.\n")
     for change in changeset.changes:
-        clause = change.new or change.old
-        assert clause is not None
-        out.append(
-            CONTROL_RE.sub("\ufffd", " > ".join(clause.heading_path) or "(top of the document)"),
-            "bold",
-        )
-        out.append(f"  {change.kind.value}{' (cosmetic)' if change.cosmetic else ''}\n", "cyan")
-        if change.kind in (ChangeKind.MOVED, ChangeKind.RENUMBERED):
-            old_label = change.old.label if change.old else None
-            new_label = change.new.label if change.new else None
-            if old_label != new_label:
-                out.append(
-                    f"  number {old_label or '(none)'} -> {new_label or '(none)'}\n", "yellow"
-                )
-            out.append("  " + CONTROL_RE.sub("\ufffd", clause.full_text) + "\n\n", "dim")
+        view = change_view(change)
+        out.append(plain(view.heading), "bold")
+        out.append(f"  {view.kind}{' (cosmetic)' if view.cosmetic else ''}\n", "cyan")
+        if view.moved_text is not None:
+            if view.renumbered:
+                old, new = view.renumbered
+                out.append(f"  number {plain(old)} -> {plain(new)}\n", "yellow")
+            out.append("  " + plain(view.moved_text) + "\n\n", "dim")
             continue
         out.append("  ")
-        if clause.label:
-            out.append(CONTROL_RE.sub("\ufffd", clause.label) + " ")
-        for span in change.spans:
-            style = {SpanOp.INSERT: "bold green", SpanOp.DELETE: "red strike"}.get(span.op, "")
-            out.append(CONTROL_RE.sub("\ufffd", span.text), style)
+        if view.label:
+            out.append(plain(view.label) + " ")
+        for span in view.spans:
+            out.append(plain(span.text), styles.get(span.op, ""))
         out.append("\n\n")
     return out
 
@@ -272,7 +260,7 @@ def changeset_text(changeset: ChangeSet) -> Text:
 def cmd_diff(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
-    from monitor.publish.render import render_changeset_html  # jinja2 only for --html
+    from monitor.publish.render import render_changeset_html, render_markdown
 
     with open_archive(settings) as archive, archive.lock(shared=True):
         old, new = pick_versions(archive, args.source_id, args.old, args.new)
@@ -312,11 +300,10 @@ def cmd_run(
         publish_feeds(archive, settings, titles)
 
     def send_digest() -> None:
-        with (
-            Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
-            archive.lock(),
-        ):
-            record_alerts(archive, settings.tag_authority)
+        with Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive:
+            with archive.lock():
+                record_alerts(archive, settings.tag_authority)
+            # never holding the lock while a server is talked to: it is taken for each record
             send_period_digest(archive, settings, settings.digest_days, datetime.now(UTC))
 
     logging.basicConfig(

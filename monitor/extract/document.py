@@ -1,6 +1,7 @@
 """Building Documents: the rules every reader of terms text shares.
 
-Owns: text normalisation (spaces, zero-width characters, soft hyphens, quote styles, obfuscated
+Owns: the one cleaning of untrusted text for display (clean_text, CONTROL_RE), text
+normalisation (spaces, zero-width characters, soft hyphens, quote styles, obfuscated
 e-mail addresses), number labels ("7.2", "(a)"), the heading stack that gives each clause its
 heading path, clause keys, bold lead-in "pseudo headings", and lifting the stated
 effective/last-updated date out of the clauses into metadata. The HTML, PDF and Markdown
@@ -37,6 +38,15 @@ REPLACEMENTS = {
     **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032", "'"),
     **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
 }
+# Characters never shown, in any output: C0 controls but tab and line feed, DEL, C1 controls,
+# the bidi marks, embeddings, overrides and isolates (a page could make displayed text read
+# differently from what it says), lone surrogates and the two non-characters XML refuses.
+# Raw snapshots keep them; extracted text and everything shown (feeds, pages, mail, terminal)
+# goes through clean_text.
+CONTROL_RE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    "\ud800-\udfff\ufffe\uffff]"
+)
 # str.replace per character: six times faster here than one regex sub, and str.translate is
 # slower still on non-ASCII text
 _REPLACE_ITEMS = tuple(REPLACEMENTS.items())
@@ -70,8 +80,16 @@ EFFECTIVE_DATE_RE = re.compile(
 )
 
 
+def clean_text(text: str, mark: str = " ") -> str:
+    """Text safe to show anywhere: every CONTROL_RE character replaced by `mark` (a space by
+    default, so that words stay apart; a terminal shows U+FFFD). Tabs and line feeds are kept."""
+    if text.isprintable():  # no control, format or line-break character: nothing to do
+        return text
+    return CONTROL_RE.sub(mark, text)
+
+
 def normalize_text(text: str) -> str:
-    """One line of clean text: no invisible characters, one kind of space and quote."""
+    """One line of clean text: no control or invisible characters, one kind of space and quote."""
     if not text.isascii():
         if not unicodedata.is_normalized("NFC", text):
             text = unicodedata.normalize("NFC", text)
@@ -79,6 +97,8 @@ def normalize_text(text: str) -> str:
             if char in text:
                 text = text.replace(char, replacement)
     text = collapse_spaces(text)
+    if not text.isprintable():  # spaces are single ASCII ones by now: a control or bidi char
+        text = collapse_spaces(CONTROL_RE.sub(" ", text))
     if _maybe_obfuscated(text):
         text = OBFUSCATED_EMAIL_RE.sub(lambda m: DOT_RE.sub(".", AT_RE.sub("@", m.group(0))), text)
     return text

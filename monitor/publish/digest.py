@@ -54,9 +54,7 @@ def wants(subscriber: Subscriber, alert: Alert) -> bool:
         set(subscriber.audiences) & (set(alert.audiences) | {"everyone"})
     ):
         return False
-    if subscriber.categories and not (
-        {c.value for c in alert.categories} & set(subscriber.categories)
-    ):
+    if subscriber.categories and not set(alert.categories) & set(subscriber.categories):
         return False
     return not subscriber.platforms or alert.platform.lower() in {
         p.lower() for p in subscriber.platforms

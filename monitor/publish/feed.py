@@ -11,8 +11,8 @@ from the alerts, never from the clock. Must never: fetch, or write outside the o
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,12 +25,14 @@ from feedgen.feed import FeedGenerator
 
 from monitor.archive import Archive
 from monitor.config import Settings
+from monitor.errors import ClausewatchError
+from monitor.extract.document import clean_text
 from monitor.model import ALERT_CATEGORIES, SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
 from monitor.publish.render import environment
 from monitor.sources import AUDIENCES
 
 NO_ALERTS_YET = datetime(2024, 1, 1, tzinfo=UTC)  # the date of an empty feed, so that it is stable
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+TMP_SUFFIX = ".tmp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +47,8 @@ class FeedSpec:
 
 
 def clean(text: str) -> str:
-    """One line of XML-safe text: no control characters, no CR/LF (a title is one line)."""
-    return " ".join(CONTROL_RE.sub(" ", text).split())
+    """One line of XML-safe text: no control or bidi characters, no CR/LF (a title is one line)."""
+    return " ".join(clean_text(text).split())
 
 
 def _of_source(source_id: str, alert: Alert) -> bool:
@@ -151,14 +153,30 @@ def _generator(
 
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Replace a file atomically, and only when its bytes change. True when it was written."""
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):  # missing or unreadable: written (or a clear error)
         if path.read_bytes() == data:
             return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}{TMP_SUFFIX}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+        raise ClausewatchError(
+            f"{path}: cannot write: {reason}; the files already there are unchanged"
+        ) from exc
     return True
+
+
+def remove_temp_files(out_dir: Path) -> None:
+    """Half-written files of a run that was killed (never renamed into place) are not pages."""
+    if out_dir.is_dir():
+        for tmp in out_dir.rglob(f".*{TMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def opml(specs: list[FeedSpec], base_url: str) -> bytes:
@@ -197,6 +215,7 @@ def build_feeds(
 ) -> list[Path]:
     """Write every feed and the OPML under `out_dir`; returns the files that changed."""
     base_url = base_url if base_url.endswith("/") else base_url + "/"
+    remove_temp_files(out_dir)
     shown = [a for a in alerts if SEVERITY_ORDER[a.severity] >= SEVERITY_ORDER[min_severity]]
     shown.sort(key=lambda a: (a.recorded_at, a.change_id), reverse=True)
     cache: dict[str, str] = {}
@@ -281,7 +300,7 @@ def publish_feeds(
         audiences=[a for a in AUDIENCES if a != "everyone"],
         changeset_of=changeset_of,
         entries=settings.feed_entries,
-        min_severity=Severity(settings.feed_min_severity),
+        min_severity=settings.feed_min_severity,
     )
     notices = [dict(row) for row in archive.notices()][: settings.feed_entries]
     written += build_maintainer_feed(

@@ -1,17 +1,152 @@
 """The jinja2 environment every publisher renders with (monitor/publish/templates/, inside the
-package, so that an installed wheel renders too).
+package, so that an installed wheel renders too), and what of a ChangeSet is shown.
 
-Owns: loading templates with autoescape always on, strict undefined variables, and the few
-filters templates share. Must never: read the archive or write files.
+Owns: loading templates with autoescape always on, strict undefined variables, and every value
+cleaned of control and bidi characters on its way out (`finalize`: one place for pages, feeds
+and mail); the display caps (a quote is shortened around the words that fired, an unchanged run
+of words to its ends, a changed run to its start, so that a 5 MB clause never makes a 10 MB
+page, feed or digest); the ChangeSet renderers (HTML here and in templates/, Markdown here; the
+terminal's in cli.track walks the same change_view), and the filters templates share. Must
+never: read the archive or write files.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
-from monitor.model import ChangeSet
+from monitor.extract.document import clean_text
+from monitor.extract.markdown import escape
+from monitor.model import ChangeKind, ChangeSet, ClauseChange, SpanOp
+
+QUOTE_CHARS = 600  # a quoted sentence (flag evidence): this much around the first fired word
+CONTEXT_CHARS = 240  # of an unchanged run of words: this much at each end
+CHANGED_CHARS = 2_000  # of one inserted or deleted run
+CLAUSE_CHARS = 8_000  # of one change in all, and of a moved clause
+HEADING_CHARS = 300
+ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"
+
+
+def _shown(value: Any) -> Any:
+    """jinja2's finalize: every value a template prints, before it is escaped."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return clean_text(value)
+    return value
+
+
+def _omitted(count: int) -> str:
+    return f" [{ELLIPSIS} {count:,} characters not shown] "
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` if it is at most `limit` characters, else its start and a note of what is cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rstrip() + _omitted(len(text) - limit)
+
+
+def quote(text: str, words: Iterable[str] = (), limit: int = QUOTE_CHARS) -> str:
+    """A quote of at most about `limit` characters, centred on the first of `words` it holds."""
+    if len(text) <= limit:
+        return text
+    lower = text.lower()
+    found = [i for i in (lower.find(w.lower()) for w in words if w) if i >= 0]
+    centre = min(found) if found else 0
+    start = max(0, min(centre - limit // 3, len(text) - limit))
+    end = start + limit
+    head = f"[{ELLIPSIS}] " if start else ""
+    tail = f" [{ELLIPSIS}]" if end < len(text) else ""
+    return head + text[start:end].strip() + tail
+
+
+def heading_text(path: Iterable[str]) -> str:
+    return shorten(" › ".join(path), HEADING_CHARS) or "(top of the document)"
+
+
+@dataclass(frozen=True, slots=True)
+class ShownSpan:
+    op: str  # "equal" | "insert" | "delete" | "omitted"
+    text: str
+
+
+def shown_spans(change: ClauseChange) -> list[ShownSpan]:
+    """A change's word spans as shown: unchanged runs cut to their ends, changed runs to their
+    start, and no more than CLAUSE_CHARS in all (the rest counted, never silently dropped)."""
+    spans = change.spans
+    result: list[ShownSpan] = []
+    budget = CLAUSE_CHARS
+    for number, span in enumerate(spans):
+        text = span.text
+        if budget <= 0:
+            rest = sum(len(s.text) for s in spans[number:])
+            result.append(ShownSpan("omitted", _omitted(rest)))
+            break
+        if span.op is SpanOp.EQUAL:
+            # the words next to a change stay; the middle of a long unchanged run goes
+            first, last = number == 0, number == len(spans) - 1
+            head = CONTEXT_CHARS if not first or last else 0
+            tail = CONTEXT_CHARS if not last else 0
+            if len(text) > head + tail + 60:
+                if head:
+                    result.append(ShownSpan("equal", text[:head]))
+                result.append(ShownSpan("omitted", _omitted(len(text) - head - tail)))
+                if tail:
+                    result.append(ShownSpan("equal", text[-tail:]))
+                budget -= head + tail
+                continue
+        elif len(text) > CHANGED_CHARS:
+            result.append(ShownSpan(span.op.value, text[:CHANGED_CHARS]))
+            result.append(ShownSpan("omitted", _omitted(len(text) - CHANGED_CHARS)))
+            budget -= CHANGED_CHARS
+            continue
+        result.append(ShownSpan(span.op.value, text))
+        budget -= len(text)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeView:
+    """What is shown of one ClauseChange, whatever the output (HTML, Markdown, terminal)."""
+
+    heading: str
+    kind: str
+    cosmetic: bool
+    label: str  # the clause's number label, or ""
+    renumbered: tuple[str, str] | None  # (old label, new label) when the number changed
+    moved_text: str | None  # the whole (capped) clause, for a moved or renumbered clause
+    spans: tuple[ShownSpan, ...]
+
+
+def change_view(change: ClauseChange) -> ChangeView:
+    clause = change.new or change.old
+    assert clause is not None
+    heading = heading_text(clause.heading_path)
+    if change.kind in (ChangeKind.MOVED, ChangeKind.RENUMBERED):
+        old_label = change.old.label if change.old else None
+        new_label = change.new.label if change.new else None
+        return ChangeView(
+            heading,
+            change.kind.value,
+            change.cosmetic,
+            "",
+            (old_label or "(none)", new_label or "(none)") if old_label != new_label else None,
+            shorten(clause.full_text, CLAUSE_CHARS),
+            (),
+        )
+    return ChangeView(
+        heading,
+        change.kind.value,
+        change.cosmetic,
+        shorten(clause.label or "", HEADING_CHARS),
+        None,
+        None,
+        tuple(shown_spans(change)),
+    )
 
 
 @cache
@@ -24,14 +159,51 @@ def environment() -> jinja2.Environment:
             enabled_extensions=("html", "xml"), disabled_extensions=("txt",), default=True
         ),
         undefined=jinja2.StrictUndefined,
+        finalize=_shown,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["heading"] = lambda path: " › ".join(path) or "(top of the document)"
+    env.filters["heading"] = heading_text
+    env.filters["quote"] = quote
+    env.filters["view"] = change_view
     return env
+
+
+# --- the ChangeSet renderers: each output walks change_view, so all show the same, capped ----
 
 
 def render_changeset_html(changeset: ChangeSet, title: str = "") -> str:
     """A ChangeSet as an HTML fragment: <ins>/<del> word changes, one <section> per change."""
     return environment().get_template("changeset.html").render(changeset=changeset, title=title)
+
+
+def render_markdown(changeset: ChangeSet, title: str = "") -> str:
+    """A ChangeSet as Markdown: a section per change, deletions ~~struck~~, insertions **bold**."""
+
+    def md(text: str) -> str:
+        return escape(clean_text(text))
+
+    lines = [f"# {md(title)}", ""] if title else []
+    if not changeset.changes:
+        return "\n".join([*lines, "No changes."]) + "\n"
+    for change in changeset.changes:
+        view = change_view(change)
+        note = " (cosmetic)" if view.cosmetic else ""
+        lines += [f"## {md(view.heading)}: {view.kind}{note}", ""]
+        if view.moved_text is not None:
+            if view.renumbered:
+                old, new = view.renumbered
+                lines += [f"Number {md(old)} is now {md(new)}.", ""]
+            lines += [md(view.moved_text), ""]
+            continue
+        rendered = []
+        for span in view.spans:
+            text = md(span.text.strip())
+            if not text:
+                continue
+            wrap = {"insert": "**", "delete": "~~", "omitted": "_"}.get(span.op, "")
+            rendered.append(f"{wrap}{text}{wrap}")
+        label = f"{md(view.label)} " if view.label else ""
+        lines += [label + " ".join(rendered), ""]
+    return "\n".join(lines)

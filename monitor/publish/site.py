@@ -19,7 +19,7 @@ from typing import Any
 from monitor.archive import Archive
 from monitor.archive.catalog import StoredChange
 from monitor.model import ALERT_CATEGORIES, Alert, Version
-from monitor.publish.feed import write_if_changed
+from monitor.publish.feed import remove_temp_files, write_if_changed
 from monitor.publish.render import environment
 from monitor.sources import AUDIENCES
 
@@ -60,6 +60,7 @@ def _render(template: str, out: Path, relative: str, written: list[Path], **cont
 def build_site(archive: Archive, out: Path) -> list[Path]:
     """Write every page under `out`; returns the pages that changed."""
     written: list[Path] = []
+    remove_temp_files(out)
     alerts_by_change = {a.change_id: a for a in archive.alerts()}
     rows: list[Row] = []
     for source_id in archive.source_ids():

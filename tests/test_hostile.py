@@ -1,0 +1,574 @@
+"""Hostile pages, servers and disks (issue 18): each case a loopback server or a crafted file,
+every loop bounded. Helpers add their cases in clearly separated sections."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+from aiosmtpd.controller import Controller
+from pytest_httpserver import HTTPServer
+
+from monitor.archive import Archive
+from monitor.cli.main import Environment, ExitStatus, main
+from monitor.config import Settings
+from monitor.fetch.http import Fetcher
+from monitor.model import Source
+from monitor.track import run_pass
+from tests.conftest import ROOT, terms_html, write_sources
+
+
+def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), Environment(stdout=out, stderr=err, env=env or {}, cwd=tmp_path))
+    return code, out.getvalue(), err.getvalue()
+
+
+def track_versions(
+    httpserver: HTTPServer, settings: Settings, tmp_path: Path, *extras: str
+) -> Source:
+    """One source tracked once per `extra` (added to a plain terms page), alerts recorded."""
+    source = Source(
+        id="hostile",
+        platform="Hostile",
+        document_type="Terms of Service",
+        url=httpserver.url_for("/terms"),
+        audiences=("musicians",),
+    )
+    write_sources(
+        tmp_path / "sources.yaml",
+        [
+            {
+                "id": source.id,
+                "platform": source.platform,
+                "document_type": source.document_type,
+                "url": source.url,
+                "audiences": ["musicians"],
+                "ignore_robots": True,
+            }
+        ],
+    )
+    for extra in ("", *extras):
+        httpserver.clear()
+        httpserver.expect_request("/terms").respond_with_data(
+            terms_html(extra=extra).encode("utf-8"), content_type="text/html; charset=utf-8"
+        )
+        with Archive(settings.archive_dir) as archive, archive.lock():
+            run_pass([source], archive, Fetcher(settings.fetch), settings)
+    return source
+
+
+# --- publish: control and bidi characters (issue 18 items 3 and 20) ---------------------------
+
+CONTROLS = "\x1b[31m\x07\x08\x7f"
+BIDI = "\u202e\u2066\u2067\u2068\u2069\u200f\u061c"
+SHOWN_NEVER = set(CONTROLS.replace("[31m", "") + BIDI)
+
+
+def test_control_and_bidi_characters_never_reach_feeds_pages_or_mail(
+    httpserver: HTTPServer, settings: Settings, tmp_path: Path
+) -> None:
+    training = (
+        f"<p>5.3 We may use your {CONTROLS}content to train our {BIDI}artificial "
+        f"intelligence models.{CONTROLS}</p>"
+    )
+    source = track_versions(httpserver, settings, tmp_path, training)
+    with Archive(settings.archive_dir) as archive:
+        latest = archive.latest_version(source.id)
+        assert latest is not None
+        text = " ".join(c.text for c in archive.read_version(latest).clauses)
+    raw = " ".join(
+        gzip.decompress(p.read_bytes()).decode("utf-8")
+        for p in settings.archive_dir.rglob("*.html.gz")
+    )
+    assert not SHOWN_NEVER & set(text), "extracted text keeps no control or bidi character"
+    assert "train our" in text and "artificial intelligence" in text
+    assert "\u202e" in raw and "\x1b" in raw, "the raw snapshot keeps the page as served"
+    for _ in range(2):  # the failure was on every later run too
+        code, out, err = cli(tmp_path, "feeds")
+        assert code == ExitStatus.OK, out + err
+    code, out, err = cli(tmp_path, "site", "build")
+    assert code == ExitStatus.OK, out + err
+    code, out, err = cli(tmp_path, "digest", "--to-dir", "mail")
+    assert code == ExitStatus.OK, out + err
+    feed = feedparser.parse(tmp_path / "public" / "feeds" / "all.atom")
+    assert not feed.bozo and "artificial intelligence" in feed.entries[0].content[0].value
+    written = [*(tmp_path / "public").rglob("*.*"), *(tmp_path / "mail").iterdir()]
+    assert len(written) > 10
+    for path in written:
+        shown = path.read_text(encoding="utf-8")
+        assert not SHOWN_NEVER & set(shown), path
+
+
+def test_text_archived_before_the_fix_is_cleaned_when_shown() -> None:
+    """Versions stored by an older Clausewatch still hold the characters: rendering cleans."""
+    from monitor.diff import diff
+    from monitor.model import Clause, Document
+    from monitor.publish.render import render_changeset_html
+
+    old = Document("T", (Clause("a #1", ("Use",), None, "We may use your content."),))
+    new = Document(
+        "T", (Clause("a #1", ("Use\u202e",), "5.3", f"We may {CONTROLS}train on{BIDI} it."),)
+    )
+    html = render_changeset_html(diff(old, new), f"title{CONTROLS}")
+    assert not SHOWN_NEVER & set(html) and "train on" in html
+
+
+# --- publish: evidence and clause text are capped when shown (issue 18 item 9) -----------------
+
+
+def test_a_huge_clause_makes_small_feeds_pages_and_digest(
+    httpserver: HTTPServer, settings: Settings, tmp_path: Path
+) -> None:
+    filler = "lorem ipsum dolor sit amet consectetur " * 7_500  # 300 KB each side, one sentence
+    training = f"<p>5.3 {filler}We may use your content to train our AI models {filler}</p>"
+    track_versions(httpserver, settings, tmp_path, training)
+    assert cli(tmp_path, "feeds")[0] == ExitStatus.OK
+    assert cli(tmp_path, "site", "build")[0] == ExitStatus.OK
+    assert cli(tmp_path, "digest", "--to-dir", "mail")[0] == ExitStatus.OK
+    change_pages = list((tmp_path / "public" / "sources" / "hostile" / "changes").glob("*.html"))
+    shown = [
+        tmp_path / "public" / "feeds" / "all.atom",
+        *change_pages,
+        *(tmp_path / "mail").iterdir(),
+    ]
+    assert change_pages and len(shown) > 3
+    for path in shown:
+        size = path.stat().st_size
+        assert size < 100_000, f"{path.name}: {size} bytes"
+        if path.suffix != ".eml":  # the .eml is the .txt and .html, encoded
+            text = path.read_text(encoding="utf-8")
+            assert "train our AI models" in text and "\N{HORIZONTAL ELLIPSIS}" in text, path
+
+
+def test_every_changeset_renderer_shows_the_same_capped_change() -> None:
+    """HTML, Markdown and the terminal walk one change_view: one cap, one set of words."""
+    from rich.console import Console
+
+    from monitor.cli.track import changeset_text
+    from monitor.diff import diff
+    from monitor.model import Clause, Document
+    from monitor.publish.render import render_changeset_html, render_markdown
+
+    filler = "lorem ipsum dolor sit amet " * 4_000  # 108 KB each side
+    old = Document("T", (Clause("a #1", ("Use",), "5.3", f"{filler}We keep it. {filler}"),))
+    new = Document("T", (Clause("a #1", ("Use",), "5.3", f"{filler}We train AI. {filler}"),))
+    changeset = diff(old, new)
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(changeset_text(changeset))
+    outputs = {
+        "html": render_changeset_html(changeset),
+        "markdown": render_markdown(changeset),
+        "terminal": console.file.getvalue(),  # type: ignore[attr-defined]
+    }
+    for name, text in outputs.items():
+        assert len(text) < 20_000, name
+        assert "train" in text and "characters not shown" in text, name
+
+
+# --- publish: a full disk (issue 18 item 19) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [("feeds",), ("site", "build")])
+def test_a_full_disk_is_a_clear_error_and_leaves_no_temp_files(
+    archive_with_alerts: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple
+) -> None:
+    import errno
+    import os
+
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def replace_fails_after_three(src: object, dst: object) -> None:
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(src))
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", replace_fails_after_three)
+    code, out, err = cli(tmp_path, *command)
+    assert code == ExitStatus.ERROR, out + err
+    assert "No space left on device" in err and "Traceback" not in err + out
+    assert not [p for p in (tmp_path / "public").rglob("*") if p.name.endswith(".tmp")]
+    monkeypatch.setattr(os, "replace", real_replace)
+    code, out, err = cli(tmp_path, *command)
+    assert code == ExitStatus.OK, out + err
+
+
+# --- settings and sources that pass loading but break later (issue 18 items 13, 14, 16) -------
+
+
+def _source_entry(**changes: object) -> dict[str, object]:
+    return {
+        "id": "example-terms",
+        "platform": "Example",
+        "document_type": "Terms of Service",
+        "url": "https://example.org/terms",
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (_source_entry(id="a" * 300), "at most 64"),
+        (_source_entry(schedule="0 6 * * 8"), "the scheduler cannot run it"),
+        (_source_entry(schedule="99 99 99 99 99"), "the scheduler cannot run it"),
+        (_source_entry(schedule="every 99999999999999999999d"), "schedule"),
+        (_source_entry(schedule="every 99999999d"), "longer than a year"),
+        (_source_entry(schedule="0 0 30 2 *"), "never fires"),
+    ],
+)
+def test_sources_the_pass_or_daemon_cannot_run_exit_2_with_file_and_line(
+    tmp_path: Path, entry: dict[str, object], message: str
+) -> None:
+    write_sources(tmp_path / "sources.yaml", [_source_entry(id="first"), entry])
+    code, out, err = cli(tmp_path, "sources")
+    assert code == ExitStatus.USAGE, out + err
+    assert "sources.yaml:" in err and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("toml", "where", "message"),
+    [
+        ("fetch = 5\n", "clausewatch.toml:1", "must be a table"),
+        ("[fetch]\nretries = -1\n", "clausewatch.toml:2 [fetch]", "'retries' must be"),
+        ("[fetch]\nread_timeout = 0\n", "clausewatch.toml:2 [fetch]", "'read_timeout'"),
+        ("[fetch]\nread_timeout = inf\n", "clausewatch.toml:2 [fetch]", "'read_timeout'"),
+        ("[fetch]\nretries = true\n", "clausewatch.toml:2 [fetch]", "'retries'"),
+        ("workers = 0\n", "clausewatch.toml:1", "'workers'"),
+        ('digest_schedule = "bad"\n', "clausewatch.toml:1", "digest_schedule 'bad'"),
+        ('digest_schedule = "0 6 * * 8"\n', "clausewatch.toml:1", "cannot run it"),
+        ('digest_schedule = "every 1d"\n', "clausewatch.toml:1", "5-field cron line"),
+        ('feed_min_severity = "urgent"\n', "clausewatch.toml:1", "one of high, medium, low, info"),
+        ('[smtp]\nsecurity = "ssl"\n', "clausewatch.toml:2 [smtp]", "one of starttls, tls, none"),
+        ("[smtp]\nport = 70000\n", "clausewatch.toml:2 [smtp]", "'port'"),
+        (
+            '[digest]\nsender = "a@x.org\\r\\nBcc: all@x.org"\n',
+            "clausewatch.toml:2 [digest]",
+            "one line of text",
+        ),
+        ('[digest]\nsender = "nobody"\n', "clausewatch.toml:2 [digest]", "e-mail address"),
+        (
+            '[digest]\nunsubscribe = "mailto:u@x.org\\r\\nX: y"\n',
+            "clausewatch.toml:2 [digest]",
+            "one line of text",
+        ),
+        (
+            '[[digest.subscribers]]\nemail = "ana@x.org\\r\\nBcc: all@x.org"\n',
+            "clausewatch.toml:2 (subscriber #1)",
+            "plain email address",
+        ),
+        (
+            '[[digest.subscribers]]\nemail = "ana@x.org"\n'
+            '[[digest.subscribers]]\nemail = "Ana@X.org"\n',
+            "clausewatch.toml:4 (subscriber #2)",
+            "subscriber #1 already",
+        ),
+        (
+            '[[digest.subscribers]]\nemail = "ana@x.org"\ncategories = ["ai-training"]\n',
+            "clausewatch.toml:3 (subscriber #1)",
+            "unknown categories",
+        ),
+    ],
+)
+def test_bad_settings_exit_2_with_file_line_and_key(
+    tmp_path: Path, toml: str, where: str, message: str
+) -> None:
+    (tmp_path / "clausewatch.toml").write_text(toml, encoding="utf-8")
+    code, out, err = cli(tmp_path, "sources")
+    assert code == ExitStatus.USAGE, out + err
+    assert where in err and message in err and "Traceback" not in err, err
+
+
+def test_bad_settings_from_the_environment_exit_2_naming_the_variable(tmp_path: Path) -> None:
+    code, out, err = cli(tmp_path, "sources", env={"CLAUSEWATCH_RETRIES": "-1"})
+    assert code == ExitStatus.USAGE and "CLAUSEWATCH_RETRIES" in err, out + err
+    code, out, err = cli(tmp_path, "sources", env={"CLAUSEWATCH_SMTP_SENDER": "a@x.org\nBcc: b"})
+    assert code == ExitStatus.USAGE and "CLAUSEWATCH_SMTP_SENDER" in err, out + err
+
+
+# --- mail: hostile SMTP servers and duplicate sends (issue 18 items 8 and 17) -----------------
+
+
+class ScriptedSmtp:
+    """A raw SMTP server on 127.0.0.1 that speaks just enough SMTP, with faults on demand.
+    At most `limit` connections, each read bounded by a socket timeout."""
+
+    def __init__(self, *, ehlo_flood: float = 0.0, lose_data_reply: bool = False) -> None:
+        self.ehlo_flood = ehlo_flood  # > 0: answer EHLO with "250-" lines, one per this many s
+        self.lose_data_reply = lose_data_reply  # take the message, then close without a reply
+        self.messages: list[bytes] = []
+        self.talking = threading.Event()  # set once a client has said EHLO
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self, limit: int = 10) -> None:
+        served = 0
+        while not self._stop.is_set() and served < limit:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            served += 1
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(5)
+                self._dialogue(conn, conn.makefile("rb"))
+
+    def _flood(self, conn: socket.socket) -> None:
+        deadline = time.monotonic() + 15  # bounded: the old client read for as long as this
+        sent = 0
+        while time.monotonic() < deadline and sent < 8_000_000 and not self._stop.is_set():
+            line = b"250-" + b"x" * 60 + b"\r\n"
+            conn.sendall(line * (1 if self.ehlo_flood > 0 else 1000))
+            sent += len(line) * (1 if self.ehlo_flood > 0 else 1000)
+            if self.ehlo_flood > 0:
+                time.sleep(self.ehlo_flood)
+
+    def _dialogue(self, conn: socket.socket, reader: Any) -> None:
+        conn.sendall(b"220 scripted ESMTP\r\n")
+        while True:
+            line = reader.readline(1000)
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                self.talking.set()
+                if self.ehlo_flood:
+                    self._flood(conn)
+                    return
+                conn.sendall(b"250 scripted\r\n")
+            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                conn.sendall(b"250 OK\r\n")
+            elif verb == b"DATA":
+                conn.sendall(b"354 go ahead\r\n")
+                body = b""
+                while not body.endswith(b"\r\n.\r\n"):
+                    chunk = reader.readline(100_000)
+                    if not chunk:
+                        return
+                    body += chunk
+                self.messages.append(body)
+                if self.lose_data_reply:
+                    return  # the message is here; the client never hears so
+                conn.sendall(b"250 queued\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            else:
+                conn.sendall(b"500 unknown\r\n")
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+        self._thread.join(timeout=20)
+
+
+def mail_settings(tmp_path: Path, port: int, *emails: str, deadline: float = 3) -> None:
+    subscribers = "".join(f"[[digest.subscribers]]\nemail = '{e}'\n" for e in emails)
+    (tmp_path / "clausewatch.toml").write_text(
+        f"[smtp]\nhost = '127.0.0.1'\nport = {port}\nsecurity = 'none'\ntimeout = 5\n"
+        f"deadline = {deadline}\n"
+        "[digest]\nsender = 'Clausewatch <digest@watch.example.org>'\n" + subscribers
+    )
+
+
+@pytest.mark.parametrize("drip", [0.05, -1.0], ids=["slow-endless-reply", "fast-endless-reply"])
+def test_an_endless_smtp_reply_ends_within_the_deadline_without_holding_the_lock(
+    archive_with_alerts: Settings, tmp_path: Path, drip: float
+) -> None:
+    server = ScriptedSmtp(ehlo_flood=drip)
+    try:
+        mail_settings(tmp_path, server.port, "ana@example.org", deadline=2)
+        outcome: dict[str, Any] = {}
+        started = time.monotonic()
+
+        def send() -> None:
+            outcome["result"] = cli(tmp_path, "digest", "--send")
+            outcome["took"] = time.monotonic() - started
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        assert server.talking.wait(10)
+        if drip > 0:  # while the server talks, others may write to the archive
+            archive = Archive(archive_with_alerts.archive_dir, lock_timeout=0.5)
+            with archive, archive.lock():
+                archive.record_notice("probe", datetime.now(UTC), "probe", "the lock is free")
+        sender.join(timeout=30)
+        assert not sender.is_alive()
+        code, out, err = outcome["result"]
+        assert code == ExitStatus.ERROR and "ana@example.org: failed" in out, out + err
+        expected = "more than 2s in all" if drip > 0 else "longer than 65536 bytes"
+        assert expected in " ".join(out.split()), out
+        assert outcome["took"] < 10
+    finally:
+        server.close()
+
+
+def test_a_lost_reply_to_data_is_unconfirmed_and_never_sent_again(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    server = ScriptedSmtp(lose_data_reply=True)
+    try:
+        mail_settings(tmp_path, server.port, "ana@example.org", "bo@example.org")
+        code, out, err = cli(tmp_path, "digest", "--send")
+        assert code == ExitStatus.OK, out + err
+        assert "ana@example.org: sent, unconfirmed" in out and "2 unconfirmed" in out, out
+        code, out, err = cli(tmp_path, "digest", "--send")
+        assert "0 sent, 0 failed, 2 already sent before" in out, out + err
+        recipients = sorted(m.split(b"\r\nTo: ")[1].split(b"\r\n")[0] for m in server.messages)
+        assert recipients == [b"ana@example.org", b"bo@example.org"]  # one copy each
+    finally:
+        server.close()
+
+
+def test_to_dir_writes_one_set_of_files_per_subscriber(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    # two addresses whose file names were the same ("+" and "_" both became "_")
+    mail_settings(tmp_path, 25, "a+b@example.org", "a_b@example.org")
+    code, out, err = cli(tmp_path, "digest", "--to-dir", "out")
+    assert code == ExitStatus.OK and "2 digest(s)" in out, out + err
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(written) == 6, written
+    recipients = {
+        line
+        for p in (tmp_path / "out").glob("*.eml")
+        for line in p.read_text().splitlines()
+        if line.startswith("To: ")
+    }
+    assert recipients == {"To: a+b@example.org", "To: a_b@example.org"}
+
+
+def test_a_send_killed_during_data_is_not_repeated(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    from tests.test_digest import Inbox, free_port
+
+    class SlowInbox(Inbox):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = threading.Event()
+
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            reply = await super().handle_DATA(server, session, envelope)
+            for _ in range(200):  # at most 10 s: the client is killed meanwhile
+                if self.release.is_set():
+                    break
+                await asyncio.sleep(0.05)
+            return reply
+
+    inbox = SlowInbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        mail_settings(tmp_path, port, "ana@example.org", deadline=30)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "digest", "--send"],
+            cwd=tmp_path,
+            env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(200):  # the server has the message, the client waits for its reply
+                if inbox.messages:
+                    break
+                time.sleep(0.05)
+            assert inbox.messages, "the child never sent its message"
+            child.kill()  # kill -9
+        finally:
+            child.wait(timeout=10)
+        inbox.release.set()
+        code, out, err = cli(tmp_path, "digest", "--send")
+        assert code == ExitStatus.OK and "1 already sent before" in out, out + err
+        assert len(inbox.messages) == 1
+    finally:
+        controller.stop()
+
+
+# --- serve: symlinks, listings, idle connections (issue 18 item 18) ---------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Any:
+    from monitor.publish.serve import make_server
+
+    public = tmp_path / "public"
+    (public / "feeds").mkdir(parents=True)
+    (public / "index.html").write_text("<p>home</p>")
+    (public / "feeds" / "all.atom").write_text("<feed/>")
+    (public / "feeds" / ".all.atom.tmp").write_text("half written")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "passwd").write_text("root:x:0:0")
+    (public / "etclink").symlink_to(outside)
+    (public / "inside").symlink_to(public / "feeds")  # a link that stays inside is fine
+    server = make_server(public, "127.0.0.1", 0, idle_timeout=1.0, max_connections=8)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_serve_stays_inside_public_and_lists_nothing(served: int) -> None:
+    assert _get(served, "/index.html") == (200, b"<p>home</p>")
+    assert _get(served, "/feeds/all.atom") == (200, b"<feed/>")
+    assert _get(served, "/inside/all.atom") == (200, b"<feed/>")
+    status, body = _get(served, "/etclink/passwd")
+    assert status == 404 and b"root:x" not in body
+    for path in ("/feeds/", "/etclink/", "/feeds/.all.atom.tmp", "/../outside/passwd"):
+        status, body = _get(served, path)
+        assert status == 404 and b"all.atom" not in body and b"root:x" not in body, path
+
+
+def test_serve_closes_idle_connections_and_caps_threads(served: int) -> None:
+    before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", served), timeout=5) for _ in range(40)]
+    try:
+        time.sleep(0.3)
+        assert threading.active_count() <= before + 8  # at most max_connections handlers
+        started = time.monotonic()
+        for sock in idle[:8]:  # the ones that got a handler are closed after 1 s of silence
+            assert sock.recv(100) == b""
+        assert time.monotonic() - started < 4
+    finally:
+        for sock in idle:
+            sock.close()
+    assert _get(served, "/index.html")[0] == 200
