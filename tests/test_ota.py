@@ -15,7 +15,7 @@ import yaml
 from monitor.archive import Archive
 from monitor.cli.main import Environment, ExitStatus, main
 from monitor.model import FetchMode, Page, RangeSelector
-from monitor.sources import parse_sources
+from monitor.sources import MAX_ID_CHARS, parse_sources
 from tests.conftest import CORPUS
 
 HISTORIES = {h["id"]: h for h in yaml.safe_load((CORPUS / "cases.yaml").read_text())["histories"]}
@@ -175,6 +175,35 @@ def test_import_ota_of_two_collections_keeps_the_first_of_each_document(tmp_path
     ]
     assert "contrib/Zoom.json: Zoom / Terms of Service: left out, already converted from" in err
     assert "3 documents: 2 converted" in err and "1 left out as converted from an earlier" in err
+
+
+def test_long_names_give_ids_sources_yaml_takes(tmp_path: Path) -> None:
+    long_name = "The Very Long Name of a Platform " * 3
+    (tmp_path / "Long.json").write_text(
+        json.dumps(
+            {
+                "name": long_name,
+                "terms": {
+                    "Terms of Service": {"fetch": "https://l.example/t"},
+                    "Terms of Services": {"fetch": "https://l.example/s"},
+                },
+            }
+        )
+    )
+    code, out, err = cli(tmp_path, "import-ota", "Long.json")
+    assert code == ExitStatus.OK, err
+    ids = [s.id for s in parse_sources(out, Path("imported.yaml"))]
+    assert len(ids) == 2 and len(set(ids)) == 2 and all(50 < len(i) <= MAX_ID_CHARS for i in ids)
+    assert all(i.startswith("the-very-long-name-of-a-platform-the-very-long") for i in ids)
+    repo = make_repo(
+        tmp_path,
+        f"{long_name.strip()}/Terms of Service.md",
+        [(BASE, "2024-01-01T10:00:00+00:00", "Start")],
+    )
+    code, out, _ = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.OK and "1 documents, 1 versions imported" in out
+    with Archive(tmp_path / "archive") as archive:
+        assert archive.source_ids() == [ids[0]]
 
 
 def git(repo: Path, *args: str, when: str = "2024-01-01T00:00:00+00:00") -> None:

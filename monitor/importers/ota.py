@@ -12,6 +12,7 @@ Must never: fetch over the network (git runs on a local repository only).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -30,6 +31,7 @@ from monitor.extract.markdown import parse as parse_markdown
 from monitor.flag import flag_changes
 from monitor.model import Snapshot, Source
 from monitor.rules.language import RuleSet
+from monitor.sources import MAX_ID_CHARS
 
 TECHNICAL_RE = re.compile(
     r"^(?:apply\s+technical|apply\s+declaration|start\s+tracking|refilter|extraction)",
@@ -47,6 +49,16 @@ def slug(text: str) -> str:
         return ascii_slug
     spelled = text.lower().encode("punycode").decode("ascii")
     return "xn-" + re.sub(r"[^a-z0-9]+", "-", spelled).strip("-")
+
+
+def source_id(service: str, document_type: str) -> str:
+    """The id of a service's document: "<service>-<document type>" as a slug, cut to the
+    longest id sources.yaml takes with a digest of the whole kept, so two stay two."""
+    whole = slug(f"{service} {document_type}")
+    if len(whole) <= MAX_ID_CHARS:
+        return whole
+    digest = hashlib.sha256(whole.encode()).hexdigest()[:8]
+    return f"{whole[: MAX_ID_CHARS - len(digest) - 1].rstrip('-')}-{digest}"
 
 
 RANGE_KEYS = (("startBefore", "startAfter"), ("endBefore", "endAfter"))
@@ -161,7 +173,7 @@ def convert_declaration(
         if shared.get("fetch") == "auto":
             del shared["fetch"]  # the default
         entry: dict[str, Any] = {
-            "id": slug(f"{name} {doc_type}"),
+            "id": source_id(name, doc_type),
             "platform": name,
             "document_type": doc_type,
         }
@@ -298,19 +310,19 @@ def import_history(
                     " rename it in the repository (nothing was imported)",
                     where=f"{repo}/{path}",
                 )
-        source_id = slug(f"{service} {document_type}")
-        if source_id in taken:
+        sid = source_id(service, document_type)
+        if sid in taken:
             raise ConfigError(
-                f"{taken[source_id]!r} and {path!r} both give the source id {source_id!r};"
+                f"{taken[sid]!r} and {path!r} both give the source id {sid!r};"
                 " rename one in the repository (nothing was imported)",
                 where=str(repo),
             )
-        taken[source_id] = path
-        documents.append((path, service, document_type, source_id))
-    for path, service, document_type, source_id in documents:
-        if only and source_id not in only:
+        taken[sid] = path
+        documents.append((path, service, document_type, sid))
+    for path, service, document_type, sid in documents:
+        if only and sid not in only:
             continue
-        source = Source(source_id, service, document_type, f"file://{repo.resolve()}/{path}")
+        source = Source(sid, service, document_type, f"file://{repo.resolve()}/{path}")
         archive.sync_sources([source], datetime.now().astimezone())
         report.sources += 1
         log = _git(repo, "log", "--reverse", "--format=%H%x00%cI%x00%s", "--", f":(literal){path}")
@@ -321,10 +333,10 @@ def import_history(
                 report.skipped += 1
                 continue
             recorded_at = datetime.fromisoformat(when)
-            latest = archive.latest_version(source_id)
+            latest = archive.latest_version(sid)
             if latest is not None and latest.recorded_at > recorded_at:
                 report.problems.append(
-                    f"{path}@{commit[:8]}: older than the archive's latest version of {source_id}; skipped"
+                    f"{path}@{commit[:8]}: older than the archive's latest version of {sid}; skipped"
                 )
                 report.skipped += 1
                 continue
@@ -337,7 +349,7 @@ def import_history(
                 changeset = diff(previous, document, latest.id) if previous != document else None
             flags = flag_changes(changeset, rules) if changeset and not technical else ()
             snapshot = Snapshot(
-                source_id, recorded_at, origin, 200, text.encode("utf-8"), "text/markdown", "utf-8"
+                sid, recorded_at, origin, 200, text.encode("utf-8"), "text/markdown", "utf-8"
             )
             stored = archive.store(
                 snapshot,
