@@ -23,11 +23,18 @@ run: $(VENV)/.installed
 	$(BIN)/clausewatch track; status=$$?; \
 	$(BIN)/clausewatch feeds && $(BIN)/clausewatch site build && exit $$status
 
-test: $(VENV)/.installed-test
+# The site tests drive a headless Chromium: Debian's `chromium` where it is installed (.ci/run
+# installs it), else Playwright's own build, downloaded once.
+$(VENV)/.browser: $(VENV)/.installed-test
+	command -v chromium >/dev/null 2>&1 || $(BIN)/playwright install chromium
+	touch $@
+
+test: $(VENV)/.installed-test $(VENV)/.browser
 	$(BIN)/python -m pytest -q
 
-# Benchmarks print their figures; none is a pass/fail test.
+# Benchmarks print their figures; none is a pass/fail test. They read ../shared/corpus.
 bench: $(VENV)/.installed-test
+	$(BIN)/python bench/corpus_checks.py
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/diff.py
 	$(BIN)/python bench/flagging.py

@@ -23,11 +23,12 @@ from diff_match_patch import diff_match_patch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.corpus import corpus_dir  # noqa: E402
 from monitor.diff import diff  # noqa: E402
 from monitor.extract.markdown import parse  # noqa: E402
 from monitor.model import Document  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = corpus_dir()
 
 
 def median_ms(work: Callable[[], object], repeats: int = 7) -> float:

@@ -17,9 +17,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.corpus import corpus_dir  # noqa: E402
 from monitor.extract.html import html_document  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = corpus_dir()
 REPEATS = 15
 
 

@@ -30,6 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.corpus import corpus_dir  # noqa: E402
 from monitor.diff import diff  # noqa: E402
 from monitor.extract.document import normalize_text  # noqa: E402
 from monitor.extract.markdown import parse  # noqa: E402
@@ -39,7 +40,7 @@ from monitor.rules.files import load_rules  # noqa: E402
 from monitor.rules.language import RuleSet  # noqa: E402
 from monitor.rules.learn import CLAUDETTE_TAGS, Sample, featurize, learn, read_claudette  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
+SHARED = corpus_dir().parent  # the corpus and datasets/ beside it
 AI_LABELS = {
     "P": {Category.AI_TRAINING},
     "T3": {Category.THIRD_PARTY_AI},

@@ -31,7 +31,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+sys.path.insert(0, str(ROOT))
+
+from bench.corpus import corpus_dir  # noqa: E402
+
+CORPUS = corpus_dir()
 HOSTS = [f"127.0.0.{n}" for n in range(1, 9)]
 REPEATS = 3  # each pass is timed 3 times per tool; the median is printed (this VM's load varies)
 URLWATCH_VENV = ROOT / "bench" / ".urlwatch-venv"

@@ -142,7 +142,8 @@ class FetchSettings:
 
     user_agent: str = f"Clausewatch/0.1 (+{PROJECT_URL}; terms-of-service change monitor)"
     connect_timeout: float = 10.0
-    read_timeout: float = 30.0
+    read_timeout: float = 30.0  # per read: a server sending a byte at a time never reaches it
+    total_timeout: float = 120.0  # the most one request may take, connect to last byte
     max_bytes: int = 10 * 1024 * 1024  # after decompression
     retries: int = 3  # extra attempts after the first, on connection errors, 429 and 5xx
     backoff_base: float = 2.0  # seconds; attempt n waits base * 2**n (with jitter)
@@ -200,6 +201,7 @@ class Settings:
     failure_alert_after: int = 3  # consecutive failed checks before a maintainer notice
     digest_schedule: str = "0 8 * * 1"  # cron line for `clausewatch run` (UTC; 1 = Monday)
     digest_days: int = 7  # the period the scheduled digest covers
+    rules: tuple[Path, ...] = ()  # rule files used instead of the shipped packs (empty: the packs)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     mail: MailSettings = field(default_factory=MailSettings)
 
@@ -214,6 +216,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "digest_days": (1, 366),
     "connect_timeout": (0, 3600),
     "read_timeout": (0, 3600),
+    "total_timeout": (0, 86400),
     "max_bytes": (1, 1 << 34),
     "retries": (0, 20),
     "backoff_base": (0, 3600),
@@ -225,7 +228,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "timeout": (0, 3600),
     "deadline": (0, 86400),
 }
-ABOVE_ZERO = {"connect_timeout", "read_timeout", "timeout", "deadline"}
+ABOVE_ZERO = {"connect_timeout", "read_timeout", "total_timeout", "timeout", "deadline"}
 LINE_BREAKS_RE = re.compile(r"[\x00-\x1f\x7f]")
 ENUMS: dict[str, type[enum.StrEnum]] = {"Security": Security, "Severity": Severity}
 
@@ -277,6 +280,12 @@ def _coerce(value: Any, to: str, name: str, where: str) -> Any:
     def bad(expected: str) -> ConfigError:
         return ConfigError(f"setting {name!r} must be {expected}, got {value!r}", where=where)
 
+    if to == "tuple[Path, ...]":
+        # a TOML list of paths, or in the environment one string of paths joined by os.pathsep
+        items = value.split(os.pathsep) if from_env else value
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise bad("a list of paths")
+        return tuple(Path(i) for i in items if i.strip())
     if to == "Path":
         if not isinstance(value, str | Path) or not str(value).strip():
             raise bad("a path")
@@ -420,6 +429,7 @@ def load_settings(
         archive_dir=_absolute(settings.archive_dir, base),
         sources_file=_absolute(settings.sources_file, base),
         public_dir=_absolute(settings.public_dir, base),
+        rules=tuple(_absolute(path, base) for path in settings.rules),
     )
 
 

@@ -37,4 +37,4 @@ class UsageError(ClausewatchError):
 
 class NotTerms(ClausewatchError):
     """The content is empty or too short to be terms; turned into a FetchFailure by
-    monitor.extract.html.extract(), never raised past it."""
+    monitor.extract.readers.extract(), never raised past it."""

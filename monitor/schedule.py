@@ -20,6 +20,7 @@ import os
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,10 @@ from monitor.track import PassSummary, run_pass
 log = logging.getLogger("clausewatch.schedule")
 DIGEST_JOB = "digest"
 PASS_JOB = "pass"
+# After SIGTERM, the pass ends within seconds (track.STOP_GRACE); should anything else still
+# hold the daemon this long after the signal, it exits at once (the kernel releases its locks,
+# SQLite rolls back what was not committed).
+STOP_DEADLINE = 15.0
 
 
 def next_due(
@@ -187,7 +192,7 @@ class Daemon:
         self.due: set[str] = set()
         self.guard = threading.Lock()
         self.fetcher = Fetcher(settings.fetch)
-        self.rules = load_rules()
+        self.rules = load_rules(settings.rules or None)
         self.scheduler = BlockingScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(2)},
@@ -290,6 +295,13 @@ class Daemon:
             threading.Thread(
                 target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True
             ).start()
+            threading.Thread(target=exit_if_still_running, daemon=True).start()
+
+        def exit_if_still_running() -> None:
+            time.sleep(STOP_DEADLINE)
+            log.error("still busy %.0f s after the signal: exiting now", STOP_DEADLINE)
+            logging.shutdown()
+            os._exit(1)
 
         signal.signal(signal.SIGTERM, shut_down)
         signal.signal(signal.SIGINT, shut_down)

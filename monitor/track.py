@@ -32,8 +32,7 @@ from monitor.archive.files import compress_snapshot
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ArchiveError
-from monitor.extract import html as extract
-from monitor.extract import markdown
+from monitor.extract import markdown, readers
 from monitor.fetch.http import Fetcher
 from monitor.flag import flag_changes
 from monitor.model import (
@@ -57,6 +56,7 @@ EXTRACTOR_VERSION = "1"
 PROCESS_POOL_FROM = 24  # sources in a pass before extraction moves to worker processes
 COMMIT_EVERY = 25  # stored sources per catalog commit (each commit costs a few fsyncs)
 COMMIT_SECONDS = 1.0  # and at least this often, so that progress is durable
+STOP_GRACE = 2.0  # seconds a stopping pass waits for its fetching threads
 
 
 def extractor_fingerprint(source: Source) -> str:
@@ -220,7 +220,7 @@ def upgrade_extraction(
     fingerprint = extractor_fingerprint(source)
     if latest is None or extractor in ("", fingerprint):
         return False
-    document = extract.extract(
+    document = readers.extract(
         archive.read_snapshot(latest), source, min_chars=settings.min_clause_chars
     )
     if isinstance(document, FetchFailure):
@@ -251,18 +251,10 @@ def run_pass(
 ) -> PassSummary:
     """One tracking pass over `sources`. The caller holds the archive lock.
 
-    When `should_stop` turns true (SIGTERM), the write in progress finishes and the pass ends;
-    sources not yet stored are simply fetched again next time.
+    When `should_stop` turns true (SIGTERM), the write in progress finishes and the pass ends
+    within STOP_GRACE seconds, even with a fetch still waiting on a server; sources not yet
+    stored are simply fetched again next time.
     """
-    loaded = [rules] if rules else []
-
-    def current_rules() -> RuleSet:
-        """The rules, compiled the first time a change needs them: a pass where nothing
-        changed (most of them) never pays the 0.1 s."""
-        if not loaded:
-            loaded.append(load_rules())
-        return loaded[0]
-
     summary = PassSummary(started_at=clock())
     try:
         archive.sync_sources(list(sources), summary.started_at)
@@ -271,66 +263,110 @@ def run_pass(
             summary.results.append(SourceResult(source.id, Outcome.FAILED, f"archive: {exc}"))
         summary.finished_at = clock()
         return summary
-    states: dict[str, tuple[object, str | None]] = {}
-    latest_snapshots, extractors = archive.latest_snapshots(), archive.extractors()
-    for source in sources:
-        latest = latest_snapshots.get(source.id)
-        with contextlib.suppress(ArchiveError):  # the pass below reports the same error per source
-            upgrade_extraction(
-                source, archive, settings, clock(), latest, extractors.get(source.id, "")
-            )
-        states[source.id] = (conditional_for(latest), latest.sha256 if latest else None)
-    groups: dict[str, list[Source]] = {}
-    for source in sources:
-        groups.setdefault((urlsplit(source.url).hostname or "").lower(), []).append(source)
-    # Bounded: workers wait while the archive catches up, so that at most a few fetched pages
-    # are held in memory at once, however many sources a pass has.
-    pending: queue.Queue[_Work] = queue.Queue(maxsize=2 * max(1, settings.workers))
-    host_queue: queue.Queue[list[Source]] = queue.Queue()
-    for group in groups.values():
-        host_queue.put(group)
+    _Pass(summary, sources, archive, fetcher, settings, rules, clock, on_result, should_stop).run()
+    with contextlib.suppress(ArchiveError):  # idempotent: the next pass or publish catches up
+        record_alerts(archive, authority)
+    summary.finished_at = clock()
+    return summary
 
-    def fetch_sources() -> None:
-        while True:
-            try:
-                group = host_queue.get_nowait()
-            except queue.Empty:
-                return
-            for source in group:
-                if should_stop():
-                    return
-                try:
-                    work = _fetch_and_extract(
-                        source, fetcher, states[source.id], settings.min_clause_chars, pool
-                    )
-                except Exception as exc:  # a bug must not stop the other sources
-                    failure = FetchFailure(
-                        source.id,
-                        clock(),
-                        source.url,
-                        FailureReason.CONNECTION,
-                        f"unexpected error: {type(exc).__name__}: {exc}",
-                    )
-                    work = _Work(source, failure)
-                while True:  # wait for room, unless the pass is being stopped
-                    try:
-                        pending.put(work, timeout=0.2)
-                        break
-                    except queue.Full:
-                        if should_stop():
-                            return
 
-    threads = [
-        threading.Thread(target=fetch_sources, name=f"track-{n}", daemon=True)
-        for n in range(max(1, min(settings.workers, len(groups))))
-    ]
-    # Extraction (CPU work) moves to a worker process once a pass is big enough to repay
-    # starting it: cores - 1 of them, since this process still fetches and writes. Forked while
-    # this is the only thread (`clausewatch track`): ready in milliseconds with everything
-    # imported, where a forkserver worker takes a quarter of a second of CPU to import it all.
-    # Forking a process with other threads (the daemon's scheduler) is unsafe: forkserver there.
-    pool = None
-    if len(sources) >= PROCESS_POOL_FROM and (os.cpu_count() or 1) > 1:
+class _Pass:
+    """The steps of one run_pass: prepare each source's state, fetch on threads (one host's
+    sources one after another), and store on the calling thread, committing in batches."""
+
+    def __init__(
+        self,
+        summary: PassSummary,
+        sources: Sequence[Source],
+        archive: Archive,
+        fetcher: Fetcher,
+        settings: Settings,
+        rules: RuleSet | None,
+        clock: Callable[[], datetime],
+        on_result: Callable[[SourceResult], None] | None,
+        should_stop: Callable[[], bool],
+    ) -> None:
+        self.summary = summary
+        self.sources = sources
+        self.archive = archive
+        self.fetcher = fetcher
+        self.settings = settings
+        self._rules = rules
+        self.clock = clock
+        self.on_result = on_result
+        self.should_stop = should_stop
+        self.states: dict[str, tuple[object, str | None]] = {}
+        # Bounded: fetching threads wait while the archive catches up, so that at most a few
+        # fetched pages are held in memory at once, however many sources a pass has.
+        self.pending: queue.Queue[_Work] = queue.Queue(maxsize=2 * max(1, settings.workers))
+        self.hosts: queue.Queue[list[Source]] = queue.Queue()
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.done: list[SourceResult] = []  # stored, waiting for the next commit to be reported
+        self.last_commit = time.monotonic()
+        self.stored_all = threading.Event()  # storing ended: fetching threads put nothing more
+
+    def rules(self) -> RuleSet:
+        """The rules, compiled the first time a change needs them: a pass where nothing
+        changed (most of them) never pays the 0.1 s."""
+        if self._rules is None:
+            self._rules = load_rules(self.settings.rules or None)
+        return self._rules
+
+    def run(self) -> None:
+        self.prepare()
+        groups: dict[str, list[Source]] = {}
+        for source in self.sources:
+            groups.setdefault((urlsplit(source.url).hostname or "").lower(), []).append(source)
+        for group in groups.values():
+            self.hosts.put(group)
+        threads = [
+            threading.Thread(target=self.fetch_hosts, name=f"track-{n}", daemon=True)
+            for n in range(max(1, min(self.settings.workers, len(groups))))
+        ]
+        self.pool = self.start_pool()
+        for thread in threads:
+            thread.start()
+        try:
+            with self.archive.batch():
+                self.store_results(threads)
+                self.commit()
+        except ArchiveError as exc:  # the batch could not start or end: nothing of it is stored
+            self.report(exc)
+        self.stored_all.set()
+        # A stopping pass leaves a fetch that still waits on a server to its deadline: the
+        # thread is a daemon, and puts nothing more once it sees the stop.
+        grace = time.monotonic() + STOP_GRACE
+        for thread in threads:
+            thread.join(max(0.0, grace - time.monotonic()) if self.should_stop() else None)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def prepare(self) -> None:
+        """Each source's conditional-request state and last hash; re-extract first where the
+        extraction rules changed."""
+        latest_snapshots, extractors = self.archive.latest_snapshots(), self.archive.extractors()
+        for source in self.sources:
+            latest = latest_snapshots.get(source.id)
+            with contextlib.suppress(ArchiveError):  # the pass reports the same error per source
+                upgrade_extraction(
+                    source,
+                    self.archive,
+                    self.settings,
+                    self.clock(),
+                    latest,
+                    extractors.get(source.id, ""),
+                )
+            self.states[source.id] = (conditional_for(latest), latest.sha256 if latest else None)
+
+    def start_pool(self) -> concurrent.futures.ProcessPoolExecutor | None:
+        """Extraction (CPU work) moves to worker processes once a pass is big enough to repay
+        starting them: cores - 1, since this process still fetches and writes. Forked while
+        this is the only thread (`clausewatch track`): ready in milliseconds with everything
+        imported, where a forkserver worker takes a quarter of a second of CPU to import it
+        all. Forking a process with other threads (the daemon's scheduler) is unsafe:
+        forkserver there."""
+        if len(self.sources) < PROCESS_POOL_FROM or (os.cpu_count() or 1) <= 1:
+            return None
         alone = threading.active_count() == 1
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=max(1, (os.cpu_count() or 2) - 1),
@@ -339,65 +375,91 @@ def run_pass(
         )
         if alone:
             pool.submit(int)  # the first task forks the workers: now, before the threads start
-    for thread in threads:
-        thread.start()
-    done: list[SourceResult] = []  # stored, waiting for the next commit to be reported
-    last_commit = time.monotonic()
+        return pool
 
-    def report(error: ArchiveError | None = None) -> None:
+    def fetch_hosts(self) -> None:
+        """A fetching thread: take one host's sources at a time until none is left."""
+        while True:
+            try:
+                group = self.hosts.get_nowait()
+            except queue.Empty:
+                return
+            for source in group:
+                if self.should_stop() or self.stored_all.is_set():
+                    return
+                try:
+                    work = _fetch_and_extract(
+                        source,
+                        self.fetcher,
+                        self.states[source.id],
+                        self.settings.min_clause_chars,
+                        self.pool,
+                    )
+                except Exception as exc:  # a bug must not stop the other sources
+                    failure = FetchFailure(
+                        source.id,
+                        self.clock(),
+                        source.url,
+                        FailureReason.CONNECTION,
+                        f"unexpected error: {type(exc).__name__}: {exc}",
+                    )
+                    work = _Work(source, failure)
+                while True:  # wait for room, unless the pass is being stopped
+                    try:
+                        self.pending.put(work, timeout=0.2)
+                        break
+                    except queue.Full:
+                        if self.should_stop() or self.stored_all.is_set():
+                            return
+
+    def store_results(self, threads: list[threading.Thread]) -> None:
+        """Store what the threads fetched, as it comes; commit every COMMIT_EVERY results and
+        every COMMIT_SECONDS, also while waiting for a slow server."""
+        received = 0
+        while received < len(self.sources):
+            try:
+                work = self.pending.get(timeout=0.2)
+            except queue.Empty:
+                if self.should_stop() or (
+                    not any(t.is_alive() for t in threads) and self.pending.empty()
+                ):
+                    return
+                if self.done and time.monotonic() - self.last_commit >= COMMIT_SECONDS:
+                    self.commit()
+                continue
+            received += 1
+            try:
+                self.done.append(_store(self.archive, work, self.rules))
+            except ArchiveError as exc:
+                self.done.append(SourceResult(work.source.id, Outcome.FAILED, f"archive: {exc}"))
+            if self.should_stop():
+                return  # the write in progress is done; the rest is fetched again next time
+            if (
+                len(self.done) >= COMMIT_EVERY
+                or time.monotonic() - self.last_commit >= COMMIT_SECONDS
+            ):
+                self.commit()
+
+    def report(self, error: ArchiveError | None = None) -> None:
         """Report the stored results waiting in `done`, as failures if `error` kept them from
         being committed."""
-        for result in done:
+        for result in self.done:
             if error is not None:
                 result = SourceResult(result.source_id, Outcome.FAILED, f"archive: {error}")
-            summary.results.append(result)
-            if on_result:
-                on_result(result)
-        done.clear()
+            self.summary.results.append(result)
+            if self.on_result:
+                self.on_result(result)
+        self.done.clear()
 
-    def commit() -> None:
+    def commit(self) -> None:
         """Commit the batch so far and report its results."""
-        nonlocal last_commit
         try:
-            archive.commit()
+            self.archive.commit()
         except ArchiveError as exc:
-            report(exc)
+            self.report(exc)
         else:
-            report()
-        last_commit = time.monotonic()
-
-    received = 0
-    try:
-        with archive.batch():
-            while received < len(sources):
-                try:
-                    work = pending.get(timeout=0.2)
-                except queue.Empty:
-                    if should_stop() or (
-                        not any(t.is_alive() for t in threads) and pending.empty()
-                    ):
-                        break
-                    continue
-                received += 1
-                try:
-                    done.append(_store(archive, work, current_rules))
-                except ArchiveError as exc:
-                    done.append(SourceResult(work.source.id, Outcome.FAILED, f"archive: {exc}"))
-                if should_stop():
-                    break  # the write in progress is done; the rest is fetched again next time
-                if len(done) >= COMMIT_EVERY or time.monotonic() - last_commit >= COMMIT_SECONDS:
-                    commit()
-            commit()
-    except ArchiveError as exc:  # the batch could not start or end: nothing of it is stored
-        report(exc)
-    for thread in threads:
-        thread.join()
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
-    with contextlib.suppress(ArchiveError):  # idempotent: the next pass or publish catches up
-        record_alerts(archive, authority)
-    summary.finished_at = clock()
-    return summary
+            self.report()
+        self.last_commit = time.monotonic()
 
 
 def record_alerts(archive: Archive, authority: str = "clausewatch") -> int:

@@ -14,7 +14,7 @@ import multiprocessing.connection
 import os
 import threading
 
-from monitor.extract import html as extract
+from monitor.extract import readers
 from monitor.extract.markdown import RenderedVersion, render_version
 from monitor.model import Document, FetchFailure, Snapshot, Source
 
@@ -25,7 +25,7 @@ def extract_version(
     """The snapshot's version file and, if `with_document` (a diff will need it), its Document;
     or the FetchFailure that extraction ended in. A Document takes 0.5 ms to send between
     processes, its rendered file a tenth of that."""
-    document = extract.extract(snapshot, source, min_chars=min_chars)
+    document = readers.extract(snapshot, source, min_chars=min_chars)
     if isinstance(document, FetchFailure):
         return document, None
     return (document if with_document else None), render_version(document)

@@ -1,5 +1,7 @@
-"""Shared test parts: real servers on 127.0.0.1, fast settings, and the corpus location.
+"""Shared test parts: real servers on 127.0.0.1, fast settings, and the fixture corpus.
 
+The tests never read ../shared: CORPUS is tests/fixtures/corpus, a few Open Terms Archive
+versions copied from it (see tests/fixtures/README.md); corpus-wide checks are in bench/.
 Nothing here reaches beyond loopback. pytest-httpserver gives an HTTP server per session;
 RawServer is a bounded TCP server for faults HTTP servers will not produce (resets, cut bodies).
 """
@@ -23,9 +25,8 @@ from monitor.model import Source
 from monitor.track import run_pass
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-CORPUS = SHARED / "corpus"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CORPUS = FIXTURES / "corpus"
 
 
 def fast_fetch_settings(**changes: object) -> FetchSettings:

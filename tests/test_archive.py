@@ -69,9 +69,8 @@ def test_store_new_then_identical_then_changed(archive: Archive) -> None:
     assert (
         archive.read_version(changed.version).clauses[0].text == "We may train AI on your content."
     )  # type: ignore[arg-type]
-    assert (
-        len(list((archive.root / "example-terms" / "snapshots").iterdir())) == 3
-    )  # identical bytes stored once
+    snapshots = sorted(p.name for p in (archive.root / "example-terms" / "snapshots").iterdir())
+    assert len(snapshots) == 3, snapshots  # identical bytes stored once
     validators = conditional_for(archive.latest_snapshot("example-terms"))
     assert validators is not None and validators.etag == '"e1"'
 
@@ -214,13 +213,30 @@ def test_leftover_temp_files_are_cleared_when_a_writer_takes_the_lock(archive: A
     assert not leftover.exists()
 
 
-def test_catalog_schema_is_versioned(archive: Archive, tmp_path: Path) -> None:
+def test_a_catalog_of_the_first_schema_is_migrated_on_open_and_keeps_its_data(
+    tmp_path: Path,
+) -> None:
     import sqlite3
 
-    with sqlite3.connect(archive.root / "catalog.sqlite") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] >= 1
-    Archive(archive.root).close()  # reopening migrates nothing and loses nothing
-    assert archive.source_ids() == ["example-terms"]
+    from monitor.archive.catalog import SCHEMA
+
+    root = tmp_path / "old"
+    root.mkdir()
+    with sqlite3.connect(root / "catalog.sqlite") as db:  # what the first release wrote
+        db.executescript(SCHEMA[0])
+        db.execute("PRAGMA user_version = 1")
+        db.execute(
+            "INSERT INTO sources (id, platform, document_type, url, first_seen)"
+            " VALUES ('old-terms', 'Old', 'Terms', 'https://example.org/', '2024-01-01T00:00:00')"
+        )
+    with Archive(root) as archive:
+        assert archive.source_ids() == ["old-terms"]
+        assert archive.alerts() == [] and archive.last_send_at() is None  # later schemas' tables
+        archive.sync_sources([SOURCE], T0)
+        archive.store(snap(b"<p>1</p>"), doc("first version of the terms"))
+        assert archive.verify().ok
+    with Archive(root) as archive:  # reopening migrates nothing more and loses nothing
+        assert archive.source_ids() == ["example-terms", "old-terms"]
 
 
 def _open_new_archive(root: str, start: multiprocessing.synchronize.Event) -> None:
@@ -240,21 +256,9 @@ def test_processes_opening_a_new_archive_at_once_migrate_it_once(tmp_path: Path)
     start.set()
     for process in openers:
         process.join(30)
-    assert [p.exitcode for p in openers] == [0] * 6
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "fresh" / "catalog.sqlite") as db:
-        tables = {
-            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-    assert {
-        "sources",
-        "snapshots",
-        "versions",
-        "checks",
-        "changes",
-        "flags",
-        "alerts",
-        "sends",
-        "notices",
-    } <= tables
+    assert [p.exitcode for p in openers] == [0] * 6  # a second migration would fail one
+    with Archive(tmp_path / "fresh") as archive:  # and the catalog has every table it needs
+        archive.sync_sources([SOURCE], T0)
+        archive.store(snap(b"<p>1</p>"), doc("first version of the terms"))
+        assert archive.alerts() == [] and archive.notices() == []
+        assert archive.verify().ok

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import io
 import json
 import re
 from pathlib import Path
 
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from monitor.archive import Archive
 from monitor.cli.main import Environment, ExitStatus, build_parser, main, safe
 from tests.conftest import ROOT, terms_html, write_sources
 
@@ -122,24 +124,36 @@ def test_fetched_text_cannot_inject_terminal_markup(httpserver: HTTPServer, tmp_
     assert safe("a\x1b[2Jb\u202e") == "a\ufffd[2Jb\ufffd"
 
 
-def _options(parser: argparse.ArgumentParser, prefix: str = "") -> list[tuple[str, str]]:
+def _help(words: tuple[str, ...]) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        build_parser().parse_args([*words, "--help"])
+    return out.getvalue()
+
+
+def _options(words: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(command, option) for every command and option, read from what --help prints."""
+    positional, _, options = _help(words).partition("\noptions:\n")
+    prefix = " ".join(words)
     found = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                found.append((f"{prefix}{name}".strip(), ""))
-                found += _options(sub, f"{prefix}{name} ")
-        else:
-            for option in action.option_strings:
+    for line in options.splitlines():
+        if line.startswith("  -"):
+            invocation = line[2:].split("  ")[0]  # "-q, --quiet" or "--since SINCE"
+            for option in re.findall(r"(?<![\w-])-{1,2}[a-zA-Z][\w-]*", invocation):
                 if option not in ("-h", "--help"):
-                    found.append((prefix.strip(), option))
+                    found.append((prefix, option))
+    for name in re.findall(r"^    ([a-z][\w-]*)(?= |$)", positional, re.MULTILINE):
+        found.append(((prefix + " " + name).strip(), ""))
+        found += _options((*words, name))
     return found
 
 
 def test_readme_documents_every_command_and_option() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = []
-    for command, option in _options(build_parser()):
+    options = _options()
+    assert ("track", "--rules") in options and ("site build", "--out") in options
+    for command, option in options:
         if option:
             pattern = (
                 rf"clausewatch[^\n`]*\b{re.escape(command)}\b[^\n`]*{re.escape(option)}"
@@ -235,3 +249,86 @@ def test_a_tracked_change_is_flagged_in_the_archive(httpserver: HTTPServer, tmp_
     assert (
         flag["evidence"] == "We may use your content to train our artificial intelligence models."
     )
+
+
+GLITTER = """\
+- id: custom.glitter
+  category: ai_training
+  severity: high
+  description: The platform may sprinkle glitter on your content.
+  all: [[glitter]]
+  examples:
+    fire: [We may put glitter on your uploads.]
+    quiet: [We sell sparkles.]
+"""
+GLITTER_CLAUSE = "<p>9.1 We may put glitter on every song and video you upload to the service.</p>"
+
+
+def test_the_rules_setting_and_option_reach_track_check_and_import_history(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    (tmp_path / "glitter.yaml").write_text(GLITTER)
+    page = tmp_path / "page.html"
+    page.write_text(terms_html(extra=GLITTER_CLAUSE))
+
+    def fired(code: int, out: str) -> set[str]:
+        assert code in (ExitStatus.OK, ExitStatus.FLAGGED), out
+        return {f["rule_id"] for f in json.loads(out)["findings"]}
+
+    assert "custom.glitter" not in fired(*run(tmp_path, "check", str(page), "--json")[:2])
+    assert fired(*run(tmp_path, "check", str(page), "--json", "--rules", "glitter.yaml")[:2]) == {
+        "custom.glitter"
+    }
+    env = {"CLAUSEWATCH_RULES": str(tmp_path / "glitter.yaml")}
+    assert fired(*run(tmp_path, "check", str(page), "--json", env=env)[:2]) == {"custom.glitter"}
+
+    # track: the setting in clausewatch.toml (relative to it), and --rules
+    write_sources(
+        tmp_path / "sources.yaml",
+        [
+            {
+                "id": "example-terms",
+                "platform": "Example",
+                "document_type": "Terms",
+                "url": httpserver.url_for("/terms"),
+                "ignore_robots": True,
+            }
+        ],
+    )
+    (tmp_path / "clausewatch.toml").write_text('rules = ["glitter.yaml"]\n')
+    for extra in ("", GLITTER_CLAUSE):
+        httpserver.clear()
+        httpserver.expect_request("/terms").respond_with_data(
+            terms_html(extra=extra), content_type="text/html"
+        )
+        code, out, err = run(tmp_path, "track")
+        assert code == ExitStatus.OK, out + err
+    with Archive(tmp_path / "archive") as archive:
+        titles = [a.title for a in archive.alerts()]
+    assert titles == ["Example Terms: AI-training permission added"], titles
+
+    # import-history with --rules: the same change, read from a versions repository
+    from tests.test_ota import make_repo
+
+    base = "# Terms\n\n## 1. Content\n\nYou keep ownership of everything you upload here.\n"
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms.md",
+        [
+            (base, "2024-01-01T10:00:00+00:00", "Start tracking Example Terms"),
+            (base + "\nWe may put glitter on your uploads.\n", "2024-02-01T10:00:00+00:00", "x"),
+        ],
+    )
+    (tmp_path / "clausewatch.toml").unlink()
+    code, out, err = run(
+        tmp_path, "--archive", "ota-archive", "import-history", str(repo), "--rules", "glitter.yaml"
+    )
+    assert code == ExitStatus.OK and "1 alert" in out, out + err
+
+
+def test_rules_learn_needs_out_and_never_writes_into_the_package(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run(tmp_path, "rules", "learn", str(tmp_path))
+    assert code == ExitStatus.USAGE
+    assert "the following arguments are required: --out" in capsys.readouterr().err

@@ -51,3 +51,20 @@ def test_unknown_and_bad_settings_say_where(tmp_path: Path) -> None:
         load_settings(env={}, base=tmp_path)
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(env={"CLAUSEWATCH_CONFIG": str(tmp_path / "missing.toml")}, base=tmp_path)
+
+
+def test_rule_paths_and_the_total_deadline(tmp_path: Path) -> None:
+    (tmp_path / "clausewatch.toml").write_text(
+        'rules = ["mine.yaml", "/etc/cw/more.yaml"]\n[fetch]\ntotal_timeout = 45\n'
+    )
+    settings = load_settings(env={}, base=tmp_path)
+    assert settings.rules == (tmp_path / "mine.yaml", Path("/etc/cw/more.yaml"))
+    assert settings.fetch.total_timeout == 45
+    from_env = load_settings(env={"CLAUSEWATCH_RULES": "a.yaml:b.yaml"}, base=tmp_path)
+    assert from_env.rules == (tmp_path / "a.yaml", tmp_path / "b.yaml")
+    (tmp_path / "clausewatch.toml").write_text("rules = [1]\n")
+    with pytest.raises(ConfigError, match="'rules' must be a list of paths"):
+        load_settings(env={}, base=tmp_path)
+    (tmp_path / "clausewatch.toml").write_text("[fetch]\ntotal_timeout = 0\n")
+    with pytest.raises(ConfigError, match="'total_timeout' must be a number above 0"):
+        load_settings(env={}, base=tmp_path)

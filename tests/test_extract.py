@@ -1,4 +1,7 @@
-"""extract.py on the real corpus HTML (with OTA's selectors and without) and on small pages."""
+"""extract/: real HTML (fixture copies of OTA snapshots, with their selectors and without), small pages.
+
+Every snapshot of ../shared/corpus/html is checked by bench/corpus_checks.py.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from monitor.archive import Archive
 from monitor.cli.main import Environment, ExitStatus, main
 from monitor.errors import NotTerms
 from monitor.extract import markdown, selection
-from monitor.extract.html import extract, html_document
+from monitor.extract.html import html_document
+from monitor.extract.readers import extract
 from monitor.extract.text import pdf_document, text_document
 from monitor.model import (
     Document,
@@ -587,3 +591,17 @@ def test_check_takes_a_range_on_the_command_line(tmp_path: Path) -> None:
     assert "train our models" in json.dumps(report["findings"])
     code, report = check("{startAfter: '#s1-end'}")
     assert code == ExitStatus.USAGE and "--select: select: a range needs an end" in report["error"]
+
+
+def test_each_media_type_has_its_reader_and_an_unknown_one_is_an_explicit_failure() -> None:
+    text = "# Terms\n\n## 5. Content\n\n5.1 You keep **every** right to what you upload, always.\n"
+    document = extract(_snapshot(text.encode(), "text/markdown"), SOURCE, min_chars=10)
+    assert not isinstance(document, FetchFailure), document
+    assert [(c.heading_path, c.label) for c in document.clauses] == [
+        (("Terms", "5. Content"), "5.1")
+    ]
+    as_text = extract(_snapshot(text.encode(), "text/plain"), SOURCE, min_chars=10)
+    assert not isinstance(as_text, FetchFailure) and "**every**" in as_text.text
+    unknown = extract(_snapshot(b'{"terms": "..."}', "application/json"), SOURCE)
+    assert isinstance(unknown, FetchFailure) and unknown.reason is FailureReason.CONTENT_TYPE
+    assert "no reader for media type 'application/json'" in unknown.detail

@@ -90,7 +90,7 @@ def test_server_errors_are_retried_with_backoff_then_fail(
     result = fetcher.fetch(source_for(httpserver.url_for("/terms")))
     assert isinstance(result, FetchFailure)
     assert result.reason is FailureReason.HTTP_ERROR and result.status == status
-    assert len(httpserver.log) == 4
+    assert [request.path for request, _ in httpserver.log] == ["/terms"] * 4  # 1 + 3 retries
     # exponential: 1, 2, 4 seconds, each with up to 50% jitter below
     assert [
         0.5 <= sleeps.calls[0] <= 1.0,
@@ -396,6 +396,43 @@ def test_robots_txt_is_honoured_unless_overridden(httpserver: HTTPServer) -> Non
     allowed = fetcher.fetch(source_for(httpserver.url_for("/private/terms"), ignore_robots=True))
     assert isinstance(allowed, Snapshot)
     assert sum(1 for r, _ in httpserver.log if r.path == "/robots.txt") == 1  # cached
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/a/private", False),  # "*" matches any characters (RFC 9309 2.2.3)
+        ("/a/b/private/terms", False),
+        ("/a/public", True),
+        ("/terms.pdf", False),  # "$" anchors the end
+        ("/terms.pdf.html", True),
+        ("/a/private-but-allowed", True),  # the longest match wins: Allow is longer
+    ],
+)
+def test_robots_txt_wildcards_are_read_as_rfc_9309_says(
+    path: str, allowed: bool, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/robots.txt").respond_with_data(
+        "User-agent: *\nDisallow: /*/private\nDisallow: /*.pdf$\nAllow: /*/private-but-allowed\n"
+    )
+    httpserver.expect_request(path).respond_with_data(terms_html(), content_type="text/html")
+    result = Fetcher(fast_fetch_settings(respect_robots=True)).fetch(
+        source_for(httpserver.url_for(path))
+    )
+    if allowed:
+        assert isinstance(result, Snapshot), result
+    else:
+        assert isinstance(result, FetchFailure) and result.reason is FailureReason.ROBOTS, result
+
+
+def test_robots_txt_group_for_our_product_token_applies(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/robots.txt").respond_with_data(
+        "User-agent: *\nAllow: /\n\nUser-agent: Clausewatch\nDisallow: /terms\n"
+    )
+    result = Fetcher(fast_fetch_settings(respect_robots=True)).fetch(
+        source_for(httpserver.url_for("/terms"))
+    )
+    assert isinstance(result, FetchFailure) and result.reason is FailureReason.ROBOTS, result
 
 
 def test_missing_robots_txt_allows_everything(httpserver: HTTPServer) -> None:

@@ -1,4 +1,7 @@
-"""flag.py: directions, severities and the alert assessment, on built documents and the corpus."""
+"""flag.py: directions, severities and the alert assessment, on built documents and fixture pairs.
+
+Every labelled pair of ../shared/corpus is checked by bench/flagging.py and bench/corpus_checks.py.
+"""
 
 from __future__ import annotations
 

@@ -136,9 +136,11 @@ def test_rules_learn_from_listed_documents_and_its_errors(tmp_path: Path) -> Non
     assert "3 documents listed in LIST_THREE.txt" in out.read_text()
     listing = tmp_path / "list.txt"
     listing.write_text("Google.txt\nNowhere.txt\n")
-    code, _, err = run(tmp_path, "rules", "learn", str(MINI), "--documents", str(listing))
+    code, _, err = run(
+        tmp_path, "rules", "learn", str(MINI), "--documents", str(listing), "--out", str(out)
+    )
     assert code == 2 and "document 'Nowhere'" in err
-    code, _, err = run(tmp_path, "rules", "learn", str(tmp_path))
+    code, _, err = run(tmp_path, "rules", "learn", str(tmp_path), "--out", str(out))
     assert code == 2 and "not a CLAUDETTE corpus" in err
     assert out.exists()  # a failed run leaves what an earlier one wrote
 

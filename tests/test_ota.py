@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
 from monitor.cli.main import Environment, ExitStatus, main
@@ -145,7 +146,14 @@ def test_import_ota_converts_ranges_combine_and_scripts_and_names_what_it_cannot
         tmp_path, "import-ota", str(folder / "Zoom.json"), "--out", "new-sources.yaml"
     )
     assert code == ExitStatus.OK and "5 sources written" in out
-    assert len(parse_sources((tmp_path / "new-sources.yaml").read_text(), Path("x"))) == 5
+    written = parse_sources((tmp_path / "new-sources.yaml").read_text(), Path("x"))
+    assert [(s.platform, s.document_type) for s in written] == [
+        ("Zoom", "Terms of Service"),
+        ("Zoom", "Privacy Policy"),
+        ("Zoom", "Community Standards"),
+        ("Zoom", "Acceptable Use Policy"),
+        ("Zoom", "Trackers Policy"),
+    ], written
 
 
 def test_import_ota_of_two_collections_keeps_the_first_of_each_document(tmp_path: Path) -> None:
@@ -358,3 +366,35 @@ def test_real_histories_alert_on_the_ai_licence_and_never_on_noise(tmp_path: Pat
         assert archive.alerts() == []
         (source_id,) = archive.source_ids()
         assert len(archive.versions(source_id)) >= 1
+
+
+def test_tracking_a_source_after_its_history_was_imported_adds_no_version(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """The imported snapshots are Markdown: the next `track` re-extracts the last one with the
+    Markdown reader (it once read it as HTML: a one-clause technical version and a change)."""
+    text = BASE + "\n## 6. Licence\n\nYou grant us a licence to host and show your content.\n"
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms of Service.md",
+        [(text, "2024-01-01T10:00:00+00:00", "Start tracking Example Terms of Service")],
+    )
+    assert cli(tmp_path, "import-history", str(repo))[0] == ExitStatus.OK
+    httpserver.expect_request("/terms").respond_with_data(text, content_type="text/markdown")
+    entry = {
+        "id": "example-terms-of-service",
+        "platform": "Example",
+        "document_type": "Terms of Service",
+        "url": httpserver.url_for("/terms"),
+        "ignore_robots": True,
+    }
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"sources": [entry]}))
+    (tmp_path / "clausewatch.toml").write_text("min_clause_chars = 20\n[fetch]\nhost_delay = 0\n")
+    code, out, err = cli(tmp_path, "track")
+    assert code == ExitStatus.OK, out + err
+    with Archive(tmp_path / "archive") as archive:
+        versions = archive.versions("example-terms-of-service")
+        assert [v.technical for v in versions] == [False], versions
+        assert archive.alerts() == []
+        document = archive.read_version(versions[-1])
+    assert [c.heading_path[-1] for c in document.clauses] == ["5. Your Content", "6. Licence"]

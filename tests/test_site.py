@@ -21,7 +21,9 @@ from monitor.cli.main import Environment, ExitStatus, main
 from monitor.config import Settings
 from tests.conftest import CORPUS, ROOT, terms_html
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Debian's Chromium where it is installed (.ci/run installs it), else Playwright's own build
+# (`make test` runs `playwright install chromium` when there is no `chromium`).
+CHROMIUM = shutil.which("chromium") or shutil.which("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -53,12 +55,16 @@ def site(archive_with_alerts: Settings, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def browser():  # type: ignore[no-untyped-def]
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Chromium is needed: apt-get install chromium (.ci/run does this)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import Error, sync_playwright
 
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Error as exc:
+            pytest.fail(
+                "Chromium is needed: apt-get install chromium, or `make test` (which runs "
+                f"`playwright install chromium` where there is none): {exc}"
+            )
         yield instance
         instance.close()
 

@@ -23,9 +23,10 @@ from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ClausewatchError, UsageError
 from monitor.extract.document import normalize_text
-from monitor.extract.html import extract, html_document
+from monitor.extract.html import html_document
 from monitor.extract.markdown import parse as markdown_parse
 from monitor.extract.markdown import render as markdown_render
+from monitor.extract.readers import extract
 from monitor.extract.text import pdf_document, text_document
 from monitor.fetch.http import Fetcher
 from monitor.flag import assess, flag_changes
@@ -107,7 +108,7 @@ def check_report(
     tracked = _tracked_source(args.target, settings)
     select = parse_selectors(args.select or (), "--select")
     document, where = load_document(args.target, select, settings, tracked)
-    rules = load_rules()
+    rules = load_rules(settings.rules or None)
     findings: list[tuple[str, Match]] = []
     for clause in document.clauses:
         for match in rules.match(clause.text):

@@ -236,15 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         metavar="FILE",
-        help="where to write the pack (default: monitor/rules/learned.yaml)",
+        required=True,
+        help="where to write the pack (then name it in the `rules` setting or --rules)",
     )
-    for sub in (rules_list, rules_test, rules_learn):
+    for sub in (track, run, check, import_history, rules_list, rules_test, rules_learn):
         sub.add_argument(
             "--rules",
             type=Path,
             action="append",
             metavar="FILE",
-            help="a rule file instead of the default packs (repeatable)",
+            help="a rule file instead of the shipped packs (repeatable; the `rules` setting)",
         )
 
     sources = commands.add_parser("sources", help="validate sources.yaml and list the sources")
@@ -263,6 +264,8 @@ def _settings(args: argparse.Namespace, environment: Environment) -> Settings:
         changes["sources_file"] = (
             args.sources if args.sources.is_absolute() else environment.cwd / args.sources
         )
+    if getattr(args, "rules", None):
+        changes["rules"] = tuple(p if p.is_absolute() else environment.cwd / p for p in args.rules)
     if changes:
         import dataclasses
 

@@ -27,7 +27,7 @@ from monitor.errors import UsageError
 from monitor.extract.document import normalize_text
 from monitor.extract.markdown import parse as markdown_parse
 from monitor.importers.ota import convert_declarations, import_history
-from monitor.rules.files import PACKS_DIR, load_rules
+from monitor.rules.files import load_rules
 from monitor.rules.language import RuleSet
 from monitor.sources import AUDIENCES, parse_sources
 from monitor.track import record_alerts
@@ -53,7 +53,7 @@ def _learn(args: argparse.Namespace, rules: RuleSet, env: Environment) -> ExitSt
     rows = learn.read_claudette(args.corpus, documents)
     samples = [learn.featurize(*row, evidence) for row in rows]
     learned = learn.learn(samples, evidence)
-    out = args.out or PACKS_DIR / "learned.yaml"
+    out = args.out if args.out.is_absolute() else env.cwd / args.out
     learned_from = (
         f"{len(documents)} documents listed in {args.documents.name}"
         if documents
@@ -77,7 +77,7 @@ def _learn(args: argparse.Namespace, rules: RuleSet, env: Environment) -> ExitSt
 def cmd_rules(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
-    rules = load_rules(args.rules)
+    rules = load_rules(settings.rules or None)
     if args.rules_command == "learn":
         return _learn(args, rules, env)
     if args.rules_command == "list":
@@ -210,7 +210,10 @@ def cmd_import_history(
         archive.lock(),
     ):
         report = import_history(
-            repo, archive, load_rules(), only=set(args.source) if args.source else None
+            repo,
+            archive,
+            load_rules(settings.rules or None),
+            only=set(args.source) if args.source else None,
         )
         alerts = record_alerts(archive, settings.tag_authority)
     for problem in report.problems:

@@ -1,19 +1,20 @@
-"""Extraction: a Snapshot (HTML, PDF or plain text) into a Document of Clauses.
+"""The HTML reader: an HTML page into a Document of Clauses.
 
-Owns: choosing the reader by content type (HTML here; plain text and PDF in
-monitor.extract.text), choosing the terms content of an HTML page (the source's `select` and
-`remove`, CSS and range selectors run by monitor.extract.selection, or without them
-monitor.extract.main_content's choice), keeping the structure people cite (headings, number
-labels, lists, tables as rows, definitions, bold lead-in headings), and refusing a selection
-that is empty or too short to be terms (a FetchFailure, never a version). lxml lives here and
-in the modules below, CSS in monitor.css (bs4 is not used: lxml alone parses a 300 KB page
-about ten times faster). Must never: fetch, write files, or read the clock.
+Owns: parsing the page whole (a page the parser gave up on is NotTerms, never a shorter
+Document), choosing the terms content (the source's `select`/`remove`, CSS and range selectors
+run by monitor.extract.selection, or without them monitor.extract.main_content's choice),
+keeping the structure people cite (headings, number labels, lists, tables as rows,
+definitions, bold lead-in headings), and refusing a selection that matched nothing.
+monitor.extract.readers chooses this reader by media type. lxml lives here and in the modules
+below, CSS in monitor.css (bs4 is not used: lxml alone parses a 300 KB page about ten times
+faster). Must never: fetch, write files, or read the clock.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,8 +30,7 @@ from monitor.extract.document import (
 from monitor.extract.main_content import decode_emails, main_content, remove_chrome
 from monitor.extract.selection import choose
 from monitor.extract.selection import remove as remove_content
-from monitor.extract.text import pdf_document, text_document
-from monitor.model import Document, FailureReason, FetchFailure, Selector, Snapshot, Source
+from monitor.model import Document, Selector
 
 DROP_TAGS = frozenset(
     [
@@ -102,7 +102,7 @@ PLAIN_INLINE_TAGS = frozenset(
     ]
 )
 XML_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
-_HTML_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True)
+_PARSERS = threading.local()  # a parser per thread: its error log is read after each parse
 _TEXT_LENGTH = etree.XPath("string-length(normalize-space(.))")
 
 
@@ -336,6 +336,40 @@ def _owner_table(row: etree._Element) -> etree._Element | None:
     return parent
 
 
+def _parser(huge: bool) -> etree.HTMLParser:
+    """This thread's parser (its error log is read after each parse), plain or `huge_tree`."""
+    name = "huge" if huge else "plain"
+    parser = getattr(_PARSERS, name, None)
+    if parser is None:
+        parser = etree.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=huge)
+        setattr(_PARSERS, name, parser)
+    return parser
+
+
+def _parse(html: str) -> etree._Element | None:
+    """The page's element tree; raises NotTerms when libxml2 gave up before the end.
+
+    Past its limits (nesting deeper than 256) libxml2 stops reading with no exception, only a
+    FATAL entry in the error log, and everything after would be silently lost (a clause after a
+    deeply nested block, say). Such a page is parsed again with `huge_tree` (depth 2048; a
+    fifth slower, so not for every page); a page the parser still gives up on is a failed
+    fetch, never a version."""
+    for huge in (False, True):
+        parser = _parser(huge)
+        try:
+            # Plain etree elements: lxml.html's element classes cost a lookup on every access.
+            root = etree.fromstring(html, parser)
+        except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
+            raise NotTerms(f"the page is not parseable HTML: {exc}") from None
+        fatal = [e for e in parser.error_log if e.level == etree.ErrorLevels.FATAL]
+        if not fatal:
+            return root
+    raise NotTerms(
+        f"the HTML parser gave up at line {fatal[0].line} ({fatal[0].message.strip()}): "
+        "the rest of the page would be lost"
+    )
+
+
 def html_document(
     html: str,
     select: Sequence[Selector] = (),
@@ -346,11 +380,7 @@ def html_document(
     html = XML_DECL_RE.sub("", html, count=1)
     if not html.strip():
         raise NotTerms("the page is empty")
-    try:
-        # Plain etree elements: lxml.html's element classes cost a lookup on every access.
-        root = etree.fromstring(html, _HTML_PARSER)
-    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
-        raise NotTerms(f"the page is not parseable HTML: {exc}") from None
+    root = _parse(html)
     if root is None:
         raise NotTerms("the page has no HTML elements")
     page_title = " ".join((root.findtext(".//title") or "").split())
@@ -365,41 +395,15 @@ def html_document(
     builder = DocumentBuilder()
     copies = [el for el in chosen if el.getparent() is None and el is not root]  # ranges
     walker = _Walker(builder, _Bold.of(root, *copies))
-    for el in chosen:
-        walker.node(el)
-        walker.flush()
+    try:
+        for el in chosen:
+            walker.node(el)
+            walker.flush()
+    except RecursionError:  # the walk recurses per level: about 450 levels deep
+        raise NotTerms(
+            "the page nests its elements too deeply to read whole (hundreds of levels)"
+        ) from None
     if not title:
         h1 = root.find(".//h1")
         title = page_title or (" ".join(_flat_text(h1).split()) if h1 is not None else "")
     return builder.build(title)
-
-
-def extract(snapshot: Snapshot, source: Source, *, min_chars: int = 200) -> Document | FetchFailure:
-    """The terms Document in a snapshot, or a NOT_TERMS FetchFailure saying why there is none."""
-    try:
-        if snapshot.content_type == "application/pdf":
-            document = pdf_document(snapshot.content, source.title)
-        elif snapshot.content_type == "text/plain":
-            document = text_document(snapshot.text, source.title)
-        else:
-            document = html_document(snapshot.text, source.select, source.remove)
-    except NotTerms as exc:
-        return FetchFailure(
-            source.id,
-            snapshot.fetched_at,
-            snapshot.url,
-            FailureReason.NOT_TERMS,
-            str(exc),
-            snapshot.status,
-        )
-    length = sum(len(c.full_text) for c in document.clauses)
-    if length < min_chars:
-        return FetchFailure(
-            source.id,
-            snapshot.fetched_at,
-            snapshot.url,
-            FailureReason.NOT_TERMS,
-            f"the selection holds only {length} characters of text (at least {min_chars} expected)",
-            snapshot.status,
-        )
-    return document

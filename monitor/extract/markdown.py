@@ -129,6 +129,9 @@ def parse(markdown: str, title: str = "") -> Document:
                 effective_date = json.loads(value)
         markdown = markdown[match.end() :]
     builder = DocumentBuilder()
+    # The stated date of the front matter is the Document's: set before reading, so that a later
+    # "Effective May 17, 2024" heading stays a heading, as it was in the Document rendered.
+    builder.effective_date = effective_date
     tokens = _PARSER.parse(markdown)
     item_label: str | None = None
     in_row: list[str] | None = None
@@ -159,6 +162,4 @@ def parse(markdown: str, title: str = "") -> Document:
                 builder.text(paragraph)
         elif kind == "html_block":
             builder.text(_html_text(token.content))
-    if effective_date and builder.effective_date is None:
-        builder.effective_date = effective_date
     return builder.build(title)

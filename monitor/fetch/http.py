@@ -1,6 +1,7 @@
 """HTTP fetching, politely: the only module that talks to web servers (requests lives here).
 
-Owns: the session and its User-Agent, connect/read timeouts, a streamed body with a size cap
+Owns: the session and its User-Agent, connect/read timeouts and each request's total deadline
+(a watchdog shuts down the socket of a request that outlives it), a streamed body with a size cap
 counted after decompression (compression bombs stop early), retries with exponential backoff
 on connection errors, 429 (Retry-After honoured) and 5xx, conditional GET (ETag and
 Last-Modified, giving NotModified), a minimum delay between two requests to one host,
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import math
 import os
 import random
 import re
+import socket
 import threading
 import time
 import urllib.request
@@ -23,11 +26,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
 
 import charset_normalizer
 import requests
+import requests.adapters
+import urllib3
+from protego import Protego
 
 from monitor.config import FetchSettings
 from monitor.fetch.bot_walls import detect_block
@@ -41,7 +47,7 @@ from monitor.model import (
     Source,
 )
 
-TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "text/markdown")
 ACCEPTED_TYPES = (*TEXT_TYPES, "application/pdf")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 CHUNK = 64 * 1024  # urllib3 (2.6 and later) decompresses no more than this a read
@@ -163,6 +169,115 @@ def _no_credentials(request: requests.PreparedRequest) -> requests.PreparedReque
     return request
 
 
+@dataclass(slots=True)
+class _Watch:
+    deadline: float  # time.monotonic()
+    connection: object = None  # the urllib3 connection the request is made on
+    expired: bool = False
+    shut: bool = False
+
+
+def _shut_down(connection: object) -> bool:
+    """End every read on the connection's socket now, from any thread; False if it has none
+    yet. The plain socket's shutdown, even for TLS: the reading thread keeps its TLS state and
+    sees the end of the stream."""
+    sock = getattr(connection, "sock", None)
+    if not isinstance(sock, socket.socket):
+        return False
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    return True
+
+
+class _Deadlines:
+    """Total deadlines for requests. `read_timeout` bounds each read, so a server that sends a
+    byte every half second never times out; one thread shuts down the socket of any request
+    that outlives its deadline, and the read blocked on it ends at once. A request is watched
+    on the thread that makes it (the connection pools below say which connection it uses)."""
+
+    RECHECK = 0.25  # seconds, for an expired request whose socket is not connected yet
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._watches: dict[int, _Watch] = {}
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def watch(self, seconds: float) -> Iterator[_Watch]:
+        watch = _Watch(time.monotonic() + seconds)
+        key = threading.get_ident()
+        with self._changed:
+            self._watches[key] = watch
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="fetch-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+        try:
+            yield watch
+        finally:
+            with self._changed:
+                self._watches.pop(key, None)
+
+    def attach(self, connection: object) -> None:
+        """The calling thread's request is now made on `connection`."""
+        with self._changed:
+            watch = self._watches.get(threading.get_ident())
+            if watch is not None:
+                watch.connection = connection
+                self._changed.notify()
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                soonest = math.inf
+                for watch in self._watches.values():
+                    if watch.shut:
+                        continue
+                    if watch.deadline <= now:
+                        watch.expired = True
+                        watch.shut = _shut_down(watch.connection)
+                        if not watch.shut:
+                            soonest = min(soonest, now + self.RECHECK)
+                    else:
+                        soonest = min(soonest, watch.deadline)
+                self._changed.wait(None if soonest == math.inf else soonest - now)
+
+
+DEADLINES = _Deadlines()
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        DEADLINES.attach(conn)
+        return super()._make_request(conn, *args, **kwargs)
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        DEADLINES.attach(conn)
+        return super()._make_request(conn, *args, **kwargs)
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, with pools whose requests DEADLINES can end."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS brings pools of its own
+            manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+        return manager
+
+
 class Fetcher:
     """Fetches terms pages politely. Thread-safe: one instance serves a whole pass."""
 
@@ -179,6 +294,8 @@ class Fetcher:
         self._sleep = sleep
         self._monotonic = monotonic
         self._session = requests.Session()
+        for prefix in ("http://", "https://"):
+            self._session.mount(prefix, _WatchedAdapter())
         self._session.max_redirects = settings.max_redirects
         # Terms pages are public: no credentials from ~/.netrc (an auth that adds nothing
         # keeps requests from looking there).
@@ -193,14 +310,21 @@ class Fetcher:
         self._session.headers.update(
             {
                 "User-Agent": settings.user_agent,
-                "Accept": "text/html,application/xhtml+xml,application/pdf;q=0.9,text/plain;q=0.8",
+                "Accept": (
+                    "text/html,application/xhtml+xml,application/pdf;q=0.9,"
+                    "text/plain;q=0.8,text/markdown;q=0.8"
+                ),
                 "Accept-Language": "en",
                 "Accept-Encoding": "gzip, deflate",
             }
         )
+        # robots.txt groups name a product token: "Clausewatch", not the whole User-Agent
+        self._robot_name = (
+            settings.user_agent.split("/")[0].split()[0] if settings.user_agent.strip() else "*"
+        )
         self._guard = threading.Lock()
         self._hosts: dict[str, _Host] = {}
-        self._robots: dict[str, tuple[float, RobotFileParser]] = {}
+        self._robots: dict[str, tuple[float, Protego]] = {}
 
     def close(self) -> None:
         self._session.close()
@@ -257,8 +381,12 @@ class Fetcher:
                 elif delay > self.settings.max_retry_after:
                     break
                 self._sleep(delay)
-            with self._turn(url):
+            with self._turn(url), DEADLINES.watch(self.settings.total_timeout) as watch:
                 result = self._attempt(url, source_id, headers)
+            if watch.expired and isinstance(result, (_Retry, FetchFailure)):
+                return FetchFailure(
+                    source_id, self._clock(), url, FailureReason.TIMEOUT, self._too_slow(url)
+                )
             if not isinstance(result, _Retry):
                 return result
             retry = result
@@ -269,6 +397,12 @@ class Fetcher:
         else:
             detail += f" (after {self.settings.retries + 1} attempts)"
         return FetchFailure(source_id, self._clock(), url, retry.reason, detail, retry.status)
+
+    def _too_slow(self, url: str) -> str:
+        return (
+            f"no complete answer from {url} within total_timeout "
+            f"({self.settings.total_timeout:g} s): the server sends too slowly"
+        )
 
     def _attempt(self, url: str, source_id: str, headers: dict[str, str]) -> FetchResult | _Retry:
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
@@ -379,33 +513,37 @@ class Fetcher:
             cached = self._robots.get(origin)
         if cached is None or self._monotonic() - cached[0] > ROBOTS_TTL:
             rules = self._load_robots(origin)
-            if not isinstance(rules, RobotFileParser):
+            if not isinstance(rules, Protego):
                 return rules  # not cached: the next pass asks again
             cached = (self._monotonic(), rules)
             with self._guard:
                 self._robots[origin] = cached
-        if cached[1].can_fetch(self.settings.user_agent, url):
+        if cached[1].can_fetch(url, self._robot_name):
             return None
         return (
             FailureReason.ROBOTS,
             f"robots.txt of {origin} disallows this URL (set ignore_robots: true to override)",
         )
 
-    def _load_robots(self, origin: str) -> RobotFileParser | tuple[FailureReason, str]:
+    def _load_robots(self, origin: str) -> Protego | tuple[FailureReason, str]:
         """Parsed robots.txt; a 4xx means no rules (RFC 9309), 5xx or no answer forbids all."""
         robots_url = f"{origin}/robots.txt"
-        parser = RobotFileParser(robots_url)
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        watch = _Watch(math.inf)
         try:
-            with self._turn(robots_url):
+            with self._turn(robots_url), DEADLINES.watch(self.settings.total_timeout) as watch:
                 response = self._session.get(robots_url, timeout=timeout, stream=True)
                 with response:
                     body = response.raw.read(ROBOTS_MAX_BYTES, decode_content=True) or b""
         except requests.Timeout as exc:
             return FailureReason.TIMEOUT, f"timed out asking {robots_url}: {exc}"
         except requests.RequestException as exc:
+            if watch.expired:
+                return FailureReason.TIMEOUT, self._too_slow(robots_url)
             return FailureReason.CONNECTION, f"cannot reach {origin} (asking for robots.txt): {exc}"
         except Exception as exc:  # urllib3 decode errors and the like
+            if watch.expired:
+                return FailureReason.TIMEOUT, self._too_slow(robots_url)
             return FailureReason.ROBOTS, f"{robots_url} could not be read ({exc}); not fetching"
         if response.status_code >= 500:
             return (
@@ -413,7 +551,6 @@ class Fetcher:
                 f"{robots_url} answered HTTP {response.status_code}; RFC 9309 says not to crawl",
             )
         if response.status_code >= 400:
-            parser.parse([])
-        else:
-            parser.parse(body.decode("utf-8", errors="replace").splitlines())
-        return parser
+            return Protego.parse("")
+        # Protego follows RFC 9309: "*" and "$" in paths, the longest match wins
+        return Protego.parse(body.decode("utf-8", errors="replace"))
