@@ -6,6 +6,15 @@ index), telling moved and renumbered clauses from real rewording, the word-level
 each reworded clause (diff-match-patch with semantic cleanup and no timeout: its default 1 s
 timeout silently degrades to delete-all/insert-all), and deciding which changes are cosmetic.
 Must never: do I/O or read a clock, or render (monitor.publish.render shows ChangeSets).
+
+Bounds, counted in work and never in time, so that the same two versions always give the same
+ChangeSet: diff-match-patch's time grows with the product of the two runs it aligns (a clause
+of 50 KB whose sentences were reshuffled took a minute), so a run longer than DIFF_RUN_LIMIT
+pieces, or beyond the ChangeSet's DIFF_BUDGET, is shown deleted and inserted whole; and a
+clause whose words are shared by many clauses reads at most CANDIDATE_POSTINGS entries of the
+word index, its rarest words first, and is also compared with the clauses at its position
+(8,000 reworded clauses over common words took two minutes). Each coarser path taken is said in
+the ChangeSet's notes.
 """
 
 from __future__ import annotations
@@ -35,6 +44,12 @@ SPLIT_SIMILARITY = 0.7  # the joined parts against the whole
 MAX_SPLIT_PARTS = 6
 COMMON_WORD_SHARE = 0.25  # words in more than this share of clauses don't index (the, and, of)
 MAX_CANDIDATES = 12
+# diff-match-patch aligns two runs of pieces (words, or sentences) in time that grows with
+# their product when they have little in common: 1,000 reshuffled words against 1,000 take
+# 0.7 s. Beyond these bounds the run is shown deleted and inserted whole, with a note.
+DIFF_RUN_LIMIT = 2_000  # pieces in the two differing runs of one alignment, together
+DIFF_BUDGET = 10_000_000  # products of the runs aligned for one ChangeSet, summed
+CANDIDATE_POSTINGS = 300  # word-index entries read to find one clause's candidates
 
 
 def words(text: str) -> list[str]:
@@ -81,8 +96,50 @@ def _encode(pieces: list[str], codes: dict[str, str], table: list[str]) -> str:
     return "".join(out)
 
 
-def _diff_pieces(old: list[str], new: list[str]) -> list[tuple[SpanOp, str]]:
-    """diff-match-patch over sequences of pieces (words or sentences), semantic cleanup."""
+class _Budget:
+    """What is left of one ChangeSet's diff-match-patch work, and the clauses that went
+    coarse for want of it."""
+
+    def __init__(self) -> None:
+        self.left = DIFF_BUDGET
+        self.coarse = 0
+
+    def allows(self, old: int, new: int) -> bool:
+        """Whether two differing runs of `old` and `new` pieces may be aligned piece by piece;
+        if so, their cost is taken."""
+        if old + new > DIFF_RUN_LIMIT or old * new > self.left:
+            return False
+        self.left -= old * new
+        return True
+
+
+def _common_ends(old: list[str], new: list[str]) -> tuple[int, int]:
+    """The number of pieces the two lists share at their start, and then at their end."""
+    limit = min(len(old), len(new))
+    start = 0
+    while start < limit and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < limit - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    return start, end
+
+
+def _diff_pieces(
+    old: list[str], new: list[str], budget: _Budget
+) -> tuple[list[tuple[SpanOp, str]], bool]:
+    """diff-match-patch over sequences of pieces (words or sentences), semantic cleanup; and
+    whether the budget made it coarse (the differing middle deleted and inserted whole)."""
+    start, end = _common_ends(old, new)
+    middle_old, middle_new = old[start : len(old) - end], new[start : len(new) - end]
+    if middle_old and middle_new and not budget.allows(len(middle_old), len(middle_new)):
+        coarse = [
+            (SpanOp.EQUAL, "".join(old[:start])),
+            (SpanOp.DELETE, "".join(middle_old)),
+            (SpanOp.INSERT, "".join(middle_new)),
+            (SpanOp.EQUAL, "".join(old[len(old) - end :])),
+        ]
+        return [(op, text) for op, text in coarse if text], True
     engine = diff_match_patch()
     engine.Diff_Timeout = 0  # never trade correctness for time (the default is 1 s)
     codes: dict[str, str] = {}
@@ -90,37 +147,45 @@ def _diff_pieces(old: list[str], new: list[str]) -> list[tuple[SpanOp, str]]:
     diffs = engine.diff_main(_encode(old, codes, table), _encode(new, codes, table), False)
     engine.diff_cleanupSemantic(diffs)
     ops = {0: SpanOp.EQUAL, 1: SpanOp.INSERT, -1: SpanOp.DELETE}
-    return [(ops[op], "".join(table[ord(c) - 0xF0000] for c in chars)) for op, chars in diffs]
+    return [
+        (ops[op], "".join(table[ord(c) - 0xF0000] for c in chars)) for op, chars in diffs
+    ], False
 
 
 def word_spans(old: str, new: str) -> tuple[Span, ...]:
-    """A word-level diff of two clause texts, as runs of kept, inserted and deleted words.
+    """A word-level diff of two clause texts, as runs of kept, inserted and deleted words."""
+    return _word_spans(old, new, _Budget())[0]
+
+
+def _word_spans(old: str, new: str, budget: _Budget) -> tuple[tuple[Span, ...], bool]:
+    """A word-level diff of two clause texts, and whether a bound made part of it coarse.
 
     Long, much-rewritten clauses are first aligned sentence by sentence (as diff-match-patch's
     own line mode does), and only the changed runs are diffed word by word.
     """
     old_words, new_words = TOKEN_RE.findall(old), TOKEN_RE.findall(new)
     if len(old_words) * len(new_words) <= LARGE_PRODUCT:
-        pieces = _diff_pieces(old_words, new_words)
+        pieces, coarse = _diff_pieces(old_words, new_words, budget)
     else:
         pieces = []
         pending = {SpanOp.DELETE: "", SpanOp.INSERT: ""}
-        coarse = [
-            *_diff_pieces(
-                [s for s in SENTENCE_RE.findall(old) if s],
-                [s for s in SENTENCE_RE.findall(new) if s],
-            ),
-            (SpanOp.EQUAL, ""),
-        ]
-        for op, text in coarse:
+        by_sentence, coarse = _diff_pieces(
+            [s for s in SENTENCE_RE.findall(old) if s],
+            [s for s in SENTENCE_RE.findall(new) if s],
+            budget,
+        )
+        for op, text in [*by_sentence, (SpanOp.EQUAL, "")]:
             if op is not SpanOp.EQUAL:
                 pending[op] += text
                 continue
             if pending[SpanOp.DELETE] and pending[SpanOp.INSERT]:
-                pieces += _diff_pieces(
+                by_word, coarse_run = _diff_pieces(
                     TOKEN_RE.findall(pending[SpanOp.DELETE]),
                     TOKEN_RE.findall(pending[SpanOp.INSERT]),
+                    budget,
                 )
+                pieces += by_word
+                coarse = coarse or coarse_run
             else:
                 pieces += [(o, t) for o, t in pending.items() if t]
             pending = {SpanOp.DELETE: "", SpanOp.INSERT: ""}
@@ -133,7 +198,7 @@ def word_spans(old: str, new: str) -> tuple[Span, ...]:
             spans[-1] = Span(op, spans[-1].text + text)
         else:
             spans.append(Span(op, text))
-    return tuple(spans)
+    return tuple(spans), coarse
 
 
 def _increasing(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
@@ -173,6 +238,21 @@ class _Bags:
         return bag
 
 
+class _Index:
+    """An inverted word index of the free clauses of one side, and their positions."""
+
+    def __init__(self, postings: dict[str, list[int]], members: list[int], side: int) -> None:
+        self.postings = postings
+        self.members = members  # ascending
+        self.side = side  # clauses on that side, free or not
+
+    def near(self, position: float) -> list[int]:
+        """The free clauses at about `position` (0..1) of their document."""
+        at = bisect.bisect_left(self.members, round(position * self.side))
+        half = MAX_CANDIDATES // 2
+        return self.members[max(0, at - half) : at + half]
+
+
 class _Aligner:
     """Pairs old clauses with new ones, stage by stage, each stage on what is left."""
 
@@ -184,6 +264,7 @@ class _Aligner:
         self.taken_new: set[int] = set()
         self.splits: list[tuple[int, list[int]]] = []  # old index -> new indices
         self.merges: list[tuple[list[int], int]] = []  # old indices -> new index
+        self.limited: set[tuple[str, int]] = set()  # clauses whose candidate search was cut
         # Word bags are made only for clauses that the exact-text stage leaves unpaired.
         self._bags_old = _Bags(old)
         self._bags_new = _Bags(new)
@@ -224,33 +305,55 @@ class _Aligner:
             ):
                 self.pair(i, j_found)
 
-    def _index(self, indices: list[int], bags: _Bags) -> dict[str, list[int]]:
+    def _index(self, indices: list[int], bags: _Bags) -> _Index:
         index: dict[str, list[int]] = {}
         for k in indices:
             for word in bags[k]:
                 index.setdefault(word, []).append(k)
         limit = max(3, int(COMMON_WORD_SHARE * len(indices)))
-        return {w: ks for w, ks in index.items() if len(ks) <= limit}
+        postings = {w: ks for w, ks in index.items() if len(ks) <= limit}
+        side = len(self.old) if bags is self._bags_old else len(self.new)
+        return _Index(postings, indices, side)
 
-    def _candidates(self, bag: Counter[str], index: dict[str, list[int]]) -> list[int]:
+    def _candidates(self, who: tuple[str, int], bag: Counter[str], index: _Index) -> list[int]:
+        """The clauses of the other side that share most words with `bag`. Reading the index
+        costs the sum of the posting lists of its words: past CANDIDATE_POSTINGS, the rarest
+        words' lists are read and the clauses at the same position added (noted)."""
+        lists = [ks for word in bag if (ks := index.postings.get(word))]
+        if sum(len(ks) for ks in lists) > CANDIDATE_POSTINGS + len(lists):
+            self.limited.add(who)
+            lists.sort(key=len)
+            kept: list[list[int]] = []
+            read = 0
+            for ks in lists:
+                if read + len(ks) > CANDIDATE_POSTINGS:
+                    break  # a word in more clauses than that tells none of them apart
+                kept.append(ks)
+                read += len(ks)
+            lists = kept
+            near = index.near(who[1] / max(1, len(self.old if who[0] == "old" else self.new)))
+        else:
+            near = []
         shared: Counter[int] = Counter()
-        for word in bag:
-            for k in index.get(word, ()):
+        for ks in lists:
+            for k in ks:
                 shared[k] += 1
-        return [k for k, _ in shared.most_common(MAX_CANDIDATES)]
+        found = [k for k, _ in shared.most_common(MAX_CANDIDATES)]
+        return found + [k for k in near if k not in found]
 
     def _groups(
         self,
         parts: list[int],
         part_bags: _Bags,
         whole_bags: _Bags,
-        index: dict[str, list[int]],
+        index: _Index,
     ) -> list[tuple[int, list[int]]]:
         """Runs of consecutive free parts that each sit inside the same whole clause."""
         home: dict[int, int] = {}
+        side = "new" if part_bags is self._bags_new else "old"
         for p in parts:
             best, best_score = -1, 0.0
-            for w in self._candidates(part_bags[p], index):
+            for w in self._candidates((side, p), part_bags[p], index):
                 score = containment(part_bags[p], whole_bags[w])
                 if score > best_score:
                     best, best_score = w, score
@@ -306,7 +409,7 @@ class _Aligner:
         index = self._index(free_old, self._bags_old)
         scored = []
         for j in free_new:
-            for i in self._candidates(self._bags_new[j], index):
+            for i in self._candidates(("new", j), self._bags_new[j], index):
                 score = similarity(self._bags_old[i], self._bags_new[j])
                 if score >= FUZZY_THRESHOLD:
                     distance = abs(i / max(1, len(self.old)) - j / max(1, len(self.new)))
@@ -322,7 +425,11 @@ def _joined(parts: list[Clause]) -> Clause:
 
 
 def _change(
-    kind: ChangeKind, old: Clause | None, new: Clause | None, parts: Iterable[Clause] = ()
+    kind: ChangeKind,
+    old: Clause | None,
+    new: Clause | None,
+    budget: _Budget,
+    parts: Iterable[Clause] = (),
 ) -> ClauseChange:
     spans: tuple[Span, ...] = ()
     cosmetic = kind is ChangeKind.RENUMBERED
@@ -331,7 +438,8 @@ def _change(
         and new is not None
         and kind not in (ChangeKind.MOVED, ChangeKind.RENUMBERED)
     ):
-        spans = word_spans(old.text, new.text)
+        spans, coarse = _word_spans(old.text, new.text, budget)
+        budget.coarse += coarse
         cosmetic = canonical(old.text) == canonical(new.text)
     elif old is not None and new is None:
         spans = (Span(SpanOp.DELETE, old.text),)
@@ -349,30 +457,46 @@ def diff(
     aligner.by_label()
     aligner.splits_and_merges()
     aligner.fuzzy()
+    budget = _Budget()
     in_order = _increasing(list(aligner.old_to_new.items()))
     placed: list[tuple[float, int, ClauseChange]] = []  # (position in new, tie-break, change)
     for i, j in aligner.old_to_new.items():
         o, n = old.clauses[i], new.clauses[j]
         if o.text == n.text:
             if (i, j) not in in_order:
-                placed.append((j, 0, _change(ChangeKind.MOVED, o, n)))
+                placed.append((j, 0, _change(ChangeKind.MOVED, o, n, budget)))
             elif o.label != n.label:
-                placed.append((j, 0, _change(ChangeKind.RENUMBERED, o, n)))
+                placed.append((j, 0, _change(ChangeKind.RENUMBERED, o, n, budget)))
         else:
-            placed.append((j, 0, _change(ChangeKind.MODIFIED, o, n)))
+            placed.append((j, 0, _change(ChangeKind.MODIFIED, o, n, budget)))
     for i, js in aligner.splits:
         parts = [new.clauses[j] for j in js]
-        placed.append((js[0], 0, _change(ChangeKind.SPLIT, old.clauses[i], _joined(parts), parts)))
+        whole = old.clauses[i]
+        placed.append((js[0], 0, _change(ChangeKind.SPLIT, whole, _joined(parts), budget, parts)))
     for is_, j in aligner.merges:
         parts = [old.clauses[i] for i in is_]
-        placed.append((j, 0, _change(ChangeKind.MERGED, _joined(parts), new.clauses[j], parts)))
+        whole = new.clauses[j]
+        placed.append((j, 0, _change(ChangeKind.MERGED, _joined(parts), whole, budget, parts)))
     for j in aligner.free_new():
-        placed.append((j, 0, _change(ChangeKind.ADDED, None, new.clauses[j])))
+        placed.append((j, 0, _change(ChangeKind.ADDED, None, new.clauses[j], budget)))
     anchors = sorted(aligner.old_to_new.items())
     old_positions = [i for i, _ in anchors]
     for i in aligner.free_old():
         at = bisect.bisect_left(old_positions, i)
         position = anchors[at - 1][1] + 0.5 if at else -0.5
-        placed.append((position, 1, _change(ChangeKind.REMOVED, old.clauses[i], None)))
+        placed.append((position, 1, _change(ChangeKind.REMOVED, old.clauses[i], None, budget)))
     placed.sort(key=lambda item: (item[0], item[1]))
-    return ChangeSet(old_id, new_id, tuple(change for _, _, change in placed))
+    notes = []
+    if aligner.limited:
+        notes.append(
+            f"{len(aligner.limited):,} clauses (of both versions) share their words with many others: their"
+            f" matches were looked for among the clauses with their rarest words (at most"
+            f" {CANDIDATE_POSTINGS} index entries each) and at their position, not among all"
+        )
+    if budget.coarse:
+        notes.append(
+            f"{budget.coarse:,} clauses changed too much to be diffed word by word within the"
+            f" bounds ({DIFF_RUN_LIMIT:,} words or sentences a run): their changed part is"
+            " shown as the old text deleted and the new inserted, whole"
+        )
+    return ChangeSet(old_id, new_id, tuple(change for _, _, change in placed), tuple(notes))

@@ -38,3 +38,12 @@ class UsageError(ClausewatchError):
 class NotTerms(ClausewatchError):
     """The content is empty or too short to be terms; turned into a FetchFailure by
     monitor.extract.readers.extract(), never raised past it."""
+
+
+class DamagedFile(ArchiveError):
+    """An archive file that the catalog names is missing or unreadable. The message names the
+    file and what it held; `clausewatch verify --repair` restores what can be restored."""
+
+
+class DamagedCatalog(ArchiveError):
+    """The catalog fails SQLite's integrity check: nothing may be written into it."""

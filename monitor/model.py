@@ -49,6 +49,13 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+class Origin(StrEnum):
+    """Why a version was recorded: what decides whether its changes may alert."""
+
+    FETCHED = "fetched"  # a page as fetched (or imported): its changes are flagged and alert
+    TECHNICAL = "technical"  # re-extracted with new rules or selectors: recorded, never alerts
+
+
 @dataclass(frozen=True, slots=True)
 class RangeSelector:
     """Open Terms Archive's range selector: the content between two elements, each found by a
@@ -291,6 +298,8 @@ class ChangeSet:
     old_version_id: int | None
     new_version_id: int | None
     changes: tuple[ClauseChange, ...]
+    # where the diff took a coarser path to stay within its bounds (monitor.diff), in words
+    notes: tuple[str, ...] = ()
 
     @property
     def is_cosmetic(self) -> bool:

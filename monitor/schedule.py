@@ -14,7 +14,7 @@ or judge changes (it only calls track and publish).
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import logging
 import os
 import random
@@ -32,6 +32,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from monitor.archive import Archive
+from monitor.archive.lock import hold_lock
 from monitor.config import Settings, cron_trigger, parse_interval, trigger_for
 from monitor.errors import ArchiveLocked
 from monitor.fetch.http import Fetcher
@@ -139,34 +140,22 @@ class DaemonLock:
 
     def __init__(self, archive_dir: Path) -> None:
         self.path = archive_dir / ".daemon.lock"
-        self.fd: int | None = None
+        self._held = contextlib.ExitStack()
 
     def __enter__(self) -> DaemonLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-            os.close(fd)
-            raise ArchiveLocked(
+
+        def busy(holder: str) -> ArchiveLocked:
+            return ArchiveLocked(
                 f"{self.path.parent}: another `clausewatch run` is already watching this archive "
                 f"({holder or 'unknown process'}); stop it first, or use another archive"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(
-            fd,
-            f"pid {os.getpid()} since {datetime.now(UTC).isoformat(timespec='seconds')}".encode(),
-            0,
-        )
-        self.fd = fd
+            )
+
+        self._held.enter_context(hold_lock(self.path, busy=busy))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
+        self._held.close()
 
 
 class Daemon:

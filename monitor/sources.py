@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,29 @@ REQUIRED = ("id", "platform", "document_type")
 DEFAULT_FETCH = FetchMode.AUTO
 DEFAULT_SCHEDULE = "every 6h ~30m"
 MAX_ID_CHARS = 64  # an id names files and folders: far below any file system's name limit
+
+
+def check_id(sid: str) -> str | None:
+    """What is wrong with `sid` as a source id (it names the source's folder in the archive),
+    or None when it is a sound one: a lowercase slug, never empty, never a path, not too long."""
+    if len(sid) > MAX_ID_CHARS:
+        return f"id is {len(sid)} characters long; at most {MAX_ID_CHARS}"
+    if not ID_RE.match(sid):
+        return "id must be a lowercase slug of letters, digits and single hyphens ([a-z0-9-]+)"
+    return None
+
+
+def slug(text: str) -> str:
+    """`text` as an id: lowercase letters and digits, runs of anything else as one hyphen,
+    accents dropped ("Société Générale" -> "societe-generale"); a name with letters but none in
+    the Latin alphabet ("微博") is spelled in punycode ("xn-9cs229l"). Empty when `text` has no
+    letter or digit: the caller must refuse it (check_id)."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    ascii_slug = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
+    if ascii_slug or not any(c.isalnum() for c in text):
+        return ascii_slug
+    spelled = text.lower().encode("punycode").decode("ascii")
+    return "xn-" + re.sub(r"[^a-z0-9]+", "-", spelled).strip("-")
 
 
 def _node_map(node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -253,18 +277,10 @@ def _source(path: Path, node: yaml.Node) -> Source:
         return _where(path, nodes[key][1]) if key in nodes else where
 
     assert sid is not None
-    if len(sid) > MAX_ID_CHARS:
-        raise ConfigError(
-            f"id is {len(sid)} characters long; at most {MAX_ID_CHARS}",
-            where=at("id"),
-            source_id=sid[:MAX_ID_CHARS] + "\N{HORIZONTAL ELLIPSIS}",
-        )
-    if not ID_RE.match(sid):
-        raise ConfigError(
-            "id must be a lowercase slug of letters, digits and single hyphens ([a-z0-9-]+)",
-            where=at("id"),
-            source_id=sid,
-        )
+    problem = check_id(sid)
+    if problem:
+        shown = sid if len(sid) <= MAX_ID_CHARS else sid[:MAX_ID_CHARS] + "\N{HORIZONTAL ELLIPSIS}"
+        raise ConfigError(problem, where=at("id"), source_id=shown)
     fetch = _fetch_mode(data.get("fetch", DEFAULT_FETCH.value), at("fetch"), sid)
     select = _selectors(data.get("select"), "select", at("select"), sid)
     remove = _selectors(data.get("remove"), "remove", at("remove"), sid)

@@ -37,11 +37,13 @@ from monitor.fetch.http import Fetcher
 from monitor.flag import flag_changes
 from monitor.model import (
     ChangeSet,
+    Conditional,
     Document,
     FailureReason,
     FetchFailure,
     FetchResult,
     NotModified,
+    Origin,
     Outcome,
     Snapshot,
     Source,
@@ -123,15 +125,27 @@ class _Work:
     rendered: markdown.RenderedVersion | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _LastFetch:
+    """What the archive knows of a source before fetching it again."""
+
+    conditional: Conditional | None  # validators for a conditional GET
+    sha256: str | None  # of the last snapshot's bytes
+
+    @classmethod
+    def of(cls, latest: StoredSnapshot | None) -> _LastFetch:
+        return cls(conditional_for(latest), latest.sha256 if latest else None)
+
+
 def _fetch_and_extract(
     source: Source,
     fetcher: Fetcher,
-    archive_state: tuple[object, str | None],
+    last: _LastFetch,
     min_chars: int,
     pool: concurrent.futures.Executor | None = None,
 ) -> _Work:
-    conditional, last_sha = archive_state
-    result = fetcher.fetch(source, conditional)  # type: ignore[arg-type]
+    last_sha = last.sha256
+    result = fetcher.fetch(source, last.conditional)
     if not isinstance(result, Snapshot):
         return _Work(source, result)
     if result.sha256 == last_sha:
@@ -230,7 +244,7 @@ def upgrade_extraction(
         archive.read_snapshot(latest),
         document,
         extractor=fingerprint,
-        technical=True,
+        origin=Origin.TECHNICAL,
         recorded_at=now,
         changeset=_changes_since_last(archive, source.id, document),
     )
@@ -295,7 +309,7 @@ class _Pass:
         self.clock = clock
         self.on_result = on_result
         self.should_stop = should_stop
-        self.states: dict[str, tuple[object, str | None]] = {}
+        self.states: dict[str, _LastFetch] = {}
         # Bounded: fetching threads wait while the archive catches up, so that at most a few
         # fetched pages are held in memory at once, however many sources a pass has.
         self.pending: queue.Queue[_Work] = queue.Queue(maxsize=2 * max(1, settings.workers))
@@ -356,7 +370,7 @@ class _Pass:
                     latest,
                     extractors.get(source.id, ""),
                 )
-            self.states[source.id] = (conditional_for(latest), latest.sha256 if latest else None)
+            self.states[source.id] = _LastFetch.of(latest)
 
     def start_pool(self) -> concurrent.futures.ProcessPoolExecutor | None:
         """Extraction (CPU work) moves to worker processes once a pass is big enough to repay
@@ -468,14 +482,15 @@ def record_alerts(archive: Archive, authority: str = "clausewatch") -> int:
     made = 0
     for change in archive.changes_without_alerts():
         source = archive.source(change.source_id)
-        if source is None:
-            continue
+        changeset = archive.or_skip(archive.read_changeset, change)
+        if source is None or changeset is None:
+            continue  # a damaged change file: reported, and alerted once repaired
         alert = make_alert(
             source,
             change.id,
             change.recorded_at,
             archive.version_sha(change.new_version_id),
-            archive.read_changeset(change),
+            changeset,
             archive.read_flags(change),
             authority=authority,
             technical=change.technical,

@@ -144,10 +144,10 @@ def test_failures_are_recorded_and_write_nothing(archive: Archive) -> None:
         )
     )
     rows = archive.checks("example-terms")
-    assert (
-        rows[0]["outcome"] == "failed"
-        and rows[0]["reason"] == "blocked"
-        and rows[0]["status"] == 403
+    assert (rows[0].outcome, rows[0].reason, rows[0].status) == (
+        Outcome.FAILED,
+        FailureReason.BLOCKED,
+        403,
     )
     assert archive.latest_version("example-terms") is None
     assert not (archive.root / "example-terms").exists()

@@ -44,7 +44,7 @@ def test_track_json_then_verify(httpserver: HTTPServer, tmp_path: Path) -> None:
     summary = json.loads(out)
     assert summary["counts"]["new"] == 1 and summary["sources"][0]["id"] == "example-terms"
     code, out, _ = run(tmp_path, "verify")
-    assert code == ExitStatus.OK and "1 snapshots, 1 versions: ok" in out
+    assert code == ExitStatus.OK and "1 snapshots, 1 versions, 0 changes: ok" in out
     code, out, _ = run(tmp_path, "verify", "--json")
     assert json.loads(out)["ok"] is True
 

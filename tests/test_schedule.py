@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from monitor.archive.ledger import SendStatus
 from monitor.cli.main import Environment, ExitStatus, main
 from monitor.config import cron_trigger, cron_weekdays
 from monitor.schedule import failure_notices, next_due, previous_fire
@@ -221,7 +220,7 @@ def _checks(tmp_path: Path) -> int:
 
 
 def test_a_digest_missed_while_the_daemon_was_down_is_sent_at_start(tmp_path: Path) -> None:
-    from monitor.archive import Archive
+    from monitor.archive import Archive, SendStatus
     from monitor.config import Settings
     from monitor.schedule import DIGEST_JOB, Daemon
 

@@ -1,16 +1,18 @@
 """The catalog: the SQLite database beside the archive files, and what can be read from it.
 
-Owns: the schema and its migrations, the connection, one transaction per write (or a savepoint
-inside a batch), the row types (StoredSnapshot, StoredChange, Stored) and the queries on
-sources, snapshots, versions, changes and checks. The Archive (monitor.archive) builds on it
-with the files and the writes of a pass, PublishLog (monitor.archive.ledger) with what was told.
-Must never: read or write an archive file.
+Owns: the schema and its migrations, the connection, the integrity check at open (a damaged
+catalog is never written to), one transaction per write (or a savepoint inside a batch), the
+row types (StoredSnapshot, StoredChange, Check, FileRow, Stored) and every statement on
+sources, snapshots, versions, changes, flags and checks. Nothing SQLite-specific leaves it:
+callers get dataclasses, and errors as ArchiveErrors, so that another backend (PostgreSQL)
+can take its place behind the Archive. Must never: read or write an archive file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,10 +20,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from monitor.errors import ArchiveError
-from monitor.model import ChangeSet, Conditional, Outcome, Source, Version
+from monitor.errors import ArchiveError, DamagedCatalog
+from monitor.model import (
+    ChangeSet,
+    Conditional,
+    FailureReason,
+    Flag,
+    Origin,
+    Outcome,
+    Snapshot,
+    Source,
+    Version,
+)
 
 CATALOG = "catalog.sqlite"
+CATALOG_REPAIR = (
+    "stop every clausewatch process, keep a copy of the archive folder, then rebuild the catalog"
+    " with `sqlite3 catalog.sqlite .recover | sqlite3 recovered.sqlite`, move recovered.sqlite"
+    " to catalog.sqlite and run `clausewatch verify --repair` (README, The archive: repairs)"
+)
 SCHEMA = [
     # version 1
     """
@@ -143,6 +160,37 @@ class StoredChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Check:
+    """One check of a source in a pass, as the catalog records it."""
+
+    source_id: str
+    checked_at: datetime
+    outcome: Outcome
+    reason: FailureReason | None = None
+    detail: str = ""
+    status: int | None = None
+    url: str | None = None
+    snapshot_id: int | None = None
+    version_id: int | None = None
+    id: int = 0  # given by the catalog
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """A catalog row that names an archive file: what `verify` checks."""
+
+    kind: str  # "snapshots", "versions" or "changes"
+    id: int
+    source_id: str
+    path: str
+    sha256: str
+
+    @property
+    def noun(self) -> str:
+        return self.kind.removesuffix("s")
+
+
+@dataclass(frozen=True, slots=True)
 class Stored:
     """What storing one pass result did."""
 
@@ -155,20 +203,30 @@ class Stored:
 
 
 class Catalog:
-    """The catalog of one archive folder, open; `Archive` is the class to use."""
+    """The SQLite catalog of one archive folder, open. `check=False` opens a damaged one (for
+    `verify`, which reports the damage); otherwise a damaged catalog raises DamagedCatalog."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, check: bool = True) -> None:
         self.root = root
+        self.path = root / CATALOG
         try:
             root.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(root / CATALOG, timeout=30, isolation_level=None)
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise ArchiveError(f"{root}: cannot open the archive: {exc}") from exc
         self._db.row_factory = sqlite3.Row
-        self._batch = False  # inside Archive.batch(): each write is a savepoint
+        self._batch = False  # inside a batch: each write is a savepoint
         self._savepoints = 0
         # The default rollback journal, not WAL: WAL needs its -wal and -shm files writable, so a
         # full disk or a read-only archive could not even be opened to say what is wrong.
+        if check:
+            problem = self.quick_check()
+            if problem:
+                self._db.close()
+                raise DamagedCatalog(
+                    f"{self.path}: the catalog is damaged ({problem}); nothing was read or"
+                    f" written. To repair: {CATALOG_REPAIR}"
+                )
         self._migrate()
 
     def close(self) -> None:
@@ -179,6 +237,23 @@ class Catalog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def quick_check(self) -> str:
+        """ "" when SQLite finds the catalog sound (PRAGMA quick_check: every page, no index
+        comparison; milliseconds for a big archive), else what it found."""
+        try:
+            rows = [str(row[0]) for row in self._db.execute("PRAGMA quick_check(5)")]
+        except sqlite3.Error as exc:
+            return str(exc)
+        return "" if rows == ["ok"] else "; ".join(rows)
+
+    def integrity_check(self) -> str:
+        """Like quick_check, and the indexes against their tables too (for `verify`)."""
+        try:
+            rows = [str(row[0]) for row in self._db.execute("PRAGMA integrity_check(20)")]
+        except sqlite3.Error as exc:
+            return str(exc)
+        return "" if rows == ["ok"] else "; ".join(rows)
 
     def _migrate(self) -> None:
         """Bring the catalog's schema up to date. Two processes opening a new archive at once
@@ -200,18 +275,70 @@ class Catalog:
                     self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise ArchiveError(f"{self.root / CATALOG}: cannot prepare the catalog: {exc}") from exc
+            raise self._error(exc, "prepare") from exc
+
+    # --- transactions ----------------------------------------------------------------------
+
+    def _error(self, exc: sqlite3.Error, doing: str = "write") -> ArchiveError:
+        if isinstance(exc, sqlite3.DatabaseError) and (
+            "malformed" in str(exc) or "not a database" in str(exc)
+        ):
+            return DamagedCatalog(f"{self.path}: the catalog is damaged ({exc}). {CATALOG_REPAIR}")
+        return ArchiveError(f"{self.path}: cannot {doing} the catalog: {exc}")
+
+    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        """Every row of a read; a failure (a page damaged since open) is an ArchiveError."""
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "read") from exc
+
+    @property
+    def in_batch(self) -> bool:
+        return self._batch
+
+    def begin_batch(self) -> None:
+        """Start a batch: one transaction, each write in it a savepoint, until end_batch."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        self._batch = True
+
+    def commit(self) -> None:
+        """Commit the batch's transaction (the caller has made its files durable first); a
+        failed commit is rolled back and raised."""
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.rollback()
+            raise self._error(exc) from exc
+
+    def restart_batch(self) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._batch = False
+            raise self._error(exc) from exc
+
+    def rollback(self) -> None:
+        if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def end_batch(self) -> None:
+        self._batch = False
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write: its own transaction, or a savepoint inside a batch (see Archive.batch)."""
+    def write(self) -> Iterator[None]:
+        """One write: its own transaction, or a savepoint inside a batch."""
         if self._batch:
             name = f"w{self._savepoints}"
             self._savepoints += 1
             try:
                 self._db.execute(f"SAVEPOINT {name}")
                 try:
-                    yield self._db
+                    yield
                 except BaseException:
                     if self._db.in_transaction:
                         with contextlib.suppress(sqlite3.Error):
@@ -220,30 +347,34 @@ class Catalog:
                     raise
                 self._db.execute(f"RELEASE {name}")
             except sqlite3.Error as exc:
-                raise ArchiveError(
-                    f"{self.root / CATALOG}: cannot write the catalog: {exc}"
-                ) from exc
+                raise self._error(exc) from exc
             return
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield
             except BaseException:
-                if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
-                    with contextlib.suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
+                self.rollback()
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise ArchiveError(f"{self.root / CATALOG}: cannot write the catalog: {exc}") from exc
+            raise self._error(exc) from exc
+
+    def execute(self, sql: str, params: tuple[object, ...] | list[object] = ()) -> int | None:
+        """One statement inside `write()`; the id of the row it inserted, if any."""
+        return self._db.execute(sql, params).lastrowid
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Rows of a read as plain tuples (for the ledger, beside the catalog's own reads)."""
+        return [tuple(row) for row in self._rows(sql, params)]
+
+    # --- writes (inside `write()`) -----------------------------------------------------------
 
     def sync_sources(self, sources: list[Source], now: datetime) -> None:
         """Record new sources and changed descriptions; writes nothing when nothing changed."""
         known = {
             row["id"]: (row["platform"], row["document_type"], row["url"], row["audiences"])
-            for row in self._db.execute(
-                "SELECT id, platform, document_type, url, audiences FROM sources"
-            )
+            for row in self._rows("SELECT id, platform, document_type, url, audiences FROM sources")
         }
         changed = [
             s
@@ -252,77 +383,258 @@ class Catalog:
         ]
         if not changed:
             return
-        with self._write() as db:
+        with self.write():
             for s in changed:
-                db.execute(
+                self._db.execute(
                     "INSERT INTO sources (id, platform, document_type, url, audiences, first_seen)"
                     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET platform=excluded.platform,"
                     " document_type=excluded.document_type, url=excluded.url, audiences=excluded.audiences",
                     (s.id, s.platform, s.document_type, s.url, ",".join(s.audiences), iso(now)),
                 )
 
+    def add_snapshot(self, snapshot: Snapshot, path: str) -> int:
+        snapshot_id = self._db.execute(
+            "INSERT INTO snapshots (source_id, fetched_at, url, status, content_type, encoding,"
+            " etag, last_modified, sha256, size, path) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                snapshot.source_id,
+                iso(snapshot.fetched_at),
+                snapshot.url,
+                snapshot.status,
+                snapshot.content_type,
+                snapshot.encoding,
+                snapshot.etag,
+                snapshot.last_modified,
+                snapshot.sha256,
+                len(snapshot.content),
+                path,
+            ),
+        ).lastrowid
+        assert snapshot_id is not None
+        return snapshot_id
+
+    def add_version(
+        self,
+        source_id: str,
+        recorded_at: datetime,
+        snapshot_id: int | None,
+        sha256: str,
+        path: str,
+        clauses: int,
+        extractor: str,
+        origin: Origin,
+    ) -> Version:
+        technical = origin is Origin.TECHNICAL
+        version_id = self._db.execute(
+            "INSERT INTO versions (source_id, recorded_at, snapshot_id, sha256, path, clauses,"
+            " extractor, technical) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                source_id,
+                iso(recorded_at),
+                snapshot_id,
+                sha256,
+                path,
+                clauses,
+                extractor,
+                int(technical),
+            ),
+        ).lastrowid
+        assert version_id is not None
+        return Version(version_id, source_id, recorded_at, snapshot_id, sha256, path, technical)
+
+    def set_extractor(self, source_id: str, extractor: str) -> None:
+        self._db.execute("UPDATE sources SET extractor = ? WHERE id = ?", (extractor, source_id))
+
+    def add_change(
+        self,
+        source_id: str,
+        at: datetime,
+        changeset: ChangeSet,
+        path: str,
+        sha256: str,
+        origin: Origin,
+        flags: tuple[Flag, ...],
+    ) -> StoredChange:
+        """A ChangeSet's row and its flags' rows (its JSON file is already written)."""
+        assert changeset.new_version_id is not None
+        technical = origin is Origin.TECHNICAL
+        change_id = self._db.execute(
+            "INSERT INTO changes (source_id, recorded_at, old_version_id, new_version_id, path, sha256,"
+            " cosmetic, technical, clause_changes) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                source_id,
+                iso(at),
+                changeset.old_version_id,
+                changeset.new_version_id,
+                path,
+                sha256,
+                int(changeset.is_cosmetic),
+                int(technical),
+                len(changeset.changes),
+            ),
+        ).lastrowid
+        assert change_id is not None
+        self._db.executemany(
+            "INSERT INTO flags (change_id, source_id, category, severity, direction, rule_id, evidence,"
+            " words, change_index) VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    change_id,
+                    source_id,
+                    f.category.value,
+                    f.severity.value,
+                    f.direction.value,
+                    f.rule_id,
+                    f.evidence,
+                    json.dumps(list(f.words)),
+                    f.change_index,
+                )
+                for f in flags
+            ],
+        )
+        return StoredChange(
+            change_id,
+            source_id,
+            at,
+            changeset.old_version_id,
+            changeset.new_version_id,
+            path,
+            changeset.is_cosmetic,
+            technical,
+        )
+
+    def add_check(self, check: Check) -> None:
+        self._db.execute(
+            "INSERT INTO checks (source_id, checked_at, outcome, reason, detail, status, url,"
+            " snapshot_id, version_id) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                check.source_id,
+                iso(check.checked_at),
+                check.outcome.value,
+                check.reason.value if check.reason else None,
+                check.detail,
+                check.status,
+                check.url,
+                check.snapshot_id,
+                check.version_id,
+            ),
+        )
+
+    def set_file(self, row: FileRow, path: str, sha256: str) -> None:
+        """Point a row at a restored file (`verify --repair`), inside `write()`."""
+        assert row.kind in ("snapshots", "versions", "changes")
+        self._db.execute(
+            f"UPDATE {row.kind} SET path = ?, sha256 = ? WHERE id = ?", (path, sha256, row.id)
+        )
+
     # --- reads ---------------------------------------------------------------------------
 
     def latest_snapshot(self, source_id: str) -> StoredSnapshot | None:
-        row = self._db.execute(
+        rows = self._rows(
             "SELECT * FROM snapshots WHERE source_id = ? ORDER BY id DESC LIMIT 1", (source_id,)
-        ).fetchone()
-        return from_row(StoredSnapshot, row) if row else None
+        )
+        return from_row(StoredSnapshot, rows[0]) if rows else None
 
     def latest_snapshots(self) -> dict[str, StoredSnapshot]:
         """Every source's latest snapshot, by source id, in one query: a pass starts with all."""
         return {
             row["source_id"]: from_row(StoredSnapshot, row)
-            for row in self._db.execute(
+            for row in self._rows(
                 "SELECT * FROM snapshots WHERE id IN (SELECT MAX(id) FROM snapshots GROUP BY source_id)"
             )
         }
 
+    def snapshot(self, snapshot_id: int) -> StoredSnapshot | None:
+        rows = self._rows("SELECT * FROM snapshots WHERE id = ?", (snapshot_id,))
+        return from_row(StoredSnapshot, rows[0]) if rows else None
+
     def latest_version(self, source_id: str) -> Version | None:
-        row = self._db.execute(
+        rows = self._rows(
             "SELECT * FROM versions WHERE source_id = ? ORDER BY id DESC LIMIT 1", (source_id,)
-        ).fetchone()
-        return from_row(Version, row) if row else None
+        )
+        return from_row(Version, rows[0]) if rows else None
 
     def versions(self, source_id: str) -> list[Version]:
-        rows = self._db.execute(
-            "SELECT * FROM versions WHERE source_id = ? ORDER BY id", (source_id,)
-        )
+        rows = self._rows("SELECT * FROM versions WHERE source_id = ? ORDER BY id", (source_id,))
         return [from_row(Version, row) for row in rows]
+
+    def version(self, version_id: int) -> Version | None:
+        rows = self._rows("SELECT * FROM versions WHERE id = ?", (version_id,))
+        return from_row(Version, rows[0]) if rows else None
+
+    def version_sha(self, version_id: int) -> str:
+        rows = self._rows("SELECT sha256 FROM versions WHERE id = ?", (version_id,))
+        return str(rows[0][0]) if rows else ""
 
     def extractors(self) -> dict[str, str]:
         """Each source's fingerprint of the extraction rules that made its latest version."""
         return {
-            row[0]: str(row[1] or "")
-            for row in self._db.execute("SELECT id, extractor FROM sources")
+            row[0]: str(row[1] or "") for row in self._rows("SELECT id, extractor FROM sources")
         }
 
     def source_ids(self) -> list[str]:
-        return [row[0] for row in self._db.execute("SELECT id FROM sources ORDER BY id")]
+        return [row[0] for row in self._rows("SELECT id FROM sources ORDER BY id")]
 
-    def checks(self, source_id: str, limit: int = 50) -> list[sqlite3.Row]:
-        return list(
-            self._db.execute(
-                "SELECT * FROM checks WHERE source_id = ? ORDER BY id DESC LIMIT ?",
-                (source_id, limit),
-            )
+    def checks(self, source_id: str, limit: int = 50) -> list[Check]:
+        """The newest checks of a source, newest first."""
+        rows = self._rows(
+            "SELECT * FROM checks WHERE source_id = ? ORDER BY id DESC LIMIT ?", (source_id, limit)
         )
+        return [
+            Check(
+                row["source_id"],
+                from_iso(row["checked_at"]),
+                Outcome(row["outcome"]),
+                FailureReason(row["reason"]) if row["reason"] else None,
+                row["detail"],
+                row["status"],
+                row["url"],
+                row["snapshot_id"],
+                row["version_id"],
+                row["id"],
+            )
+            for row in rows
+        ]
+
+    def check_history(self, source_id: str, limit: int) -> list[tuple[str, str]]:
+        """(outcome, detail) of the newest checks of a source, newest first."""
+        rows = self._rows(
+            "SELECT outcome, detail FROM checks WHERE source_id = ? ORDER BY id DESC LIMIT ?",
+            (source_id, limit),
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def last_check(self, source_id: str) -> datetime | None:
+        rows = self._rows("SELECT max(checked_at) FROM checks WHERE source_id = ?", (source_id,))
+        return from_iso(rows[0][0]) if rows and rows[0][0] else None
 
     def changes(self, source_id: str) -> list[StoredChange]:
-        rows = self._db.execute(
-            "SELECT * FROM changes WHERE source_id = ? ORDER BY id", (source_id,)
-        )
+        return self.changes_where("source_id = ?", (source_id,))
+
+    def changes_where(self, condition: str, params: tuple[object, ...] = ()) -> list[StoredChange]:
+        """The changes that meet an SQL condition, oldest first (for the ledger's queries)."""
+        rows = self._rows(f"SELECT * FROM changes WHERE {condition} ORDER BY id", params)
         return [from_row(StoredChange, row) for row in rows]
 
     def change(self, change_id: int) -> StoredChange | None:
-        row = self._db.execute("SELECT * FROM changes WHERE id = ?", (change_id,)).fetchone()
-        return from_row(StoredChange, row) if row else None
+        rows = self._rows("SELECT * FROM changes WHERE id = ?", (change_id,))
+        return from_row(StoredChange, rows[0]) if rows else None
+
+    def flags_of(self, change_id: int) -> list[dict[str, object]]:
+        """A change's flags as its JSON file holds them (to rebuild a lost file)."""
+        rows = self._rows(
+            "SELECT category, severity, direction, rule_id, evidence, words, change_index"
+            " FROM flags WHERE change_id = ? ORDER BY id",
+            (change_id,),
+        )
+        return [dict(row) | {"words": json.loads(row["words"])} for row in rows]
 
     def source(self, source_id: str) -> Source | None:
         """A source as last recorded in the catalog (it may have left sources.yaml since)."""
-        row = self._db.execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
-        if row is None:
+        rows = self._rows("SELECT * FROM sources WHERE id = ?", (source_id,))
+        if not rows:
             return None
+        row = rows[0]
         audiences = tuple(a for a in row["audiences"].split(",") if a)
         return Source(
             row["id"], row["platform"], row["document_type"], row["url"], audiences=audiences
@@ -330,42 +642,25 @@ class Catalog:
 
     def has_snapshot_url(self, url: str) -> bool:
         """Whether a snapshot was recorded from this URL (imports record `<repo>#<commit>`)."""
-        return (
-            self._db.execute("SELECT 1 FROM snapshots WHERE url = ? LIMIT 1", (url,)).fetchone()
-            is not None
-        )
+        return bool(self._rows("SELECT 1 FROM snapshots WHERE url = ? LIMIT 1", (url,)))
 
-    def last_check(self, source_id: str) -> datetime | None:
-        row = self._db.execute(
-            "SELECT max(checked_at) FROM checks WHERE source_id = ?", (source_id,)
-        ).fetchone()
-        return from_iso(row[0]) if row and row[0] else None
-
-    def check_history(self, source_id: str, limit: int) -> list[tuple[str, str]]:
-        """(outcome, detail) of the newest checks of a source, newest first."""
-        rows = self._db.execute(
-            "SELECT outcome, detail FROM checks WHERE source_id = ? ORDER BY id DESC LIMIT ?",
-            (source_id, limit),
-        )
-        return [(row[0], row[1]) for row in rows]
-
-    def version_sha(self, version_id: int) -> str:
-        row = self._db.execute("SELECT sha256 FROM versions WHERE id = ?", (version_id,)).fetchone()
-        return str(row[0]) if row else ""
-
-    def version(self, version_id: int) -> Version | None:
-        row = self._db.execute("SELECT * FROM versions WHERE id = ?", (version_id,)).fetchone()
-        return from_row(Version, row) if row else None
-
-    def _names(self, relative: str) -> bool:
-        return (
-            self._db.execute(
+    def names(self, relative: str) -> bool:
+        """Whether a row names this archive path."""
+        return bool(
+            self._rows(
                 "SELECT 1 FROM snapshots WHERE path = ? UNION ALL SELECT 1 FROM versions WHERE path = ?"
                 " UNION ALL SELECT 1 FROM changes WHERE path = ? LIMIT 1",
                 (relative, relative, relative),
-            ).fetchone()
-            is not None
+            )
         )
+
+    def file_rows(self) -> list[FileRow]:
+        """Every row that names a file: snapshots, then versions, then changes."""
+        return [
+            FileRow(kind, row[0], row[1], row[2], row[3])
+            for kind in ("snapshots", "versions", "changes")
+            for row in self._rows(f"SELECT id, source_id, path, sha256 FROM {kind} ORDER BY id")
+        ]
 
 
 RowType = TypeVar("RowType", StoredSnapshot, Version, StoredChange)

@@ -1,24 +1,25 @@
 """The publish log: which changes were considered for an alert, the alerts, the digests sent
 and the notices for maintainers, in the catalog.
 
-Owns: the alerts, sends and notices tables, read and written. Must never: decide what an alert
-says (monitor.alerts) or send anything (monitor.publish).
+Owns: the alerts, sends and notices tables, read and written through the Catalog, and their
+values (SendStatus, Notice). Must never: decide what an alert says (monitor.alerts) or send
+anything (monitor.publish).
 """
 
 from __future__ import annotations
 
-import enum
 import json
-import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-from monitor.archive.catalog import Catalog, StoredChange, from_iso, from_row, iso
+from monitor.archive.catalog import Catalog, StoredChange, from_iso, iso
 from monitor.archive.serialize import alert_from_dict, alert_to_dict
 from monitor.config import normal_address
 from monitor.model import Alert
 
 
-class SendStatus(enum.StrEnum):
+class SendStatus(StrEnum):
     """What became of one digest for one recipient. IN_FLIGHT is written just before the
     message's DATA; a run killed there leaves it, and it counts as sent (unconfirmed): at most
     one duplicate is possible (a server that accepted the DATA but whose reply was lost), never a
@@ -34,19 +35,30 @@ DELIVERED = (SendStatus.SENT, SendStatus.UNCONFIRMED, SendStatus.IN_FLIGHT)
 _DELIVERED_SQL = ", ".join(f"'{s.value}'" for s in DELIVERED)
 
 
-class PublishLog(Catalog):
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A notice for maintainers: a source failing N times in a row, recovering, repaired."""
+
+    id: int
+    source_id: str
+    at: datetime
+    kind: str
+    detail: str
+
+
+class Ledger:
     """What was told, and to whom: one row per change considered, digest sends, notices."""
 
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
     def changes_without_alerts(self) -> list[StoredChange]:
-        rows = self._db.execute(
-            "SELECT * FROM changes WHERE id NOT IN (SELECT change_id FROM alerts) ORDER BY id"
-        )
-        return [from_row(StoredChange, row) for row in rows]
+        return self.catalog.changes_where("id NOT IN (SELECT change_id FROM alerts)")
 
     def record_alert(self, change: StoredChange, alert: Alert | None) -> None:
         """Remember that a change was considered, and the Alert it gave, if any. Idempotent."""
-        with self._write() as db:
-            db.execute(
+        with self.catalog.write():
+            self.catalog.execute(
                 "INSERT OR IGNORE INTO alerts (change_id, alert_id, source_id, recorded_at, severity,"
                 " threat, body) VALUES (?,?,?,?,?,?,?)",
                 (
@@ -70,17 +82,19 @@ class PublishLog(Catalog):
         if until:
             query += " AND recorded_at < ?"
             params.append(iso(until))
-        rows = self._db.execute(query + " ORDER BY recorded_at DESC, change_id DESC", params)
-        return [alert_from_dict(json.loads(row[0])) for row in rows]
+        rows = self.catalog.query(
+            query + " ORDER BY recorded_at DESC, change_id DESC", tuple(params)
+        )
+        return [alert_from_dict(json.loads(str(row[0]))) for row in rows]
 
     def sent(self, period: str, recipient: str) -> bool:
         """Whether the digest for `period` already went (or may have gone) to `recipient`: its
         last record is sent, unconfirmed or in flight."""
-        row = self._db.execute(
+        rows = self.catalog.query(
             "SELECT status FROM sends WHERE period = ? AND recipient = ? ORDER BY id DESC LIMIT 1",
             (period, normal_address(recipient)),
-        ).fetchone()
-        return row is not None and row[0] in DELIVERED
+        )
+        return bool(rows) and rows[0][0] in DELIVERED
 
     def record_send(
         self,
@@ -91,8 +105,8 @@ class PublishLog(Catalog):
         message_id: str | None,
         error: str = "",
     ) -> None:
-        with self._write() as db:
-            db.execute(
+        with self.catalog.write():
+            self.catalog.execute(
                 "INSERT INTO sends (period, recipient, attempted_at, status, message_id, error)"
                 " VALUES (?,?,?,?,?,?)",
                 (
@@ -106,22 +120,26 @@ class PublishLog(Catalog):
             )
 
     def last_send_at(self) -> datetime | None:
-        row = self._db.execute(
+        rows = self.catalog.query(
             f"SELECT max(attempted_at) FROM sends WHERE status IN ({_DELIVERED_SQL})"
-        ).fetchone()
-        return from_iso(row[0]) if row and row[0] else None
+        )
+        return from_iso(str(rows[0][0])) if rows and rows[0][0] else None
 
     def record_notice(self, source_id: str, at: datetime, kind: str, detail: str) -> None:
-        with self._write() as db:
-            db.execute(
+        with self.catalog.write():
+            self.catalog.execute(
                 "INSERT INTO notices (source_id, at, kind, detail) VALUES (?,?,?,?)",
                 (source_id, iso(at), kind, detail),
             )
 
-    def notices(self, since: datetime | None = None) -> list[sqlite3.Row]:
+    def notices(self, since: datetime | None = None) -> list[Notice]:
         """Maintainer notices, newest first."""
-        if since is None:
-            return list(self._db.execute("SELECT * FROM notices ORDER BY id DESC"))
-        return list(
-            self._db.execute("SELECT * FROM notices WHERE at >= ? ORDER BY id DESC", (iso(since),))
-        )
+        query = "SELECT id, source_id, at, kind, detail FROM notices"
+        params: tuple[object, ...] = ()
+        if since is not None:
+            query += " WHERE at >= ?"
+            params = (iso(since),)
+        return [
+            Notice(int(str(row[0])), str(row[1]), from_iso(str(row[2])), str(row[3]), str(row[4]))
+            for row in self.catalog.query(query + " ORDER BY id DESC", params)
+        ]

@@ -66,13 +66,16 @@ def change_from_dict(data: dict[str, Any]) -> ClauseChange:
 
 
 def changeset_to_dict(changeset: ChangeSet) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "old_version_id": changeset.old_version_id,
         "new_version_id": changeset.new_version_id,
         "is_cosmetic": changeset.is_cosmetic,
         "counts": {kind.value: changeset.count(kind) for kind in ChangeKind},
         "changes": [change_to_dict(c) for c in changeset.changes],
     }
+    if changeset.notes:  # only when the diff took a coarser path: older files stay as they were
+        data["notes"] = list(changeset.notes)
+    return data
 
 
 def changeset_from_dict(data: dict[str, Any]) -> ChangeSet:
@@ -80,6 +83,7 @@ def changeset_from_dict(data: dict[str, Any]) -> ChangeSet:
         data["old_version_id"],
         data["new_version_id"],
         tuple(change_from_dict(c) for c in data["changes"]),
+        tuple(data.get("notes", ())),
     )
 
 

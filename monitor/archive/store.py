@@ -1,115 +1,156 @@
 """The archive: every raw snapshot and every extracted version, on disk and in the catalog.
 
-Owns: the layout under archive/ (see ARCHITECTURE.md), storing a snapshot or version only when
-it differs from the last one, the writes of a pass (a snapshot row and the version row made
-from it are committed in one transaction after both files are on disk, so a crash leaves
-either both or neither; inside a batch, one syncfs before each commit), reading archived files
-back, the lock that keeps two writers apart, and `verify`. Builds on monitor.archive.catalog (the
-SQLite catalog and its queries), monitor.archive.ledger (alerts, sends, notices) and
-monitor.archive.files (atomic writes, never overwriting a stored file). Must never: fetch,
-parse HTML, or decide what a change means.
+Owns: the Archive, composed of its catalog (monitor.archive.catalog: the SQLite rows and their
+queries), its files (monitor.archive.files: atomic writes inside the archive folder), its
+ledger (monitor.archive.ledger: alerts, sends, notices) and its integrity check
+(monitor.archive.integrity); storing a snapshot or version only when it differs from the last
+one; the writes of a pass (a snapshot row and the version row made from it are committed in one
+transaction after both files are on disk, so a crash leaves either both or neither; inside a
+batch, one syncfs before each commit); reading archived files back; the lock that keeps two
+writers apart; `verify` and its repairs. Must never: fetch, parse HTML, or decide what a change
+means (repairs get the extraction and the diff from their caller).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gzip
 import hashlib
 import json
-import os
-import sqlite3
-import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
-from monitor.archive.catalog import CATALOG, Stored, StoredChange, StoredSnapshot, iso
+from monitor.archive.catalog import (
+    CATALOG_REPAIR,
+    Catalog,
+    Check,
+    FileRow,
+    Stored,
+    StoredChange,
+    StoredSnapshot,
+    iso,
+)
 from monitor.archive.files import (
-    TMP_PREFIX,
+    REPAIR_HINT,
+    ArchiveFiles,
     compress_snapshot,
     snapshot_suffix,
     stamp,
     sync_filesystem,
-    write_atomic,
 )
-from monitor.archive.integrity import Integrity
-from monitor.archive.ledger import PublishLog
+from monitor.archive.integrity import Integrity, VerifyReport
+from monitor.archive.ledger import Ledger, Notice, SendStatus
+from monitor.archive.lock import hold_lock
 from monitor.archive.serialize import (
     changeset_from_dict,
     changeset_to_dict,
     flag_from_dict,
     flag_to_dict,
 )
-from monitor.errors import ArchiveError, ArchiveLocked
+from monitor.errors import ArchiveError, ArchiveLocked, DamagedFile
 from monitor.extract import markdown
 from monitor.model import (
+    Alert,
     ChangeSet,
     Document,
     FetchFailure,
     Flag,
     NotModified,
+    Origin,
     Outcome,
     Snapshot,
+    Source,
     Version,
 )
+from monitor.sources import check_id
 
+R = TypeVar("R")
+T = TypeVar("T")
 LOCK = ".lock"
+STALE_TEMP_SECONDS = 3600.0  # a temp file this old is no write in progress: a killed run's
+REPAIRED_NOTICE = "repaired"
+
+# What `verify --repair` needs from the stages above the archive: a snapshot extracted again
+# (None when it no longer extracts), and a ChangeSet rebuilt from its two versions with its flags.
+Reextract = Callable[[Snapshot], Document | None]
+Rediff = Callable[[Document, Document, int, int, Origin], tuple[ChangeSet, tuple[Flag, ...]]]
 
 
-class Archive(PublishLog, Integrity):
-    """One archive folder and its catalog. Use `with archive.lock():` around writes."""
+@dataclass(slots=True)
+class RepairReport:
+    """What `verify --repair` did, and what it could not do."""
 
-    def __init__(self, root: Path, *, lock_timeout: float = 60.0) -> None:
-        super().__init__(root)
+    repaired: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unrepaired: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.unrepaired
+
+
+class Archive:
+    """One archive folder: its catalog, files, ledger and integrity check. Use
+    `with archive.lock():` around writes. `check=False` opens a damaged catalog, to verify it."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        lock_timeout: float = 60.0,
+        check: bool = True,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.root = root
         self.lock_timeout = lock_timeout
+        self.catalog = catalog or Catalog(root, check=check)
+        self.files = ArchiveFiles(root)
+        self.ledger = Ledger(self.catalog)
+        self.integrity = Integrity(self.catalog, self.files)
         self._unsynced = False  # files written in this batch and not yet made durable
+        self.skipped: list[str] = []  # damaged files that or_skip() met, for the caller to report
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextlib.contextmanager
     def lock(self, shared: bool = False) -> Iterator[None]:
         """Hold the archive lock; a second writer waits `lock_timeout` seconds, then fails."""
-        path = self.root / LOCK
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise ArchiveError(f"{path}: cannot open the lock file: {exc.strerror}") from exc
-        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-        deadline = time.monotonic() + self.lock_timeout
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-                        raise ArchiveLocked(
-                            f"{self.root}: the archive is in use by another clausewatch process"
-                            f" ({holder or 'unknown holder'}); waited {self.lock_timeout:.0f}s."
-                            " Try again when it has finished."
-                        ) from None
-                    time.sleep(0.1)
-            if not shared:
-                note = f"pid {os.getpid()} since {iso(datetime.now(UTC))}".encode()
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, note, 0)
-                self._remove_temp_files()
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
-    def _remove_temp_files(self) -> None:
-        """Half-written files of a crashed run (never renamed into place) are not data."""
-        for tmp in self.root.glob(f"*/*/{TMP_PREFIX}*"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        def busy(holder: str) -> ArchiveLocked:
+            return ArchiveLocked(
+                f"{self.root}: the archive is in use by another clausewatch process"
+                f" ({holder or 'unknown holder'}); waited {self.lock_timeout:.0f}s."
+                " Try again when it has finished."
+            )
+
+        with hold_lock(self.root / LOCK, shared=shared, timeout=self.lock_timeout, busy=busy):
+            if not shared:  # half-written files of a crashed run (never renamed) are not data
+                for tmp in self.files.temp_files():
+                    with contextlib.suppress(OSError):
+                        tmp.unlink()
+            yield
 
     # --- reading files ------------------------------------------------------------------
 
     def read_snapshot(self, stored: StoredSnapshot) -> Snapshot:
-        content = gzip.decompress((self.root / stored.path).read_bytes())
+        what = f"snapshot {stored.id} of {stored.source_id}"
+        try:
+            content = gzip.decompress(self.files.read(stored.path, what))
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise DamagedFile(
+                f"{self.root / stored.path}: {what} is unreadable ({exc}); {REPAIR_HINT}"
+            ) from exc
         return Snapshot(
             source_id=stored.source_id,
             fetched_at=stored.fetched_at,
@@ -123,7 +164,43 @@ class Archive(PublishLog, Integrity):
         )
 
     def read_version(self, version: Version) -> Document:
-        return markdown.parse((self.root / version.path).read_text(encoding="utf-8"))
+        data = self.files.read(version.path, f"version {version.id} of {version.source_id}")
+        try:
+            return markdown.parse(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise DamagedFile(
+                f"{self.root / version.path}: version {version.id} of {version.source_id}"
+                f" is not UTF-8 ({exc}); {REPAIR_HINT}"
+            ) from exc
+
+    def _change_data(self, change: StoredChange) -> dict[str, object]:
+        what = f"change {change.id} of {change.source_id}"
+        data = self.files.read(change.path, what)
+        try:
+            parsed = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DamagedFile(
+                f"{self.root / change.path}: {what} is not valid JSON ({exc}); {REPAIR_HINT}"
+            ) from exc
+        if not isinstance(parsed, dict):
+            raise DamagedFile(f"{self.root / change.path}: {what} is not a ChangeSet")
+        return parsed
+
+    def read_changeset(self, change: StoredChange) -> ChangeSet:
+        return changeset_from_dict(self._change_data(change))
+
+    def read_flags(self, change: StoredChange) -> tuple[Flag, ...]:
+        flags = self._change_data(change).get("flags", [])
+        return tuple(flag_from_dict(f) for f in flags) if isinstance(flags, list) else ()
+
+    def or_skip(self, read: Callable[[R], T], item: R) -> T | None:
+        """`read(item)`, or None if it meets a damaged file (missing, unreadable): the problem is
+        kept in `skipped`, for the command to report, and the caller goes on without it."""
+        try:
+            return read(item)
+        except DamagedFile as exc:
+            self.skipped.append(str(exc))
+            return None
 
     # --- writes ------------------------------------------------------------------------
 
@@ -133,52 +210,53 @@ class Archive(PublishLog, Integrity):
         savepoint; `commit()` makes what is done durable. Files are always on disk before the
         rows that name them, so a crash before a commit only leaves harmless orphans. Writes
         not yet committed when the batch ends with an error are rolled back."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise ArchiveError(f"{self.root / CATALOG}: cannot write the catalog: {exc}") from exc
-        self._batch = True
+        self.catalog.begin_batch()
         try:
             yield
-            self._batch = False
-            self._finish("COMMIT")
+            self.catalog.end_batch()
+            self._commit()
         except BaseException:
-            self._batch = False
-            if self._db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
+            self.catalog.end_batch()
+            self.catalog.rollback()
             raise
 
     def commit(self) -> None:
         """Inside a batch: make every write so far durable, then go on batching. If the commit
         fails (disk full), its writes are rolled back and the error is raised; the batch goes on."""
-        if not self._batch:
+        if not self.catalog.in_batch:
             return
         error: ArchiveError | None = None
         try:
-            self._finish("COMMIT")
+            self._commit()
         except ArchiveError as exc:
             error = exc
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            self._batch = False
-            raise ArchiveError(f"{self.root / CATALOG}: cannot write the catalog: {exc}") from exc
+        self.catalog.restart_batch()
         if error is not None:
             raise error
+
+    def _commit(self) -> None:
+        """The files first, then the rows that name them."""
+        if self._unsynced:
+            try:
+                sync_filesystem(self.root)
+            except OSError as exc:
+                self.catalog.rollback()
+                raise ArchiveError(
+                    f"{self.catalog.path}: cannot write the archive files: {exc}"
+                ) from exc
+            self._unsynced = False
+        self.catalog.commit()
 
     def _put(self, relative: str, data: bytes) -> None:
         """Write an archive file. Inside a batch its fsyncs wait for the batch's next commit,
         which syncs the whole file system once before the rows naming it are committed. A
         different file already at the path that no row names is what a crash left before that
         commit (possibly cut short): it was never archived, and is replaced."""
-        write_atomic(
-            self.root / relative,
-            data,
-            sync=not self._batch,
-            orphan=lambda: not self._names(relative),
+        batch = self.catalog.in_batch
+        self.files.write(
+            relative, data, sync=not batch, orphan=lambda: not self.catalog.names(relative)
         )
-        self._unsynced = self._unsynced or self._batch
+        self._unsynced = self._unsynced or batch
 
     def _new_path(self, stem: str, suffix: str) -> str:
         """`stem + suffix`, or `stem-2 + suffix` and so on while a row names the path already:
@@ -186,79 +264,69 @@ class Archive(PublishLog, Integrity):
         and forth between passes run close together)."""
         path = stem + suffix
         for n in range(2, 10_000):
-            if not ((self.root / path).exists() and self._names(path)):
+            if not (self.files.exists(path) and self.catalog.names(path)):
                 return path
             path = f"{stem}-{n}{suffix}"
         raise ArchiveError(f"{self.root / stem}{suffix}: too many files of the same name")
 
-    def _finish(self, statement: str) -> None:
-        try:
-            if statement == "COMMIT" and self._unsynced:
-                sync_filesystem(self.root)  # the files first, then the rows that name them
-                self._unsynced = False
-            self._db.execute(statement)
-        except (sqlite3.Error, OSError) as exc:
-            if self._db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-            what = "the catalog" if isinstance(exc, sqlite3.Error) else "the archive files"
-            raise ArchiveError(f"{self.root / CATALOG}: cannot write {what}: {exc}") from exc
+    def _safe_id(self, source_id: str) -> str:
+        """A source id names a folder of the archive: an unsafe one is never written."""
+        problem = check_id(source_id)
+        if problem:
+            raise ArchiveError(
+                f"{self.root}: refusing the unsafe source id {source_id!r}: {problem}"
+            )
+        return source_id
 
-    def _check(
-        self,
-        db: sqlite3.Connection,
-        source_id: str,
-        at: datetime,
-        outcome: Outcome,
-        **extra: object,
-    ) -> None:
-        columns = ["source_id", "checked_at", "outcome", *extra]
-        values = [source_id, iso(at), outcome.value, *extra.values()]
-        db.execute(
-            f"INSERT INTO checks ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))})",
-            values,
-        )
+    def sync_sources(self, sources: list[Source], now: datetime) -> None:
+        """Record new sources and changed descriptions; writes nothing when nothing changed."""
+        for source in sources:
+            self._safe_id(source.id)
+        self.catalog.sync_sources(sources, now)
 
     def record_failure(self, failure: FetchFailure) -> None:
-        with self._write() as db:
-            self._check(
-                db,
-                failure.source_id,
-                failure.fetched_at,
-                Outcome.FAILED,
-                reason=failure.reason.value,
-                detail=failure.detail,
-                status=failure.status,
-                url=failure.url,
+        with self.catalog.write():
+            self.catalog.add_check(
+                Check(
+                    failure.source_id,
+                    failure.fetched_at,
+                    Outcome.FAILED,
+                    reason=failure.reason,
+                    detail=failure.detail,
+                    status=failure.status,
+                    url=failure.url,
+                )
             )
 
     def record_not_modified(self, result: NotModified) -> None:
-        latest = self.latest_snapshot(result.source_id)
-        with self._write() as db:
-            self._check(
-                db,
-                result.source_id,
-                result.fetched_at,
-                Outcome.NOT_MODIFIED,
-                url=result.url,
-                snapshot_id=latest.id if latest else None,
+        latest = self.catalog.latest_snapshot(result.source_id)
+        with self.catalog.write():
+            self.catalog.add_check(
+                Check(
+                    result.source_id,
+                    result.fetched_at,
+                    Outcome.NOT_MODIFIED,
+                    url=result.url,
+                    snapshot_id=latest.id if latest else None,
+                )
             )
 
     def record_unchanged(self, snapshot: Snapshot) -> None:
         """The server sent the very bytes of the last snapshot: nothing new to store."""
-        latest = self.latest_snapshot(snapshot.source_id)
-        version = self.latest_version(snapshot.source_id)
-        with self._write() as db:
-            self._check(
-                db,
-                snapshot.source_id,
-                snapshot.fetched_at,
-                Outcome.UNCHANGED,
-                url=snapshot.url,
-                status=snapshot.status,
-                snapshot_id=latest.id if latest else None,
-                version_id=version.id if version else None,
-                detail="same bytes as the last snapshot",
+        latest = self.catalog.latest_snapshot(snapshot.source_id)
+        version = self.catalog.latest_version(snapshot.source_id)
+        with self.catalog.write():
+            self.catalog.add_check(
+                Check(
+                    snapshot.source_id,
+                    snapshot.fetched_at,
+                    Outcome.UNCHANGED,
+                    detail="same bytes as the last snapshot",
+                    status=snapshot.status,
+                    url=snapshot.url,
+                    snapshot_id=latest.id if latest else None,
+                    version_id=version.id if version else None,
+                )
             )
 
     def store(
@@ -267,7 +335,7 @@ class Archive(PublishLog, Integrity):
         document: Document | markdown.RenderedVersion,
         *,
         extractor: str = "",
-        technical: bool = False,
+        origin: Origin = Origin.FETCHED,
         recorded_at: datetime | None = None,
         changeset: ChangeSet | None = None,
         flags: tuple[Flag, ...] = (),
@@ -277,169 +345,304 @@ class Archive(PublishLog, Integrity):
 
         `compressed` is `compress_snapshot(snapshot.content)` if the caller already made it,
         and `document` may come as its version file, already rendered (markdown.render_version).
-        `technical` marks a re-extraction of an archived snapshot with new rules or selectors:
-        the version is stored but never alerts. `changeset` (from the previous version to
-        `document`) is stored with the version, in the same transaction.
+        `origin` TECHNICAL marks a re-extraction of an archived snapshot with new rules or
+        selectors: the version is stored but never alerts. `changeset` (from the previous
+        version to `document`) is stored with the version, in the same transaction.
         """
-        sid = snapshot.source_id
+        sid = self._safe_id(snapshot.source_id)
         recorded_at = recorded_at or snapshot.fetched_at
-        latest = self.latest_snapshot(sid)
-        previous = self.latest_version(sid)
-        new_snapshot = latest is None or latest.sha256 != snapshot.sha256
-        snapshot_path = self._new_path(
-            f"{sid}/snapshots/{stamp(snapshot.fetched_at)}-{snapshot.sha256[:8]}",
-            snapshot_suffix(snapshot.content_type),
-        )
-        if new_snapshot:
-            self._put(snapshot_path, compressed or compress_snapshot(snapshot.content))
+        latest = self.catalog.latest_snapshot(sid)
+        previous = self.catalog.latest_version(sid)
         rendered = (
             document
             if isinstance(document, markdown.RenderedVersion)
             else markdown.render_version(document)
         )
-        digest = rendered.sha256
-        new_version = previous is None or previous.sha256 != digest
-        version_path = self._new_path(f"{sid}/versions/{stamp(recorded_at)}-{digest[:8]}", ".md")
-        if new_version:
-            self._put(version_path, rendered.data)
-        if not new_version:
-            outcome = Outcome.UNCHANGED
-        elif previous is None:
-            outcome = Outcome.NEW
-        else:
-            outcome = Outcome.CHANGED
-        with self._write() as db:
+        # the files first (nothing names them yet), then the rows, in one transaction
+        snapshot_path = self._write_snapshot(snapshot, latest, compressed)
+        version_path = self._write_version(sid, rendered, previous, recorded_at)
+        with self.catalog.write():
             snapshot_id = latest.id if latest else None
-            if new_snapshot:
-                snapshot_id = db.execute(
-                    "INSERT INTO snapshots (source_id, fetched_at, url, status, content_type, encoding,"
-                    " etag, last_modified, sha256, size, path) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        sid,
-                        iso(snapshot.fetched_at),
-                        snapshot.url,
-                        snapshot.status,
-                        snapshot.content_type,
-                        snapshot.encoding,
-                        snapshot.etag,
-                        snapshot.last_modified,
-                        snapshot.sha256,
-                        len(snapshot.content),
-                        snapshot_path,
-                    ),
-                ).lastrowid
-            version = previous
-            if new_version:
-                version_id = db.execute(
-                    "INSERT INTO versions (source_id, recorded_at, snapshot_id, sha256, path, clauses,"
-                    " extractor, technical) VALUES (?,?,?,?,?,?,?,?)",
-                    (
-                        sid,
-                        iso(recorded_at),
-                        snapshot_id,
-                        digest,
-                        version_path,
-                        rendered.clauses,
-                        extractor,
-                        int(technical),
-                    ),
-                ).lastrowid
-                assert version_id is not None
-                version = Version(
-                    version_id, sid, recorded_at, snapshot_id, digest, version_path, technical
+            if snapshot_path:
+                snapshot_id = self.catalog.add_snapshot(snapshot, snapshot_path)
+            version = None
+            if version_path:
+                version = self.catalog.add_version(
+                    sid,
+                    recorded_at,
+                    snapshot_id,
+                    rendered.sha256,
+                    version_path,
+                    rendered.clauses,
+                    extractor,
+                    origin,
                 )
-            db.execute("UPDATE sources SET extractor = ? WHERE id = ?", (extractor, sid))
+            self.catalog.set_extractor(sid, extractor)
             change = None
-            if new_version and changeset is not None and previous is not None:
-                changeset = ChangeSet(previous.id, version_id, changeset.changes)
-                change = self._store_changeset(db, sid, changeset, flags, recorded_at, technical)
-            detail = "technical upgrade: re-extracted with new rules" if technical else ""
-            if not new_version and new_snapshot:
-                detail = "the page changed but its terms text did not"
-            self._check(
-                db,
-                sid,
-                recorded_at,
-                outcome,
-                url=snapshot.url,
-                status=snapshot.status,
-                snapshot_id=snapshot_id,
-                version_id=version.id if version else None,
-                detail=detail,
+            if version and changeset is not None and previous is not None:
+                changeset = ChangeSet(previous.id, version.id, changeset.changes, changeset.notes)
+                change = self._store_changeset(sid, changeset, flags, recorded_at, origin)
+            outcome = _outcome(previous, version)
+            now_latest = version or previous
+            self.catalog.add_check(
+                Check(
+                    sid,
+                    recorded_at,
+                    outcome,
+                    detail=_check_detail(origin, snapshot_path, version_path),
+                    status=snapshot.status,
+                    url=snapshot.url,
+                    snapshot_id=snapshot_id,
+                    version_id=now_latest.id if now_latest else None,
+                )
             )
-        if not new_version:
-            return Stored(outcome, snapshot_id, None, previous)
         return Stored(
             outcome, snapshot_id, version, previous, change, changeset if change else None
         )
 
+    def _write_snapshot(
+        self, snapshot: Snapshot, latest: StoredSnapshot | None, compressed: bytes | None
+    ) -> str | None:
+        """Write the snapshot's file unless it has the last snapshot's bytes; its path or None."""
+        if latest is not None and latest.sha256 == snapshot.sha256:
+            return None
+        path = self._new_path(
+            f"{snapshot.source_id}/snapshots/{stamp(snapshot.fetched_at)}-{snapshot.sha256[:8]}",
+            snapshot_suffix(snapshot.content_type),
+        )
+        self._put(path, compressed or compress_snapshot(snapshot.content))
+        return path
+
+    def _write_version(
+        self,
+        sid: str,
+        rendered: markdown.RenderedVersion,
+        previous: Version | None,
+        recorded_at: datetime,
+    ) -> str | None:
+        """Write the version's file unless it is the last version's text; its path or None."""
+        if previous is not None and previous.sha256 == rendered.sha256:
+            return None
+        path = self._new_path(f"{sid}/versions/{stamp(recorded_at)}-{rendered.sha256[:8]}", ".md")
+        self._put(path, rendered.data)
+        return path
+
     def _store_changeset(
         self,
-        db: sqlite3.Connection,
         sid: str,
         changeset: ChangeSet,
         flags: tuple[Flag, ...],
         at: datetime,
-        technical: bool,
+        origin: Origin,
     ) -> StoredChange:
         """Write a ChangeSet's JSON (with its flags), then its rows; the caller commits."""
-        assert changeset.new_version_id is not None
-        data: dict[str, object] = {"source_id": sid, "recorded_at": iso(at), "technical": technical}
-        data |= changeset_to_dict(changeset)
-        data["flags"] = [flag_to_dict(f) for f in flags]
-        body = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
+        body = _changeset_json(sid, changeset, flags, at, origin)
         digest = hashlib.sha256(body).hexdigest()
         path = f"{sid}/changes/{stamp(at)}-{digest[:8]}.json"
         self._put(path, body)
-        change_id = db.execute(
-            "INSERT INTO changes (source_id, recorded_at, old_version_id, new_version_id, path, sha256,"
-            " cosmetic, technical, clause_changes) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                sid,
-                iso(at),
-                changeset.old_version_id,
-                changeset.new_version_id,
-                path,
-                digest,
-                int(changeset.is_cosmetic),
-                int(technical),
-                len(changeset.changes),
-            ),
-        ).lastrowid
-        assert change_id is not None
-        db.executemany(
-            "INSERT INTO flags (change_id, source_id, category, severity, direction, rule_id, evidence,"
-            " words, change_index) VALUES (?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    change_id,
-                    sid,
-                    f.category.value,
-                    f.severity.value,
-                    f.direction.value,
-                    f.rule_id,
-                    f.evidence,
-                    json.dumps(list(f.words)),
-                    f.change_index,
+        return self.catalog.add_change(sid, at, changeset, path, digest, origin, flags)
+
+    # --- verify and repair -------------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        return self.integrity.verify()
+
+    def repair(self, reextract: Reextract, rediff: Rediff) -> RepairReport:
+        """`verify --repair`, under the exclusive lock: remove the files no row names (what
+        killed runs left) and old temp files; write again each lost or damaged version (from
+        its snapshot) and change (from its two versions). What cannot be restored (a raw
+        snapshot, a version whose snapshot is gone too) is reported, never guessed."""
+        report = RepairReport()
+        found = self.verify()
+        if found.catalog_damaged:
+            report.unrepaired.extend(found.problems)
+            report.unrepaired.append(
+                f"{self.catalog.path}: to repair the catalog: {CATALOG_REPAIR}"
+            )
+            return report
+        for relative in found.orphans:
+            self.files.remove(relative)
+            report.removed.append(relative)
+        for tmp in self.files.temp_files(older_than=STALE_TEMP_SECONDS):
+            tmp.unlink(missing_ok=True)
+            report.removed.append(tmp.relative_to(self.root).as_posix())
+        for row in found.damaged:
+            try:
+                if row.kind == "versions":
+                    done = self._restore_version(row, reextract)
+                elif row.kind == "changes":
+                    done = self._restore_change(row, rediff)
+                else:
+                    done = ""
+                    report.unrepaired.append(
+                        f"{self.root / row.path}: snapshot {row.id} of {row.source_id} cannot be"
+                        " restored (the page as served is gone); the versions made from it stand"
+                    )
+            except ArchiveError as exc:
+                report.unrepaired.append(
+                    f"{self.root / row.path}: {row.noun} {row.id} of {row.source_id} cannot be"
+                    f" {'re-extracted' if row.kind == 'versions' else 'rebuilt'}: {exc}"
                 )
-                for f in flags
-            ],
+                continue
+            if done:
+                report.repaired.append(done)
+                self.ledger.record_notice(row.source_id, datetime.now(UTC), REPAIRED_NOTICE, done)
+        return report
+
+    def _restore_version(self, row: FileRow, reextract: Reextract) -> str:
+        version = self.catalog.version(row.id)
+        snapshot = (
+            self.catalog.snapshot(version.snapshot_id) if version and version.snapshot_id else None
         )
-        return StoredChange(
-            change_id,
-            sid,
-            at,
-            changeset.old_version_id,
-            changeset.new_version_id,
-            path,
-            changeset.is_cosmetic,
-            technical,
+        if version is None or snapshot is None:
+            raise ArchiveError("it has no snapshot to extract it from")
+        try:
+            content = self.read_snapshot(snapshot)
+        except DamagedFile:
+            raise ArchiveError(
+                f"its snapshot {snapshot.id} ({snapshot.path}) is damaged or lost too"
+            ) from None
+        document = reextract(content)
+        if document is None:
+            raise ArchiveError(f"snapshot {snapshot.id} no longer extracts")
+        rendered = markdown.render_version(document)
+        return self._restore(row, rendered.data, "re-extracted from its snapshot")
+
+    def _restore_change(self, row: FileRow, rediff: Rediff) -> str:
+        change = self.catalog.change(row.id)
+        assert change is not None
+        new = self.catalog.version(change.new_version_id)
+        old = self.catalog.version(change.old_version_id) if change.old_version_id else None
+        if old is None or new is None:
+            raise ArchiveError("one of its two versions is not in the catalog")
+        origin = Origin.TECHNICAL if change.technical else Origin.FETCHED
+        changeset, flags = rediff(
+            self.read_version(old), self.read_version(new), old.id, new.id, origin
+        )
+        body = _changeset_json(row.source_id, changeset, flags, change.recorded_at, origin)
+        return self._restore(row, body, "rebuilt from its two versions")
+
+    def _restore(self, row: FileRow, data: bytes, how: str) -> str:
+        """Write `data` for a damaged row: at its own path when it is the very content lost;
+        else beside it (`-repaired`), the row then naming it, and the report saying so."""
+        digest = hashlib.sha256(data).hexdigest()
+        what = f"{row.noun} {row.id} of {row.source_id}"
+        if digest == row.sha256:
+            self.files.write(row.path, data, sync=True, orphan=lambda: True)
+            return f"{self.root / row.path}: {what} {how}"
+        stem, _, suffix = row.path.rpartition("/")[2].partition(".")
+        folder = row.path.rpartition("/")[0]
+        path = self._new_path(f"{folder}/{stem}-repaired", f".{suffix}")
+        self.files.write(path, data, sync=True, orphan=lambda: True)
+        with self.catalog.write():
+            self.catalog.set_file(row, path, digest)
+        return (
+            f"{self.root / path}: {what} {how}; it differs from the lost file (the rules or"
+            " the extraction changed since), so it was written beside it and marked repaired"
         )
 
-    def read_changeset(self, change: StoredChange) -> ChangeSet:
-        data = json.loads((self.root / change.path).read_text(encoding="utf-8"))
-        return changeset_from_dict(data)
+    # --- the catalog's and the ledger's reads and writes, for callers ----------------------
 
-    def read_flags(self, change: StoredChange) -> tuple[Flag, ...]:
-        data = json.loads((self.root / change.path).read_text(encoding="utf-8"))
-        return tuple(flag_from_dict(f) for f in data.get("flags", []))
+    def latest_snapshot(self, source_id: str) -> StoredSnapshot | None:
+        return self.catalog.latest_snapshot(source_id)
+
+    def latest_snapshots(self) -> dict[str, StoredSnapshot]:
+        return self.catalog.latest_snapshots()
+
+    def latest_version(self, source_id: str) -> Version | None:
+        return self.catalog.latest_version(source_id)
+
+    def versions(self, source_id: str) -> list[Version]:
+        return self.catalog.versions(source_id)
+
+    def version(self, version_id: int) -> Version | None:
+        return self.catalog.version(version_id)
+
+    def version_sha(self, version_id: int) -> str:
+        return self.catalog.version_sha(version_id)
+
+    def extractors(self) -> dict[str, str]:
+        return self.catalog.extractors()
+
+    def source_ids(self) -> list[str]:
+        return self.catalog.source_ids()
+
+    def source(self, source_id: str) -> Source | None:
+        return self.catalog.source(source_id)
+
+    def checks(self, source_id: str, limit: int = 50) -> list[Check]:
+        return self.catalog.checks(source_id, limit)
+
+    def check_history(self, source_id: str, limit: int) -> list[tuple[str, str]]:
+        return self.catalog.check_history(source_id, limit)
+
+    def last_check(self, source_id: str) -> datetime | None:
+        return self.catalog.last_check(source_id)
+
+    def changes(self, source_id: str) -> list[StoredChange]:
+        return self.catalog.changes(source_id)
+
+    def change(self, change_id: int) -> StoredChange | None:
+        return self.catalog.change(change_id)
+
+    def has_snapshot_url(self, url: str) -> bool:
+        return self.catalog.has_snapshot_url(url)
+
+    def changes_without_alerts(self) -> list[StoredChange]:
+        return self.ledger.changes_without_alerts()
+
+    def record_alert(self, change: StoredChange, alert: Alert | None) -> None:
+        self.ledger.record_alert(change, alert)
+
+    def alerts(self, since: datetime | None = None, until: datetime | None = None) -> list[Alert]:
+        return self.ledger.alerts(since, until)
+
+    def sent(self, period: str, recipient: str) -> bool:
+        return self.ledger.sent(period, recipient)
+
+    def record_send(
+        self,
+        period: str,
+        recipient: str,
+        at: datetime,
+        status: SendStatus,
+        message_id: str | None,
+        error: str = "",
+    ) -> None:
+        self.ledger.record_send(period, recipient, at, status, message_id, error)
+
+    def last_send_at(self) -> datetime | None:
+        return self.ledger.last_send_at()
+
+    def record_notice(self, source_id: str, at: datetime, kind: str, detail: str) -> None:
+        self.ledger.record_notice(source_id, at, kind, detail)
+
+    def notices(self, since: datetime | None = None) -> list[Notice]:
+        return self.ledger.notices(since)
+
+
+def _outcome(previous: Version | None, version: Version | None) -> Outcome:
+    if version is None:
+        return Outcome.UNCHANGED
+    return Outcome.NEW if previous is None else Outcome.CHANGED
+
+
+def _check_detail(origin: Origin, snapshot_path: str | None, version_path: str | None) -> str:
+    if version_path is None and snapshot_path is not None:
+        return "the page changed but its terms text did not"
+    return "technical upgrade: re-extracted with new rules" if origin is Origin.TECHNICAL else ""
+
+
+def _changeset_json(
+    sid: str, changeset: ChangeSet, flags: tuple[Flag, ...], at: datetime, origin: Origin
+) -> bytes:
+    """A ChangeSet's file: its JSON form, with where it belongs and its flags."""
+    assert changeset.new_version_id is not None
+    data: dict[str, object] = {
+        "source_id": sid,
+        "recorded_at": iso(at),
+        "technical": origin is Origin.TECHNICAL,
+    }
+    data |= changeset_to_dict(changeset)
+    data["flags"] = [flag_to_dict(f) for f in flags]
+    return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")

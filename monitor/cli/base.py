@@ -59,6 +59,12 @@ def open_archive(settings: Settings) -> Archive:
     return Archive(settings.archive_dir, lock_timeout=settings.lock_timeout)
 
 
+def report_skipped(archive: Archive, env: Environment) -> None:
+    """Tell on stderr which damaged archive files a command skipped (see Archive.or_skip)."""
+    for problem in dict.fromkeys(archive.skipped):
+        env.stderr.write(f"clausewatch: skipped a damaged archive file: {safe(problem)}\n")
+
+
 def out_dir(args: argparse.Namespace, settings: Settings, env: Environment) -> Path:
     """--out, relative to the working directory, or the configured public_dir."""
     if args.out is None:

@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="check that archive files and catalog agree")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument(
+        "--repair",
+        action="store_true",
+        help="restore lost versions (from their snapshots) and changes (from their versions),"
+        " and remove files of interrupted runs",
+    )
 
     diff = commands.add_parser(
         "diff", help="show what changed, clause by clause, between two versions"

@@ -24,6 +24,7 @@ from monitor.cli.base import (
     open_archive,
     out_dir,
     plain,
+    report_skipped,
     safe,
 )
 from monitor.config import Settings, Subscriber
@@ -58,6 +59,7 @@ def cmd_feeds(
     titles = _titles(settings)
     with _archive_with_alerts(settings) as archive:
         count, written = publish_feeds(archive, settings, titles, out)
+    report_skipped(archive, env)
     console.print(
         f"{count} alerts; {len(written)} feed files written under {safe(str(out / 'feeds'))}"
     )
@@ -135,6 +137,7 @@ def cmd_site(
     out = out_dir(args, settings, env)
     with _archive_with_alerts(settings) as archive:
         written = build_site(archive, out)
+    report_skipped(archive, env)
     console.print(
         f"{len(written)} pages written under {safe(str(out))}; open {safe(str(out / 'index.html'))}"
     )

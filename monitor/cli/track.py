@@ -20,6 +20,7 @@ from rich.text import Text
 
 from monitor.archive import Archive
 from monitor.archive.serialize import changeset_to_dict
+from monitor.archive.store import Rediff, Reextract
 from monitor.cli.base import (
     Environment,
     ExitStatus,
@@ -30,8 +31,23 @@ from monitor.cli.base import (
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import UsageError
+from monitor.extract import readers
 from monitor.fetch.http import Fetcher
-from monitor.model import ChangeSet, Outcome, Selector, SourceResult, Version
+from monitor.flag import flag_changes
+from monitor.model import (
+    ChangeSet,
+    Document,
+    FetchFailure,
+    Flag,
+    Origin,
+    Outcome,
+    Selector,
+    Snapshot,
+    SourceResult,
+    Version,
+)
+from monitor.rules.files import load_rules
+from monitor.rules.language import RuleSet
 from monitor.sources import load_sources, select_sources
 from monitor.track import record_alerts, run_pass
 
@@ -116,39 +132,83 @@ def cmd_verify(
         raise UsageError(
             f"{settings.archive_dir}: no archive here yet (run `clausewatch track` first)"
         )
-    with (
-        Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
-        archive.lock(shared=True),
-    ):
-        report = archive.verify()
+    repaired = None
+    # check=False: a damaged catalog is opened, to be reported rather than refused
+    with Archive(settings.archive_dir, lock_timeout=settings.lock_timeout, check=False) as archive:
+        if args.repair:
+            with archive.lock():  # nothing else writes while files are removed and restored
+                repaired = archive.repair(*_repairs(archive, settings))
+        with archive.lock(shared=True):
+            report = archive.verify()
     if args.json:
-        env.stdout.write(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "snapshots": report.snapshots,
-                    "versions": report.versions,
-                    "problems": report.problems,
-                    "orphans": report.orphans,
-                },
-                indent=2,
-            )
-            + "\n"
+        document: dict[str, object] = {
+            "ok": report.ok,
+            "snapshots": report.snapshots,
+            "versions": report.versions,
+            "changes": report.changes,
+            "problems": report.problems,
+            "orphans": report.orphans,
+        }
+        if repaired is not None:
+            document["repair"] = {
+                "repaired": repaired.repaired,
+                "removed": repaired.removed,
+                "unrepaired": repaired.unrepaired,
+            }
+        env.stdout.write(json.dumps(document, indent=2) + "\n")
+        return ExitStatus.OK if report.ok else ExitStatus.ERROR
+    if repaired is not None:
+        for done in repaired.repaired:
+            console.print(f"[green]repaired[/]: {safe(done)}")
+        for removed in repaired.removed:
+            console.print(f"[dim]removed (no catalog row names it): {safe(removed)}[/]")
+        for problem in repaired.unrepaired:
+            console.print(f"[red]not repaired[/]: {safe(problem)}")
+    for problem in report.problems:
+        console.print(f"[red]problem[/]: {safe(problem)}")
+    for orphan in report.orphans:
+        console.print(
+            f"[dim]orphan (file with no catalog row, left by an interrupted run): {safe(orphan)}[/]"
         )
-    else:
-        for problem in report.problems:
-            console.print(f"[red]problem[/]: {safe(problem)}")
-        for orphan in report.orphans:
-            console.print(
-                f"[dim]orphan (file with no catalog row, left by an interrupted run): {safe(orphan)}[/]"
-            )
-        verdict = "[green]ok[/]" if report.ok else f"[red]{len(report.problems)} problems[/]"
-        console.print(f"{report.snapshots} snapshots, {report.versions} versions: {verdict}")
+    verdict = "[green]ok[/]" if report.ok else f"[red]{len(report.problems)} problems[/]"
+    console.print(
+        f"{report.snapshots} snapshots, {report.versions} versions, {report.changes} changes:"
+        f" {verdict}"
+    )
+    if not report.ok and repaired is None:
+        console.print("`clausewatch verify --repair` restores what can be restored (README).")
     return ExitStatus.OK if report.ok else ExitStatus.ERROR
 
 
 def _selectors_json(selectors: Sequence[Selector]) -> list[str | dict[str, str]]:
     return [s if isinstance(s, str) else s.as_dict() for s in selectors]
+
+
+def _repairs(archive: Archive, settings: Settings) -> tuple[Reextract, Rediff]:
+    """How `verify --repair` extracts a snapshot again and rebuilds a ChangeSet: as a pass
+    does, with the sources' selectors (from sources.yaml, else as the catalog knows them)."""
+    declared = load_sources(settings.sources_file) if settings.sources_file.exists() else []
+    sources = {s.id: s for s in declared}
+    loaded: list[RuleSet] = []
+
+    def reextract(snapshot: Snapshot) -> Document | None:
+        source = sources.get(snapshot.source_id) or archive.source(snapshot.source_id)
+        if source is None:
+            return None
+        document = readers.extract(snapshot, source, min_chars=settings.min_clause_chars)
+        return None if isinstance(document, FetchFailure) else document
+
+    def rediff(
+        old: Document, new: Document, old_id: int, new_id: int, origin: Origin
+    ) -> tuple[ChangeSet, tuple[Flag, ...]]:
+        changeset = diff(old, new, old_id, new_id)
+        if origin is Origin.TECHNICAL:  # a technical change is never flagged
+            return changeset, ()
+        if not loaded:
+            loaded.append(load_rules(settings.rules or None))
+        return changeset, flag_changes(changeset, loaded[0])
+
+    return reextract, rediff
 
 
 def cmd_sources(
@@ -236,6 +296,8 @@ def changeset_text(changeset: ChangeSet) -> Text:
 
     styles = {"insert": "bold green", "delete": "red strike", "omitted": "dim italic"}
     out = Text()
+    for note in changeset.notes:
+        out.append(f"Note: {plain(note)}\n\n", "italic")
     if not changeset.changes:
         out.append("No changes.\n")
     for change in changeset.changes:
@@ -298,6 +360,9 @@ def cmd_run(
 
     def publish(archive: Archive) -> None:
         publish_feeds(archive, settings, titles)
+        for problem in dict.fromkeys(archive.skipped):  # damaged files: skipped, and told
+            logging.getLogger("monitor.publish").warning("skipped a damaged file: %s", problem)
+        archive.skipped.clear()
 
     def send_digest() -> None:
         with Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive:

@@ -16,7 +16,6 @@ import hashlib
 import json
 import re
 import subprocess
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,26 +28,14 @@ from monitor.diff import diff
 from monitor.errors import ClausewatchError, ConfigError
 from monitor.extract.markdown import parse as parse_markdown
 from monitor.flag import flag_changes
-from monitor.model import Snapshot, Source
+from monitor.model import Origin, Snapshot, Source
 from monitor.rules.language import RuleSet
-from monitor.sources import MAX_ID_CHARS
+from monitor.sources import MAX_ID_CHARS, slug
 
 TECHNICAL_RE = re.compile(
     r"^(?:apply\s+technical|apply\s+declaration|start\s+tracking|refilter|extraction)",
     re.IGNORECASE,
 )
-
-
-def slug(text: str) -> str:
-    """A source id part: "Société Générale" -> "societe-generale". A name with letters but none
-    in the Latin alphabet ("微博") is spelled in punycode ("xn-9cs229l"); a name with no letter
-    or digit at all ("___") gives "", which callers refuse."""
-    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    ascii_slug = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
-    if ascii_slug or not any(c.isalnum() for c in text):
-        return ascii_slug
-    spelled = text.lower().encode("punycode").decode("ascii")
-    return "xn-" + re.sub(r"[^a-z0-9]+", "-", spelled).strip("-")
 
 
 def source_id(service: str, document_type: str) -> str:
@@ -354,7 +341,7 @@ def import_history(
             stored = archive.store(
                 snapshot,
                 document,
-                technical=technical,
+                origin=Origin.TECHNICAL if technical else Origin.FETCHED,
                 changeset=changeset,
                 flags=flags,
                 extractor="ota-markdown",

@@ -11,8 +11,6 @@ from the alerts, never from the clock. Must never: fetch, or write outside the o
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,15 +22,16 @@ from urllib.parse import urljoin
 from feedgen.feed import FeedGenerator
 
 from monitor.archive import Archive
+from monitor.archive.catalog import iso
+from monitor.archive.files import TMP_PREFIX, replace_if_changed
 from monitor.config import Settings
-from monitor.errors import ClausewatchError
+from monitor.errors import ArchiveError, ClausewatchError
 from monitor.extract.document import clean_text
 from monitor.model import ALERT_CATEGORIES, SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
 from monitor.publish.render import environment
 from monitor.sources import AUDIENCES
 
 NO_ALERTS_YET = datetime(2024, 1, 1, tzinfo=UTC)  # the date of an empty feed, so that it is stable
-TMP_SUFFIX = ".tmp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,28 +152,16 @@ def _generator(
 
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Replace a file atomically, and only when its bytes change. True when it was written."""
-    with contextlib.suppress(OSError):  # missing or unreadable: written (or a clear error)
-        if path.read_bytes() == data:
-            return False
-    tmp = path.with_name(f".{path.name}{TMP_SUFFIX}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
-        raise ClausewatchError(
-            f"{path}: cannot write: {reason}; the files already there are unchanged"
-        ) from exc
-    return True
+        return replace_if_changed(path, data)
+    except ArchiveError as exc:  # the one atomic write names the file and the reason
+        raise ClausewatchError(f"{exc}; the files already there are unchanged") from exc
 
 
 def remove_temp_files(out_dir: Path) -> None:
     """Half-written files of a run that was killed (never renamed into place) are not pages."""
     if out_dir.is_dir():
-        for tmp in out_dir.rglob(f".*{TMP_SUFFIX}"):
+        for tmp in out_dir.rglob(f"{TMP_PREFIX}*"):
             with contextlib.suppress(OSError):
                 tmp.unlink()
 
@@ -290,7 +277,7 @@ def publish_feeds(
 
     def changeset_of(alert: Alert) -> ChangeSet | None:
         change = archive.change(alert.change_id)
-        return archive.read_changeset(change) if change else None
+        return archive.or_skip(archive.read_changeset, change) if change else None
 
     written = build_feeds(
         alerts,
@@ -302,7 +289,16 @@ def publish_feeds(
         entries=settings.feed_entries,
         min_severity=settings.feed_min_severity,
     )
-    notices = [dict(row) for row in archive.notices()][: settings.feed_entries]
+    notices = [
+        {
+            "id": str(n.id),
+            "source_id": n.source_id,
+            "at": iso(n.at),
+            "kind": n.kind,
+            "detail": n.detail,
+        }
+        for n in archive.notices()[: settings.feed_entries]
+    ]
     written += build_maintainer_feed(
         notices, out_dir, base_url=settings.public_base_url, authority=settings.tag_authority
     )

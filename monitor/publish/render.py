@@ -185,6 +185,7 @@ def render_markdown(changeset: ChangeSet, title: str = "") -> str:
         return escape(clean_text(text))
 
     lines = [f"# {md(title)}", ""] if title else []
+    lines += [f"> Note: {md(note)}\n" for note in changeset.notes]  # the diff's coarser paths
     if not changeset.changes:
         return "\n".join([*lines, "No changes."]) + "\n"
     for change in changeset.changes:

@@ -10,7 +10,6 @@ rewrites only pages whose bytes change. Must never: fetch or write to the archiv
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,11 +20,12 @@ from monitor.archive.catalog import StoredChange
 from monitor.model import ALERT_CATEGORIES, Alert, Version
 from monitor.publish.feed import remove_temp_files, write_if_changed
 from monitor.publish.render import environment
-from monitor.sources import AUDIENCES
+from monitor.sources import AUDIENCES, slug
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+def platform_key(name: str) -> str:
+    """A platform's name in a file name; "x" for a name with no letter or digit."""
+    return slug(name) or "x"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ def build_site(archive: Archive, out: Path) -> list[Path]:
         timeline = []
         for version in reversed(versions):
             change = by_new_version.get(version.id)
-            changeset = archive.read_changeset(change) if change else None
+            changeset = archive.or_skip(archive.read_changeset, change) if change else None
             timeline.append(
                 TimelineItem(
                     version.recorded_at,
@@ -93,18 +93,20 @@ def build_site(archive: Archive, out: Path) -> list[Path]:
                     source=source,
                     change=change,
                     changeset=changeset,
-                    flags=archive.read_flags(change),
+                    flags=archive.or_skip(archive.read_flags, change) or (),
                     alert=alerts_by_change.get(change.id),
                 )
-            _render(
-                "site/version.html",
-                out,
-                f"sources/{source_id}/versions/{version.id}.html",
-                written,
-                source=source,
-                version=version,
-                document=archive.read_version(version),
-            )
+            document = archive.or_skip(archive.read_version, version)
+            if document is not None:  # a damaged file is reported by the command, and skipped
+                _render(
+                    "site/version.html",
+                    out,
+                    f"sources/{source_id}/versions/{version.id}.html",
+                    written,
+                    source=source,
+                    version=version,
+                    document=document,
+                )
         _render(
             "site/source.html",
             out,
@@ -139,7 +141,7 @@ def _index_pages(rows: list[Row], out: Path, written: list[Path]) -> None:
             r.title,
         ),
     )
-    platforms = sorted({(slug(r.platform), r.platform) for r in rows})
+    platforms = sorted({(platform_key(r.platform), r.platform) for r in rows})
     categories = [c.value for c in ALERT_CATEGORIES]
     audiences = [a for a in AUDIENCES if a != "everyone"]
     common = {"categories": categories, "audiences": audiences, "platforms": platforms}
@@ -176,7 +178,7 @@ def _index_pages(rows: list[Row], out: Path, written: list[Path]) -> None:
             **common,
         )
     for platform_slug, name in platforms:
-        chosen = [r for r in rows if slug(r.platform) == platform_slug]
+        chosen = [r for r in rows if platform_key(r.platform) == platform_slug]
         _render(
             "site/index.html",
             out,
