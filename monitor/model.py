@@ -8,6 +8,7 @@ standard library, or hold behaviour beyond small derived properties.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -57,12 +58,39 @@ class Origin(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class RangeSelector:
+    """Open Terms Archive's range selector: the content between two elements, each found by a
+    CSS selector (its first match), in document order. The start boundary sits before or after
+    the start element (OTA's `startBefore` / `startAfter`), the end boundary before or after the
+    end element (`endBefore` / `endAfter`); partial elements keep only their part in the range.
+    """
+
+    start: str
+    end: str
+    start_before: bool = True  # startBefore: the start element is in the range
+    end_before: bool = True  # endBefore: the end element is not
+
+    def as_dict(self) -> dict[str, str]:
+        """The selector as written in sources.yaml and OTA declarations."""
+        return {
+            "startBefore" if self.start_before else "startAfter": self.start,
+            "endBefore" if self.end_before else "endAfter": self.end,
+        }
+
+    def __str__(self) -> str:
+        return json.dumps(self.as_dict())
+
+
+Selector = str | RangeSelector  # a CSS selector, or a range between two CSS selectors
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One page of a document made of several (`pages:` in sources.yaml)."""
 
     url: str
-    select: tuple[str, ...] = ()
-    remove: tuple[str, ...] = ()
+    select: tuple[Selector, ...] = ()
+    remove: tuple[Selector, ...] = ()
     fetch: FetchMode = FetchMode.AUTO
 
 
@@ -76,8 +104,8 @@ class Source:
     platform: str
     document_type: str
     url: str
-    select: tuple[str, ...] = ()
-    remove: tuple[str, ...] = ()
+    select: tuple[Selector, ...] = ()
+    remove: tuple[Selector, ...] = ()
     schedule: str = "every 6h ~30m"
     audiences: tuple[str, ...] = ()
     enabled: bool = True

@@ -1,25 +1,26 @@
 """Loading and validating sources.yaml: the list of terms documents to watch.
 
 Owns: parsing the YAML with line numbers, checking every entry (id slug, unknown keys with the
-nearest known one, URLs, CSS selectors, schedules, audiences) and giving back Sources. Every
-error names the file, the line and the source id. Must never: fetch anything or write files.
+nearest known one, URLs, CSS and range selectors, schedules, audiences) and giving back Sources.
+Every error names the file, the line and the source id. Must never: fetch anything or write files.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from cssselect import GenericTranslator, SelectorError
 
 from monitor.config import check_schedule
+from monitor.css import SelectorError, css_to_xpath
 from monitor.errors import ConfigError
-from monitor.model import FetchMode, Page, Source
+from monitor.model import FetchMode, Page, RangeSelector, Selector, Source
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 AUDIENCES = (
@@ -47,6 +48,8 @@ KEYS = (
     "pages",
 )
 PAGE_KEYS = ("url", "select", "remove", "fetch")
+# OTA's range selector keys, and the side of the range each one places
+RANGE_KEYS = {"startBefore": "start", "startAfter": "start", "endBefore": "end", "endAfter": "end"}
 REQUIRED = ("id", "platform", "document_type")
 # `auto` by default (as Open Terms Archive does): plain HTTP costs nothing more for the pages
 # that serve their terms, and the pages that do not (app shells, bot walls, 403s) are rendered
@@ -67,9 +70,16 @@ def check_id(sid: str) -> str | None:
 
 
 def slug(text: str) -> str:
-    """`text` as an id: lowercase letters and digits, runs of anything else as one hyphen.
-    Empty when `text` has no letter or digit: the caller must refuse it (check_id)."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    """`text` as an id: lowercase letters and digits, runs of anything else as one hyphen,
+    accents dropped ("Société Générale" -> "societe-generale"); a name with letters but none in
+    the Latin alphabet ("微博") is spelled in punycode ("xn-9cs229l"). Empty when `text` has no
+    letter or digit: the caller must refuse it (check_id)."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    ascii_slug = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
+    if ascii_slug or not any(c.isalnum() for c in text):
+        return ascii_slug
+    spelled = text.lower().encode("punycode").decode("ascii")
+    return "xn-" + re.sub(r"[^a-z0-9]+", "-", spelled).strip("-")
 
 
 def _node_map(node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -90,6 +100,88 @@ def _strings(value: Any, name: str, where: str, sid: str) -> tuple[str, ...]:
     raise ConfigError(f"{name!r} must be a string or a list of strings", where=where, source_id=sid)
 
 
+def _css(selector: str, name: str, where: str, sid: str) -> str:
+    try:
+        css_to_xpath(selector)
+    except SelectorError as exc:
+        first_line = str(exc).splitlines()[0]
+        raise ConfigError(
+            f"{name} selector {selector!r} is not valid CSS: {first_line}",
+            where=where,
+            source_id=sid,
+        ) from None
+    return selector
+
+
+def _range(value: dict[Any, Any], name: str, where: str, sid: str) -> RangeSelector:
+    """A range selector: one of startBefore/startAfter and one of endBefore/endAfter."""
+    sides: dict[str, tuple[str, bool]] = {}
+    for key, selector in value.items():
+        side = RANGE_KEYS.get(key)
+        if side is None:
+            raise ConfigError(
+                f"{name}: unknown range key {key!r}; a range has startBefore or startAfter, "
+                "and endBefore or endAfter",
+                where=where,
+                source_id=sid,
+            )
+        if side in sides:
+            raise ConfigError(
+                f"{name}: a range has one start and one end, not both {key!r} and another",
+                where=where,
+                source_id=sid,
+            )
+        if not isinstance(selector, str) or not selector.strip():
+            raise ConfigError(
+                f"{name}: range key {key!r} must be a CSS selector", where=where, source_id=sid
+            )
+        sides[side] = (_css(selector, name, where, sid), key.endswith("Before"))
+    for side in ("start", "end"):
+        if side not in sides:
+            raise ConfigError(
+                f"{name}: a range needs {'a start' if side == 'start' else 'an end'}"
+                f" ({side}Before or {side}After)",
+                where=where,
+                source_id=sid,
+            )
+    (start, start_before), (end, end_before) = sides["start"], sides["end"]
+    return RangeSelector(start, end, start_before=start_before, end_before=end_before)
+
+
+def _selectors(value: Any, name: str, where: str, sid: str) -> tuple[Selector, ...]:
+    """`select` or `remove`: a CSS selector, a range, or a list mixing both."""
+    items = [] if value is None else value if isinstance(value, list) else [value]
+    result: list[Selector] = []
+    for item in items:
+        if isinstance(item, str):
+            result.append(_css(item, name, where, sid))
+        elif isinstance(item, dict):
+            result.append(_range(item, name, where, sid))
+        else:
+            raise ConfigError(
+                f"{name!r} must be a CSS selector, a range ({{startBefore: ..., endBefore: ...}})"
+                " or a list of them",
+                where=where,
+                source_id=sid,
+            )
+    return tuple(result)
+
+
+def parse_selectors(values: Sequence[str], where: str) -> tuple[Selector, ...]:
+    """Selectors given as text (`clausewatch check --select`): CSS, or a range written as a
+    YAML or JSON mapping ("{startBefore: h1, endBefore: footer}")."""
+    items: list[Any] = []
+    for value in values:
+        if value.lstrip().startswith("{"):
+            try:
+                items.append(yaml.safe_load(value))
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"range {value!r} is not a mapping: {exc}", where=where) from None
+        else:
+            items.append(value)
+    return _selectors(items, "select", where, "")
+
+
 def _url(value: str, where: str, sid: str) -> str:
     url = value.strip()
     parts = urlsplit(url)
@@ -106,21 +198,6 @@ def _fetch_mode(value: Any, where: str, sid: str) -> FetchMode:
         raise ConfigError(
             f"fetch must be one of {known}, not {value!r}", where=where, source_id=sid
         ) from None
-
-
-def _selectors(value: Any, key: str, where: str, sid: str) -> tuple[str, ...]:
-    selectors = _strings(value, key, where, sid)
-    for selector in selectors:
-        try:
-            GenericTranslator().css_to_xpath(selector)
-        except SelectorError as exc:
-            first_line = str(exc).splitlines()[0]
-            raise ConfigError(
-                f"{key} selector {selector!r} is not valid CSS: {first_line}",
-                where=where,
-                source_id=sid,
-            ) from None
-    return selectors
 
 
 def _pages(path: Path, node: yaml.Node, sid: str, defaults: Page) -> tuple[Page, ...]:

@@ -66,9 +66,13 @@ STOP_GRACE = 2.0  # seconds a stopping pass waits for its fetching threads
 
 def extractor_fingerprint(source: Source) -> str:
     """Identifies the rules that turn this source's page into a Document."""
-    parts = [EXTRACTOR_VERSION, "|".join(source.select), "|".join(source.remove)]
+    parts = [
+        EXTRACTOR_VERSION,
+        "|".join(map(str, source.select)),
+        "|".join(map(str, source.remove)),
+    ]
     for page in source.pages:  # (none for a one-page source: its fingerprint stays as it was)
-        parts += [page.url, "|".join(page.select), "|".join(page.remove)]
+        parts += [page.url, "|".join(map(str, page.select)), "|".join(map(str, page.remove))]
     spec = "\n".join(parts)
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 

@@ -7,18 +7,37 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
+import io
+import json
+import sys
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from lxml import etree
+from pytest_httpserver import HTTPServer
 
-from monitor.extract import markdown
+from monitor.archive import Archive
+from monitor.cli.main import Environment, ExitStatus, main
+from monitor.errors import NotTerms
+from monitor.extract import markdown, selection
 from monitor.extract.html import html_document
 from monitor.extract.readers import extract
 from monitor.extract.text import pdf_document, text_document
-from monitor.model import FailureReason, FetchFailure, Snapshot, Source
+from monitor.model import (
+    Document,
+    FailureReason,
+    FetchFailure,
+    Page,
+    RangeSelector,
+    Selector,
+    Snapshot,
+    Source,
+)
+from monitor.track import EXTRACTOR_VERSION, extractor_fingerprint
 from tests.conftest import CORPUS, terms_html
 
 SNAPSHOTS = yaml.safe_load((CORPUS / "html" / "snapshots.yaml").read_text())["items"]
@@ -276,6 +295,302 @@ def test_documents_cross_to_and_from_the_worker_unchanged() -> None:
     copy = pickle.loads(pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
     assert copy == document and copy.clauses[3].full_text == document.clauses[3].full_text
     assert markdown.render(copy) == markdown.render(document)
+
+
+RANGE_PAGE = """<html><head><title>Example terms</title></head><body>
+<nav>Menu Home About</nav>
+<article>
+  <h1 id="title">Terms of Service</h1>
+  <p id="intro">Who we are and what these terms cover.</p>
+  <section id="s1"><h2>1. Your content</h2><p>You keep ownership of what you upload.</p>
+    <p id="s1-end">We may use your <b>uploads</b> to train our models.</p></section>
+  <section id="s2"><h2>2. Licence</h2><p id="s2-first">You grant us a licence to host your work.</p>
+    <div class="share">Share this page</div>
+    <p>Closing words of section two.</p></section>
+  Text between the last section and the footer.
+  <footer id="foot">Copyright footer</footer>
+</article>
+</body></html>"""
+
+
+def _range(start: str, end: str, *, start_before: bool = True, end_before: bool = True) -> Selector:
+    return RangeSelector(start, end, start_before=start_before, end_before=end_before)
+
+
+def _has(document: Document, *phrases: str) -> list[bool]:
+    """Which phrases the document holds, in a heading or in a clause."""
+    text = "\n".join(" / ".join((*c.heading_path, c.full_text)) for c in document.clauses)
+    return [phrase in text for phrase in phrases]
+
+
+PHRASES = (
+    "Menu Home",
+    "Terms of Service",
+    "Who we are",
+    "1. Your content",
+    "You keep ownership",
+    "We may use your uploads to train",
+    "2. Licence",
+    "You grant us",
+    "Share this page",
+    "Closing words",
+    "Text between",
+    "Copyright footer",
+)
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        # startBefore / endBefore: the start element in, the end element out
+        (_range("#title", "#foot"), "-++++++++++-"),
+        # startAfter / endAfter: the start element out, the end element in
+        (
+            _range("#title", "#s2-first", start_before=False, end_before=False),
+            "--++++++----",
+        ),
+        # ends nested in different sections: each cut section keeps only its part in the range
+        (_range("#s1-end", ".share"), "-----+++----"),
+        # sibling ends: the first section whole, nothing of the second
+        (_range("#s1", "#s2"), "---+++------"),
+        # the end inside the start element, and the start inside the end element
+        (_range("article", "#foot"), "-++++++++++-"),
+        (_range("#title", "article", start_before=False, end_before=False), "--++++++++++"),
+        # start and end on one element
+        (_range("#s2", "#s2", end_before=False), "------++++--"),
+    ],
+)
+def test_range_selectors_keep_what_lies_between_their_boundaries(
+    selector: Selector, expected: str
+) -> None:
+    document = html_document(RANGE_PAGE, (selector,))
+    assert "".join("+" if kept else "-" for kept in _has(document, *PHRASES)) == expected
+
+
+def test_a_cut_element_keeps_its_structure() -> None:
+    document = html_document(RANGE_PAGE, (_range("#s1-end", ".share"),))
+    assert [(c.heading_path, c.text) for c in document.clauses] == [
+        ((), "We may use your uploads to train our models."),
+        (("2. Licence",), "You grant us a licence to host your work."),
+    ]
+
+
+def test_ranges_and_css_selectors_mix_in_document_order_without_repeats() -> None:
+    select = ("#s2-first", _range("#title", "#s1"), "#intro", "#s1-end")
+    document = html_document(RANGE_PAGE, select)
+    assert [(c.heading_path, c.text) for c in document.clauses] == [
+        (("Terms of Service",), "Who we are and what these terms cover."),
+        (("Terms of Service",), "We may use your uploads to train our models."),
+        (("Terms of Service",), "You grant us a licence to host your work."),
+    ]
+
+
+def test_ranges_in_remove_delete_their_content_before_css_removals() -> None:
+    remove = (".share", _range("#s1-end", "#s2-first"), _range("#foot", "#foot", end_before=False))
+    document = html_document(RANGE_PAGE, ("article",), remove)
+    assert _has(document, *PHRASES) == [
+        False,  # outside the selection
+        True,
+        True,
+        True,
+        True,
+        False,  # from #s1-end ...
+        False,
+        True,  # ... to just before #s2-first
+        False,  # a CSS removal
+        True,
+        True,
+        False,  # a range of one element
+    ]
+
+
+@pytest.mark.parametrize(
+    ("select", "remove", "why"),
+    [
+        ((_range("#title", "#missing"),), (), "its end '#missing' matched nothing"),
+        ((_range("#missing", "#foot"),), (), "its start '#missing' matched nothing"),
+        (("article",), (_range("#s1", ".gone"),), "its end '.gone' matched nothing"),
+        ((_range("#s2", "#s1"),), (), "ends before it starts"),
+        ((_range("#s2", "#s2", start_before=False),), (), "ends before it starts"),
+    ],
+)
+def test_a_range_that_cannot_be_placed_is_a_failure_not_a_truncated_version(
+    select: tuple[Selector, ...], remove: tuple[Selector, ...], why: str
+) -> None:
+    snapshot = Snapshot(
+        "example-terms",
+        datetime(2024, 1, 1, tzinfo=UTC),
+        SOURCE.url,
+        200,
+        RANGE_PAGE.encode(),
+        "text/html",
+        "utf-8",
+    )
+    source = dataclasses.replace(SOURCE, select=select, remove=remove)
+    assert not isinstance(
+        extract(snapshot, dataclasses.replace(SOURCE, select=("article",))), FetchFailure
+    )
+    result = extract(snapshot, source, min_chars=10)
+    assert isinstance(result, FetchFailure) and result.reason == FailureReason.NOT_TERMS
+    assert why in result.detail and "range {" in result.detail
+
+
+def test_the_extractor_fingerprint_changes_with_range_selectors() -> None:
+    fingerprints = {
+        extractor_fingerprint(dataclasses.replace(SOURCE, select=select, remove=remove))
+        for select, remove in [
+            ((), ()),
+            (("article",), ()),
+            ((_range("#title", "#foot"),), ()),
+            ((_range("#title", "#foot", end_before=False),), ()),
+            ((_range("#title", "#s2"),), ()),
+            ((), (_range("#title", "#foot"),)),
+        ]
+    }
+    assert len(fingerprints) == 6
+    one = Page("https://example.org/1", ("main",))
+    pages = {
+        extractor_fingerprint(dataclasses.replace(SOURCE, pages=pages))
+        for pages in [
+            (one,),
+            (one, Page("https://example.org/2", ("main",))),
+            (one, Page("https://example.org/2", ("main",), (_range("h1", "h2"),))),
+            (one, Page("https://example.org/2", (_range("h1", "h2"),))),
+        ]
+    }
+    assert len(pages) == 4 and not pages & fingerprints
+    # a source of one page keeps the fingerprint it had before ranges and pages existed
+    assert (
+        extractor_fingerprint(dataclasses.replace(SOURCE, select=("a", "b")))
+        == (hashlib.sha256(f"{EXTRACTOR_VERSION}\na|b\n".encode()).hexdigest()[:16])
+    )
+
+
+def test_tracking_a_range_keeps_the_last_good_version_when_its_end_disappears(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """Through `clausewatch track` on a loopback server: a range selector in sources.yaml
+    archives its content; when the page loses the range's end, the fetch fails as not_terms
+    and nothing truncated is archived."""
+    filler = "".join(
+        f"<p>Clause {n}: you keep every right in what you upload.</p>" for n in range(8)
+    )
+    page = RANGE_PAGE.replace('<p id="intro">', filler + '<p id="intro">')
+    httpserver.expect_ordered_request("/terms").respond_with_data(page, content_type="text/html")
+    httpserver.expect_ordered_request("/terms").respond_with_data(
+        page.replace('id="foot"', 'id="moved"'), content_type="text/html"
+    )
+    (tmp_path / "sources.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "sources": [
+                    {
+                        "id": "example-terms",
+                        "platform": "Example",
+                        "document_type": "Terms of Service",
+                        "url": httpserver.url_for("/terms"),
+                        "select": [{"startAfter": "#title", "endBefore": "#foot"}],
+                        "remove": [".share"],
+                        "ignore_robots": True,
+                    }
+                ]
+            }
+        )
+    )
+
+    def track(status: ExitStatus) -> dict:
+        out = io.StringIO()
+        env = Environment(
+            stdout=out, stderr=io.StringIO(), env={"CLAUSEWATCH_HOST_DELAY": "0"}, cwd=tmp_path
+        )
+        assert main(["track", "--json"], env) == status
+        (result,) = json.loads(out.getvalue())["sources"]
+        return result
+
+    assert track(ExitStatus.OK)["outcome"] == "new"
+    failed = track(ExitStatus.ERROR)  # every source failed
+    assert failed["outcome"] == "failed" and failed["reason"] == "not_terms"
+    assert "its end '#foot' matched nothing" in failed["detail"]
+    with Archive(tmp_path / "archive") as archive:
+        (version,) = archive.versions("example-terms")
+        document = archive.read_version(version)
+    assert _has(document, *PHRASES) == [
+        False,
+        False,  # startAfter: the title itself left out
+        True,
+        True,
+        True,
+        True,
+        True,
+        True,
+        False,  # removed
+        True,
+        True,
+        False,  # endBefore
+    ]
+
+
+def test_css_beyond_cssselect_that_ota_declarations_use() -> None:
+    """`*:nth-of-type()` and its kin count siblings of the same name; an unquoted attribute
+    value may start with `--` (Arweave's, National Geographic's and Chayn's declarations)."""
+    page = """<html><body><div id="legal">
+      <p class="box">Paragraph one.</p><div class="box">Division one.</div>
+      <p class="box">Paragraph two.</p><div class="box">Division two.</div>
+      <span class="box">The only span.</span></div>
+      <a href="/privacy--espanol">En español</a><a href="/privacy">In English</a>
+    </body></html>"""
+
+    def texts(selector: str) -> list[str]:
+        return [c.text for c in html_document(page, (selector,)).clauses]
+
+    assert texts("#legal .box:nth-of-type(2)") == ["Paragraph two.", "Division two."]
+    assert texts("#legal .box:first-of-type") == [
+        "Paragraph one.",
+        "Division one.",
+        "The only span.",
+    ]
+    assert texts("#legal .box:nth-last-of-type(1)") == [
+        "Paragraph two.",
+        "Division two.",
+        "The only span.",
+    ]
+    assert texts("#legal .box:only-of-type") == ["The only span."]
+    assert texts("#legal p:nth-of-type(2)") == ["Paragraph two."]
+    assert texts("a[href$=--espanol]") == ["En español"]
+
+
+def test_a_range_too_deep_to_cut_is_a_failure_not_a_crash() -> None:
+    root = etree.Element("html")
+    deepest = etree.SubElement(root, "body")
+    for _ in range(sys.getrecursionlimit() + 100):
+        deepest = etree.SubElement(deepest, "div")
+    etree.SubElement(deepest, "p", id="start").text = "Start"
+    etree.SubElement(root[0], "p", id="end").text = "End"
+    span = _range("#start", "#end", end_before=False)
+    for cut in (selection.choose, selection.remove):
+        with pytest.raises(NotTerms, match="nests too deeply to cut"):
+            cut(root, (span,))
+
+
+def test_check_takes_a_range_on_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "terms.html").write_text(RANGE_PAGE)
+
+    def check(*select: str) -> tuple[int, dict]:
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["check", str(tmp_path / "terms.html"), "--json"]
+        for selector in select:
+            argv += ["--select", selector]
+        code = main(argv, Environment(stdout=out, stderr=err, env={}, cwd=tmp_path))
+        return code, json.loads(out.getvalue()) if out.getvalue() else {"error": err.getvalue()}
+
+    code, report = check("{startAfter: '#s1-end', endBefore: '.share'}")
+    assert code == ExitStatus.OK, report  # "You grant us a licence to host your work."
+    assert report["clauses"] == 1 and report["findings"] == []
+    code, report = check('{"startBefore": "#s1-end", "endBefore": ".share"}', "#intro")
+    assert code == ExitStatus.FLAGGED and report["clauses"] == 3
+    assert "train our models" in json.dumps(report["findings"])
+    code, report = check("{startAfter: '#s1-end'}")
+    assert code == ExitStatus.USAGE and "--select: select: a range needs an end" in report["error"]
 
 
 def test_each_media_type_has_its_reader_and_an_unknown_one_is_an_explicit_failure() -> None:

@@ -9,12 +9,14 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
 from monitor.cli.main import Environment, ExitStatus, main
-from monitor.sources import parse_sources
+from monitor.model import FetchMode, Page, RangeSelector
+from monitor.sources import MAX_ID_CHARS, parse_sources
 from tests.conftest import CORPUS
 
 HISTORIES = {h["id"]: h for h in yaml.safe_load((CORPUS / "cases.yaml").read_text())["histories"]}
@@ -26,61 +28,190 @@ def cli(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_import_ota_converts_what_it_can_and_says_what_it_cannot(tmp_path: Path) -> None:
+ZOOM = {
+    "name": "Zoom",
+    "documents": {
+        "Terms of Service": {
+            "fetch": "https://www.zoom.com/en/trust/terms/",
+            "select": ["main"],
+            "remove": [".cookie", "nav"],
+        },
+        "Privacy Policy": {
+            "select": "article",
+            "executeClientScripts": True,
+            "combine": [
+                {"fetch": "https://a.example/1"},
+                {
+                    "fetch": "https://a.example/2",
+                    "select": [{"startAfter": "h1", "endBefore": "#x"}],
+                },
+                {"fetch": "https://a.example/3", "remove": "aside", "select": "article"},
+                {"fetch": "https://a.example/4", "executeClientScripts": False},
+            ],
+        },
+        "Community Standards": {
+            "fetch": "https://www.zoom.com/x",
+            "select": [{"startBefore": "#a", "endBefore": "#b"}, ".more"],
+            "remove": {"startAfter": "#c", "endAfter": "#d"},
+        },
+        "Acceptable Use Policy": {
+            "fetch": "https://www.zoom.com/aup",
+            "select": "main",
+            "filter": ["removeTracking"],
+            "executeClientScripts": True,
+        },
+        "Trackers Policy": {
+            "fetch": "https://www.zoom.com/t",
+            "select": "#legal .box:nth-of-type(2)",  # beyond cssselect: of-type on any element
+            "remove": ["main > .note:first-of-type", "a[href$=--espanol]"],
+        },
+        "Imprint": {"fetch": "https://www.zoom.com/i", "select": "p::before"},
+        "Developer Terms": {"fetch": "https://www.zoom.com/d", "select": {"startBefore": "h1"}},
+        "Brand Guidelines": {"fetch": "ftp://zoom.com/b"},
+        "Seller Terms": {"combine": [{"fetch": "https://a.example/4"}, {"select": "main"}]},
+    },
+}
+
+
+def test_import_ota_converts_ranges_combine_and_scripts_and_names_what_it_cannot(
+    tmp_path: Path,
+) -> None:
     folder = tmp_path / "declarations"
     folder.mkdir()
-    (folder / "Zoom.json").write_text(
-        json.dumps(
-            {
-                "name": "Zoom",
-                "documents": {
-                    "Terms of Service": {
-                        "fetch": "https://www.zoom.com/en/trust/terms/",
-                        "select": ["main"],
-                        "remove": [".cookie", "nav"],
-                    },
-                    "Privacy Policy": {
-                        "combine": [
-                            {"fetch": "https://a.example/1"},
-                            {"fetch": "https://a.example/2"},
-                        ]
-                    },
-                    "Community Standards": {
-                        "fetch": "https://www.zoom.com/x",
-                        "select": {"startBefore": "#a", "endBefore": "#b"},
-                    },
-                    "Acceptable Use Policy": {
-                        "fetch": "https://www.zoom.com/aup",
-                        "select": "main",
-                        "filter": ["removeTracking"],
-                        "executeClientScripts": True,
-                    },
-                },
-            }
-        )
-    )
+    (folder / "Zoom.json").write_text(json.dumps(ZOOM))
     (folder / "Zoom.history.json").write_text("{}")
     (folder / "Broken.json").write_text("{not json")
     code, out, err = cli(tmp_path, "import-ota", str(folder), "--audiences", "podcasters")
     assert code == ExitStatus.OK
-    sources = parse_sources(out, Path("imported.yaml"))
-    assert [(s.id, s.select, s.remove, s.audiences) for s in sources] == [
-        ("zoom-terms-of-service", ("main",), (".cookie", "nav"), ("podcasters",)),
-        ("zoom-acceptable-use-policy", ("main",), (), ("podcasters",)),
+    sources = {s.id: s for s in parse_sources(out, Path("imported.yaml"))}
+    assert list(sources) == [
+        "zoom-terms-of-service",
+        "zoom-privacy-policy",
+        "zoom-community-standards",
+        "zoom-acceptable-use-policy",
+        "zoom-trackers-policy",
     ]
-    assert "Privacy Policy: assembled from 2 pages ('combine')" in err
-    assert "Community Standards: select" in err and "range selector" in err
-    assert "Broken.json: cannot read" in err
-    assert "filters ['removeTracking'] (JavaScript) are not applied" in err
+    terms = sources["zoom-terms-of-service"]
+    assert (terms.select, terms.remove, terms.audiences, terms.fetch, terms.pages) == (
+        ("main",),
+        (".cookie", "nav"),
+        ("podcasters",),
+        FetchMode.AUTO,
+        (),
+    )
+    # combine: one source of pages, in order, the document's keys their shared defaults
+    privacy = sources["zoom-privacy-policy"]
+    assert privacy.url == "https://a.example/1" and privacy.fetch == FetchMode.BROWSER
+    assert privacy.pages == (
+        Page("https://a.example/1", ("article",), (), FetchMode.BROWSER),
+        Page(
+            "https://a.example/2",
+            (RangeSelector("h1", "#x", start_before=False),),
+            (),
+            FetchMode.BROWSER,
+        ),
+        Page("https://a.example/3", ("article",), ("aside",), FetchMode.BROWSER),
+        Page("https://a.example/4", ("article",), (), FetchMode.AUTO),
+    )
+    # a page says only what differs from the document's keys
+    entry = next(e for e in yaml.safe_load(out)["sources"] if e["id"] == "zoom-privacy-policy")
+    assert entry["pages"][2:] == [
+        {"url": "https://a.example/3", "remove": ["aside"]},
+        {"url": "https://a.example/4", "fetch": "auto"},
+    ]
+    standards = sources["zoom-community-standards"]
+    assert standards.select == (RangeSelector("#a", "#b"), ".more")
+    assert standards.remove == (RangeSelector("#c", "#d", start_before=False, end_before=False),)
+    assert sources["zoom-acceptable-use-policy"].fetch == FetchMode.BROWSER
+    trackers = sources["zoom-trackers-policy"]
+    assert trackers.select == ("#legal .box:nth-of-type(2)",)
+    assert trackers.remove == ("main > .note:first-of-type", "a[href$=--espanol]")
+    assert (
+        "Acceptable Use Policy: OTA filters (removeTracking) are JavaScript and not converted"
+        in err
+    )
+    for why in (
+        """Imprint: select "p::before" is not CSS that Clausewatch can run""",
+        """Developer Terms: select {"startBefore": "h1"} is not a range selector""",
+        """Brand Guidelines: 'fetch' "ftp://zoom.com/b" is not an http(s) URL""",
+        "Seller Terms (page 2): no 'fetch' URL",
+        "Broken.json: cannot read",
+    ):
+        assert f"not converted: {folder}" in err and why in err, why
+    assert (
+        "9 documents: 5 converted (2 fetched with the browser), 4 not converted;"
+        " 1 converted without their OTA JavaScript filters; 1 files not read"
+    ) in err
     code, out, _ = cli(
         tmp_path, "import-ota", str(folder / "Zoom.json"), "--out", "new-sources.yaml"
     )
-    assert code == ExitStatus.OK and "2 sources written" in out
+    assert code == ExitStatus.OK and "5 sources written" in out
     written = parse_sources((tmp_path / "new-sources.yaml").read_text(), Path("x"))
     assert [(s.platform, s.document_type) for s in written] == [
         ("Zoom", "Terms of Service"),
+        ("Zoom", "Privacy Policy"),
+        ("Zoom", "Community Standards"),
         ("Zoom", "Acceptable Use Policy"),
+        ("Zoom", "Trackers Policy"),
     ], written
+
+
+def test_import_ota_of_two_collections_keeps_the_first_of_each_document(tmp_path: Path) -> None:
+    for folder, select in (("pga", "main"), ("contrib", "article")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "Zoom.json").write_text(
+            json.dumps(
+                {
+                    "name": "Zoom",
+                    "terms": {
+                        "Terms of Service": {"fetch": "https://z.example/t", "select": select}
+                    },
+                }
+            )
+        )
+    (tmp_path / "contrib" / "Deezer.json").write_text(
+        json.dumps(
+            {"name": "Deezer", "terms": {"Terms of Service": {"fetch": "https://d.example/t"}}}
+        )
+    )
+    code, out, err = cli(tmp_path, "import-ota", "pga", "contrib")
+    assert code == ExitStatus.OK, err
+    sources = parse_sources(out, Path("imported.yaml"))
+    assert [(s.id, s.select) for s in sources] == [
+        ("zoom-terms-of-service", ("main",)),
+        ("deezer-terms-of-service", ()),
+    ]
+    assert "contrib/Zoom.json: Zoom / Terms of Service: left out, already converted from" in err
+    assert "3 documents: 2 converted" in err and "1 left out as converted from an earlier" in err
+
+
+def test_long_names_give_ids_sources_yaml_takes(tmp_path: Path) -> None:
+    long_name = "The Very Long Name of a Platform " * 3
+    (tmp_path / "Long.json").write_text(
+        json.dumps(
+            {
+                "name": long_name,
+                "terms": {
+                    "Terms of Service": {"fetch": "https://l.example/t"},
+                    "Terms of Services": {"fetch": "https://l.example/s"},
+                },
+            }
+        )
+    )
+    code, out, err = cli(tmp_path, "import-ota", "Long.json")
+    assert code == ExitStatus.OK, err
+    ids = [s.id for s in parse_sources(out, Path("imported.yaml"))]
+    assert len(ids) == 2 and len(set(ids)) == 2 and all(50 < len(i) <= MAX_ID_CHARS for i in ids)
+    assert all(i.startswith("the-very-long-name-of-a-platform-the-very-long") for i in ids)
+    repo = make_repo(
+        tmp_path,
+        f"{long_name.strip()}/Terms of Service.md",
+        [(BASE, "2024-01-01T10:00:00+00:00", "Start")],
+    )
+    code, out, _ = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.OK and "1 documents, 1 versions imported" in out
+    with Archive(tmp_path / "archive") as archive:
+        assert archive.source_ids() == [ids[0]]
 
 
 def git(repo: Path, *args: str, when: str = "2024-01-01T00:00:00+00:00") -> None:
@@ -154,6 +285,58 @@ def test_import_history_diffs_flags_and_alerts_and_imports_once(tmp_path: Path) 
         assert archive.verify().ok
     code, out, _ = cli(tmp_path, "import-history", str(repo))
     assert "0 versions imported (0 technical), 4 skipped" in out and "0 alerts" in out
+
+
+def test_import_history_reads_names_outside_ascii(tmp_path: Path) -> None:
+    repo = tmp_path / "versions"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    names = ["Société/Conditions d'utilisation.md", "微博/服务条款.md", "Bandcamp/Terms [EU].md"]
+    for name in names:
+        (repo / name).parent.mkdir(exist_ok=True)
+        (repo / name).write_text(BASE)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Start tracking")
+    listed = subprocess.run(
+        ["git", "-C", str(repo), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout
+    assert '"Soci\\303\\251t\\303\\251/' in listed  # how git shows them without -z
+    code, out, _ = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.OK, out
+    assert "3 documents, 3 versions imported" in out
+    with Archive(tmp_path / "archive") as archive:
+        assert sorted(archive.source_ids()) == [
+            "bandcamp-terms-eu",
+            "societe-conditions-d-utilisation",
+            "xn-ql8a2vp80bw3ipoak7t",
+        ]
+
+
+@pytest.mark.parametrize("name", ["___/Terms of Service.md", "Example/---.md", "Ex/¿?.md"])
+def test_import_history_refuses_a_name_that_gives_no_id(tmp_path: Path, name: str) -> None:
+    repo = make_repo(tmp_path, name, [(BASE, "2024-01-01T10:00:00+00:00", "Start tracking")])
+    (repo / "Example").mkdir(exist_ok=True)
+    (repo / "Example" / "Terms.md").write_text(BASE)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Start tracking Example")
+    code, _, err = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.USAGE
+    assert f"{repo}/{name}" in err and "no letter or digit" in err
+    with Archive(tmp_path / "archive") as archive:
+        assert archive.source_ids() == []  # refused before anything was imported
+
+
+def test_import_history_refuses_two_names_that_give_one_id(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path, "Société/Terms.md", [(BASE, "2024-01-01T10:00:00+00:00", "Start tracking")]
+    )
+    (repo / "Societe").mkdir()
+    (repo / "Societe" / "Terms.md").write_text(BASE + "\nMore.\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Start tracking Societe")
+    code, _, err = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.USAGE
+    assert "'Societe/Terms.md' and 'Société/Terms.md' both give the source id" in err
 
 
 def corpus_repo(tmp_path: Path, history_id: str) -> Path:

@@ -39,12 +39,13 @@ from monitor.model import (
     FetchMode,
     Match,
     NotModified,
+    Selector,
     Snapshot,
     Source,
 )
 from monitor.rules.files import load_rules
 from monitor.rules.policy import is_alarming
-from monitor.sources import load_sources
+from monitor.sources import load_sources, parse_selectors
 
 HOW_TO_READ = {
     Category.AI_TRAINING: "the platform may train AI on users' content or data: a threat to creators",
@@ -58,7 +59,10 @@ HOW_TO_READ = {
 
 
 def load_document(
-    target: str, select: tuple[str, ...], settings: Settings, tracked: Source | None = None
+    target: str,
+    select: tuple[Selector, ...],
+    settings: Settings,
+    tracked: Source | None = None,
 ) -> tuple[Document, str]:
     """The Document of a file or URL, and what to call it. A missing file or a target that is
     no URL is a UsageError; a failed fetch or extraction a ClausewatchError."""
@@ -110,7 +114,8 @@ def check_report(
 ) -> tuple[int, dict[str, Any]]:
     """Flag every clause of a document; compare with the archive if its URL is tracked."""
     tracked = _tracked_source(args.target, settings)
-    document, where = load_document(args.target, tuple(args.select or ()), settings, tracked)
+    select = parse_selectors(args.select or (), "--select")
+    document, where = load_document(args.target, select, settings, tracked)
     rules = load_rules(settings.rules or None)
     findings: list[tuple[str, Match]] = []
     for clause in document.clauses:

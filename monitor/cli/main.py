@@ -139,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--select",
         action="append",
-        metavar="CSS",
-        help="CSS selector of the terms text (repeatable)",
+        metavar="CSS|RANGE",
+        help="CSS selector of the terms text, or a range '{startBefore: CSS, endBefore: CSS}'"
+        " (repeatable)",
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 

@@ -174,11 +174,25 @@ def cmd_import_ota(
         errors.print(f"not converted: {safe(problem)}")
     for warning in conversion.warnings:
         errors.print(f"warning: {safe(warning)}")
+    converted = len(conversion.entries)
+    left_out = conversion.documents - converted - conversion.duplicates
+    unread = f"; {conversion.unreadable} files not read" if conversion.unreadable else ""
+    again = (
+        f"; {conversion.duplicates} left out as converted from an earlier file"
+        if conversion.duplicates
+        else ""
+    )
+    errors.print(
+        f"{conversion.documents} documents: {converted} converted ({conversion.browser} fetched"
+        f" with the browser), {left_out} not converted;"
+        f" {conversion.filtered} converted without their OTA JavaScript filters{again}{unread}"
+    )
     if args.out:
         out = args.out if args.out.is_absolute() else env.cwd / args.out
         out.write_text(text, encoding="utf-8")
         console.print(
-            f"{len(conversion.entries)} sources written to {safe(str(out))}; {len(conversion.problems)} not converted"
+            f"{len(conversion.entries)} sources written to {safe(str(out))};"
+            f" {len(conversion.problems)} problems (see above)"
         )
     else:
         env.stdout.write(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -40,6 +41,7 @@ from monitor.model import (
     Flag,
     Origin,
     Outcome,
+    Selector,
     Snapshot,
     SourceResult,
     Version,
@@ -179,6 +181,10 @@ def cmd_verify(
     return ExitStatus.OK if report.ok else ExitStatus.ERROR
 
 
+def _selectors_json(selectors: Sequence[Selector]) -> list[str | dict[str, str]]:
+    return [s if isinstance(s, str) else s.as_dict() for s in selectors]
+
+
 def _repairs(archive: Archive, settings: Settings) -> tuple[Reextract, Rediff]:
     """How `verify --repair` extracts a snapshot again and rebuilds a ChangeSet: as a pass
     does, with the sources' selectors (from sources.yaml, else as the catalog knows them)."""
@@ -217,8 +223,8 @@ def cmd_sources(
                 "platform": s.platform,
                 "document_type": s.document_type,
                 "url": s.url,
-                "select": list(s.select),
-                "remove": list(s.remove),
+                "select": _selectors_json(s.select),
+                "remove": _selectors_json(s.remove),
                 "schedule": s.schedule,
                 "audiences": list(s.audiences),
                 "enabled": s.enabled,
@@ -226,8 +232,8 @@ def cmd_sources(
                 "pages": [
                     {
                         "url": p.url,
-                        "select": list(p.select),
-                        "remove": list(p.remove),
+                        "select": _selectors_json(p.select),
+                        "remove": _selectors_json(p.remove),
                         "fetch": p.fetch.value,
                     }
                     for p in s.pages

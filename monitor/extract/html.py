@@ -1,22 +1,23 @@
 """The HTML reader: an HTML page into a Document of Clauses.
 
 Owns: parsing the page whole (a page the parser gave up on is NotTerms, never a shorter
-Document), choosing the terms content (the source's `select`/`remove` CSS selectors, or without
-them monitor.extract.main_content's choice), keeping the structure people cite (headings,
-number labels, lists, tables as rows, definitions, bold lead-in headings), and refusing a
-selection that matched nothing. monitor.extract.readers chooses this reader by media type.
-lxml and cssselect live here and in monitor.extract.main_content (bs4 is not used: lxml alone
-parses a 300 KB page about ten times faster). Must never: fetch, write files, or read the clock.
+Document), choosing the terms content (the source's `select`/`remove`, CSS and range selectors
+run by monitor.extract.selection, or without them monitor.extract.main_content's choice),
+keeping the structure people cite (headings, number labels, lists, tables as rows,
+definitions, bold lead-in headings), and refusing a selection that matched nothing.
+monitor.extract.readers chooses this reader by media type. lxml lives here and in the modules
+below, CSS in monitor.css (bs4 is not used: lxml alone parses a 300 KB page about ten times
+faster). Must never: fetch, write files, or read the clock.
 """
 
 from __future__ import annotations
 
-import functools
+import itertools
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cssselect import GenericTranslator, SelectorError
 from lxml import etree
 
 from monitor.errors import NotTerms
@@ -26,8 +27,10 @@ from monitor.extract.document import (
     DocumentBuilder,
     looks_like_heading,
 )
-from monitor.extract.main_content import decode_emails, drop, main_content, remove_chrome
-from monitor.model import Document
+from monitor.extract.main_content import decode_emails, main_content, remove_chrome
+from monitor.extract.selection import choose
+from monitor.extract.selection import remove as remove_content
+from monitor.model import Document, Selector
 
 DROP_TAGS = frozenset(
     [
@@ -99,17 +102,8 @@ PLAIN_INLINE_TAGS = frozenset(
     ]
 )
 XML_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
-_TRANSLATOR = GenericTranslator()
 _PARSERS = threading.local()  # a parser per thread: its error log is read after each parse
 _TEXT_LENGTH = etree.XPath("string-length(normalize-space(.))")
-
-
-@functools.lru_cache(maxsize=512)
-def _xpath(selector: str) -> etree.XPath:
-    try:
-        return etree.XPath(_TRANSLATOR.css_to_xpath(selector))
-    except SelectorError as exc:
-        raise NotTerms(f"CSS selector {selector!r} is not supported: {exc}") from None
 
 
 def _ordinal(number: int, kind: str) -> str:
@@ -160,10 +154,10 @@ class _Bold:
     inside: set[etree._Element]  # elements inside a bold element (rarely any)
 
     @classmethod
-    def of(cls, root: etree._Element) -> _Bold:
+    def of(cls, *roots: etree._Element) -> _Bold:
         holders: set[etree._Element] = set()
         inside: set[etree._Element] = set()
-        for bold in root.iter(*BOLD_TAGS):
+        for bold in itertools.chain.from_iterable(root.iter(*BOLD_TAGS) for root in roots):
             if len(bold):  # an element inside the bold: rare
                 inside.update(bold.iterdescendants())
             for ancestor in bold.iterancestors():
@@ -377,7 +371,10 @@ def _parse(html: str) -> etree._Element | None:
 
 
 def html_document(
-    html: str, select: tuple[str, ...] = (), remove: tuple[str, ...] = (), title: str = ""
+    html: str,
+    select: Sequence[Selector] = (),
+    remove: Sequence[Selector] = (),
+    title: str = "",
 ) -> Document:
     """Extract a Document from HTML; raises NotTerms when the selection is empty."""
     html = XML_DECL_RE.sub("", html, count=1)
@@ -389,26 +386,15 @@ def html_document(
     page_title = " ".join((root.findtext(".//title") or "").split())
     if "cfemail" in html or "email-protection" in html:  # two XPath walks otherwise
         decode_emails(root)
-    for selector in remove:
-        for el in _xpath(selector)(root):
-            if el.getparent() is not None:
-                drop(el)
+    remove_content(root, remove)
     if select:
-        chosen: list[etree._Element] = []
-        for selector in select:
-            found = _xpath(selector)(root)
-            if not found:
-                raise NotTerms(f"select {selector!r} matched nothing")
-            chosen.extend(found)
-        ids = {id(el) for el in chosen}
-        chosen = [el for el in chosen if not any(id(a) in ids for a in el.iterancestors())]
-        order = {id(el): i for i, el in enumerate(root.iter())}
-        chosen.sort(key=lambda el: order[id(el)])
+        chosen = choose(root, select)
     else:
         remove_chrome(root)
         chosen = [main_content(root)]
     builder = DocumentBuilder()
-    walker = _Walker(builder, _Bold.of(root))
+    copies = [el for el in chosen if el.getparent() is None and el is not root]  # ranges
+    walker = _Walker(builder, _Bold.of(root, *copies))
     try:
         for el in chosen:
             walker.node(el)

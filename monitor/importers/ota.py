@@ -1,7 +1,8 @@
 """Open Terms Archive interop: declarations into sources, versions histories into the archive.
 
-Owns: converting OTA service declarations (JSON: fetch, select, remove, combine, filters,
-executeClientScripts) into sources.yaml entries, saying what cannot be converted and why;
+Owns: converting OTA service declarations (JSON: fetch, select and remove with CSS and range
+selectors, combine, executeClientScripts, filters) into sources.yaml entries, saying what cannot
+be converted and why (only OTA's JavaScript filters, in the declarations of today);
 and reading an OTA versions git repository (one Markdown file per service and document type,
 one commit per recorded version) into the archive, oldest first, with its clause diffs and
 flags, so that a new user starts with years of history. Technical-upgrade and first-capture
@@ -11,6 +12,7 @@ Must never: fetch over the network (git runs on a local repository only).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -20,21 +22,33 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cssselect import GenericTranslator, SelectorError
-
 from monitor.archive import Archive
+from monitor.css import SelectorError, css_to_xpath
 from monitor.diff import diff
-from monitor.errors import ClausewatchError
+from monitor.errors import ClausewatchError, ConfigError
 from monitor.extract.markdown import parse as parse_markdown
 from monitor.flag import flag_changes
 from monitor.model import Origin, Snapshot, Source
 from monitor.rules.language import RuleSet
-from monitor.sources import slug
+from monitor.sources import MAX_ID_CHARS, slug
 
 TECHNICAL_RE = re.compile(
     r"^(?:apply\s+technical|apply\s+declaration|start\s+tracking|refilter|extraction)",
     re.IGNORECASE,
 )
+
+
+def source_id(service: str, document_type: str) -> str:
+    """The id of a service's document: "<service>-<document type>" as a slug, cut to the
+    longest id sources.yaml takes with a digest of the whole kept, so two stay two."""
+    whole = slug(f"{service} {document_type}")
+    if len(whole) <= MAX_ID_CHARS:
+        return whole
+    digest = hashlib.sha256(whole.encode()).hexdigest()[:8]
+    return f"{whole[: MAX_ID_CHARS - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+RANGE_KEYS = (("startBefore", "startAfter"), ("endBefore", "endAfter"))
 
 
 @dataclass(slots=True)
@@ -44,34 +58,87 @@ class Conversion:
     entries: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "file: document: why it was left out"
     warnings: list[str] = field(default_factory=list)  # converted, but watch out
+    documents: int = 0  # documents declared (converted or not)
+    browser: int = 0  # converted documents with a page OTA renders (fetch: browser)
+    filtered: int = 0  # converted documents whose OTA JavaScript filters are left out
+    unreadable: int = 0  # files that are not declarations (no documents counted from them)
+    duplicates: int = 0  # documents left out as converted from an earlier file (same id)
 
 
-def _selectors(value: Any, name: str, where: str, conversion: Conversion) -> list[str] | None:
-    """OTA selectors as CSS strings; None when one cannot be expressed (range selectors)."""
+def _css_problem(selector: Any) -> str | None:
+    if not isinstance(selector, str) or not selector.strip():
+        return "is not a CSS selector"
+    try:
+        css_to_xpath(selector)
+    except SelectorError as exc:
+        return f"is not CSS that Clausewatch can run: {str(exc).splitlines()[0]}"
+    return None
+
+
+def _selectors(value: Any, name: str, where: str, conversion: Conversion) -> list[Any] | None:
+    """OTA selectors as sources.yaml writes them: CSS strings and range mappings, in order;
+    None (with the problem noted) when one cannot be run."""
     if value is None:
         return []
-    items = value if isinstance(value, list) else [value]
-    result = []
-    for item in items:
-        if not isinstance(item, str):
-            conversion.problems.append(
-                f"{where}: {name} {json.dumps(item)} is a range selector (startBefore/endAfter), which Clausewatch does not support"
-            )
-            return None
-        try:
-            GenericTranslator().css_to_xpath(item)
-        except SelectorError as exc:
-            conversion.problems.append(
-                f"{where}: {name} {item!r} is not CSS that Clausewatch can run: {exc}"
-            )
-            return None
-        result.append(item)
+    result: list[Any] = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict):
+            keys = [[key for key in side if key in item] for side in RANGE_KEYS]
+            unknown = set(item) - {key for side in RANGE_KEYS for key in side}
+            if unknown or any(len(side) != 1 for side in keys):
+                conversion.problems.append(
+                    f"{where}: {name} {json.dumps(item)} is not a range selector"
+                    " (one of startBefore/startAfter and one of endBefore/endAfter)"
+                )
+                return None
+            selectors = {key: item[key] for side in keys for key in side}
+        else:
+            selectors = {"": item}
+        for key, selector in selectors.items():
+            problem = _css_problem(selector)
+            if problem:
+                part = f" ({key})" if key else ""
+                conversion.problems.append(
+                    f"{where}: {name} {json.dumps(selector)}{part} {problem}"
+                )
+                return None
+        result.append(item if isinstance(item, str) else selectors)
     return result
 
 
+def _page(spec: dict[str, Any], where: str, conversion: Conversion) -> dict[str, Any] | None:
+    """The url, select, remove and fetch mode that a declaration (or one page of a `combine`)
+    gives itself; None when something in it cannot be converted."""
+    page: dict[str, Any] = {}
+    if "fetch" in spec:
+        url = spec["fetch"]
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            conversion.problems.append(f"{where}: 'fetch' {json.dumps(url)} is not an http(s) URL")
+            return None
+        page["url"] = url
+    for key in ("select", "remove"):
+        if key in spec:
+            selectors = _selectors(spec[key], key, where, conversion)
+            if selectors is None:
+                return None
+            page[key] = selectors
+    if "executeClientScripts" in spec:
+        # OTA renders the page; without it, OTA too falls back to a browser when refused
+        page["fetch"] = "browser" if spec["executeClientScripts"] is True else "auto"
+    return page
+
+
 def convert_declaration(
-    data: dict[str, Any], origin: str, audiences: Iterable[str] = ()
+    data: dict[str, Any],
+    origin: str,
+    audiences: Iterable[str] = (),
+    seen: dict[str, str] | None = None,
 ) -> Conversion:
+    """One OTA service declaration as sources: `executeClientScripts` becomes `fetch: browser`,
+    `combine` a list of `pages` (the document's own keys their shared defaults), range
+    selectors stay ranges. Only OTA's JavaScript filters are left out, and named. `seen` maps
+    the ids converted so far to where they came from: a document already there is left out."""
+    seen = {} if seen is None else seen
     conversion = Conversion()
     name = data.get("name")
     documents = data.get("documents") or data.get("terms")
@@ -79,52 +146,86 @@ def convert_declaration(
         conversion.problems.append(
             f"{origin}: not an OTA service declaration (needs 'name' and 'documents')"
         )
+        conversion.unreadable += 1
         return conversion
     for doc_type, spec in documents.items():
+        conversion.documents += 1
         where = f"{origin}: {name} / {doc_type}"
         if not isinstance(spec, dict):
             conversion.problems.append(f"{where}: the document is not an object")
             continue
-        if "combine" in spec:
-            conversion.problems.append(
-                f"{where}: assembled from {len(spec['combine'])} pages ('combine'); add each page as its own source"
-            )
+        shared = _page({k: v for k, v in spec.items() if k != "combine"}, where, conversion)
+        if shared is None:
             continue
-        url = spec.get("fetch")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            conversion.problems.append(f"{where}: no http(s) 'fetch' URL")
-            continue
-        select = _selectors(spec.get("select"), "select", where, conversion)
-        remove = _selectors(spec.get("remove"), "remove", where, conversion)
-        if select is None or remove is None:
-            continue
-        if spec.get("filter") or spec.get("filters"):
-            names = spec.get("filter") or spec.get("filters")
-            conversion.warnings.append(
-                f"{where}: OTA filters {names} (JavaScript) are not applied; check the extracted text"
-            )
-        if spec.get("executeClientScripts"):
-            conversion.warnings.append(
-                f"{where}: OTA ran this page's scripts; a page built by JavaScript may extract as 'not terms'"
-            )
+        if shared.get("fetch") == "auto":
+            del shared["fetch"]  # the default
         entry: dict[str, Any] = {
-            "id": slug(f"{name} {doc_type}"),
+            "id": source_id(name, doc_type),
             "platform": name,
             "document_type": doc_type,
-            "url": url,
         }
-        if select:
-            entry["select"] = select
-        if remove:
-            entry["remove"] = remove
+        combine = spec.get("combine")
+        if combine is not None:
+            if not isinstance(combine, list) or not combine:
+                conversion.problems.append(f"{where}: 'combine' is not a list of pages")
+                continue
+            pages = []
+            for number, part in enumerate(combine, 1):
+                page = _page(part, f"{where} (page {number})", conversion)
+                if page is None:
+                    break
+                page.setdefault("url", shared.get("url"))
+                if page["url"] is None:
+                    conversion.problems.append(f"{where} (page {number}): no 'fetch' URL")
+                    break
+                pages.append(_own_keys(page, shared))
+            else:
+                shared.pop("url", None)
+                entry.update(shared)
+                entry["pages"] = pages
+        elif "url" in shared:
+            entry.update(shared)
+        else:
+            conversion.problems.append(f"{where}: no 'fetch' URL")
+        if "url" not in entry and "pages" not in entry:
+            continue
+        if entry["id"] in seen:
+            conversion.duplicates += 1
+            conversion.warnings.append(
+                f"{where}: left out, already converted from {seen[entry['id']]} (id {entry['id']})"
+            )
+            continue
+        seen[entry["id"]] = where
+        filters = [spec.get(key) for key in ("filter", "filters") if spec.get(key)]
+        filters += [p.get(k) for p in combine or [] for k in ("filter", "filters") if p.get(k)]
+        if filters:
+            conversion.filtered += 1
+            names = ", ".join(str(f) for group in filters for f in _as_list(group))
+            conversion.warnings.append(
+                f"{where}: OTA filters ({names}) are JavaScript and not converted;"
+                " check the extracted text"
+            )
+        fetch_modes = [entry.get("fetch")] + [p.get("fetch") for p in entry.get("pages", [])]
+        conversion.browser += "browser" in fetch_modes
         if audiences:
             entry["audiences"] = list(audiences)
         conversion.entries.append(entry)
     return conversion
 
 
+def _own_keys(page: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    """A page's url, and its keys that differ from the document's (its shared defaults)."""
+    defaults = {"fetch": "auto", **shared}
+    return {k: v for k, v in page.items() if k == "url" or defaults.get(k) != v}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def convert_declarations(paths: Iterable[Path], audiences: Iterable[str] = ()) -> Conversion:
     total = Conversion()
+    seen: dict[str, str] = {}
     files: list[Path] = []
     for path in paths:
         files += sorted(path.glob("*.json")) if path.is_dir() else [path]
@@ -135,11 +236,17 @@ def convert_declarations(paths: Iterable[Path], audiences: Iterable[str] = ()) -
             data = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             total.problems.append(f"{file}: cannot read: {exc}")
+            total.unreadable += 1
             continue
-        part = convert_declaration(data, str(file), list(audiences))
+        part = convert_declaration(data, str(file), list(audiences), seen)
         total.entries += part.entries
         total.problems += part.problems
         total.warnings += part.warnings
+        total.documents += part.documents
+        total.browser += part.browser
+        total.filtered += part.filtered
+        total.unreadable += part.unreadable
+        total.duplicates += part.duplicates
     return total
 
 
@@ -175,21 +282,37 @@ def import_history(
             f"{repo}: not a git repository (clone an Open Terms Archive versions repository)"
         )
     report = ImportReport()
-    files = [
-        line
-        for line in _git(repo, "ls-files", "*.md", "**/*.md").splitlines()
-        if "/" in line and not line.startswith(".")
-    ]
-    for path in sorted(set(files)):
+    # -z: paths as they are, not quoted and escaped as git shows names outside ASCII
+    listed = _git(repo, "ls-files", "-z", "--", "*.md", "**/*.md").split("\0")
+    files = sorted({p for p in listed if "/" in p and not p.startswith(".")})
+    documents = []
+    taken: dict[str, str] = {}  # source id -> the path that gives it
+    for path in files:
         service, _, filename = path.rpartition("/")
         document_type = filename.removesuffix(".md")
-        source_id = slug(f"{service} {document_type}")
-        if only and source_id not in only:
+        for part in (service, document_type):
+            if not slug(part):
+                raise ConfigError(
+                    f"the name {part!r} has no letter or digit to make a source id from;"
+                    " rename it in the repository (nothing was imported)",
+                    where=f"{repo}/{path}",
+                )
+        sid = source_id(service, document_type)
+        if sid in taken:
+            raise ConfigError(
+                f"{taken[sid]!r} and {path!r} both give the source id {sid!r};"
+                " rename one in the repository (nothing was imported)",
+                where=str(repo),
+            )
+        taken[sid] = path
+        documents.append((path, service, document_type, sid))
+    for path, service, document_type, sid in documents:
+        if only and sid not in only:
             continue
-        source = Source(source_id, service, document_type, f"file://{repo.resolve()}/{path}")
+        source = Source(sid, service, document_type, f"file://{repo.resolve()}/{path}")
         archive.sync_sources([source], datetime.now().astimezone())
         report.sources += 1
-        log = _git(repo, "log", "--reverse", "--format=%H%x00%cI%x00%s", "--", path)
+        log = _git(repo, "log", "--reverse", "--format=%H%x00%cI%x00%s", "--", f":(literal){path}")
         for line in log.splitlines():
             commit, when, message = line.split("\x00", 2)
             origin = f"{source.url}#{commit}"
@@ -197,10 +320,10 @@ def import_history(
                 report.skipped += 1
                 continue
             recorded_at = datetime.fromisoformat(when)
-            latest = archive.latest_version(source_id)
+            latest = archive.latest_version(sid)
             if latest is not None and latest.recorded_at > recorded_at:
                 report.problems.append(
-                    f"{path}@{commit[:8]}: older than the archive's latest version of {source_id}; skipped"
+                    f"{path}@{commit[:8]}: older than the archive's latest version of {sid}; skipped"
                 )
                 report.skipped += 1
                 continue
@@ -213,7 +336,7 @@ def import_history(
                 changeset = diff(previous, document, latest.id) if previous != document else None
             flags = flag_changes(changeset, rules) if changeset and not technical else ()
             snapshot = Snapshot(
-                source_id, recorded_at, origin, 200, text.encode("utf-8"), "text/markdown", "utf-8"
+                sid, recorded_at, origin, 200, text.encode("utf-8"), "text/markdown", "utf-8"
             )
             stored = archive.store(
                 snapshot,
