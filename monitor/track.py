@@ -211,13 +211,13 @@ def _store(archive: Archive, work: _Work, rules: Callable[[], RuleSet]) -> Sourc
         # holds the archive lock, so this is not expected, but a version is never stored
         # without its diff (parsing it back takes 7.5 ms)
         document = markdown.parse(rendered.data.decode("utf-8"))
-    changeset = _changes_since_last(archive, source.id, document) if document else None
+    old, changeset = _changes_since_last(archive, source.id, document) if document else (None, None)
     stored = archive.store(
         result,
         rendered,
         extractor=extractor_fingerprint(source),
         changeset=changeset,
-        flags=flag_changes(changeset, rules()) if changeset else (),
+        flags=flag_changes(changeset, rules(), (old, document)) if changeset else (),
         compressed=work.compressed,
     )
     clauses = rendered.clauses
@@ -230,13 +230,16 @@ def _store(archive: Archive, work: _Work, rules: Callable[[], RuleSet]) -> Sourc
     return SourceResult(source.id, stored.outcome, detail, version_id)
 
 
-def _changes_since_last(archive: Archive, source_id: str, document: Document) -> ChangeSet | None:
-    """The clause diff from the last archived version to `document`, or None if there is none."""
+def _changes_since_last(
+    archive: Archive, source_id: str, document: Document
+) -> tuple[Document | None, ChangeSet | None]:
+    """The last archived version's Document (the flags read list lead-ins in it) and the
+    clause diff from it to `document`; (None, None) when there is no earlier version."""
     previous = archive.latest_version(source_id)
     if previous is None:
-        return None
+        return None, None
     old = archive.read_version(previous)
-    return None if old == document else diff(old, document, previous.id)
+    return old, None if old == document else diff(old, document, previous.id)
 
 
 def upgrade_extraction(
@@ -264,7 +267,7 @@ def upgrade_extraction(
         extractor=fingerprint,
         origin=Origin.TECHNICAL,
         recorded_at=now,
-        changeset=_changes_since_last(archive, source.id, document),
+        changeset=_changes_since_last(archive, source.id, document)[1],
     )
     return stored.version is not None
 

@@ -20,6 +20,7 @@ from monitor.config import Settings
 from monitor.fetch import fetchers_for
 from monitor.fetch.http import HttpFetcher
 from monitor.model import Outcome, Source
+from monitor.rules.policy import is_threat
 from monitor.track import EXTRACTOR_VERSION, PROCESS_POOL_FROM, extractor_fingerprint, run_pass
 from tests.conftest import terms_html
 
@@ -381,3 +382,30 @@ def test_archive_is_laid_out_as_documented(httpserver: HTTPServer, settings: Set
         .read_text()
         .startswith('---\ntitle: "Example Terms"\neffective_date: "March 3, 2025"\n---')
     )
+
+
+def test_a_pass_reads_list_items_in_the_light_of_their_lead_in(
+    httpserver: HTTPServer, settings: Settings
+) -> None:
+    """A new list item that bans training, under a "You agree not to:" lead-in, is a ban on
+    others, not the platform's right: track passes both documents to the flags (issue 17)."""
+    rules = "<h2>9. Conduct</h2><p>You agree not to:</p><ul><li>resell access to the service;</li>{}</ul>"
+    url = httpserver.url_for("/terms")
+    httpserver.expect_request("/terms").respond_with_data(
+        terms_html(extra=rules.format("")), content_type="text/html"
+    )
+    source = make_source(url)
+    assert one_pass(settings, [source]) == {"example-terms": Outcome.NEW}
+    httpserver.clear()
+    item = "<li>use the service or its content to train machine learning or AI models;</li>"
+    httpserver.expect_request("/terms").respond_with_data(
+        terms_html(extra=rules.format(item)), content_type="text/html"
+    )
+    assert one_pass(settings, [source]) == {"example-terms": Outcome.CHANGED}
+    with Archive(settings.archive_dir) as archive:
+        change = archive.changes("example-terms")[-1]
+        flags = archive.read_flags(change)
+    assert flags, "the new ban raised no flag at all"
+    categories = {f.category.value for f in flags}
+    assert "ai_training" not in categories, f"the ban was read as the platform's right: {flags}"
+    assert not any(is_threat(f) for f in flags), flags

@@ -142,8 +142,9 @@ def check_report(
         with Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive:
             last = archive.latest_version(tracked.id)
             if last is not None:
-                changeset = diff(archive.read_version(last), document, last.id)
-                verdict = assess(flag_changes(changeset, rules))
+                old = archive.read_version(last)
+                changeset = diff(old, document, last.id)
+                verdict = assess(flag_changes(changeset, rules, (old, document)))
                 report["tracked"] = {
                     "source_id": tracked.id,
                     "compared_with_version": last.id,

@@ -207,7 +207,7 @@ def _repairs(archive: Archive, settings: Settings) -> tuple[Reextract, Rediff]:
             return changeset, ()
         if not loaded:
             loaded.append(load_rules(settings.rules or None))
-        return changeset, flag_changes(changeset, loaded[0])
+        return changeset, flag_changes(changeset, loaded[0], (old, new))
 
     return reextract, rediff
 

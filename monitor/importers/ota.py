@@ -330,11 +330,15 @@ def import_history(
             text = _git(repo, "show", f"{commit}:{path}")
             document = parse_markdown(text, f"{service} {document_type}")
             technical = bool(TECHNICAL_RE.match(message)) and latest is not None
-            changeset = None
+            changeset, previous = None, None
             if latest is not None:
                 previous = archive.read_version(latest)
                 changeset = diff(previous, document, latest.id) if previous != document else None
-            flags = flag_changes(changeset, rules) if changeset and not technical else ()
+            flags = (
+                flag_changes(changeset, rules, (previous, document))
+                if changeset and not technical
+                else ()
+            )
             snapshot = Snapshot(
                 sid, recorded_at, origin, 200, text.encode("utf-8"), "text/markdown", "utf-8"
             )
