@@ -9,6 +9,7 @@ RawServer is a bounded TCP server for faults HTTP servers will not produce (rese
 from __future__ import annotations
 
 import dataclasses
+import io
 import socket
 import struct
 import threading
@@ -19,6 +20,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
+from monitor.cli.main import Environment, main
 from monitor.config import FetchSettings, Settings
 from monitor.fetch import fetchers_for
 from monitor.model import Source
@@ -160,12 +162,29 @@ PROMISE = (
 )
 
 
-@pytest.fixture
-def archive_with_alerts(httpserver: HTTPServer, settings: Settings, tmp_path: Path) -> Settings:
-    """Three versions of one source: the first, then AI training added, then a promise added."""
+def run_cli(tmp_path: Path, *argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """`clausewatch ARGV` in `tmp_path` (no per-host delay unless `env` says otherwise):
+    (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    environment = Environment(
+        stdout=out, stderr=err, env={"CLAUSEWATCH_HOST_DELAY": "0", **(env or {})}, cwd=tmp_path
+    )
+    code = main(list(argv), environment)
+    return code, out.getvalue(), err.getvalue()
+
+
+def track_versions(
+    httpserver: HTTPServer,
+    settings: Settings,
+    tmp_path: Path,
+    *extras: str,
+    source_id: str = "example-terms",
+    platform: str = "Example",
+) -> Source:
+    """One source tracked once with a plain terms page, then once per `extra` added to it."""
     source = Source(
-        id="example-terms",
-        platform="Example",
+        id=source_id,
+        platform=platform,
         document_type="Terms of Service",
         url=httpserver.url_for("/terms"),
         audiences=("musicians",),
@@ -175,18 +194,18 @@ def archive_with_alerts(httpserver: HTTPServer, settings: Settings, tmp_path: Pa
         [
             {
                 "id": source.id,
-                "platform": "Example",
-                "document_type": "Terms of Service",
+                "platform": source.platform,
+                "document_type": source.document_type,
                 "url": source.url,
                 "audiences": ["musicians"],
                 "ignore_robots": True,
             }
         ],
     )
-    for extra in ("", TRAINING, TRAINING + PROMISE):
+    for extra in ("", *extras):
         httpserver.clear()
         httpserver.expect_request("/terms").respond_with_data(
-            terms_html(extra=extra), content_type="text/html"
+            terms_html(extra=extra).encode("utf-8"), content_type="text/html; charset=utf-8"
         )
         with (
             fetchers_for(settings.fetch) as fetchers,
@@ -194,4 +213,11 @@ def archive_with_alerts(httpserver: HTTPServer, settings: Settings, tmp_path: Pa
             archive.lock(),
         ):
             run_pass([source], archive, fetchers, settings)
+    return source
+
+
+@pytest.fixture
+def archive_with_alerts(httpserver: HTTPServer, settings: Settings, tmp_path: Path) -> Settings:
+    """Three versions of one source: the first, then AI training added, then a promise added."""
+    track_versions(httpserver, settings, tmp_path, TRAINING, TRAINING + PROMISE)
     return settings

@@ -13,17 +13,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from monitor.archive import Archive
-from monitor.cli.main import Environment, ExitStatus, build_parser, main, safe
+from monitor.cli.main import ExitStatus, build_parser, safe
 from tests.conftest import ROOT, terms_html, write_sources
-
-
-def run(tmp_path: Path, *argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    environment = Environment(
-        stdout=out, stderr=err, env={"CLAUSEWATCH_HOST_DELAY": "0", **(env or {})}, cwd=tmp_path
-    )
-    code = main(list(argv), environment)
-    return code, out.getvalue(), err.getvalue()
+from tests.conftest import run_cli as run
 
 
 def entry(url: str, sid: str = "example-terms") -> dict[str, object]:

@@ -30,7 +30,7 @@ from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
 from monitor.archive.files import TMP_PREFIX
-from monitor.cli.main import Environment, ExitStatus, main
+from monitor.cli.main import ExitStatus
 from monitor.config import Settings
 from monitor.errors import ArchiveError
 from monitor.extract.html import html_document
@@ -38,51 +38,22 @@ from monitor.fetch import fetchers_for
 from monitor.fetch.http import HttpFetcher
 from monitor.model import Clause, Document, FailureReason, FetchFailure, FetchMode, Outcome, Source
 from monitor.track import run_pass
-from tests.conftest import ROOT, fast_fetch_settings, terms_html, write_sources
+from tests.conftest import (
+    ROOT,
+    fast_fetch_settings,
+    run_cli,
+    terms_html,
+    track_versions,
+    write_sources,
+)
 
 
-def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(args), Environment(stdout=out, stderr=err, env=env or {}, cwd=tmp_path))
-    return code, out.getvalue(), err.getvalue()
-
-
-def track_versions(
+def track_hostile(
     httpserver: HTTPServer, settings: Settings, tmp_path: Path, *extras: str
 ) -> Source:
-    """One source tracked once per `extra` (added to a plain terms page), alerts recorded."""
-    source = Source(
-        id="hostile",
-        platform="Hostile",
-        document_type="Terms of Service",
-        url=httpserver.url_for("/terms"),
-        audiences=("musicians",),
+    return track_versions(
+        httpserver, settings, tmp_path, *extras, source_id="hostile", platform="Hostile"
     )
-    write_sources(
-        tmp_path / "sources.yaml",
-        [
-            {
-                "id": source.id,
-                "platform": source.platform,
-                "document_type": source.document_type,
-                "url": source.url,
-                "audiences": ["musicians"],
-                "ignore_robots": True,
-            }
-        ],
-    )
-    for extra in ("", *extras):
-        httpserver.clear()
-        httpserver.expect_request("/terms").respond_with_data(
-            terms_html(extra=extra).encode("utf-8"), content_type="text/html; charset=utf-8"
-        )
-        with (
-            fetchers_for(settings.fetch) as fetchers,
-            Archive(settings.archive_dir) as archive,
-            archive.lock(),
-        ):
-            run_pass([source], archive, fetchers, settings)
-    return source
 
 
 # --- publish: control and bidi characters (issue 18 items 3 and 20) ---------------------------
@@ -99,7 +70,7 @@ def test_control_and_bidi_characters_never_reach_feeds_pages_or_mail(
         f"<p>5.3 We may use your {CONTROLS}content to train our {BIDI}artificial "
         f"intelligence models.{CONTROLS}</p>"
     )
-    source = track_versions(httpserver, settings, tmp_path, training)
+    source = track_hostile(httpserver, settings, tmp_path, training)
     with Archive(settings.archive_dir) as archive:
         latest = archive.latest_version(source.id)
         assert latest is not None
@@ -112,11 +83,11 @@ def test_control_and_bidi_characters_never_reach_feeds_pages_or_mail(
     assert "train our" in text and "artificial intelligence" in text
     assert "\u202e" in raw and "\x1b" in raw, "the raw snapshot keeps the page as served"
     for _ in range(2):  # the failure was on every later run too
-        code, out, err = cli(tmp_path, "feeds")
+        code, out, err = run_cli(tmp_path, "feeds")
         assert code == ExitStatus.OK, out + err
-    code, out, err = cli(tmp_path, "site", "build")
+    code, out, err = run_cli(tmp_path, "site", "build")
     assert code == ExitStatus.OK, out + err
-    code, out, err = cli(tmp_path, "digest", "--to-dir", "mail")
+    code, out, err = run_cli(tmp_path, "digest", "--to-dir", "mail")
     assert code == ExitStatus.OK, out + err
     feed = feedparser.parse(tmp_path / "public" / "feeds" / "all.atom")
     assert not feed.bozo and "artificial intelligence" in feed.entries[0].content[0].value
@@ -149,10 +120,10 @@ def test_a_huge_clause_makes_small_feeds_pages_and_digest(
 ) -> None:
     filler = "lorem ipsum dolor sit amet consectetur " * 7_500  # 300 KB each side, one sentence
     training = f"<p>5.3 {filler}We may use your content to train our AI models {filler}</p>"
-    track_versions(httpserver, settings, tmp_path, training)
-    assert cli(tmp_path, "feeds")[0] == ExitStatus.OK
-    assert cli(tmp_path, "site", "build")[0] == ExitStatus.OK
-    assert cli(tmp_path, "digest", "--to-dir", "mail")[0] == ExitStatus.OK
+    track_hostile(httpserver, settings, tmp_path, training)
+    assert run_cli(tmp_path, "feeds")[0] == ExitStatus.OK
+    assert run_cli(tmp_path, "site", "build")[0] == ExitStatus.OK
+    assert run_cli(tmp_path, "digest", "--to-dir", "mail")[0] == ExitStatus.OK
     change_pages = list((tmp_path / "public" / "sources" / "hostile" / "changes").glob("*.html"))
     shown = [
         tmp_path / "public" / "feeds" / "all.atom",
@@ -213,12 +184,12 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_temp_files(
         real_replace(src, dst)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "replace", replace_fails_after_three)
-    code, out, err = cli(tmp_path, *command)
+    code, out, err = run_cli(tmp_path, *command)
     assert code == ExitStatus.ERROR, out + err
     assert "No space left on device" in err and "Traceback" not in err + out
     assert not [p for p in (tmp_path / "public").rglob("*") if p.name.startswith(TMP_PREFIX)]
     monkeypatch.setattr(os, "replace", real_replace)
-    code, out, err = cli(tmp_path, *command)
+    code, out, err = run_cli(tmp_path, *command)
     assert code == ExitStatus.OK, out + err
 
 
@@ -250,7 +221,7 @@ def test_sources_the_pass_or_daemon_cannot_run_exit_2_with_file_and_line(
     tmp_path: Path, entry: dict[str, object], message: str
 ) -> None:
     write_sources(tmp_path / "sources.yaml", [_source_entry(id="first"), entry])
-    code, out, err = cli(tmp_path, "sources")
+    code, out, err = run_cli(tmp_path, "sources")
     assert code == ExitStatus.USAGE, out + err
     assert "sources.yaml:" in err and message in err and "Traceback" not in err
 
@@ -303,15 +274,17 @@ def test_bad_settings_exit_2_with_file_line_and_key(
     tmp_path: Path, toml: str, where: str, message: str
 ) -> None:
     (tmp_path / "clausewatch.toml").write_text(toml, encoding="utf-8")
-    code, out, err = cli(tmp_path, "sources")
+    code, out, err = run_cli(tmp_path, "sources")
     assert code == ExitStatus.USAGE, out + err
     assert where in err and message in err and "Traceback" not in err, err
 
 
 def test_bad_settings_from_the_environment_exit_2_naming_the_variable(tmp_path: Path) -> None:
-    code, out, err = cli(tmp_path, "sources", env={"CLAUSEWATCH_RETRIES": "-1"})
+    code, out, err = run_cli(tmp_path, "sources", env={"CLAUSEWATCH_RETRIES": "-1"})
     assert code == ExitStatus.USAGE and "CLAUSEWATCH_RETRIES" in err, out + err
-    code, out, err = cli(tmp_path, "sources", env={"CLAUSEWATCH_SMTP_SENDER": "a@x.org\nBcc: b"})
+    code, out, err = run_cli(
+        tmp_path, "sources", env={"CLAUSEWATCH_SMTP_SENDER": "a@x.org\nBcc: b"}
+    )
     assert code == ExitStatus.USAGE and "CLAUSEWATCH_SMTP_SENDER" in err, out + err
 
 
@@ -417,7 +390,7 @@ def test_an_endless_smtp_reply_ends_within_the_deadline_without_holding_the_lock
         started = time.monotonic()
 
         def send() -> None:
-            outcome["result"] = cli(tmp_path, "digest", "--send")
+            outcome["result"] = run_cli(tmp_path, "digest", "--send")
             outcome["took"] = time.monotonic() - started
 
         sender = threading.Thread(target=send, daemon=True)
@@ -444,10 +417,10 @@ def test_a_lost_reply_to_data_is_unconfirmed_and_never_sent_again(
     server = ScriptedSmtp(lose_data_reply=True)
     try:
         mail_settings(tmp_path, server.port, "ana@example.org", "bo@example.org")
-        code, out, err = cli(tmp_path, "digest", "--send")
+        code, out, err = run_cli(tmp_path, "digest", "--send")
         assert code == ExitStatus.OK, out + err
         assert "ana@example.org: sent, unconfirmed" in out and "2 unconfirmed" in out, out
-        code, out, err = cli(tmp_path, "digest", "--send")
+        code, out, err = run_cli(tmp_path, "digest", "--send")
         assert "0 sent, 0 failed, 2 already sent before" in out, out + err
         recipients = sorted(m.split(b"\r\nTo: ")[1].split(b"\r\n")[0] for m in server.messages)
         assert recipients == [b"ana@example.org", b"bo@example.org"]  # one copy each
@@ -460,7 +433,7 @@ def test_to_dir_writes_one_set_of_files_per_subscriber(
 ) -> None:
     # two addresses whose file names were the same ("+" and "_" both became "_")
     mail_settings(tmp_path, 25, "a+b@example.org", "a_b@example.org")
-    code, out, err = cli(tmp_path, "digest", "--to-dir", "out")
+    code, out, err = run_cli(tmp_path, "digest", "--to-dir", "out")
     assert code == ExitStatus.OK and "2 digest(s)" in out, out + err
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert len(written) == 6, written
@@ -514,7 +487,7 @@ def test_a_send_killed_during_data_is_not_repeated(
         finally:
             child.wait(timeout=10)
         inbox.release.set()
-        code, out, err = cli(tmp_path, "digest", "--send")
+        code, out, err = run_cli(tmp_path, "digest", "--send")
         assert code == ExitStatus.OK and "1 already sent before" in out, out + err
         assert len(inbox.messages) == 1
     finally:
@@ -830,15 +803,6 @@ def test_a_page_nested_past_what_can_be_read_is_a_failed_fetch_not_a_version(
 
 
 # --- archive and diff (h-archive): damaged archives, unsafe ids, bounded diffs -------------
-
-
-def run_cli(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    environment = Environment(
-        stdout=out, stderr=err, env={"CLAUSEWATCH_HOST_DELAY": "0"}, cwd=tmp_path
-    )
-    code = main(list(argv), environment)
-    return code, out.getvalue(), err.getvalue()
 
 
 # --- archive: damaged files and catalog (issue 18: 1, 4, 10, 11, 12, 19) ----------------------

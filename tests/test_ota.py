@@ -3,7 +3,6 @@ in OTA's layout, with git) into the archive."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -14,18 +13,13 @@ import yaml
 from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
-from monitor.cli.main import Environment, ExitStatus, main
+from monitor.cli.main import ExitStatus
 from monitor.model import FetchMode, Page, RangeSelector
 from monitor.sources import MAX_ID_CHARS, parse_sources
 from tests.conftest import CORPUS
+from tests.conftest import run_cli as cli
 
 HISTORIES = {h["id"]: h for h in yaml.safe_load((CORPUS / "cases.yaml").read_text())["histories"]}
-
-
-def cli(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), Environment(stdout=out, stderr=err, env={}, cwd=tmp_path))
-    return code, out.getvalue(), err.getvalue()
 
 
 ZOOM = {

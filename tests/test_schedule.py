@@ -3,7 +3,6 @@ subprocess that is stopped with SIGTERM and restarted against a loopback server.
 
 from __future__ import annotations
 
-import io
 import os
 import random
 import signal
@@ -17,10 +16,10 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from monitor.cli.main import Environment, ExitStatus, main
+from monitor.cli.main import ExitStatus
 from monitor.config import cron_trigger, cron_weekdays
 from monitor.schedule import failure_notices, next_due, previous_fire
-from tests.conftest import ROOT, terms_html, write_sources
+from tests.conftest import ROOT, run_cli, terms_html, write_sources
 
 WED = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 
@@ -76,15 +75,6 @@ def test_failure_policy_reports_once_and_on_recovery() -> None:
     (back,) = failure_notices([ok, failed, failed, failed, failed], "s", WED, 3)
     assert back.kind == "recovered" and "after 4 failed checks" in back.detail
     assert failure_notices([ok, failed, ok], "s", WED, 3) == []
-
-
-def run_cli(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(
-        list(argv),
-        Environment(stdout=out, stderr=err, env={"CLAUSEWATCH_HOST_DELAY": "0"}, cwd=tmp_path),
-    )
-    return code, out.getvalue(), err.getvalue()
 
 
 def entry(url: str) -> dict[str, object]:

@@ -3,7 +3,6 @@ the browsing commands: check, history, show, serve."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -17,9 +16,10 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from monitor.cli.main import Environment, ExitStatus, main
+from monitor.cli.main import ExitStatus
 from monitor.config import Settings
 from tests.conftest import CORPUS, ROOT, terms_html
+from tests.conftest import run_cli as cli
 
 # Debian's Chromium where it is installed (.ci/run installs it), else Playwright's own build
 # (`make test` runs `playwright install chromium` when there is no `chromium`).
@@ -34,15 +34,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def cli(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(
-        list(argv),
-        Environment(stdout=out, stderr=err, env={"CLAUSEWATCH_HOST_DELAY": "0"}, cwd=tmp_path),
-    )
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -250,16 +250,15 @@ class Catalog:
     def quick_check(self) -> str:
         """ "" when SQLite finds the catalog sound (PRAGMA quick_check: every page, no index
         comparison; milliseconds for a big archive), else what it found."""
-        try:
-            rows = [str(row[0]) for row in self._db.execute("PRAGMA quick_check(5)")]
-        except sqlite3.Error as exc:
-            return str(exc)
-        return "" if rows == ["ok"] else "; ".join(rows)
+        return self._check("quick_check(5)")
 
     def integrity_check(self) -> str:
         """Like quick_check, and the indexes against their tables too (for `verify`)."""
+        return self._check("integrity_check(20)")
+
+    def _check(self, pragma: str) -> str:
         try:
-            rows = [str(row[0]) for row in self._db.execute("PRAGMA integrity_check(20)")]
+            rows = [str(row[0]) for row in self._db.execute(f"PRAGMA {pragma}")]
         except sqlite3.Error as exc:
             return str(exc)
         return "" if rows == ["ok"] else "; ".join(rows)
