@@ -340,6 +340,27 @@ def test_check_exits_flagged_on_data_sharing_as_the_feeds_alert_on_it(tmp_path: 
         "Sharing\n\nWe may share your public posts and comments with third-party AI chatbots"
         " that display them in their answers.\n"
     )
-    code, out, _ = run(tmp_path, "check", str(page), "--json")
+    # one sentence is less text than a terms page (min_clause_chars): let it count as one
+    code, out, _ = run(
+        tmp_path, "check", str(page), "--json", env={"CLAUSEWATCH_MIN_CLAUSE_CHARS": "50"}
+    )
     categories = {f["category"] for f in json.loads(out)["findings"]}
     assert categories == {"data_sharing"} and code == ExitStatus.FLAGGED
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("shell.html", "<!doctype html><html><body><p>Loading...</p></body></html>"),
+        ("tiny.txt", "hello"),
+    ],
+)
+def test_check_a_page_with_no_terms_is_not_terms_never_an_all_clear(
+    tmp_path: Path, name: str, content: str
+) -> None:
+    (tmp_path / name).write_text(content)
+    for json_option in ((), ("--json",)):
+        code, out, err = run(tmp_path, "check", str(tmp_path / name), *json_option)
+        assert code == ExitStatus.ERROR, out + err
+        assert "Nothing flagged" not in out and "not_terms" in err
+        assert re.search(r"only \d+ characters of text \(at least 200 expected\)", err), err

@@ -11,6 +11,7 @@ import argparse
 import json
 from collections import defaultdict
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,8 @@ from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ClausewatchError, UsageError
 from monitor.extract.document import normalize_text
-from monitor.extract.html import html_document
-from monitor.extract.markdown import parse as markdown_parse
 from monitor.extract.markdown import render as markdown_render
 from monitor.extract.readers import extract
-from monitor.extract.text import pdf_document, text_document
 from monitor.fetch import fetchers_for
 from monitor.fetch.auto import render_instead
 from monitor.flag import assess, flag_changes
@@ -58,29 +56,52 @@ HOW_TO_READ = {
 }
 
 
+# A file's media type by its suffix; any other suffix is read as HTML
+FILE_TYPES = {".pdf": "application/pdf", ".md": "text/markdown", ".txt": "text/plain"}
+
+
+def _is_file(path: Path) -> bool:
+    """Whether a path names an existing file (a name too long for the system is none)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def load_document(
     target: str,
     select: tuple[Selector, ...],
     settings: Settings,
     tracked: Source | None = None,
+    cwd: Path | None = None,
 ) -> tuple[Document, str]:
     """The Document of a file or URL, and what to call it. A missing file or a target that is
     no URL is a UsageError; a failed fetch or extraction a ClausewatchError."""
-    path = Path(target)
-    if path.exists():
+    path = cwd / target if cwd is not None else Path(target)  # an absolute target stays
+    if _is_file(path):
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-        suffix = path.suffix.lower()
-        if suffix == ".pdf":
-            return pdf_document(data, path.name), str(path)
-        text = data.decode("utf-8", errors="replace")
-        if suffix == ".md":
-            return markdown_parse(text, path.name), str(path)
-        if suffix == ".txt":
-            return text_document(text, path.name), str(path)
-        return html_document(text, select), str(path)
+        # read as tracking reads a snapshot, by the same readers and the same "not terms"
+        # judgement: a script-built shell or a few bytes is a failure, never an all-clear
+        media_type = FILE_TYPES.get(path.suffix.lower(), "text/html")
+        snapshot = Snapshot(
+            source_id="check",
+            fetched_at=datetime.now(UTC),
+            url=path.resolve().as_uri(),
+            status=200,
+            content=data,
+            content_type=media_type,
+            encoding=None if media_type == "application/pdf" else "utf-8",
+        )
+        source = Source(
+            id="check", platform=path.name, document_type="", url=snapshot.url, select=select
+        )
+        document = extract(snapshot, source, min_chars=settings.min_clause_chars)
+        if isinstance(document, FetchFailure):
+            raise ClausewatchError(f"{target}: {document.reason.value}: {document.detail}")
+        return document, target
     if not target.startswith(("http://", "https://")):
         raise UsageError(f"{target!r} is neither a file nor an http(s) URL")
     source = Source(id="check", platform="", document_type="", url=target, select=select)
@@ -110,12 +131,16 @@ def load_document(
 
 
 def check_report(
-    args: argparse.Namespace, settings: Settings, console: Console, safe: Any
+    args: argparse.Namespace,
+    settings: Settings,
+    console: Console,
+    safe: Any,
+    cwd: Path | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Flag every clause of a document; compare with the archive if its URL is tracked."""
     tracked = _tracked_source(args.target, settings)
     select = parse_selectors(args.select or (), "--select")
-    document, where = load_document(args.target, select, settings, tracked)
+    document, where = load_document(args.target, select, settings, tracked, cwd)
     rules = load_rules(settings.rules or None)
     findings: list[tuple[str, Match]] = []
     for clause in document.clauses:
@@ -283,7 +308,7 @@ def as_json(data: Any) -> str:
 def cmd_check(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
-    code, report = check_report(args, settings, console, safe)
+    code, report = check_report(args, settings, console, safe, env.cwd)
     if args.json:
         env.stdout.write(as_json(report))
     return ExitStatus.FLAGGED if code == ExitStatus.FLAGGED else ExitStatus.OK
