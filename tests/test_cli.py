@@ -364,3 +364,17 @@ def test_check_a_page_with_no_terms_is_not_terms_never_an_all_clear(
         assert code == ExitStatus.ERROR, out + err
         assert "Nothing flagged" not in out and "not_terms" in err
         assert re.search(r"only \d+ characters of text \(at least 200 expected\)", err), err
+
+
+def test_rules_test_takes_a_text_longer_than_a_file_name(tmp_path: Path) -> None:
+    clause = (
+        "We may use your posts to train our AI models. "
+        + "These terms apply to every account holder without exception and in every region. " * 4
+    )
+    assert len(clause.encode()) > 255  # more than a file name may hold
+    code, out, err = run(tmp_path, "rules", "test", clause, "--json")
+    assert code == ExitStatus.OK, err
+    assert "ai_training.train-models" in {m["rule_id"] for m in json.loads(out)}
+    (tmp_path / "clause.txt").write_text(clause)  # a file, named relative to the working folder
+    code, out, err = run(tmp_path, "rules", "test", "clause.txt", "--json")
+    assert "ai_training.train-models" in {m["rule_id"] for m in json.loads(out)}, err

@@ -22,7 +22,16 @@ from monitor.config import Settings
 from monitor.errors import UsageError
 from monitor.extract.document import CONTROL_RE, clean_text
 
-__all__ = ["CONTROL_RE", "Environment", "ExitStatus", "open_archive", "out_dir", "plain", "safe"]
+__all__ = [
+    "CONTROL_RE",
+    "Environment",
+    "ExitStatus",
+    "is_file",
+    "open_archive",
+    "out_dir",
+    "plain",
+    "safe",
+]
 
 
 class ExitStatus(enum.IntEnum):
@@ -70,6 +79,15 @@ def out_dir(args: argparse.Namespace, settings: Settings, env: Environment) -> P
     if args.out is None:
         return settings.public_dir
     return args.out if args.out.is_absolute() else env.cwd / args.out
+
+
+def is_file(path: Path) -> bool:
+    """Whether a path names an existing file. Text that cannot be a path (a name over the
+    system's 255 bytes, a NUL) names none: commands that take FILE|TEXT then read it as text."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def plain(text: str) -> str:

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.archive import Archive
-from monitor.cli.base import Environment, ExitStatus, open_archive, plain, safe
+from monitor.cli.base import Environment, ExitStatus, is_file, open_archive, plain, safe
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ClausewatchError, UsageError
@@ -60,14 +60,6 @@ HOW_TO_READ = {
 FILE_TYPES = {".pdf": "application/pdf", ".md": "text/markdown", ".txt": "text/plain"}
 
 
-def _is_file(path: Path) -> bool:
-    """Whether a path names an existing file (a name too long for the system is none)."""
-    try:
-        return path.is_file()
-    except (OSError, ValueError):
-        return False
-
-
 def load_document(
     target: str,
     select: tuple[Selector, ...],
@@ -78,7 +70,7 @@ def load_document(
     """The Document of a file or URL, and what to call it. A missing file or a target that is
     no URL is a UsageError; a failed fetch or extraction a ClausewatchError."""
     path = cwd / target if cwd is not None else Path(target)  # an absolute target stays
-    if _is_file(path):
+    if is_file(path):
         try:
             data = path.read_bytes()
         except OSError as exc:
