@@ -59,8 +59,6 @@ def did_you_mean(name: str, known: Iterable[str], *, listed_by: str = "") -> str
     names = sorted(set(known))
     if not names:
         return " (none known)"
-    if len(names) <= 8:
-        return f" (known: {', '.join(names)})"
     near = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     hint = ""
     if near:
@@ -69,5 +67,7 @@ def did_you_mean(name: str, known: Iterable[str], *, listed_by: str = "") -> str
             quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
         )
         hint += "?"
+    if len(names) <= 8:
+        return f"{hint} (known: {', '.join(names)})"
     listing = f"; {listed_by} lists them" if listed_by else ""
     return f"{hint} ({len(names)} known{listing})"

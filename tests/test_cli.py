@@ -378,3 +378,30 @@ def test_rules_test_takes_a_text_longer_than_a_file_name(tmp_path: Path) -> None
     (tmp_path / "clause.txt").write_text(clause)  # a file, named relative to the working folder
     code, out, err = run(tmp_path, "rules", "test", "clause.txt", "--json")
     assert "ai_training.train-models" in {m["rule_id"] for m in json.loads(out)}, err
+
+
+def test_an_unknown_source_id_suggests_the_nearest_few_not_every_id(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from monitor.model import Source
+
+    platforms = [f"platform{n:02d}" for n in range(40)] + ["spotify"]
+    sources = [
+        Source(f"{p}-terms", p.title(), "Terms", f"https://{p}.example/terms") for p in platforms
+    ]
+    with Archive(tmp_path / "archive") as archive, archive.lock():
+        archive.sync_sources(sources, datetime.now(UTC))
+    write_sources(
+        tmp_path / "sources.yaml",
+        [entry(s.url, s.id) for s in sources],
+    )
+    for argv in (
+        ("history", "spotfy-terms"),
+        ("show", "spotfy-terms"),
+        ("diff", "spotfy-terms"),
+        ("track", "spotfy-terms"),
+    ):
+        code, _, err = run(tmp_path, *argv)
+        assert code == ExitStatus.USAGE, (argv, err)
+        assert "did you mean 'spotify-terms'" in err, (argv, err)
+        assert "41 known" in err and "platform17-terms" not in err, (argv, err)

@@ -19,8 +19,9 @@ from rich.markup import escape
 
 from monitor.archive import Archive
 from monitor.config import Settings
-from monitor.errors import UsageError
+from monitor.errors import UsageError, did_you_mean
 from monitor.extract.document import CONTROL_RE, clean_text
+from monitor.model import Version
 
 __all__ = [
     "CONTROL_RE",
@@ -66,6 +67,18 @@ def open_archive(settings: Settings) -> Archive:
             f"{settings.archive_dir}: no archive here yet (run `clausewatch track` first)"
         )
     return Archive(settings.archive_dir, lock_timeout=settings.lock_timeout)
+
+
+def archived_versions(archive: Archive, source_id: str) -> list[Version]:
+    """A source's versions, oldest first; an id with none is a UsageError that suggests the
+    nearest archived ids (every command that takes a source id of the archive)."""
+    versions = archive.versions(source_id)
+    if not versions:
+        raise UsageError(
+            f"source {source_id!r} has no archived versions"
+            + did_you_mean(source_id, archive.source_ids())
+        )
+    return versions
 
 
 def report_skipped(archive: Archive, env: Environment) -> None:

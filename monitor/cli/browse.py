@@ -20,7 +20,15 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.archive import Archive
-from monitor.cli.base import Environment, ExitStatus, is_file, open_archive, plain, safe
+from monitor.cli.base import (
+    Environment,
+    ExitStatus,
+    archived_versions,
+    is_file,
+    open_archive,
+    plain,
+    safe,
+)
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ClausewatchError, UsageError
@@ -230,11 +238,7 @@ def _print_check(
 
 
 def history_rows(archive: Archive, source_id: str) -> list[dict[str, Any]]:
-    versions = archive.versions(source_id)
-    if not versions:
-        raise UsageError(
-            f"source {source_id!r} has no archived versions (known: {', '.join(archive.source_ids()) or 'none'})"
-        )
+    versions = archived_versions(archive, source_id)
     changes = {c.new_version_id: c for c in archive.changes(source_id)}
     alerts = {a.change_id: a for a in archive.alerts()}
     rows = []
@@ -277,9 +281,7 @@ def print_history(rows: list[dict[str, Any]], source_id: str, console: Console, 
 
 
 def show_version(archive: Archive, source_id: str, version_id: int | None) -> tuple[Document, str]:
-    versions = archive.versions(source_id)
-    if not versions:
-        raise UsageError(f"source {source_id!r} has no archived versions")
+    versions = archived_versions(archive, source_id)
     chosen = (
         versions[-1]
         if version_id is None

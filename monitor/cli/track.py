@@ -24,6 +24,7 @@ from monitor.archive.store import Rediff, Reextract
 from monitor.cli.base import (
     Environment,
     ExitStatus,
+    archived_versions,
     open_archive,
     plain,
     safe,
@@ -268,11 +269,7 @@ def cmd_sources(
 def pick_versions(
     archive: Archive, source_id: str, old: int | None, new: int | None
 ) -> tuple[Version, Version]:
-    versions = archive.versions(source_id)
-    if not versions:
-        raise UsageError(
-            f"source {source_id!r} has no archived versions (known: {', '.join(archive.source_ids()) or 'none'})"
-        )
+    versions = archived_versions(archive, source_id)
     by_id = {v.id: v for v in versions}
     for wanted in (old, new):
         if wanted is not None and wanted not in by_id:
