@@ -405,3 +405,42 @@ def test_an_unknown_source_id_suggests_the_nearest_few_not_every_id(tmp_path: Pa
         assert code == ExitStatus.USAGE, (argv, err)
         assert "did you mean 'spotify-terms'" in err, (argv, err)
         assert "41 known" in err and "platform17-terms" not in err, (argv, err)
+
+
+def test_diff_json_is_the_changeset_as_stored_with_flags_and_version_ids(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    write_sources(tmp_path / "sources.yaml", [entry(httpserver.url_for("/terms"))])
+    pages = [
+        terms_html(),
+        terms_html(
+            extra="<p>7.1 We may use your content to train our artificial intelligence models.</p>"
+        ),
+        terms_html(
+            extra="<p>7.1 We may share your public posts with third-party AI companies to train"
+            " their models.</p>"
+        ),
+    ]
+    for page in pages:
+        httpserver.clear()
+        httpserver.expect_request("/terms").respond_with_data(page, content_type="text/html")
+        assert run(tmp_path, "track")[0] == ExitStatus.OK
+    code, out, _ = run(tmp_path, "diff", "example-terms", "1", "2", "--json")
+    data = json.loads(out)
+    (stored,) = [
+        json.loads(p.read_text())
+        for p in (tmp_path / "archive" / "example-terms" / "changes").iterdir()
+        if json.loads(p.read_text())["new_version_id"] == 2
+    ]
+    assert code == ExitStatus.OK and data["stored"] is True
+    assert {k: v for k, v in data.items() if k not in ("stored", "versions")} == stored
+    assert data["recorded_at"] == stored["recorded_at"] and data["flags"] == stored["flags"]
+    assert [f["category"] for f in data["flags"]] == ["ai_training"]
+    assert [v["id"] for v in data["versions"]] == [1, 2, 3]
+    # two versions with no stored change between them: the same fields, flagged now
+    code, out, _ = run(tmp_path, "diff", "example-terms", "1", "3", "--json")
+    data = json.loads(out)
+    assert data["stored"] is False and data["recorded_at"] is None
+    assert data["old_version_id"] == 1 and data["new_version_id"] == 3
+    assert {f["category"] for f in data["flags"]} >= {"third_party_ai"}
+    assert set(stored) <= set(data)

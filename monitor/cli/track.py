@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.archive import Archive
-from monitor.archive.serialize import changeset_to_dict
+from monitor.archive.serialize import changeset_to_dict, flag_to_dict
 from monitor.archive.store import Rediff, Reextract
 from monitor.cli.base import (
     Environment,
@@ -322,19 +322,40 @@ def cmd_diff(
 ) -> ExitStatus:
     from monitor.publish.render import render_changeset_html, render_markdown
 
+    stored_data: dict[str, object] | None = None
     with open_archive(settings) as archive, archive.lock(shared=True):
         old, new = pick_versions(archive, args.source_id, args.old, args.new)
         stored = {(c.old_version_id, c.new_version_id): c for c in archive.changes(args.source_id)}
         if (old.id, new.id) in stored:
             changeset = archive.read_changeset(stored[(old.id, new.id)])
+            if args.json:
+                stored_data = archive.read_change_file(stored[(old.id, new.id)])
         else:
-            changeset = diff(archive.read_version(old), archive.read_version(new), old.id, new.id)
+            old_document, new_document = archive.read_version(old), archive.read_version(new)
+            changeset = diff(old_document, new_document, old.id, new.id)
+            if args.json:  # two versions with no stored change between them: flagged now
+                flags = flag_changes(
+                    changeset, load_rules(settings.rules or None), (old_document, new_document)
+                )
+        versions = archive.versions(args.source_id)
     title = f"{args.source_id}: version {old.id} ({old.recorded_at:%Y-%m-%d}) -> {new.id} ({new.recorded_at:%Y-%m-%d})"
     if args.json:
-        env.stdout.write(
-            json.dumps({"source_id": args.source_id, **changeset_to_dict(changeset)}, indent=2)
-            + "\n"
-        )
+        if stored_data is not None:  # the ChangeSet as stored, flags and recorded_at included
+            data: dict[str, object] = {"stored": True, **stored_data}
+        else:
+            data = {
+                "source_id": args.source_id,
+                "stored": False,
+                "recorded_at": None,
+                "technical": False,
+                **changeset_to_dict(changeset),
+                "flags": [flag_to_dict(f) for f in flags],
+            }
+        data["versions"] = [
+            {"id": v.id, "recorded_at": v.recorded_at.isoformat(), "technical": v.technical}
+            for v in versions
+        ]
+        env.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     elif args.markdown:
         env.stdout.write(render_markdown(changeset, title))
     elif args.html:
