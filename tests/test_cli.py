@@ -444,3 +444,22 @@ def test_diff_json_is_the_changeset_as_stored_with_flags_and_version_ids(
     assert data["old_version_id"] == 1 and data["new_version_id"] == 3
     assert {f["category"] for f in data["flags"]} >= {"third_party_ai"}
     assert set(stored) <= set(data)
+
+
+def test_feeds_public_is_the_folder_whose_feeds_they_are_and_site_build_out_the_site(
+    archive_with_alerts: object, tmp_path: Path
+) -> None:
+    code, out, err = run(tmp_path, "feeds", "--public", "pub")
+    assert code == ExitStatus.OK, err
+    assert (tmp_path / "pub" / "feeds" / "all.atom").is_file()
+    assert not (tmp_path / "pub" / "feeds" / "feeds").exists()
+    assert str(tmp_path / "pub" / "feeds") in out
+    code, _, err = run(tmp_path, "site", "build", "--out", "pub")
+    assert code == ExitStatus.OK and (tmp_path / "pub" / "index.html").is_file(), err
+    # the old option says what it became rather than writing into pub/feeds/feeds/
+    code, _, err = run(tmp_path, "feeds", "--out", "pub/feeds")
+    assert code == ExitStatus.USAGE and "--public DIR" in err
+    assert not (tmp_path / "pub" / "feeds" / "feeds").exists()
+    # without an option: public_dir, ./public, as `make run` writes it
+    assert run(tmp_path, "feeds")[0] == ExitStatus.OK
+    assert (tmp_path / "public" / "feeds" / "all.atom").is_file()

@@ -7,7 +7,6 @@ command module.
 
 from __future__ import annotations
 
-import argparse
 import enum
 import os
 import sys
@@ -87,11 +86,12 @@ def report_skipped(archive: Archive, env: Environment) -> None:
         env.stderr.write(f"clausewatch: skipped a damaged archive file: {safe(problem)}\n")
 
 
-def out_dir(args: argparse.Namespace, settings: Settings, env: Environment) -> Path:
-    """--out, relative to the working directory, or the configured public_dir."""
-    if args.out is None:
+def out_dir(given: Path | None, settings: Settings, env: Environment) -> Path:
+    """A public folder given on the command line (relative to the working directory), or the
+    configured public_dir."""
+    if given is None:
         return settings.public_dir
-    return args.out if args.out.is_absolute() else env.cwd / args.out
+    return given if given.is_absolute() else env.cwd / given
 
 
 def is_file(path: Path) -> bool:

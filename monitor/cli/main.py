@@ -95,8 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         "feeds", help="write the Atom/RSS feeds and their OPML list from the archive"
     )
     feeds.add_argument(
-        "--out", type=Path, metavar="DIR", help="output folder (default: public_dir, ./public)"
+        "--public",
+        type=Path,
+        metavar="DIR",
+        help="the public folder: the feeds go into DIR/feeds/ (default: public_dir, ./public)",
     )
+    feeds.add_argument("--out", type=Path, help=argparse.SUPPRESS)  # an error that says --public
 
     run = commands.add_parser(
         "run", help="the daemon: track every source on its schedule, publish, send the digest"
