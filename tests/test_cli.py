@@ -463,3 +463,36 @@ def test_feeds_public_is_the_folder_whose_feeds_they_are_and_site_build_out_the_
     # without an option: public_dir, ./public, as `make run` writes it
     assert run(tmp_path, "feeds")[0] == ExitStatus.OK
     assert (tmp_path / "public" / "feeds" / "all.atom").is_file()
+
+
+def test_piped_diff_marks_deleted_and_inserted_words(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    write_sources(tmp_path / "sources.yaml", [entry(httpserver.url_for("/terms"))])
+    for page in (terms_html(), terms_html().replace("every account holder", "all members")):
+        httpserver.clear()
+        httpserver.expect_request("/terms").respond_with_data(page, content_type="text/html")
+        assert run(tmp_path, "track")[0] == ExitStatus.OK
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env |= {"PYTHONPATH": str(ROOT), "FORCE_COLOR": "", "TERM": "xterm-256color"}
+    piped = subprocess.run(
+        [sys.executable, "-m", "monitor", "diff", "example-terms"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert "apply to [-every account holder-] {+all members+} in section 1" in piped.stdout
+    assert "\x1b[" not in piped.stdout
+    # NO_COLOR and --no-color mark them too, even where colour would be possible
+    code, out, _ = run(tmp_path, "diff", "example-terms", "--no-color")
+    assert "[-every account holder-] {+all members+}" in out
+    code, out, _ = run(tmp_path, "diff", "example-terms", env={"NO_COLOR": "1"})
+    assert "[-every account holder-] {+all members+}" in out

@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     formats.add_argument(
         "--html", action="store_true", help="print the ChangeSet as an HTML fragment"
     )
+    diff.add_argument(
+        "--no-color",
+        action="store_true",
+        help="no colour: deleted words as [-old-], inserted as {+new+} (also NO_COLOR, or when"
+        " not on a terminal)",
+    )
 
     feeds = commands.add_parser(
         "feeds", help="write the Atom/RSS feeds and their OPML list from the archive"

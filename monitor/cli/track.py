@@ -287,12 +287,30 @@ def pick_versions(
     return earlier[-1], newer
 
 
-def changeset_text(changeset: ChangeSet) -> Text:
-    """A ChangeSet for the terminal: deletions red and struck, insertions green. No markup
-    parsing; what is shown of each change is publish.render's change_view, as everywhere."""
+# Deleted and inserted words in plain text (a pipe, a file, --no-color), as git's word diff
+# marks them: without colour they would run together ("non-members Members")
+MARKS = {"delete": ("[-", "-]"), "insert": ("{+", "+}")}
+
+
+def _marked(text: str, op: str) -> str:
+    """A span's words between its marks; the spaces around them stay outside."""
+    start, end = MARKS.get(op, ("", ""))
+    words = text.strip()
+    if not start or not words:
+        return text
+    lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
+    return f"{lead}{start}{words}{end}{trail}"
+
+
+def changeset_text(changeset: ChangeSet, marked: bool = False) -> Text:
+    """A ChangeSet for the terminal: deletions red and struck, insertions green; `marked`
+    (no colour) shows them as [-deleted-]{+inserted+} instead. No markup parsing; what is
+    shown of each change is publish.render's change_view, as everywhere."""
     from monitor.publish.render import change_view
 
     styles = {"insert": "bold green", "delete": "red strike", "omitted": "dim italic"}
+    if marked:
+        styles = {}
     out = Text()
     for note in changeset.notes:
         out.append(f"Note: {plain(note)}\n\n", "italic")
@@ -312,7 +330,8 @@ def changeset_text(changeset: ChangeSet) -> Text:
         if view.label:
             out.append(plain(view.label) + " ")
         for span in view.spans:
-            out.append(plain(span.text), styles.get(span.op, ""))
+            text = _marked(plain(span.text), span.op) if marked else plain(span.text)
+            out.append(text, styles.get(span.op, ""))
         out.append("\n\n")
     return out
 
@@ -361,8 +380,10 @@ def cmd_diff(
     elif args.html:
         env.stdout.write(render_changeset_html(changeset, title))
     else:
-        console.print(Text(title + "\n", "bold underline"))
-        console.print(changeset_text(changeset))
+        # colour only on a terminal that wants it (NO_COLOR: https://no-color.org)
+        marked = args.no_color or bool(env.env.get("NO_COLOR")) or not console.is_terminal
+        console.print(Text(title + "\n", "" if marked else "bold underline"))
+        console.print(changeset_text(changeset, marked))
     return ExitStatus.OK
 
 
