@@ -14,7 +14,7 @@ from werkzeug import Response
 
 from monitor.archive import Archive
 from monitor.cli.main import Environment, ExitStatus, build_parser, main, safe
-from tests.conftest import ROOT, terms_html, write_sources
+from tests.conftest import ROOT, reset, terms_html, write_sources
 
 
 def run(tmp_path: Path, *argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -483,16 +483,74 @@ def test_piped_diff_marks_deleted_and_inserted_words(
         [sys.executable, "-m", "monitor", "diff", "example-terms"],
         cwd=tmp_path,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,  # a pipe: not a terminal
         text=True,
         timeout=60,
     )
     assert piped.returncode == 0, piped.stderr
     assert "apply to [-every account holder-] {+all members+} in section 1" in piped.stdout
     assert "\x1b[" not in piped.stdout
+
     # NO_COLOR and --no-color mark them too, even where colour would be possible
-    code, out, _ = run(tmp_path, "diff", "example-terms", "--no-color")
-    assert "[-every account holder-] {+all members+}" in out
-    code, out, _ = run(tmp_path, "diff", "example-terms", env={"NO_COLOR": "1"})
-    assert "[-every account holder-] {+all members+}" in out
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def on_a_terminal(*extra: str, env: dict[str, str]) -> str:
+        out = Terminal()
+        environment = Environment(stdout=out, stderr=io.StringIO(), env=env, cwd=tmp_path)
+        assert main(["diff", "example-terms", *extra], environment) == ExitStatus.OK
+        return out.getvalue()
+
+    assert "[-every" not in on_a_terminal(env={})  # colours on a terminal
+    for extra, env in ((("--no-color",), {}), ((), {"NO_COLOR": "1"})):
+        shown = on_a_terminal(*extra, env=env)
+        assert "[-every account holder-] {+all members+}" in shown and "\x1b[" not in shown
+
+
+def test_track_shows_each_failed_source_on_one_line_with_a_short_reason(
+    httpserver: HTTPServer,
+    raw_server,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    resolve = socket.getaddrinfo
+
+    def no_such_name(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(host).endswith(".invalid"):  # never asked of a resolver: no network in tests
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    closed_port = socket.socket()  # bound, never listening: refused
+    closed_port.bind(("127.0.0.1", 0))
+    closed = closed_port.getsockname()[1]
+    httpserver.expect_request("/forbidden").respond_with_data("no", status=403)
+    resets = raw_server(reset)
+    urls = {
+        "closed-port-terms": f"http://127.0.0.1:{closed}/terms",
+        "reset-terms": resets.url(),
+        "forbidden-terms": httpserver.url_for("/forbidden"),
+        "unresolvable-terms": "http://cw-test.invalid/terms",
+    }
+    write_sources(
+        tmp_path / "sources.yaml",
+        [{**entry(url, sid), "fetch": "http"} for sid, url in urls.items()],
+    )
+    env = {"CLAUSEWATCH_RETRIES": "0"}
+    code, out, err = run(tmp_path, "track", env=env)
+    assert code == ExitStatus.ERROR, out + err
+    rows = {sid: [line for line in out.splitlines() if sid in line] for sid in urls}
+    assert all(len(lines) == 1 for lines in rows.values()), out
+    assert "connection refused" in rows["closed-port-terms"][0]
+    assert "connection reset" in rows["reset-terms"][0]
+    assert "http 403" in rows["forbidden-terms"][0]
+    assert "dns: name not resolved" in rows["unresolvable-terms"][0]
+    assert len(out.splitlines()) == 4 + len(urls) + 2  # title, header, rows, rule, counts
+    # --verbose: the whole error of each
+    code, out, _ = run(tmp_path, "track", "--verbose", env=env)
+    closed_port.close()
+    assert "NameResolutionError" in out and "HTTP 403 FORBIDDEN" in out.upper(), out
+    assert len(out.splitlines()) > 4 + len(urls) + 2

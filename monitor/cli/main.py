@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         "source_ids", nargs="*", metavar="SOURCE", help="source ids (default: all enabled)"
     )
     track.add_argument("--json", action="store_true", help="print the summary as JSON")
+    track.add_argument(
+        "--verbose",
+        action="store_true",
+        help="the whole error of each failed source (default: a short reason on one line)",
+    )
 
     verify = commands.add_parser("verify", help="check that archive files and catalog agree")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")

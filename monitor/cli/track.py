@@ -34,6 +34,7 @@ from monitor.diff import diff
 from monitor.errors import UsageError
 from monitor.extract import readers
 from monitor.fetch import fetchers_for
+from monitor.fetch.reasons import short_reason
 from monitor.flag import flag_changes
 from monitor.model import (
     ChangeSet,
@@ -113,11 +114,18 @@ def cmd_track(
         table = Table(title=f"Tracking pass: {len(chosen)} sources", title_justify="left")
         table.add_column("source")
         table.add_column("outcome")
-        table.add_column("detail", overflow="fold")
+        # one line per source: a failure in a few words; the whole error with --verbose
+        if args.verbose:
+            table.add_column("detail", overflow="fold")
+        else:
+            table.add_column("detail", no_wrap=True, overflow="ellipsis")
         for result in sorted(summary.results, key=lambda r: r.source_id):
             style = OUTCOME_STYLE[result.outcome]
+            detail = result.detail
+            if result.failure is not None and not args.verbose:
+                detail = short_reason(result.failure)
             table.add_row(
-                safe(result.source_id), f"[{style}]{result.outcome.value}[/]", safe(result.detail)
+                safe(result.source_id), f"[{style}]{result.outcome.value}[/]", safe(detail)
             )
         console.print(table)
         counts = summary.counts
@@ -309,8 +317,6 @@ def changeset_text(changeset: ChangeSet, marked: bool = False) -> Text:
     from monitor.publish.render import change_view
 
     styles = {"insert": "bold green", "delete": "red strike", "omitted": "dim italic"}
-    if marked:
-        styles = {}
     out = Text()
     for note in changeset.notes:
         out.append(f"Note: {plain(note)}\n\n", "italic")
@@ -333,7 +339,7 @@ def changeset_text(changeset: ChangeSet, marked: bool = False) -> Text:
             text = _marked(plain(span.text), span.op) if marked else plain(span.text)
             out.append(text, styles.get(span.op, ""))
         out.append("\n\n")
-    return out
+    return Text(out.plain) if marked else out  # marked: no colour, no bold
 
 
 def cmd_diff(
