@@ -554,3 +554,57 @@ def test_track_shows_each_failed_source_on_one_line_with_a_short_reason(
     closed_port.close()
     assert "NameResolutionError" in out and "HTTP 403 FORBIDDEN" in out.upper(), out
     assert len(out.splitlines()) > 4 + len(urls) + 2
+
+
+CLAUDETTE_TERMS = """Terms of Service
+
+Any dispute arising from these terms shall be resolved by binding arbitration.
+
+We may change these terms at any time without notice.
+
+These terms are governed by the laws of the State of California.
+
+We may terminate your account at any time for any reason.
+
+We may use your posts to train our AI models.
+"""
+
+
+def test_check_puts_a_summary_and_the_creator_categories_first(tmp_path: Path) -> None:
+    page = tmp_path / "terms.txt"
+    page.write_text(CLAUDETTE_TERMS)
+    code, out, _ = run(tmp_path, "check", str(page))
+    assert code == ExitStatus.FLAGGED
+    lines = out.splitlines()
+    assert "Verdict: alarming (exit status 3): ai_training" in lines[:4]  # at the top
+    summary = out[: out.index("Exit status:")]
+    assert re.search(r"^  ai_training +3  alarming$", summary, re.MULTILINE), summary
+    assert re.search(r"^  third_party_ai +0$", summary, re.MULTILINE)
+    assert "arbitration 1" in summary and "unilateral_change 1" in summary
+    assert len(summary.splitlines()) <= 20  # one screen
+    # the creator findings are listed; the CLAUDETTE ones only counted
+    assert "ai_training.train-on-content" in out and "learned.arbitration" not in out
+    assert "not listed below" in out
+    code, out, _ = run(tmp_path, "check", str(page), "--all")
+    assert "learned.arbitration" in out and "learned.choice-of-law" in out
+    assert "not listed below" not in out
+    code, out, _ = run(tmp_path, "check", str(page), "--category", "arbitration")
+    assert code == ExitStatus.FLAGGED  # the verdict is the whole document's
+    assert "learned.arbitration" in out and "learned.choice-of-law" not in out
+    assert "ai_training.train-on-content" not in out
+    code, out, _ = run(
+        tmp_path,
+        "check",
+        str(page),
+        "--json",
+        "--category",
+        "arbitration",
+        "--category",
+        "ai_training",
+    )
+    report = json.loads(out)
+    assert {f["category"] for f in report["findings"]} == {"arbitration", "ai_training"}
+    assert report["counts"]["choice_of_law"] == 1 and report["alarming"] is True
+    code, out, err = run(tmp_path, "check", str(page), "--category", "arbitraton")
+    assert code == ExitStatus.USAGE and out == ""
+    assert "did you mean 'arbitration'" in err and "content_license" in err

@@ -8,8 +8,9 @@ work is done by the library. Must never: hold pipeline logic.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +51,7 @@ from monitor.model import (
     Source,
 )
 from monitor.rules.files import load_rules
-from monitor.rules.policy import is_alarming
+from monitor.rules.policy import CREATOR_CATEGORIES, is_alarming
 from monitor.sources import load_sources, parse_selectors
 
 HOW_TO_READ = {
@@ -138,6 +139,7 @@ def check_report(
     cwd: Path | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Flag every clause of a document; compare with the archive if its URL is tracked."""
+    shown = _shown_categories(args)  # before any fetch: a bad --category is bad usage
     tracked = _tracked_source(args.target, settings)
     select = parse_selectors(args.select or (), "--select")
     document, where = load_document(args.target, select, settings, tracked, cwd)
@@ -150,6 +152,10 @@ def check_report(
         "target": where,
         "title": document.title,
         "clauses": len(document.clauses),
+        "counts": {
+            category.value: count
+            for category, count in Counter(m.category for _, m in findings).items()
+        },
         "findings": [
             {
                 "clause": key,
@@ -160,6 +166,7 @@ def check_report(
                 "sentence": m.sentence,
             }
             for key, m in findings
+            if args.category is None or m.category in shown
         ],
         "tracked": None,
     }
@@ -184,8 +191,9 @@ def check_report(
                 }
     # exit 3 on language that lets the platform or others use creators' work (the one policy)
     alarming = any(is_alarming(m.category) for _, m in findings)
+    report["alarming"] = alarming
     if not args.json:
-        _print_check(report, findings, console, safe)
+        _print_check(report, findings, shown, console, safe)
     return (3 if alarming else 0), report
 
 
@@ -198,20 +206,77 @@ def _tracked_source(target: str, settings: Settings) -> Source | None:
     return None
 
 
+# The categories `check` details by default, in the order feeds list them: the one alert
+# policy's creator categories. The others (CLAUDETTE's) only with --all or --category.
+CREATOR_ORDER = tuple(c for c in Category if c in CREATOR_CATEGORIES)
+GOOD_NEWS = frozenset({Category.PROTECTIVE, Category.OTHERS_MAY_NOT_TRAIN, Category.OPT_OUT})
+
+
+def _shown_categories(args: argparse.Namespace) -> tuple[Category, ...]:
+    """The categories whose findings `check` lists: --category NAME (repeatable), every one
+    with --all, else the creator categories. An unknown name is bad usage."""
+    if args.category:
+        known = {c.value: c for c in Category}
+        unknown = [name for name in args.category if name not in known]
+        if unknown:
+            near = difflib.get_close_matches(unknown[0], list(known), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise UsageError(
+                f"--category: unknown {', '.join(map(repr, unknown))}{hint} (creator categories:"
+                f" {', '.join(c.value for c in CREATOR_ORDER)}; others:"
+                f" {', '.join(c.value for c in Category if c not in CREATOR_CATEGORIES)})"
+            )
+        return tuple(known[name] for name in dict.fromkeys(args.category))
+    return tuple(Category) if args.all else CREATOR_ORDER
+
+
 def _print_check(
-    report: dict[str, Any], findings: list[tuple[str, Match]], console: Console, safe: Any
+    report: dict[str, Any],
+    findings: list[tuple[str, Match]],
+    shown: tuple[Category, ...],
+    console: Console,
+    safe: Any,
 ) -> None:
     console.print(
         f"[bold]{safe(report['title'] or report['target'])}[/] ({report['clauses']} clauses, {safe(report['target'])})"
     )
+    # the summary: one screen, whatever the document's length
+    counts = Counter(m.category for _, m in findings)
+    found = [c.value for c in CREATOR_ORDER if counts[c] and is_alarming(c)]
+    if report["alarming"]:
+        console.print(f"Verdict: [bold red]alarming[/] (exit status 3): {', '.join(found)}")
+    else:
+        console.print("Verdict: nothing alarming for creators (exit status 0)")
+    console.print("Creator categories (what alerts are about):")
+    width = max(len(c.value) for c in CREATOR_ORDER)
+    for category in CREATOR_ORDER:
+        count = counts[category]
+        note = ""
+        if count and is_alarming(category):
+            note = "  [bold red]alarming[/]"
+        elif count and category in GOOD_NEWS:
+            note = "  [green]protects you[/]"
+        console.print(f"  {category.value:<{width}} {count:>4}{note}")
+    others = sorted(((c, n) for c, n in counts.items() if c not in CREATOR_CATEGORIES), key=_order)
+    if others:
+        hidden = sum(n for c, n in others if c not in shown)
+        listed = ", ".join(f"{c.value} {n}" for c, n in others)
+        console.print(f"Other categories (CLAUDETTE, never alerted on): {listed}")
+        if hidden:
+            console.print(
+                f"  {hidden} of these not listed below: `--all` lists every category,"
+                " `--category NAME` one"
+            )
+    console.print("Exit status: 0 nothing alarming, 3 alarming, 1 no terms read, 2 bad usage.")
     if not findings:
         console.print(
-            "Nothing flagged: no AI-training, content-licence, sharing or opt-out language found."
+            "\nNothing flagged: no AI-training, content-licence, sharing or opt-out language found."
         )
     grouped: dict[Category, list[tuple[str, Match]]] = defaultdict(list)
     for key, match in findings:
-        grouped[match.category].append((key, match))
-    for category, items in sorted(grouped.items(), key=lambda kv: list(Category).index(kv[0])):
+        if match.category in shown:
+            grouped[match.category].append((key, match))
+    for category, items in sorted(grouped.items(), key=_order):
         console.print(
             f"\n[bold underline]{category.value.replace('_', ' ')}[/] — {HOW_TO_READ.get(category, 'a clause type that is often unfair to users')}"
         )
@@ -231,10 +296,15 @@ def _print_check(
         )
         for threat in tracked["threats"]:
             console.print(f"  {safe(threat)}")
-    console.print(
-        "\nHow to read this: each line names the rule that fired, quotes the sentence and the words that fired it. "
-        "Exit status 3 means AI-training or broad-licence language is present."
-    )
+    if grouped:
+        console.print(
+            "\nHow to read this: each finding names the rule that fired, the clause, the sentence"
+            " and the words that fired it."
+        )
+
+
+def _order(item: tuple[Category, Any]) -> int:
+    return list(Category).index(item[0])
 
 
 def history_rows(archive: Archive, source_id: str) -> list[dict[str, Any]]:

@@ -159,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
         " (repeatable)",
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    shown = check.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--all",
+        action="store_true",
+        help="list the findings of every category (default: the creator categories only)",
+    )
+    shown.add_argument(
+        "--category",
+        action="append",
+        metavar="NAME",
+        help="list the findings of this category only (repeatable), e.g. arbitration",
+    )
 
     history = commands.add_parser(
         "history", help="list a source's archived versions and what changed"
