@@ -99,10 +99,10 @@ def load_document(
         source = Source(
             id="check", platform=path.name, document_type="", url=snapshot.url, select=select
         )
-        document = extract(snapshot, source, min_chars=settings.min_clause_chars)
-        if isinstance(document, FetchFailure):
-            raise ClausewatchError(f"{target}: {document.reason.value}: {document.detail}")
-        return document, target
+        read = extract(snapshot, source, min_chars=settings.min_clause_chars)
+        if isinstance(read, FetchFailure):
+            raise ClausewatchError(f"{target}: {read.reason.value}: {read.detail}")
+        return read, target
     if not target.startswith(("http://", "https://")):
         raise UsageError(f"{target!r} is neither a file nor an http(s) URL")
     source = Source(id="check", platform="", document_type="", url=target, select=select)
