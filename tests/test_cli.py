@@ -119,7 +119,7 @@ def test_fetched_text_cannot_inject_terminal_markup(httpserver: HTTPServer, tmp_
         Response("x", status="418 [blink]gotcha[/blink]")
     )
     write_sources(tmp_path / "sources.yaml", [entry(httpserver.url_for("/terms"))])
-    _, out, _ = run(tmp_path, "track")
+    _, out, _ = run(tmp_path, "track", "--verbose")  # the whole error, the server's words too
     assert "[blink]gotcha[/blink]" in out
     assert safe("a\x1b[2Jb\u202e") == "a\ufffd[2Jb\ufffd"
 
