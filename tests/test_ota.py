@@ -241,17 +241,23 @@ def make_repo(tmp_path: Path, path: str, versions: list[tuple[str, str, str]]) -
 BASE = "# Example Terms\n\n## 5. Your Content\n\nYou keep ownership of everything you upload to the service.\n"
 
 
+# The first version, then AI training added
+FIRST_TWO = [
+    (BASE, "2024-01-01T10:00:00+00:00", "Start tracking Example Terms of Service"),
+    (
+        BASE + "\nWe may use your content to train our AI models.\n",
+        "2024-03-01T10:00:00+00:00",
+        "Record new changes of Example Terms of Service",
+    ),
+]
+
+
 def test_import_history_diffs_flags_and_alerts_and_imports_once(tmp_path: Path) -> None:
     repo = make_repo(
         tmp_path,
         "Example/Terms of Service.md",
         [
-            (BASE, "2024-01-01T10:00:00+00:00", "Start tracking Example Terms of Service"),
-            (
-                BASE + "\nWe may use your content to train our AI models.\n",
-                "2024-03-01T10:00:00+00:00",
-                "Record new changes of Example Terms of Service",
-            ),
+            *FIRST_TWO,
             (
                 BASE + "\nWe may use your content to train our AI models.\n\nSee also our blog.\n",
                 "2024-04-01T10:00:00+00:00",
@@ -405,18 +411,7 @@ def test_import_history_reads_a_bare_clone_and_refuses_what_it_cannot_import(
 ) -> None:
     from tests.test_cli import run
 
-    repo = make_repo(
-        tmp_path,
-        "Example/Terms of Service.md",
-        [
-            (BASE, "2024-01-01T10:00:00+00:00", "Start tracking Example Terms of Service"),
-            (
-                BASE + "\nWe may use your content to train our AI models.\n",
-                "2024-03-01T10:00:00+00:00",
-                "Record new changes of Example Terms of Service",
-            ),
-        ],
-    )
+    repo = make_repo(tmp_path, "Example/Terms of Service.md", FIRST_TWO)
     bare = tmp_path / "versions.git"
     git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
     code, out, err = run(tmp_path, "import-history", str(bare))
