@@ -7,6 +7,9 @@ codes; library code never exits the process. Every message says what and where.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class ClausewatchError(Exception):
     """Root of every error Clausewatch raises on purpose."""
@@ -47,3 +50,24 @@ class DamagedFile(ArchiveError):
 
 class DamagedCatalog(ArchiveError):
     """The catalog fails SQLite's integrity check: nothing may be written into it."""
+
+
+def did_you_mean(name: str, known: Iterable[str], *, listed_by: str = "") -> str:
+    """What follows "no such NAME" in a message: all the known names when they are few, else
+    the nearest few (difflib) and how many there are, never a line of a hundred ids.
+    `listed_by` names the command that lists them all."""
+    names = sorted(set(known))
+    if not names:
+        return " (none known)"
+    near = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    hint = ""
+    if near:
+        quoted = [repr(n) for n in near]
+        hint = "; did you mean " + (
+            quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+        )
+        hint += "?"
+    if len(names) <= 8:
+        return f"{hint} (known: {', '.join(names)})"
+    listing = f"; {listed_by} lists them" if listed_by else ""
+    return f"{hint} ({len(names)} known{listing})"

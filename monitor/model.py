@@ -116,7 +116,7 @@ class Source:
 
     @property
     def title(self) -> str:
-        return f"{self.platform} {self.document_type}"
+        return f"{self.platform} {self.document_type}".strip()
 
     def page_sources(self) -> tuple[Source, ...]:
         """Each page as a Source of one page, with this source's id (fetching needs no more)."""

@@ -19,7 +19,7 @@ import yaml
 
 from monitor.config import check_schedule
 from monitor.css import SelectorError, css_to_xpath
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, did_you_mean
 from monitor.model import FetchMode, Page, RangeSelector, Selector, Source
 
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -393,8 +393,7 @@ def select_sources(sources: Sequence[Source], ids: Sequence[str], path: Path) ->
     chosen = []
     for sid in ids:
         if sid not in by_id:
-            near = difflib.get_close_matches(sid, list(by_id), n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
+            hint = did_you_mean(sid, by_id, listed_by="`clausewatch sources`")
             raise ConfigError(f"no source with id {sid!r}{hint}", where=str(path))
         chosen.append(by_id[sid])
     return chosen

@@ -13,8 +13,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from monitor.archive import Archive
-from monitor.cli.main import ExitStatus, build_parser, safe
-from tests.conftest import ROOT, terms_html, write_sources
+from monitor.cli.main import Environment, ExitStatus, build_parser, main, safe
+from tests.conftest import ROOT, reset, terms_html, write_sources
 from tests.conftest import run_cli as run
 
 
@@ -111,7 +111,7 @@ def test_fetched_text_cannot_inject_terminal_markup(httpserver: HTTPServer, tmp_
         Response("x", status="418 [blink]gotcha[/blink]")
     )
     write_sources(tmp_path / "sources.yaml", [entry(httpserver.url_for("/terms"))])
-    _, out, _ = run(tmp_path, "track")
+    _, out, _ = run(tmp_path, "track", "--verbose")  # the whole error, the server's words too
     assert "[blink]gotcha[/blink]" in out
     assert safe("a\x1b[2Jb\u202e") == "a\ufffd[2Jb\ufffd"
 
@@ -332,6 +332,271 @@ def test_check_exits_flagged_on_data_sharing_as_the_feeds_alert_on_it(tmp_path: 
         "Sharing\n\nWe may share your public posts and comments with third-party AI chatbots"
         " that display them in their answers.\n"
     )
-    code, out, _ = run(tmp_path, "check", str(page), "--json")
+    # one sentence is less text than a terms page (min_clause_chars): let it count as one
+    code, out, _ = run(
+        tmp_path, "check", str(page), "--json", env={"CLAUSEWATCH_MIN_CLAUSE_CHARS": "50"}
+    )
     categories = {f["category"] for f in json.loads(out)["findings"]}
     assert categories == {"data_sharing"} and code == ExitStatus.FLAGGED
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("shell.html", "<!doctype html><html><body><p>Loading...</p></body></html>"),
+        ("tiny.txt", "hello"),
+    ],
+)
+def test_check_a_page_with_no_terms_is_not_terms_never_an_all_clear(
+    tmp_path: Path, name: str, content: str
+) -> None:
+    (tmp_path / name).write_text(content)
+    for json_option in ((), ("--json",)):
+        code, out, err = run(tmp_path, "check", str(tmp_path / name), *json_option)
+        assert code == ExitStatus.ERROR, out + err
+        assert "Nothing flagged" not in out and "not_terms" in err
+        assert re.search(r"only \d+ characters of text \(at least 200 expected\)", err), err
+
+
+def test_rules_test_takes_a_text_longer_than_a_file_name(tmp_path: Path) -> None:
+    clause = (
+        "We may use your posts to train our AI models. "
+        + "These terms apply to every account holder without exception and in every region. " * 4
+    )
+    assert len(clause.encode()) > 255  # more than a file name may hold
+    code, out, err = run(tmp_path, "rules", "test", clause, "--json")
+    assert code == ExitStatus.OK, err
+    assert "ai_training.train-models" in {m["rule_id"] for m in json.loads(out)}
+    (tmp_path / "clause.txt").write_text(clause)  # a file, named relative to the working folder
+    code, out, err = run(tmp_path, "rules", "test", "clause.txt", "--json")
+    assert "ai_training.train-models" in {m["rule_id"] for m in json.loads(out)}, err
+
+
+def test_an_unknown_source_id_suggests_the_nearest_few_not_every_id(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from monitor.model import Source
+
+    platforms = [f"platform{n:02d}" for n in range(40)] + ["spotify"]
+    sources = [
+        Source(f"{p}-terms", p.title(), "Terms", f"https://{p}.example/terms") for p in platforms
+    ]
+    with Archive(tmp_path / "archive") as archive, archive.lock():
+        archive.sync_sources(sources, datetime.now(UTC))
+    write_sources(
+        tmp_path / "sources.yaml",
+        [entry(s.url, s.id) for s in sources],
+    )
+    for argv in (
+        ("history", "spotfy-terms"),
+        ("show", "spotfy-terms"),
+        ("diff", "spotfy-terms"),
+        ("track", "spotfy-terms"),
+    ):
+        code, _, err = run(tmp_path, *argv)
+        assert code == ExitStatus.USAGE, (argv, err)
+        assert "did you mean 'spotify-terms'" in err, (argv, err)
+        assert "41 known" in err and "platform17-terms" not in err, (argv, err)
+
+
+def test_diff_json_is_the_changeset_as_stored_with_flags_and_version_ids(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    write_sources(tmp_path / "sources.yaml", [entry(httpserver.url_for("/terms"))])
+    pages = [
+        terms_html(),
+        terms_html(
+            extra="<p>7.1 We may use your content to train our artificial intelligence models.</p>"
+        ),
+        terms_html(
+            extra="<p>7.1 We may share your public posts with third-party AI companies to train"
+            " their models.</p>"
+        ),
+    ]
+    for page in pages:
+        httpserver.clear()
+        httpserver.expect_request("/terms").respond_with_data(page, content_type="text/html")
+        assert run(tmp_path, "track")[0] == ExitStatus.OK
+    code, out, _ = run(tmp_path, "diff", "example-terms", "1", "2", "--json")
+    data = json.loads(out)
+    (stored,) = [
+        json.loads(p.read_text())
+        for p in (tmp_path / "archive" / "example-terms" / "changes").iterdir()
+        if json.loads(p.read_text())["new_version_id"] == 2
+    ]
+    assert code == ExitStatus.OK and data["stored"] is True
+    assert {k: v for k, v in data.items() if k not in ("stored", "versions")} == stored
+    assert data["recorded_at"] == stored["recorded_at"] and data["flags"] == stored["flags"]
+    assert [f["category"] for f in data["flags"]] == ["ai_training"]
+    assert [v["id"] for v in data["versions"]] == [1, 2, 3]
+    # two versions with no stored change between them: the same fields, flagged now
+    code, out, _ = run(tmp_path, "diff", "example-terms", "1", "3", "--json")
+    data = json.loads(out)
+    assert data["stored"] is False and data["recorded_at"] is None
+    assert data["old_version_id"] == 1 and data["new_version_id"] == 3
+    assert {f["category"] for f in data["flags"]} >= {"third_party_ai"}
+    assert set(stored) <= set(data)
+
+
+def test_feeds_public_is_the_folder_whose_feeds_they_are_and_site_build_out_the_site(
+    archive_with_alerts: object, tmp_path: Path
+) -> None:
+    code, out, err = run(tmp_path, "feeds", "--public", "pub")
+    assert code == ExitStatus.OK, err
+    assert (tmp_path / "pub" / "feeds" / "all.atom").is_file()
+    assert not (tmp_path / "pub" / "feeds" / "feeds").exists()
+    assert str(tmp_path / "pub" / "feeds") in out
+    code, _, err = run(tmp_path, "site", "build", "--out", "pub")
+    assert code == ExitStatus.OK and (tmp_path / "pub" / "index.html").is_file(), err
+    # the old option says what it became rather than writing into pub/feeds/feeds/
+    code, _, err = run(tmp_path, "feeds", "--out", "pub/feeds")
+    assert code == ExitStatus.USAGE and "--public DIR" in err
+    assert not (tmp_path / "pub" / "feeds" / "feeds").exists()
+    # without an option: public_dir, ./public, as `make run` writes it
+    assert run(tmp_path, "feeds")[0] == ExitStatus.OK
+    assert (tmp_path / "public" / "feeds" / "all.atom").is_file()
+
+
+def test_piped_diff_marks_deleted_and_inserted_words(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    write_sources(tmp_path / "sources.yaml", [entry(httpserver.url_for("/terms"))])
+    for page in (terms_html(), terms_html().replace("every account holder", "all members")):
+        httpserver.clear()
+        httpserver.expect_request("/terms").respond_with_data(page, content_type="text/html")
+        assert run(tmp_path, "track")[0] == ExitStatus.OK
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env |= {"PYTHONPATH": str(ROOT), "FORCE_COLOR": "", "TERM": "xterm-256color"}
+    piped = subprocess.run(
+        [sys.executable, "-m", "monitor", "diff", "example-terms"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,  # a pipe: not a terminal
+        text=True,
+        timeout=60,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert "apply to [-every account holder-] {+all members+} in section 1" in piped.stdout
+    assert "\x1b[" not in piped.stdout
+
+    # NO_COLOR and --no-color mark them too, even where colour would be possible
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def on_a_terminal(*extra: str, env: dict[str, str]) -> str:
+        out = Terminal()
+        environment = Environment(stdout=out, stderr=io.StringIO(), env=env, cwd=tmp_path)
+        assert main(["diff", "example-terms", *extra], environment) == ExitStatus.OK
+        return out.getvalue()
+
+    assert "[-every" not in on_a_terminal(env={})  # colours on a terminal
+    for extra, env in ((("--no-color",), {}), ((), {"NO_COLOR": "1"})):
+        shown = on_a_terminal(*extra, env=env)
+        assert "[-every account holder-] {+all members+}" in shown and "\x1b[" not in shown
+
+
+def test_track_shows_each_failed_source_on_one_line_with_a_short_reason(
+    httpserver: HTTPServer,
+    raw_server,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    resolve = socket.getaddrinfo
+
+    def no_such_name(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(host).endswith(".invalid"):  # never asked of a resolver: no network in tests
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    closed_port = socket.socket()  # bound, never listening: refused
+    closed_port.bind(("127.0.0.1", 0))
+    closed = closed_port.getsockname()[1]
+    httpserver.expect_request("/forbidden").respond_with_data("no", status=403)
+    resets = raw_server(reset)
+    urls = {
+        "closed-port-terms": f"http://127.0.0.1:{closed}/terms",
+        "reset-terms": resets.url(),
+        "forbidden-terms": httpserver.url_for("/forbidden"),
+        "unresolvable-terms": "http://cw-test.invalid/terms",
+    }
+    write_sources(
+        tmp_path / "sources.yaml",
+        [{**entry(url, sid), "fetch": "http"} for sid, url in urls.items()],
+    )
+    env = {"CLAUSEWATCH_RETRIES": "0"}
+    code, out, err = run(tmp_path, "track", env=env)
+    assert code == ExitStatus.ERROR, out + err
+    rows = {sid: [line for line in out.splitlines() if sid in line] for sid in urls}
+    assert all(len(lines) == 1 for lines in rows.values()), out
+    assert "connection refused" in rows["closed-port-terms"][0]
+    assert "connection reset" in rows["reset-terms"][0]
+    assert "http 403" in rows["forbidden-terms"][0]
+    assert "dns: name not resolved" in rows["unresolvable-terms"][0]
+    assert len(out.splitlines()) == 4 + len(urls) + 2  # title, header, rows, rule, counts
+    # --verbose: the whole error of each
+    code, out, _ = run(tmp_path, "track", "--verbose", env=env)
+    closed_port.close()
+    assert "NameResolutionError" in out and "HTTP 403 FORBIDDEN" in out.upper(), out
+    assert len(out.splitlines()) > 4 + len(urls) + 2
+
+
+CLAUDETTE_TERMS = """Terms of Service
+
+Any dispute arising from these terms shall be resolved by binding arbitration.
+
+We may change these terms at any time without notice.
+
+These terms are governed by the laws of the State of California.
+
+We may terminate your account at any time for any reason.
+
+We may use your posts to train our AI models.
+"""
+
+
+def test_check_puts_a_summary_and_the_creator_categories_first(tmp_path: Path) -> None:
+    page = tmp_path / "terms.txt"
+    page.write_text(CLAUDETTE_TERMS)
+    code, out, _ = run(tmp_path, "check", str(page))
+    assert code == ExitStatus.FLAGGED
+    lines = out.splitlines()
+    assert "Verdict: alarming (exit status 3): ai_training" in lines[:4]  # at the top
+    summary = out[: out.index("Exit status:")]
+    assert re.search(r"^  ai_training +3  alarming$", summary, re.MULTILINE), summary
+    assert re.search(r"^  third_party_ai +0$", summary, re.MULTILINE)
+    assert "arbitration 1" in summary and "unilateral_change 1" in summary
+    assert len(summary.splitlines()) <= 20  # one screen
+    # the creator findings are listed; the CLAUDETTE ones only counted
+    assert "ai_training.train-on-content" in out and "learned.arbitration" not in out
+    assert "not listed below" in out
+    code, out, _ = run(tmp_path, "check", str(page), "--all")
+    assert "learned.arbitration" in out and "learned.choice-of-law" in out
+    assert "not listed below" not in out
+    code, out, _ = run(tmp_path, "check", str(page), "--category", "arbitration")
+    assert code == ExitStatus.FLAGGED  # the verdict is the whole document's
+    assert "learned.arbitration" in out and "learned.choice-of-law" not in out
+    assert "ai_training.train-on-content" not in out
+    code, out, _ = run(
+        tmp_path,
+        "check",
+        str(page),
+        "--json",
+        "--category",
+        "arbitration",
+        "--category",
+        "ai_training",
+    )
+    report = json.loads(out)
+    assert {f["category"] for f in report["findings"]} == {"arbitration", "ai_training"}
+    assert report["counts"]["choice_of_law"] == 1 and report["alarming"] is True
+    code, out, err = run(tmp_path, "check", str(page), "--category", "arbitraton")
+    assert code == ExitStatus.USAGE and out == ""
+    assert "did you mean 'arbitration'" in err and "content_license" in err

@@ -580,7 +580,9 @@ def test_check_takes_a_range_on_the_command_line(tmp_path: Path) -> None:
         argv = ["check", str(tmp_path / "terms.html"), "--json"]
         for selector in select:
             argv += ["--select", selector]
-        code = main(argv, Environment(stdout=out, stderr=err, env={}, cwd=tmp_path))
+        # one selected clause is less text than a terms page: let it count (min_clause_chars)
+        env = {"CLAUSEWATCH_MIN_CLAUSE_CHARS": "10"}
+        code = main(argv, Environment(stdout=out, stderr=err, env=env, cwd=tmp_path))
         return code, json.loads(out.getvalue()) if out.getvalue() else {"error": err.getvalue()}
 
     code, report = check("{startAfter: '#s1-end', endBefore: '.share'}")

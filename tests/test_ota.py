@@ -235,17 +235,23 @@ def make_repo(tmp_path: Path, path: str, versions: list[tuple[str, str, str]]) -
 BASE = "# Example Terms\n\n## 5. Your Content\n\nYou keep ownership of everything you upload to the service.\n"
 
 
+# The first version, then AI training added
+FIRST_TWO = [
+    (BASE, "2024-01-01T10:00:00+00:00", "Start tracking Example Terms of Service"),
+    (
+        BASE + "\nWe may use your content to train our AI models.\n",
+        "2024-03-01T10:00:00+00:00",
+        "Record new changes of Example Terms of Service",
+    ),
+]
+
+
 def test_import_history_diffs_flags_and_alerts_and_imports_once(tmp_path: Path) -> None:
     repo = make_repo(
         tmp_path,
         "Example/Terms of Service.md",
         [
-            (BASE, "2024-01-01T10:00:00+00:00", "Start tracking Example Terms of Service"),
-            (
-                BASE + "\nWe may use your content to train our AI models.\n",
-                "2024-03-01T10:00:00+00:00",
-                "Record new changes of Example Terms of Service",
-            ),
+            *FIRST_TWO,
             (
                 BASE + "\nWe may use your content to train our AI models.\n\nSee also our blog.\n",
                 "2024-04-01T10:00:00+00:00",
@@ -392,3 +398,34 @@ def test_tracking_a_source_after_its_history_was_imported_adds_no_version(
         assert archive.alerts() == []
         document = archive.read_version(versions[-1])
     assert [c.heading_path[-1] for c in document.clauses] == ["5. Your Content", "6. Licence"]
+
+
+def test_import_history_reads_a_bare_clone_and_refuses_what_it_cannot_import(
+    tmp_path: Path,
+) -> None:
+    from tests.test_cli import run
+
+    repo = make_repo(tmp_path, "Example/Terms of Service.md", FIRST_TWO)
+    bare = tmp_path / "versions.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    code, out, err = run(tmp_path, "import-history", str(bare))
+    assert code == ExitStatus.OK, out + err
+    assert "1 documents, 2 versions imported" in out and "1 alerts" in out
+    with Archive(tmp_path / "archive") as archive:
+        assert len(archive.versions("example-terms-of-service")) == 2
+
+    # an unknown --source is an error that suggests the id, and imports nothing
+    code, out, err = run(
+        tmp_path, "--archive", "other", "import-history", str(bare), "--source", "example-terms"
+    )
+    assert code == ExitStatus.USAGE and "no such document" in err, out + err
+    assert "example-terms-of-service" in err and "imported" not in out
+    # a repository with no commits, and one with no versions, say what to do
+    empty = tmp_path / "empty.git"
+    git(tmp_path, "init", "-q", "--bare", str(empty))
+    code, _, err = run(tmp_path, "--archive", "other", "import-history", str(empty))
+    assert code == ExitStatus.USAGE and "no commits yet" in err and "git clone" in err
+    (tmp_path / "x").mkdir()
+    other = make_repo(tmp_path / "x", "README.txt", [("hi", "2024-01-01T10:00:00+00:00", "x")])
+    code, _, err = run(tmp_path, "--archive", "other", "import-history", str(other))
+    assert code == ExitStatus.USAGE and "versions repository" in err

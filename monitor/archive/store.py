@@ -187,6 +187,11 @@ class Archive:
             raise DamagedFile(f"{self.root / change.path}: {what} is not a ChangeSet")
         return parsed
 
+    def read_change_file(self, change: StoredChange) -> dict[str, object]:
+        """A change's file as stored: the ChangeSet with its source, recorded_at, technical
+        and flags (what `clausewatch diff --json` prints)."""
+        return self._change_data(change)
+
     def read_changeset(self, change: StoredChange) -> ChangeSet:
         return changeset_from_dict(self._change_data(change))
 

@@ -7,7 +7,6 @@ command module.
 
 from __future__ import annotations
 
-import argparse
 import enum
 import os
 import sys
@@ -19,10 +18,20 @@ from rich.markup import escape
 
 from monitor.archive import Archive
 from monitor.config import Settings
-from monitor.errors import UsageError
+from monitor.errors import UsageError, did_you_mean
 from monitor.extract.document import CONTROL_RE, clean_text
+from monitor.model import Version
 
-__all__ = ["CONTROL_RE", "Environment", "ExitStatus", "open_archive", "out_dir", "plain", "safe"]
+__all__ = [
+    "CONTROL_RE",
+    "Environment",
+    "ExitStatus",
+    "is_file",
+    "open_archive",
+    "out_dir",
+    "plain",
+    "safe",
+]
 
 
 class ExitStatus(enum.IntEnum):
@@ -59,17 +68,39 @@ def open_archive(settings: Settings) -> Archive:
     return Archive(settings.archive_dir, lock_timeout=settings.lock_timeout)
 
 
+def archived_versions(archive: Archive, source_id: str) -> list[Version]:
+    """A source's versions, oldest first; an id with none is a UsageError that suggests the
+    nearest archived ids (every command that takes a source id of the archive)."""
+    versions = archive.versions(source_id)
+    if not versions:
+        raise UsageError(
+            f"source {source_id!r} has no archived versions"
+            + did_you_mean(source_id, archive.source_ids())
+        )
+    return versions
+
+
 def report_skipped(archive: Archive, env: Environment) -> None:
     """Tell on stderr which damaged archive files a command skipped (see Archive.or_skip)."""
     for problem in dict.fromkeys(archive.skipped):
         env.stderr.write(f"clausewatch: skipped a damaged archive file: {safe(problem)}\n")
 
 
-def out_dir(args: argparse.Namespace, settings: Settings, env: Environment) -> Path:
-    """--out, relative to the working directory, or the configured public_dir."""
-    if args.out is None:
+def out_dir(given: Path | None, settings: Settings, env: Environment) -> Path:
+    """A public folder given on the command line (relative to the working directory), or the
+    configured public_dir."""
+    if given is None:
         return settings.public_dir
-    return args.out if args.out.is_absolute() else env.cwd / args.out
+    return given if given.is_absolute() else env.cwd / given
+
+
+def is_file(path: Path) -> bool:
+    """Whether a path names an existing file. Text that cannot be a path (a name over the
+    system's 255 bytes, a NUL) names none: commands that take FILE|TEXT then read it as text."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def plain(text: str) -> str:

@@ -8,9 +8,11 @@ work is done by the library. Must never: hold pipeline logic.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +21,21 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.archive import Archive
-from monitor.cli.base import Environment, ExitStatus, open_archive, plain, safe
+from monitor.cli.base import (
+    Environment,
+    ExitStatus,
+    archived_versions,
+    is_file,
+    open_archive,
+    plain,
+    safe,
+)
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ClausewatchError, UsageError
 from monitor.extract.document import normalize_text
-from monitor.extract.html import html_document
-from monitor.extract.markdown import parse as markdown_parse
 from monitor.extract.markdown import render as markdown_render
 from monitor.extract.readers import extract
-from monitor.extract.text import pdf_document, text_document
 from monitor.fetch import fetchers_for
 from monitor.fetch.auto import render_instead
 from monitor.flag import assess, flag_changes
@@ -44,7 +51,7 @@ from monitor.model import (
     Source,
 )
 from monitor.rules.files import load_rules
-from monitor.rules.policy import is_alarming
+from monitor.rules.policy import CREATOR_CATEGORIES, is_alarming
 from monitor.sources import load_sources, parse_selectors
 
 HOW_TO_READ = {
@@ -58,29 +65,44 @@ HOW_TO_READ = {
 }
 
 
+# A file's media type by its suffix; any other suffix is read as HTML
+FILE_TYPES = {".pdf": "application/pdf", ".md": "text/markdown", ".txt": "text/plain"}
+
+
 def load_document(
     target: str,
     select: tuple[Selector, ...],
     settings: Settings,
     tracked: Source | None = None,
+    cwd: Path | None = None,
 ) -> tuple[Document, str]:
     """The Document of a file or URL, and what to call it. A missing file or a target that is
     no URL is a UsageError; a failed fetch or extraction a ClausewatchError."""
-    path = Path(target)
-    if path.exists():
+    path = cwd / target if cwd is not None else Path(target)  # an absolute target stays
+    if is_file(path):
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-        suffix = path.suffix.lower()
-        if suffix == ".pdf":
-            return pdf_document(data, path.name), str(path)
-        text = data.decode("utf-8", errors="replace")
-        if suffix == ".md":
-            return markdown_parse(text, path.name), str(path)
-        if suffix == ".txt":
-            return text_document(text, path.name), str(path)
-        return html_document(text, select), str(path)
+        # read as tracking reads a snapshot, by the same readers and the same "not terms"
+        # judgement: a script-built shell or a few bytes is a failure, never an all-clear
+        media_type = FILE_TYPES.get(path.suffix.lower(), "text/html")
+        snapshot = Snapshot(
+            source_id="check",
+            fetched_at=datetime.now(UTC),
+            url=path.resolve().as_uri(),
+            status=200,
+            content=data,
+            content_type=media_type,
+            encoding=None if media_type == "application/pdf" else "utf-8",
+        )
+        source = Source(
+            id="check", platform=path.name, document_type="", url=snapshot.url, select=select
+        )
+        read = extract(snapshot, source, min_chars=settings.min_clause_chars)
+        if isinstance(read, FetchFailure):
+            raise ClausewatchError(f"{target}: {read.reason.value}: {read.detail}")
+        return read, target
     if not target.startswith(("http://", "https://")):
         raise UsageError(f"{target!r} is neither a file nor an http(s) URL")
     source = Source(id="check", platform="", document_type="", url=target, select=select)
@@ -110,12 +132,17 @@ def load_document(
 
 
 def check_report(
-    args: argparse.Namespace, settings: Settings, console: Console, safe: Any
+    args: argparse.Namespace,
+    settings: Settings,
+    console: Console,
+    safe: Any,
+    cwd: Path | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Flag every clause of a document; compare with the archive if its URL is tracked."""
+    shown = _shown_categories(args)  # before any fetch: a bad --category is bad usage
     tracked = _tracked_source(args.target, settings)
     select = parse_selectors(args.select or (), "--select")
-    document, where = load_document(args.target, select, settings, tracked)
+    document, where = load_document(args.target, select, settings, tracked, cwd)
     rules = load_rules(settings.rules or None)
     findings: list[tuple[str, Match]] = []
     for clause in document.clauses:
@@ -125,6 +152,10 @@ def check_report(
         "target": where,
         "title": document.title,
         "clauses": len(document.clauses),
+        "counts": {
+            category.value: count
+            for category, count in Counter(m.category for _, m in findings).items()
+        },
         "findings": [
             {
                 "clause": key,
@@ -135,6 +166,7 @@ def check_report(
                 "sentence": m.sentence,
             }
             for key, m in findings
+            if args.category is None or m.category in shown
         ],
         "tracked": None,
     }
@@ -159,8 +191,9 @@ def check_report(
                 }
     # exit 3 on language that lets the platform or others use creators' work (the one policy)
     alarming = any(is_alarming(m.category) for _, m in findings)
+    report["alarming"] = alarming
     if not args.json:
-        _print_check(report, findings, console, safe)
+        _print_check(report, findings, shown, console, safe)
     return (3 if alarming else 0), report
 
 
@@ -173,20 +206,77 @@ def _tracked_source(target: str, settings: Settings) -> Source | None:
     return None
 
 
+# The categories `check` details by default, in the order feeds list them: the one alert
+# policy's creator categories. The others (CLAUDETTE's) only with --all or --category.
+CREATOR_ORDER = tuple(c for c in Category if c in CREATOR_CATEGORIES)
+GOOD_NEWS = frozenset({Category.PROTECTIVE, Category.OTHERS_MAY_NOT_TRAIN, Category.OPT_OUT})
+
+
+def _shown_categories(args: argparse.Namespace) -> tuple[Category, ...]:
+    """The categories whose findings `check` lists: --category NAME (repeatable), every one
+    with --all, else the creator categories. An unknown name is bad usage."""
+    if args.category:
+        known = {c.value: c for c in Category}
+        unknown = [name for name in args.category if name not in known]
+        if unknown:
+            near = difflib.get_close_matches(unknown[0], list(known), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise UsageError(
+                f"--category: unknown {', '.join(map(repr, unknown))}{hint} (creator categories:"
+                f" {', '.join(c.value for c in CREATOR_ORDER)}; others:"
+                f" {', '.join(c.value for c in Category if c not in CREATOR_CATEGORIES)})"
+            )
+        return tuple(known[name] for name in dict.fromkeys(args.category))
+    return tuple(Category) if args.all else CREATOR_ORDER
+
+
 def _print_check(
-    report: dict[str, Any], findings: list[tuple[str, Match]], console: Console, safe: Any
+    report: dict[str, Any],
+    findings: list[tuple[str, Match]],
+    shown: tuple[Category, ...],
+    console: Console,
+    safe: Any,
 ) -> None:
     console.print(
         f"[bold]{safe(report['title'] or report['target'])}[/] ({report['clauses']} clauses, {safe(report['target'])})"
     )
+    # the summary: one screen, whatever the document's length
+    counts = Counter(m.category for _, m in findings)
+    found = [c.value for c in CREATOR_ORDER if counts[c] and is_alarming(c)]
+    if report["alarming"]:
+        console.print(f"Verdict: [bold red]alarming[/] (exit status 3): {', '.join(found)}")
+    else:
+        console.print("Verdict: nothing alarming for creators (exit status 0)")
+    console.print("Creator categories (what alerts are about):")
+    width = max(len(c.value) for c in CREATOR_ORDER)
+    for category in CREATOR_ORDER:
+        count = counts[category]
+        note = ""
+        if count and is_alarming(category):
+            note = "  [bold red]alarming[/]"
+        elif count and category in GOOD_NEWS:
+            note = "  [green]protects you[/]"
+        console.print(f"  {category.value:<{width}} {count:>4}{note}")
+    others = sorted(((c, n) for c, n in counts.items() if c not in CREATOR_CATEGORIES), key=_order)
+    if others:
+        hidden = sum(n for c, n in others if c not in shown)
+        listed = ", ".join(f"{c.value} {n}" for c, n in others)
+        console.print(f"Other categories (CLAUDETTE, never alerted on): {listed}")
+        if hidden:
+            console.print(
+                f"  {hidden} of these not listed below: `--all` lists every category,"
+                " `--category NAME` one"
+            )
+    console.print("Exit status: 0 nothing alarming, 3 alarming, 1 no terms read, 2 bad usage.")
     if not findings:
         console.print(
-            "Nothing flagged: no AI-training, content-licence, sharing or opt-out language found."
+            "\nNothing flagged: no AI-training, content-licence, sharing or opt-out language found."
         )
     grouped: dict[Category, list[tuple[str, Match]]] = defaultdict(list)
     for key, match in findings:
-        grouped[match.category].append((key, match))
-    for category, items in sorted(grouped.items(), key=lambda kv: list(Category).index(kv[0])):
+        if match.category in shown:
+            grouped[match.category].append((key, match))
+    for category, items in sorted(grouped.items(), key=_order):
         console.print(
             f"\n[bold underline]{category.value.replace('_', ' ')}[/] — {HOW_TO_READ.get(category, 'a clause type that is often unfair to users')}"
         )
@@ -206,18 +296,19 @@ def _print_check(
         )
         for threat in tracked["threats"]:
             console.print(f"  {safe(threat)}")
-    console.print(
-        "\nHow to read this: each line names the rule that fired, quotes the sentence and the words that fired it. "
-        "Exit status 3 means AI-training or broad-licence language is present."
-    )
+    if grouped:
+        console.print(
+            "\nHow to read this: each finding names the rule that fired, the clause, the sentence"
+            " and the words that fired it."
+        )
+
+
+def _order(item: tuple[Category, Any]) -> int:
+    return list(Category).index(item[0])
 
 
 def history_rows(archive: Archive, source_id: str) -> list[dict[str, Any]]:
-    versions = archive.versions(source_id)
-    if not versions:
-        raise UsageError(
-            f"source {source_id!r} has no archived versions (known: {', '.join(archive.source_ids()) or 'none'})"
-        )
+    versions = archived_versions(archive, source_id)
     changes = {c.new_version_id: c for c in archive.changes(source_id)}
     alerts = {a.change_id: a for a in archive.alerts()}
     rows = []
@@ -260,9 +351,7 @@ def print_history(rows: list[dict[str, Any]], source_id: str, console: Console, 
 
 
 def show_version(archive: Archive, source_id: str, version_id: int | None) -> tuple[Document, str]:
-    versions = archive.versions(source_id)
-    if not versions:
-        raise UsageError(f"source {source_id!r} has no archived versions")
+    versions = archived_versions(archive, source_id)
     chosen = (
         versions[-1]
         if version_id is None
@@ -283,7 +372,7 @@ def as_json(data: Any) -> str:
 def cmd_check(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
-    code, report = check_report(args, settings, console, safe)
+    code, report = check_report(args, settings, console, safe, env.cwd)
     if args.json:
         env.stdout.write(as_json(report))
     return ExitStatus.FLAGGED if code == ExitStatus.FLAGGED else ExitStatus.OK

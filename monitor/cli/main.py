@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         "source_ids", nargs="*", metavar="SOURCE", help="source ids (default: all enabled)"
     )
     track.add_argument("--json", action="store_true", help="print the summary as JSON")
+    track.add_argument(
+        "--verbose",
+        action="store_true",
+        help="the whole error of each failed source (default: a short reason on one line)",
+    )
 
     verify = commands.add_parser("verify", help="check that archive files and catalog agree")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -90,13 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     formats.add_argument(
         "--html", action="store_true", help="print the ChangeSet as an HTML fragment"
     )
+    diff.add_argument(
+        "--no-color",
+        action="store_true",
+        help="no colour: deleted words as [-old-], inserted as {+new+} (also NO_COLOR, or when"
+        " not on a terminal)",
+    )
 
     feeds = commands.add_parser(
         "feeds", help="write the Atom/RSS feeds and their OPML list from the archive"
     )
     feeds.add_argument(
-        "--out", type=Path, metavar="DIR", help="output folder (default: public_dir, ./public)"
+        "--public",
+        type=Path,
+        metavar="DIR",
+        help="the public folder: the feeds go into DIR/feeds/ (default: public_dir, ./public)",
     )
+    feeds.add_argument("--out", type=Path, help=argparse.SUPPRESS)  # an error that says --public
 
     run = commands.add_parser(
         "run", help="the daemon: track every source on its schedule, publish, send the digest"
@@ -144,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
         " (repeatable)",
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    shown = check.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--all",
+        action="store_true",
+        help="list the findings of every category (default: the creator categories only)",
+    )
+    shown.add_argument(
+        "--category",
+        action="append",
+        metavar="NAME",
+        help="list the findings of this category only (repeatable), e.g. arbitration",
+    )
 
     history = commands.add_parser(
         "history", help="list a source's archived versions and what changed"

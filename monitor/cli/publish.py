@@ -10,9 +10,10 @@ import argparse
 import contextlib
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from rich.console import Console
 
@@ -37,6 +38,8 @@ from monitor.publish.site import build_site
 from monitor.sources import load_sources
 from monitor.track import record_alerts
 
+T = TypeVar("T")
+
 
 @contextlib.contextmanager
 def _archive_with_alerts(settings: Settings) -> Iterator[Archive]:
@@ -52,16 +55,30 @@ def _titles(settings: Settings) -> dict[str, str]:
     return {s.id: s.title for s in sources}
 
 
+def _publish(settings: Settings, env: Environment, build: Callable[[Archive], T]) -> T:
+    """Run one publisher over the archive with every alert recorded, then tell which damaged
+    files it skipped: what feeds and site build share."""
+    with _archive_with_alerts(settings) as archive:
+        result = build(archive)
+    report_skipped(archive, env)
+    return result
+
+
 def cmd_feeds(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
-    out = out_dir(args, settings, env)
+    if args.out is not None:  # hidden: what --out meant was never the feeds' own folder
+        raise UsageError(
+            "feeds --out is now --public DIR: the public folder, whose feeds/ the feeds go"
+            " into (DIR/feeds/all.atom), where the site links them"
+        )
+    public = out_dir(args.public, settings, env)
     titles = _titles(settings)
-    with _archive_with_alerts(settings) as archive:
-        count, written = publish_feeds(archive, settings, titles, out)
-    report_skipped(archive, env)
+    count, written = _publish(
+        settings, env, lambda archive: publish_feeds(archive, settings, titles, public)
+    )
     console.print(
-        f"{count} alerts; {len(written)} feed files written under {safe(str(out / 'feeds'))}"
+        f"{count} alerts; {len(written)} feed files written under {safe(str(public / 'feeds'))}"
     )
     return ExitStatus.OK
 
@@ -134,10 +151,8 @@ def _report_sends(run: DigestRun, console: Console) -> ExitStatus:
 def cmd_site(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
-    out = out_dir(args, settings, env)
-    with _archive_with_alerts(settings) as archive:
-        written = build_site(archive, out)
-    report_skipped(archive, env)
+    out = out_dir(args.out, settings, env)
+    written = _publish(settings, env, lambda archive: build_site(archive, out))
     console.print(
         f"{len(written)} pages written under {safe(str(out))}; open {safe(str(out / 'index.html'))}"
     )

@@ -20,6 +20,7 @@ from monitor.cli.base import (
     CONTROL_RE,
     Environment,
     ExitStatus,
+    is_file,
     safe,
 )
 from monitor.config import Settings
@@ -103,8 +104,8 @@ def cmd_rules(
             table.add_row(r.id, r.category.value, r.severity.value, safe(r.description))
         console.print(table)
         return ExitStatus.OK
-    target = Path(args.target)
-    if target.exists():
+    target = env.cwd / args.target  # an absolute path stays as it is
+    if "\n" not in args.target and is_file(target):
         try:
             raw = target.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

@@ -19,11 +19,12 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.archive import Archive
-from monitor.archive.serialize import changeset_to_dict
+from monitor.archive.serialize import changeset_to_dict, flag_to_dict
 from monitor.archive.store import Rediff, Reextract
 from monitor.cli.base import (
     Environment,
     ExitStatus,
+    archived_versions,
     open_archive,
     plain,
     safe,
@@ -33,6 +34,7 @@ from monitor.diff import diff
 from monitor.errors import UsageError
 from monitor.extract import readers
 from monitor.fetch import fetchers_for
+from monitor.fetch.reasons import short_reason
 from monitor.flag import flag_changes
 from monitor.model import (
     ChangeSet,
@@ -112,11 +114,18 @@ def cmd_track(
         table = Table(title=f"Tracking pass: {len(chosen)} sources", title_justify="left")
         table.add_column("source")
         table.add_column("outcome")
-        table.add_column("detail", overflow="fold")
+        # one line per source: a failure in a few words; the whole error with --verbose
+        if args.verbose:
+            table.add_column("detail", overflow="fold")
+        else:
+            table.add_column("detail", no_wrap=True, overflow="ellipsis")
         for result in sorted(summary.results, key=lambda r: r.source_id):
             style = OUTCOME_STYLE[result.outcome]
+            detail = result.detail
+            if result.failure is not None and not args.verbose:
+                detail = short_reason(result.failure)
             table.add_row(
-                safe(result.source_id), f"[{style}]{result.outcome.value}[/]", safe(result.detail)
+                safe(result.source_id), f"[{style}]{result.outcome.value}[/]", safe(detail)
             )
         console.print(table)
         counts = summary.counts
@@ -268,11 +277,7 @@ def cmd_sources(
 def pick_versions(
     archive: Archive, source_id: str, old: int | None, new: int | None
 ) -> tuple[Version, Version]:
-    versions = archive.versions(source_id)
-    if not versions:
-        raise UsageError(
-            f"source {source_id!r} has no archived versions (known: {', '.join(archive.source_ids()) or 'none'})"
-        )
+    versions = archived_versions(archive, source_id)
     by_id = {v.id: v for v in versions}
     for wanted in (old, new):
         if wanted is not None and wanted not in by_id:
@@ -290,9 +295,25 @@ def pick_versions(
     return earlier[-1], newer
 
 
-def changeset_text(changeset: ChangeSet) -> Text:
-    """A ChangeSet for the terminal: deletions red and struck, insertions green. No markup
-    parsing; what is shown of each change is publish.render's change_view, as everywhere."""
+# Deleted and inserted words in plain text (a pipe, a file, --no-color), as git's word diff
+# marks them: without colour they would run together ("non-members Members")
+MARKS = {"delete": ("[-", "-]"), "insert": ("{+", "+}")}
+
+
+def _marked(text: str, op: str) -> str:
+    """A span's words between its marks; the spaces around them stay outside."""
+    start, end = MARKS.get(op, ("", ""))
+    words = text.strip()
+    if not start or not words:
+        return text
+    lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
+    return f"{lead}{start}{words}{end}{trail}"
+
+
+def changeset_text(changeset: ChangeSet, marked: bool = False) -> Text:
+    """A ChangeSet for the terminal: deletions red and struck, insertions green; `marked`
+    (no colour) shows them as [-deleted-]{+inserted+} instead. No markup parsing; what is
+    shown of each change is publish.render's change_view, as everywhere."""
     from monitor.publish.render import change_view
 
     styles = {"insert": "bold green", "delete": "red strike", "omitted": "dim italic"}
@@ -315,9 +336,10 @@ def changeset_text(changeset: ChangeSet) -> Text:
         if view.label:
             out.append(plain(view.label) + " ")
         for span in view.spans:
-            out.append(plain(span.text), styles.get(span.op, ""))
+            text = _marked(plain(span.text), span.op) if marked else plain(span.text)
+            out.append(text, styles.get(span.op, ""))
         out.append("\n\n")
-    return out
+    return Text(out.plain) if marked else out  # marked: no colour, no bold
 
 
 def cmd_diff(
@@ -325,26 +347,49 @@ def cmd_diff(
 ) -> ExitStatus:
     from monitor.publish.render import render_changeset_html, render_markdown
 
+    stored_data: dict[str, object] | None = None
     with open_archive(settings) as archive, archive.lock(shared=True):
         old, new = pick_versions(archive, args.source_id, args.old, args.new)
         stored = {(c.old_version_id, c.new_version_id): c for c in archive.changes(args.source_id)}
         if (old.id, new.id) in stored:
             changeset = archive.read_changeset(stored[(old.id, new.id)])
+            if args.json:
+                stored_data = archive.read_change_file(stored[(old.id, new.id)])
         else:
-            changeset = diff(archive.read_version(old), archive.read_version(new), old.id, new.id)
+            old_document, new_document = archive.read_version(old), archive.read_version(new)
+            changeset = diff(old_document, new_document, old.id, new.id)
+            if args.json:  # two versions with no stored change between them: flagged now
+                flags = flag_changes(
+                    changeset, load_rules(settings.rules or None), (old_document, new_document)
+                )
+        versions = archive.versions(args.source_id)
     title = f"{args.source_id}: version {old.id} ({old.recorded_at:%Y-%m-%d}) -> {new.id} ({new.recorded_at:%Y-%m-%d})"
     if args.json:
-        env.stdout.write(
-            json.dumps({"source_id": args.source_id, **changeset_to_dict(changeset)}, indent=2)
-            + "\n"
-        )
+        if stored_data is not None:  # the ChangeSet as stored, flags and recorded_at included
+            data: dict[str, object] = {"stored": True, **stored_data}
+        else:
+            data = {
+                "source_id": args.source_id,
+                "stored": False,
+                "recorded_at": None,
+                "technical": False,
+                **changeset_to_dict(changeset),
+                "flags": [flag_to_dict(f) for f in flags],
+            }
+        data["versions"] = [
+            {"id": v.id, "recorded_at": v.recorded_at.isoformat(), "technical": v.technical}
+            for v in versions
+        ]
+        env.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     elif args.markdown:
         env.stdout.write(render_markdown(changeset, title))
     elif args.html:
         env.stdout.write(render_changeset_html(changeset, title))
     else:
-        console.print(Text(title + "\n", "bold underline"))
-        console.print(changeset_text(changeset))
+        # colour only on a terminal that wants it (NO_COLOR: https://no-color.org)
+        marked = args.no_color or bool(env.env.get("NO_COLOR")) or not console.is_terminal
+        console.print(Text(title + "\n", "" if marked else "bold underline"))
+        console.print(changeset_text(changeset, marked))
     return ExitStatus.OK
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from monitor.archive import Archive
 from monitor.css import SelectorError, css_to_xpath
 from monitor.diff import diff
-from monitor.errors import ClausewatchError, ConfigError
+from monitor.errors import ClausewatchError, ConfigError, UsageError, did_you_mean
 from monitor.extract.markdown import parse as parse_markdown
 from monitor.flag import flag_changes
 from monitor.model import Origin, Snapshot, Source
@@ -250,6 +250,18 @@ def convert_declarations(paths: Iterable[Path], audiences: Iterable[str] = ()) -
     return total
 
 
+def _has_commits(repo: Path) -> bool:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--verify", "-q", "HEAD^{commit}"],
+            capture_output=True,
+            timeout=120,
+        )
+    except FileNotFoundError:
+        raise ClausewatchError("git is needed to read a versions repository") from None
+    return done.returncode == 0
+
+
 def _git(repo: Path, *args: str) -> str:
     try:
         result = subprocess.run(
@@ -282,9 +294,21 @@ def import_history(
             f"{repo}: not a git repository (clone an Open Terms Archive versions repository)"
         )
     report = ImportReport()
-    # -z: paths as they are, not quoted and escaped as git shows names outside ASCII
-    listed = _git(repo, "ls-files", "-z", "--", "*.md", "**/*.md").split("\0")
-    files = sorted({p for p in listed if "/" in p and not p.startswith(".")})
+    if not _has_commits(repo):
+        raise UsageError(
+            f"{repo}: the repository has no commits yet (clone an Open Terms Archive versions"
+            " repository, e.g. git clone https://github.com/OpenTermsArchive/pga-versions)"
+        )
+    # the files of the last commit, read from git's objects, not a work tree: a bare clone
+    # (git clone --bare) reads as well as a checkout. -z: paths as they are, not quoted and
+    # escaped as git shows names outside ASCII
+    listed = _git(repo, "ls-tree", "-r", "-z", "--name-only", "HEAD").split("\0")
+    files = sorted({p for p in listed if p.endswith(".md") and "/" in p and not p.startswith(".")})
+    if not files:
+        raise UsageError(
+            f"{repo}: no <service>/<document type>.md files in its last commit: is it an Open"
+            " Terms Archive versions repository (such as pga-versions)?"
+        )
     documents = []
     taken: dict[str, str] = {}  # source id -> the path that gives it
     for path in files:
@@ -306,6 +330,12 @@ def import_history(
             )
         taken[sid] = path
         documents.append((path, service, document_type, sid))
+    for sid in sorted((only or set()) - taken.keys()):
+        raise UsageError(
+            f"--source {sid!r}: {repo} holds no such document"
+            + did_you_mean(sid, taken)
+            + "; ids are <service>-<document type> slugs; nothing was imported"
+        )
     for path, service, document_type, sid in documents:
         if only and sid not in only:
             continue
