@@ -465,6 +465,43 @@ def test_no_chromium_outlives_a_pass_killed_with_sigkill(
             pass_.wait(timeout=10)
 
 
+@needs_chromium
+def test_a_page_renders_in_one_renderer_process(site: Site, browser_settings: Settings) -> None:
+    """Chromium starts no process of its own beside the page's (its omnibox popup, a spare
+    renderer): each would cost a page's worth of memory and CPU."""
+    site.page("/terms", scripted(clauses("Lean"), 1500))  # still rendering while counted
+    with fetchers_for(browser_settings.fetch) as fetchers:
+        browser = fetchers.get(FetchMode.BROWSER)
+        assert isinstance(browser, BrowserFetcher)
+        results: list[object] = []
+        fetching = threading.Thread(
+            target=lambda: results.append(
+                browser.fetch(
+                    source("lean", site.url("/terms"), FetchMode.BROWSER, select=("#terms",))
+                )
+            )
+        )
+        fetching.start()
+        counts: list[int] = []
+        deadline = time.monotonic() + 20
+        while fetching.is_alive() and time.monotonic() < deadline:
+            pid = browser.browser_pid()
+            if pid is not None and site.hits.get("/terms"):
+                renderers = 0
+                for child in _descendants(pid):
+                    try:
+                        command = Path(f"/proc/{child}/cmdline").read_bytes()
+                    except OSError:
+                        continue
+                    renderers += b"--type=renderer" in command
+                counts.append(renderers)
+            time.sleep(0.1)
+        fetching.join(timeout=20)
+    assert isinstance(results[0], Snapshot)
+    assert counts, "the page was never seen rendering"
+    assert max(counts) == 1
+
+
 def test_sources_yaml_takes_fetch_and_pages(tmp_path: Path) -> None:
     from monitor.errors import ConfigError
     from monitor.sources import load_sources
