@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import http.server
+import io
+import json
 import os
 import signal
 import sqlite3
@@ -293,6 +295,59 @@ def test_a_document_of_three_pages_and_one_failing(site: Site, browser_settings:
     assert "page 2 of 3" in summary.results[0].detail
     assert rows(browser_settings, "SELECT id, sha256 FROM versions") == good
     assert site.hits["/three"] == 1  # not fetched after the failing page
+
+
+def _cli(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
+    from monitor.cli.main import Environment, main
+
+    out, err = io.StringIO(), io.StringIO()
+    env = {"CLAUSEWATCH_HOST_DELAY": "0", "CLAUSEWATCH_RESPECT_ROBOTS": "false"}
+    code = main(list(argv), Environment(stdout=out, stderr=err, env=env, cwd=tmp_path))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_verify_repair_re_extracts_a_document_of_several_pages(site: Site, tmp_path: Path) -> None:
+    """A lost version of a `pages:` document is extracted again from its one multipart
+    snapshot, page by page with each page's selectors, to the very bytes it had; and still
+    (with the pages' default selectors) once the source has left sources.yaml."""
+    site.page("/one", terms_html("One", clauses=2))
+    site.page("/two", f"<html><body><div id='rules'>{clauses('Second', 3)}</div></body></html>")
+    entry = {
+        "id": "doc",
+        "platform": "Example",
+        "document_type": "Terms",
+        "fetch": "http",
+        "pages": [
+            {"url": site.url("/one"), "select": "main"},
+            {"url": site.url("/two"), "select": "#rules"},
+        ],
+    }
+    write_sources(tmp_path / "sources.yaml", [entry])
+    code, out, err = _cli(tmp_path, "track", "--json")
+    assert code == 0, err
+    assert json.loads(out)["counts"]["new"] == 1
+    with Archive(tmp_path / "archive") as archive:
+        version = archive.latest_version("doc")
+        assert version is not None
+    lost = tmp_path / "archive" / version.path
+    original = lost.read_bytes()
+    assert b"Second rules" in original and b"You keep ownership" in original
+
+    lost.unlink()
+    assert _cli(tmp_path, "verify")[0] == 1
+    code, out, err = _cli(tmp_path, "verify", "--repair", "--json")
+    assert code == 0, out + err
+    assert json.loads(out)["repair"]["unrepaired"] == []
+    assert lost.read_bytes() == original
+    assert _cli(tmp_path, "verify")[0] == 0
+
+    write_sources(tmp_path / "sources.yaml", [])  # the source has left: the catalog's pages
+    lost.unlink()
+    code, out, err = _cli(tmp_path, "verify", "--repair", "--json")
+    assert code == 0, out + err
+    report = json.loads(out)["repair"]
+    assert report["unrepaired"] == [] and len(report["repaired"]) == 1
+    assert _cli(tmp_path, "verify")[0] == 0
 
 
 @needs_chromium
