@@ -8,7 +8,7 @@ whole process tree (the browser's processes included, sampled every 100 ms):
 
 - `clausewatch track` over 50 sources with `fetch: browser` and `select: "#terms"`;
 - a bare Playwright loop (render, wait for the text, `content()`, nothing stored), one page at
-  a time and 4 at once, in the same Chromium with the same flags;
+  a time and 4 at once, in the same Chromium with the same flags (monitor.fetch.browser's);
 - the Open Terms Archive engine 9.1.0 (`npx ota track`, twice) with 50 declarations with
   `executeClientScripts: true`, installed by this script into bench/.ota with
   `PUPPETEER_SKIP_DOWNLOAD=true npm install @opentermsarchive/engine@9.1.0`, Puppeteer
@@ -33,27 +33,23 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HOSTS = [f"127.0.0.{n}" for n in range(1, 9)]
+sys.path.insert(0, str(ROOT))
+
+from bench import loopback  # noqa: E402
+from bench.loopback import HOSTS  # noqa: E402
+from monitor.fetch.browser import CHROMIUM_ARGS  # noqa: E402  (the bare loops get ours)
+
 PAGES = 50
 TERMS_BYTES = 60_000
 DELAY_MS = 300
 OTA_DIR = ROOT / "bench" / ".ota"
 OTA_VERSION = "9.1.0"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 WORDS = [
     "licence",
     "content",
@@ -108,44 +104,15 @@ def page(n: int) -> bytes:
 def serve(port: int) -> list[http.server.ThreadingHTTPServer]:
     bodies = {f"/terms/{n}": page(n) for n in range(PAGES)}
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def respond(path: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+        body = bodies.get(path)
+        return (
+            200 if body is not None else 404,
+            {"Content-Type": "text/html; charset=utf-8"},
+            body if body is not None else b"not found",
+        )
 
-        def do_GET(self) -> None:
-            body = bodies.get(self.path)
-            if body is None:
-                body = b"not found"
-                self.send_response(404)
-            else:
-                self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    servers = []
-    for host in HOSTS:
-        server = http.server.ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-    return servers
-
-
-def _tree(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    for _ in range(5000):  # bounded walk
-        if not todo:
-            break
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            with contextlib.suppress(OSError, ValueError):
-                todo += [int(child) for child in task.read_text().split()]
-    return found
+    return loopback.serve(respond, port, keep_alive=True)
 
 
 def _pss_kb(pid: int) -> int:
@@ -176,7 +143,7 @@ def run(
         while status is None:
             if time.perf_counter() - started > limit:
                 raise SystemExit(f"{command[0]} took more than {limit:.0f}s")
-            peak_kb = max(peak_kb, sum(_pss_kb(pid) for pid in _tree(process.pid)))
+            peak_kb = max(peak_kb, sum(_pss_kb(pid) for pid in loopback.tree(process.pid)))
             pid, code, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 status, cpu = os.waitstatus_to_exitcode(code), usage.ru_utime + usage.ru_stime
@@ -348,13 +315,14 @@ def bench(
             "CLAUSEWATCH_HOST_DELAY": "0",
             "CLAUSEWATCH_WORKERS": str(len(HOSTS)),
         }
-        ours = [str(ROOT / ".venv" / "bin" / "clausewatch"), "track", "--json"]
+        clausewatch, env = loopback.clausewatch(env)
+        ours = [*clausewatch, "track", "--json"]
         executable = CHROMIUM if os.access(CHROMIUM, os.X_OK) else None
         bare_script = work / "bare.py"
         bare_script.write_text(BARE_LOOP)
 
         def bare(at_once: int) -> list[str]:
-            spec = json.dumps([urls, at_once, executable, CHROMIUM_ARGS])
+            spec = json.dumps([urls, at_once, executable, list(CHROMIUM_ARGS)])
             return [sys.executable, str(bare_script), spec]
 
         ota = ota_install(log) if with_ota else None

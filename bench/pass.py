@@ -17,7 +17,6 @@ at 1000 sources.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.server
 import os
@@ -26,17 +25,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import loopback  # noqa: E402
 from bench.corpus import corpus_dir  # noqa: E402
+from bench.loopback import HOSTS  # noqa: E402
 
 CORPUS = corpus_dir()
-HOSTS = [f"127.0.0.{n}" for n in range(1, 9)]
 REPEATS = 3  # each pass is timed 3 times per tool; the median is printed (this VM's load varies)
 URLWATCH_VENV = ROOT / "bench" / ".urlwatch-venv"
 
@@ -73,50 +73,16 @@ class Pages:
 
 
 def serve(pages: Pages, port: int) -> list[http.server.ThreadingHTTPServer]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            entry = pages.pages.get(self.path)
-            if entry is None:
-                self.send_response(404)
-                self.end_headers()
-                return
-            body, etag = entry
-            if self.headers.get("If-None-Match") == etag:
-                self.send_response(304)
-                self.send_header("ETag", etag)
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("ETag", etag)
-            self.end_headers()
-            self.wfile.write(body)
+    def respond(path: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+        entry = pages.pages.get(path)
+        if entry is None:
+            return 404, {}, b""
+        body, etag = entry
+        if headers.get("If-None-Match") == etag:
+            return 304, {"ETag": etag}, b""
+        return 200, {"Content-Type": "text/html; charset=utf-8", "ETag": etag}, body
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    servers = []
-    for host in HOSTS:
-        server = http.server.ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-    return servers
-
-
-def _tree(pid: int) -> list[int]:
-    """The process and all its descendants (worker processes included)."""
-    found, todo = [], [pid]
-    for _ in range(1000):  # bounded walk
-        if not todo:
-            break
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            with contextlib.suppress(OSError, ValueError):
-                todo += [int(child) for child in task.read_text().split()]
-    return found
+    return loopback.serve(respond, port)
 
 
 def _kb(pid: int, field: str) -> int:
@@ -127,8 +93,19 @@ def _kb(pid: int, field: str) -> int:
         return 0
 
 
+BROWSERS: set[str] = set()  # commands under which a browser process was seen (none expected)
+
+
+def _is_browser(pid: int) -> bool:
+    try:
+        return "chrom" in Path(f"/proc/{pid}/comm").read_text().lower()
+    except OSError:
+        return False
+
+
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Seconds and peak RSS (MB) of one command, its worker processes included.
+    """Seconds and peak RSS (MB) of one command, its worker processes included. A browser
+    among them is noted in BROWSERS: no source of this benchmark needs one.
 
     The peak is the highest sum, over samples every 20 ms, of the resident memory of the
     command and its descendants (and at least the command's own VmHWM). getrusage's ru_maxrss
@@ -140,9 +117,11 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, floa
     )
     peak_kb = 0
     while process.poll() is None:  # bounded by the child's own run
-        pids = _tree(process.pid)
+        pids = loopback.tree(process.pid)
         total = sum(_kb(pid, "VmRSS") for pid in pids)
         peak_kb = max(peak_kb, total, _kb(process.pid, "VmHWM"))
+        if any(_is_browser(pid) for pid in pids):
+            BROWSERS.add(Path(command[0]).name)
         time.sleep(0.02)
     elapsed = time.perf_counter() - started
     if process.returncode not in (0, 1):
@@ -187,7 +166,8 @@ def bench(count: int, port: int) -> dict[str, tuple[float, float]]:
             "  html: {diff: unified}\n"
         )
         env = {**os.environ, "CLAUSEWATCH_HOST_DELAY": "0", "CLAUSEWATCH_WORKERS": str(len(HOSTS))}
-        ours = [str(ROOT / ".venv" / "bin" / "clausewatch"), "track", "--json"]
+        clausewatch, env = loopback.clausewatch(env)
+        ours = [*clausewatch, "track", "--json"]
         theirs = [
             str(urlwatch_bin()),
             "--urls",
@@ -232,6 +212,7 @@ def main() -> None:
             print(
                 f"  {label:10} {ours:11.1f}s {theirs:9.1f}s {ours / theirs:6.2f}x {target:6.1f}x   {our_rss:6.0f} / {their_rss:6.0f}"
             )
+        print(f"  browser processes started by: {', '.join(sorted(BROWSERS)) or 'none'}")
 
 
 if __name__ == "__main__":

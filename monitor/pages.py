@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from monitor.model import FetchMode, Snapshot
+from monitor.model import FetchMode, Page, Snapshot
 
 MULTIPART = "multipart/mixed"
 _FETCHED_WITH = "X-Clausewatch-Fetched-With"
@@ -97,3 +97,9 @@ def split(content: bytes) -> list[Part]:
             )
         )
     return parts
+
+
+def recorded_pages(content: bytes) -> tuple[Page, ...]:
+    """The pages a multi-page snapshot holds, as it recorded them: each page's URL and the way
+    it was fetched, with no selectors (the snapshot keeps none); ValueError if it is not one."""
+    return tuple(Page(part.url, fetch=part.fetched_with) for part in split(content))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import http.server
+import io
+import json
 import os
 import signal
 import sqlite3
@@ -295,6 +297,59 @@ def test_a_document_of_three_pages_and_one_failing(site: Site, browser_settings:
     assert site.hits["/three"] == 1  # not fetched after the failing page
 
 
+def _cli(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
+    from monitor.cli.main import Environment, main
+
+    out, err = io.StringIO(), io.StringIO()
+    env = {"CLAUSEWATCH_HOST_DELAY": "0", "CLAUSEWATCH_RESPECT_ROBOTS": "false"}
+    code = main(list(argv), Environment(stdout=out, stderr=err, env=env, cwd=tmp_path))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_verify_repair_re_extracts_a_document_of_several_pages(site: Site, tmp_path: Path) -> None:
+    """A lost version of a `pages:` document is extracted again from its one multipart
+    snapshot, page by page with each page's selectors, to the very bytes it had; and still
+    (with the pages' default selectors) once the source has left sources.yaml."""
+    site.page("/one", terms_html("One", clauses=2))
+    site.page("/two", f"<html><body><div id='rules'>{clauses('Second', 3)}</div></body></html>")
+    entry = {
+        "id": "doc",
+        "platform": "Example",
+        "document_type": "Terms",
+        "fetch": "http",
+        "pages": [
+            {"url": site.url("/one"), "select": "main"},
+            {"url": site.url("/two"), "select": "#rules"},
+        ],
+    }
+    write_sources(tmp_path / "sources.yaml", [entry])
+    code, out, err = _cli(tmp_path, "track", "--json")
+    assert code == 0, err
+    assert json.loads(out)["counts"]["new"] == 1
+    with Archive(tmp_path / "archive") as archive:
+        version = archive.latest_version("doc")
+        assert version is not None
+    lost = tmp_path / "archive" / version.path
+    original = lost.read_bytes()
+    assert b"Second rules" in original and b"You keep ownership" in original
+
+    lost.unlink()
+    assert _cli(tmp_path, "verify")[0] == 1
+    code, out, err = _cli(tmp_path, "verify", "--repair", "--json")
+    assert code == 0, out + err
+    assert json.loads(out)["repair"]["unrepaired"] == []
+    assert lost.read_bytes() == original
+    assert _cli(tmp_path, "verify")[0] == 0
+
+    write_sources(tmp_path / "sources.yaml", [])  # the source has left: the catalog's pages
+    lost.unlink()
+    code, out, err = _cli(tmp_path, "verify", "--repair", "--json")
+    assert code == 0, out + err
+    report = json.loads(out)["repair"]
+    assert report["unrepaired"] == [] and len(report["repaired"]) == 1
+    assert _cli(tmp_path, "verify")[0] == 0
+
+
 @needs_chromium
 def test_a_browser_killed_mid_pass_fails_that_source_only(
     site: Site, browser_settings: Settings
@@ -463,6 +518,43 @@ def test_no_chromium_outlives_a_pass_killed_with_sigkill(
         if pass_.poll() is None:
             pass_.kill()
             pass_.wait(timeout=10)
+
+
+@needs_chromium
+def test_a_page_renders_in_one_renderer_process(site: Site, browser_settings: Settings) -> None:
+    """Chromium starts no process of its own beside the page's (its omnibox popup, a spare
+    renderer): each would cost a page's worth of memory and CPU."""
+    site.page("/terms", scripted(clauses("Lean"), 1500))  # still rendering while counted
+    with fetchers_for(browser_settings.fetch) as fetchers:
+        browser = fetchers.get(FetchMode.BROWSER)
+        assert isinstance(browser, BrowserFetcher)
+        results: list[object] = []
+        fetching = threading.Thread(
+            target=lambda: results.append(
+                browser.fetch(
+                    source("lean", site.url("/terms"), FetchMode.BROWSER, select=("#terms",))
+                )
+            )
+        )
+        fetching.start()
+        counts: list[int] = []
+        deadline = time.monotonic() + 20
+        while fetching.is_alive() and time.monotonic() < deadline:
+            pid = browser.browser_pid()
+            if pid is not None and site.hits.get("/terms"):
+                renderers = 0
+                for child in _descendants(pid):
+                    try:
+                        command = Path(f"/proc/{child}/cmdline").read_bytes()
+                    except OSError:
+                        continue
+                    renderers += b"--type=renderer" in command
+                counts.append(renderers)
+            time.sleep(0.1)
+        fetching.join(timeout=20)
+    assert isinstance(results[0], Snapshot)
+    assert counts, "the page was never seen rendering"
+    assert max(counts) == 1
 
 
 def test_sources_yaml_takes_fetch_and_pages(tmp_path: Path) -> None:

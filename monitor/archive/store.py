@@ -75,8 +75,8 @@ STALE_TEMP_SECONDS = 3600.0  # a temp file this old is no write in progress: a k
 REPAIRED_NOTICE = "repaired"
 
 # What `verify --repair` needs from the stages above the archive: a snapshot extracted again
-# (None when it no longer extracts), and a ChangeSet rebuilt from its two versions with its flags.
-Reextract = Callable[[Snapshot], Document | None]
+# (or why it no longer extracts), and a ChangeSet rebuilt from its two versions with its flags.
+Reextract = Callable[[Snapshot], Document | str]
 Rediff = Callable[[Document, Document, int, int, Origin], tuple[ChangeSet, tuple[Flag, ...]]]
 
 
@@ -516,8 +516,8 @@ class Archive:
                 f"its snapshot {snapshot.id} ({snapshot.path}) is damaged or lost too"
             ) from None
         document = reextract(content)
-        if document is None:
-            raise ArchiveError(f"snapshot {snapshot.id} no longer extracts")
+        if isinstance(document, str):
+            raise ArchiveError(f"snapshot {snapshot.id} no longer extracts: {document}")
         rendered = markdown.render_version(document)
         return self._restore(row, rendered.data, "re-extracted from its snapshot")
 

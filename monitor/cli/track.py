@@ -8,6 +8,7 @@ pipeline logic.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ from monitor.model import (
     SourceResult,
     Version,
 )
+from monitor.pages import MULTIPART, recorded_pages
 from monitor.rules.files import load_rules
 from monitor.rules.language import RuleSet
 from monitor.sources import load_sources, select_sources
@@ -201,12 +203,20 @@ def _repairs(archive: Archive, settings: Settings) -> tuple[Reextract, Rediff]:
     sources = {s.id: s for s in declared}
     loaded: list[RuleSet] = []
 
-    def reextract(snapshot: Snapshot) -> Document | None:
+    def reextract(snapshot: Snapshot) -> Document | str:
         source = sources.get(snapshot.source_id) or archive.source(snapshot.source_id)
         if source is None:
-            return None
+            return f"{snapshot.source_id} is neither in sources.yaml nor in the catalog"
+        if snapshot.content_type == MULTIPART and not source.pages:
+            # a document of several pages whose source no longer lists them (it left
+            # sources.yaml, and the catalog keeps no selectors): its pages as the snapshot
+            # recorded them, each read whole, as a one-page source without selectors is
+            try:
+                source = dataclasses.replace(source, pages=recorded_pages(snapshot.content))
+            except ValueError as exc:
+                return str(exc)
         document = readers.extract(snapshot, source, min_chars=settings.min_clause_chars)
-        return None if isinstance(document, FetchFailure) else document
+        return document.detail if isinstance(document, FetchFailure) else document
 
     def rediff(
         old: Document, new: Document, old_id: int, new_id: int, origin: Origin

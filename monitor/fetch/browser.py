@@ -63,6 +63,13 @@ CHROMIUM_ARGS = (
     "--no-first-run",
     "--disable-dev-shm-usage",
     "--blink-settings=imagesEnabled=false",  # images are never terms text: not loaded
+    "--disable-remote-fonts",  # nor are web fonts
+    "--autoplay-policy=user-gesture-required",  # nor audio or video
+    # Chromium 156's headless windows each load the omnibox popup, a WebUI page in a renderer
+    # process of its own: twice the processes per page and, measured with bench/browser.py,
+    # two thirds of a pass's CPU. The spare renderer Chromium keeps started for the next
+    # navigation is memory a page-at-a-time pass never uses.
+    "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup,SpareRendererForSitePerProcess",
 )
 MAX_LAUNCHES = 3  # per pass: a browser that keeps crashing fails its sources, not the pass
 IDLE_CONTEXTS = 8  # contexts of hosts with no page open, kept for their next page
