@@ -114,7 +114,29 @@ def test_per_source_category_audience_feeds_and_opml(
     assert len(titles("audiences/musicians.atom")) == 2 and titles("audiences/writers.atom") == []
     outline = (feeds / "feeds.opml").read_text()
     assert 'xmlUrl="https://watch.example.org/feeds/categories/ai_training.atom"' in outline
-    assert 'xmlUrl="https://watch.example.org/feeds/sources/example-terms.rss"' in outline
+
+
+def test_opml_lists_each_feed_once_in_atom_and_rss_stays_by_url(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    build(tmp_path)
+    feeds = tmp_path / "public" / "feeds"
+    urls = [
+        o.get("xmlUrl")
+        for o in ET.parse(feeds / "feeds.opml").getroot().iter("outline")
+        if o.get("xmlUrl")
+    ]
+    assert urls and len(urls) == len(set(urls))  # a reader importing it subscribes once each
+    assert all(u.endswith(".atom") for u in urls)
+    titles = [o.get("title") for o in ET.parse(feeds / "feeds.opml").getroot().iter("outline")]
+    assert len(titles) == len(set(titles))
+    # every listed feed's RSS twin is there, at the same path with .rss
+    base = "https://watch.example.org/"
+    for url in urls:
+        twin = feeds.parent / (url.removeprefix(base).removesuffix(".atom") + ".rss")
+        assert feedparser.parse(twin.read_bytes()).version == "rss20", twin
 
 
 def test_minimum_severity_keeps_good_news_out(
