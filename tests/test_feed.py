@@ -45,11 +45,34 @@ def test_alerts_have_headlines_evidence_and_stable_ids(archive_with_alerts: Sett
     promise, training = alerts
     assert training.threat and training.severity.value == "high" and not promise.threat
     assert training.id.startswith("tag:clausewatch,") and ":example-terms/" in training.id
-    assert "rule ai_training.train-on-content" in training.summary and '"train"' in training.summary
+    # the summary says in words what the platform may now do; the rule id is a detail, last
     assert training.summary.startswith(
-        "AI-training permission added (high, rule ai_training.train-on-content"
+        "The platform may now use your content or data to train AI models."
     )
-    assert promise.summary.startswith("Good news, not a threat.")
+    assert training.summary.endswith("Rules: ai_training.train-on-content (high).")
+    assert "fired on" not in training.summary
+    assert promise.summary.startswith(
+        "Good news, not a threat. A promise not to train AI on your content was added."
+    )
+
+
+def test_feed_summaries_say_what_the_clause_now_allows_not_which_rule_fired_on_we(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    build(tmp_path)
+    entries = feedparser.parse((tmp_path / "public" / "feeds" / "all.atom").read_bytes()).entries
+    promise, training = entries
+    assert training.summary.startswith(
+        "The platform may now use your content or data to train AI models."
+    )
+    assert promise.summary.startswith("Good news, not a threat. A promise not to train AI")
+    for entry in entries:
+        html = entry.content[0].value
+        assert "fired on" not in entry.summary.lower() and '"We"' not in entry.summary
+        # the content opens with the plain sentence; the rule id comes later, as a detail
+        sentence = html.index('class="said"')
+        assert sentence < html.index("<blockquote>") < html.index("rule <code>")
+        assert "<mark>We</mark>" not in html and "<mark>we</mark>" not in html
 
 
 def test_feeds_parse_and_carry_ids_links_dates_categories(

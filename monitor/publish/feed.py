@@ -28,7 +28,7 @@ from monitor.config import Settings
 from monitor.errors import ArchiveError, ClausewatchError
 from monitor.extract.document import clean_text
 from monitor.model import SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
-from monitor.publish.render import environment
+from monitor.publish.render import environment, said
 from monitor.rules.policy import ALERT_CATEGORIES
 from monitor.sources import AUDIENCES
 
@@ -140,8 +140,8 @@ def _generator(
         fe.link(href=urljoin(base_url, alert.path))
         fe.published(alert.recorded_at)
         fe.updated(alert.recorded_at)
-        fe.summary(clean(alert.summary))
-        fe.description(clean(alert.summary))
+        fe.summary(clean(said(alert)))
+        fe.description(clean(said(alert)))
         fe.content(content(alert), type="html")
         for category in alert.categories:
             fe.category(term=category.value, label=category.value.replace("_", " "))

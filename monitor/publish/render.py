@@ -20,9 +20,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from monitor.alerts import plain_sentence, summary
 from monitor.extract.document import clean_text
 from monitor.extract.markdown import escape
-from monitor.model import ChangeKind, ChangeSet, ClauseChange, SpanOp
+from monitor.model import Alert, ChangeKind, ChangeSet, ClauseChange, SpanOp
+from monitor.rules.language import fired_words
 
 QUOTE_CHARS = 600  # a quoted sentence (flag evidence): this much around the first fired word
 CONTEXT_CHARS = 240  # of an unchanged run of words: this much at each end
@@ -149,6 +151,12 @@ def change_view(change: ClauseChange) -> ChangeView:
     )
 
 
+def said(alert: Alert) -> str:
+    """An alert's summary as shown today, from its flags (monitor.alerts.summary): an alert
+    stored before the wording changed reads the same as a new one."""
+    return summary(alert.flags)
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -167,6 +175,9 @@ def environment() -> jinja2.Environment:
     env.filters["heading"] = heading_text
     env.filters["quote"] = quote
     env.filters["view"] = change_view
+    env.filters["plain"] = plain_sentence  # a Flag in words: what the platform may now do
+    env.filters["said"] = said  # an Alert's summary, from its flags
+    env.filters["fired"] = fired_words  # a Flag's words, without function words
     return env
 
 
