@@ -114,7 +114,11 @@ def entry_html(alert: Alert, changeset: ChangeSet | None) -> str:
     """The HTML content of one entry: summary, flags with evidence, the flagged clause changes."""
     indices = sorted({f.change_index for f in alert.flags})
     changes = [changeset.changes[i] for i in indices if changeset and i < len(changeset.changes)]
-    return environment().get_template("feed_entry.html").render(alert=alert, changes=changes)
+    return (
+        environment()
+        .get_template("feed_entry.html")
+        .render(alert=alert, changes=changes, changeset=changeset)
+    )
 
 
 def _generator(

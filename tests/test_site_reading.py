@@ -1,0 +1,143 @@
+"""What a reader sees on the history site (issue 20), in a real headless Chromium: the change
+page opens with what the platform may now do, flags link to their clauses, colours follow the
+alert policy, the alerts page, the filter row at 375 and 1280 px, and incremental rebuilds.
+
+Screenshots go to tests/output/ (gitignored), named after the test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from monitor.archive import Archive
+from monitor.cli.main import ExitStatus
+from monitor.config import Settings
+from monitor.fetch import fetchers_for
+from monitor.model import Source
+from monitor.track import run_pass
+from tests.conftest import ROOT, terms_html, write_sources
+from tests.test_site import browser, cli  # noqa: F401  (the Chromium fixture)
+
+OUTPUT = ROOT / "tests" / "output"
+TRAIN = "We may use the content you post to train our artificial intelligence models."
+WIDTHS = (1280, 375)
+
+
+def shoot(page, name: str) -> list[Path]:  # type: ignore[no-untyped-def]
+    """Full-page screenshots at 1280 and 375 px, and no horizontal overflow at either."""
+    OUTPUT.mkdir(exist_ok=True)
+    paths = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        overflow = page.evaluate(
+            "() => [document.scrollingElement.scrollWidth, window.innerWidth]"
+        )
+        assert overflow[0] <= overflow[1], (name, width, overflow)
+        path = OUTPUT / f"{name}-{width}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 3_000
+        paths.append(path)
+    return paths
+
+
+def track_pages(
+    httpserver: HTTPServer,
+    settings: Settings,
+    tmp_path: Path,
+    pages: list[str],
+    source_id: str = "regional-terms",
+    platform: str = "Regional",
+) -> None:
+    """Track `pages` one after another as versions of one source."""
+    url = httpserver.url_for(f"/{source_id}")
+    entry = {
+        "id": source_id,
+        "platform": platform,
+        "document_type": "Terms of Service",
+        "url": url,
+        "audiences": ["musicians"],
+        "ignore_robots": True,
+    }
+    sources_file = tmp_path / "sources.yaml"
+    known = []
+    if sources_file.exists():
+        import yaml
+
+        known = [
+            s for s in yaml.safe_load(sources_file.read_text())["sources"] if s["id"] != source_id
+        ]
+    write_sources(sources_file, [*known, entry])
+    source = Source(source_id, platform, "Terms of Service", url, audiences=("musicians",))
+    for html in pages:
+        httpserver.clear()
+        httpserver.expect_request(f"/{source_id}").respond_with_data(
+            html, content_type="text/html"
+        )
+        with (
+            fetchers_for(settings.fetch) as fetchers,
+            Archive(settings.archive_dir) as archive,
+            archive.lock(),
+        ):
+            run_pass([source], archive, fetchers, settings)
+
+
+def regional(extra: str = "") -> str:
+    """One page with a US and an EEA section, `extra` in both."""
+    return terms_html(
+        extra=(
+            "<h2>United States users</h2><p>U.1 These terms apply to users in the United States.</p>"
+            f"{extra}"
+            "<h2>EEA users</h2><p>E.1 These terms apply to users in the European Economic Area.</p>"
+            f"{extra}"
+        )
+    )
+
+
+def build(tmp_path: Path) -> Path:
+    assert cli(tmp_path, "feeds")[0] == ExitStatus.OK
+    code, out, err = cli(tmp_path, "site", "build")
+    assert code == ExitStatus.OK, err
+    return tmp_path / "public"
+
+
+@pytest.fixture
+def regional_site(httpserver: HTTPServer, settings: Settings, tmp_path: Path) -> Path:
+    track_pages(httpserver, settings, tmp_path, [regional(), regional(f"<p>{TRAIN}</p>")])
+    return build(tmp_path)
+
+
+def change_pages(site: Path, source_id: str) -> list[Path]:
+    return sorted((site / "sources" / source_id / "changes").glob("*.html"))
+
+
+def test_a_change_page_opens_with_what_the_platform_may_now_do_once_also_in_the_other_section(
+    regional_site: Path,
+    browser,  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    (change,) = [
+        p for p in change_pages(regional_site, "regional-terms") if "train" in p.read_text()
+    ]
+    page.goto(change.as_uri())
+    main = page.locator("main")
+    # the first thing after the title is the plain sentence, then its quote, then the diff
+    first = main.locator("h1 + section.what li.flag").first
+    assert (
+        first.locator(".said").inner_text()
+        == "The platform may now use your content or data to train AI models."
+    )
+    assert TRAIN in first.locator("blockquote").inner_text()
+    text = main.inner_text()
+    assert text.index("may now use your content") < text.index("Clause by clause")
+    assert "fired on" not in text.lower()
+    # the same sentence in the US and the EEA section is one flag, "also in" the other
+    same = main.locator("li.flag", has_text="may now use your content or data to train")
+    assert same.count() == 1
+    where = same.locator(".where").inner_text()
+    assert "United States users" in where and "also in EEA users" in where
+    # ...while the diff still shows both clauses
+    assert main.locator("section.change ins", has_text="train our artificial").count() == 2
+    shoot(page, "change-page-regional")
