@@ -141,3 +141,54 @@ def test_a_change_page_opens_with_what_the_platform_may_now_do_once_also_in_the_
     # ...while the diff still shows both clauses
     assert main.locator("section.change ins", has_text="train our artificial").count() == 2
     shoot(page, "change-page-regional")
+
+
+def many_clauses(extra: str = "", revision: str = "") -> str:
+    """23 sections of two clauses each; `revision` rewords every clause (46 changes)."""
+    html = terms_html(clauses=23, extra=extra)
+    if revision:
+        html = html.replace("without exception", f"without exception ({revision})")
+        html = html.replace("You keep ownership", f"You keep ({revision}) ownership")
+    return html
+
+
+@pytest.fixture
+def long_change_site(httpserver: HTTPServer, settings: Settings, tmp_path: Path) -> Path:
+    late = f"<h2>24. Machine learning</h2><p>24.1 {TRAIN}</p>"
+    track_pages(
+        httpserver,
+        settings,
+        tmp_path,
+        [many_clauses(), many_clauses(late, "revised")],
+        source_id="long-terms",
+        platform="Long",
+    )
+    return build(tmp_path)
+
+
+def test_a_flag_links_to_its_clause_on_a_46_change_page(
+    long_change_site: Path,
+    browser,  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
+    (change,) = change_pages(long_change_site, "long-terms")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(change.as_uri())
+    assert page.locator("section.change").count() >= 46
+    flag = page.locator("li.flag", has_text="may now use your content or data to train")
+    link = flag.locator(".where a").first
+    target = link.get_attribute("href")
+    assert target and "#change-" in target
+    link.click()
+    page.wait_for_function("() => window.scrollY > 0")
+    anchor = target.split("#", 1)[1]
+    assert page.evaluate("() => location.hash") == f"#{anchor}"
+    clause = page.locator(f"[id='{anchor}']")
+    assert TRAIN in clause.inner_text() and "flagged" in (clause.get_attribute("class") or "")
+    box = page.evaluate(
+        f"() => document.getElementById('{anchor}').getBoundingClientRect().top"
+    )
+    assert 0 <= box < 900  # the reader lands on the clause
+    assert page.evaluate("() => window.scrollY") > 2_000  # far down a long page
+    page.screenshot(path=str(OUTPUT / "flag-anchor-1280.png"))
+    # the ids are stable: the same clause has the same id when the site is built again
+    assert f'id="{anchor}"' in change.read_text()

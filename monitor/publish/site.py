@@ -19,7 +19,7 @@ from monitor.archive import Archive
 from monitor.archive.catalog import StoredChange
 from monitor.model import Alert, Version
 from monitor.publish.feed import remove_temp_files, write_if_changed
-from monitor.publish.render import environment
+from monitor.publish.render import clause_anchor, environment
 from monitor.rules.policy import ALERT_CATEGORIES
 from monitor.sources import AUDIENCES, slug
 
@@ -96,6 +96,7 @@ def build_site(archive: Archive, out: Path) -> list[Path]:
                     changeset=changeset,
                     flags=archive.or_skip(archive.read_flags, change) or (),
                     alert=alerts_by_change.get(change.id),
+                    clause_href=lambda index: f"#{clause_anchor(index)}",
                 )
             document = archive.or_skip(archive.read_version, version)
             if document is not None:  # a damaged file is reported by the command, and skipped
