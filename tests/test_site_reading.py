@@ -254,3 +254,43 @@ def test_colours_follow_the_alert_policy_a_reworded_licence_is_not_good_news(
     assert page.locator("h1").evaluate("e => getComputedStyle(e).color") == COLOURS["neutral"]
     assert "reworded" in page.locator("li.flag .said").inner_text()
     assert page.locator(".good, .tone-good").count() == 0
+
+
+def test_the_filter_row_wraps_and_no_page_overflows_at_375_or_1280(
+    regional_site: Path,
+    settings: Settings,
+    tmp_path: Path,
+    browser,  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    # 60 more platforms, some with long names: the platform filter row is long
+    with Archive(settings.archive_dir) as archive, archive.lock():
+        archive.sync_sources(
+            [
+                Source(
+                    f"platform-{n}-terms",
+                    f"Platform{n}{'WithAVeryLongName' * (n % 3)}",
+                    "Terms of Service",
+                    f"https://example.org/{'very-long-path-' * 6}{n}",
+                )
+                for n in range(60)
+            ],
+            datetime(2026, 1, 1, tzinfo=UTC),
+        )
+    site = build(tmp_path)
+    page = browser.new_page()
+    page.goto((site / "index.html").as_uri())
+    links = page.locator(".filters a[href*='filters/platform-']")
+    assert links.count() == 61
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        # every platform link is inside the window: the row wraps instead of being cut off
+        rights = links.evaluate_all("els => els.map(e => e.getBoundingClientRect().right)")
+        assert max(rights) <= width, (width, max(rights))
+    shoot(page, "index-many-platforms")
+    page.goto((site / "sources" / "platform-7-terms" / "index.html").as_uri())
+    shoot(page, "source-long-url")
+    (change,) = [p for p in change_pages(site, "regional-terms") if "train" in p.read_text()]
+    page.goto(change.as_uri())
+    shoot(page, "change-page")
