@@ -72,9 +72,7 @@ def track_pages(
     source = Source(source_id, platform, "Terms of Service", url, audiences=("musicians",))
     for html in pages:
         httpserver.clear()
-        httpserver.expect_request(f"/{source_id}").respond_with_data(
-            html, content_type="text/html"
-        )
+        httpserver.expect_request(f"/{source_id}").respond_with_data(html, content_type="text/html")
         with (
             fetchers_for(settings.fetch) as fetchers,
             Archive(settings.archive_dir) as archive,
@@ -183,9 +181,7 @@ def test_a_flag_links_to_its_clause_on_a_46_change_page(
     assert page.evaluate("() => location.hash") == f"#{anchor}"
     clause = page.locator(f"[id='{anchor}']")
     assert TRAIN in clause.inner_text() and "flagged" in (clause.get_attribute("class") or "")
-    box = page.evaluate(
-        f"() => document.getElementById('{anchor}').getBoundingClientRect().top"
-    )
+    box = page.evaluate(f"() => document.getElementById('{anchor}').getBoundingClientRect().top")
     assert 0 <= box < 900  # the reader lands on the clause
     assert page.evaluate("() => window.scrollY") > 2_000  # far down a long page
     page.screenshot(path=str(OUTPUT / "flag-anchor-1280.png"))
@@ -294,3 +290,26 @@ def test_the_filter_row_wraps_and_no_page_overflows_at_375_or_1280(
     (change,) = [p for p in change_pages(site, "regional-terms") if "train" in p.read_text()]
     page.goto(change.as_uri())
     shoot(page, "change-page")
+
+
+def test_latest_flags_on_the_index_show_their_dates(
+    three_kinds_site: Path,
+    browser,  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
+    from monitor.archive import Archive as _Archive
+
+    with _Archive(three_kinds_site.parent / "archive") as archive:
+        latest = {a.source_id: a for a in archive.alerts()}
+    page = browser.new_page()
+    page.goto((three_kinds_site / "index.html").as_uri())
+    for source_id, alert in latest.items():
+        cell = page.locator(
+            "tbody tr", has=page.locator(f"a[href$='sources/{source_id}/index.html']")
+        )
+        flags = cell.locator("td").nth(2)
+        shown = flags.locator("time")
+        assert shown.get_attribute("datetime") == alert.recorded_at.isoformat()
+        assert shown.inner_text() == alert.recorded_at.strftime("%d %b %Y")
+        assert alert.title in flags.inner_text()
+        # and the flag opens its change page
+        assert flags.locator("a").get_attribute("href") == alert.path
