@@ -313,3 +313,48 @@ def test_latest_flags_on_the_index_show_their_dates(
         assert alert.title in flags.inner_text()
         # and the flag opens its change page
         assert flags.locator("a").get_attribute("href") == alert.path
+
+
+def test_the_source_link_is_the_tracked_url_never_the_file_path_of_an_import(
+    tmp_path: Path,
+    browser,  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import CORPUS
+    from tests.test_ota import make_repo
+
+    corpus = CORPUS / "reddit" / "terms-of-service"
+    repo = make_repo(
+        tmp_path,
+        "Reddit/Terms of Service.md",
+        [
+            ((corpus / "2024-02-15.md").read_text(), "2024-02-15T10:00:00+00:00", "Start"),
+            ((corpus / "2024-08-16.md").read_text(), "2024-08-16T10:00:00+00:00", "Update"),
+        ],
+    )
+    code, out, err = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.OK, err
+    site = build(tmp_path)
+    page = browser.new_page()
+    source_page = site / "sources" / "reddit-terms-of-service" / "index.html"
+    page.goto(source_page.as_uri())
+    # not tracked: no web address to show, so no link at all (and no local path)
+    assert "file:" not in source_page.read_text()
+    assert page.locator("main a[rel~='nofollow']").count() == 0
+    # tracked in sources.yaml: its configured URL
+    write_sources(
+        tmp_path / "sources.yaml",
+        [
+            {
+                "id": "reddit-terms-of-service",
+                "platform": "Reddit",
+                "document_type": "Terms of Service",
+                "url": "https://www.redditinc.com/policies/user-agreement",
+            }
+        ],
+    )
+    site = build(tmp_path)
+    page.goto(source_page.as_uri())
+    link = page.locator("main a[rel~='nofollow']")
+    assert link.get_attribute("href") == "https://www.redditinc.com/policies/user-agreement"
+    assert link.inner_text() == "https://www.redditinc.com/policies/user-agreement"
+    assert "file:" not in source_page.read_text()

@@ -52,6 +52,12 @@ def _titles(settings: Settings) -> dict[str, str]:
     return {s.id: s.title for s in sources}
 
 
+def _urls(settings: Settings) -> dict[str, str]:
+    """The sources' configured addresses: the site links these, never an import's file path."""
+    sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
+    return {s.id: s.url for s in sources}
+
+
 def cmd_feeds(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
@@ -136,7 +142,7 @@ def cmd_site(
 ) -> ExitStatus:
     out = out_dir(args, settings, env)
     with _archive_with_alerts(settings) as archive:
-        written = build_site(archive, out)
+        written = build_site(archive, out, _urls(settings))
     report_skipped(archive, env)
     console.print(
         f"{len(written)} pages written under {safe(str(out))}; open {safe(str(out / 'index.html'))}"

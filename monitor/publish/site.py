@@ -10,14 +10,16 @@ rewrites only pages whose bytes change. Must never: fetch or write to the archiv
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.archive import Archive
 from monitor.archive.catalog import StoredChange
-from monitor.model import Alert, Version
+from monitor.model import Alert, Source, Version
 from monitor.publish.feed import remove_temp_files, write_if_changed
 from monitor.publish.render import clause_anchor, environment
 from monitor.rules.policy import ALERT_CATEGORIES
@@ -50,6 +52,14 @@ class TimelineItem:
     alert: Alert | None
 
 
+def tracked_url(source: Source, configured: Mapping[str, str]) -> str | None:
+    """The address the site links as a document's source: its URL in sources.yaml, else the
+    archived one when it is a web address; never a local file:// path (import-history records
+    the file it read), so None when there is no web address."""
+    url = configured.get(source.id) or source.url
+    return url if urlsplit(url).scheme in ("http", "https") else None
+
+
 def _render(template: str, out: Path, relative: str, written: list[Path], **context: Any) -> None:
     depth = relative.count("/")
     html = environment().get_template(template).render(root="../" * depth, **context)
@@ -58,8 +68,10 @@ def _render(template: str, out: Path, relative: str, written: list[Path], **cont
         written.append(path)
 
 
-def build_site(archive: Archive, out: Path) -> list[Path]:
-    """Write every page under `out`; returns the pages that changed."""
+def build_site(archive: Archive, out: Path, urls: Mapping[str, str] | None = None) -> list[Path]:
+    """Write every page under `out`; returns the pages that changed. `urls` are the sources'
+    configured addresses (sources.yaml), by id: what a source page links to."""
+    urls = urls or {}
     written: list[Path] = []
     remove_temp_files(out)
     alerts_by_change = {a.change_id: a for a in archive.alerts()}
@@ -116,6 +128,7 @@ def build_site(archive: Archive, out: Path) -> list[Path]:
             written,
             source=source,
             timeline=timeline,
+            url=tracked_url(source, urls),
         )
         last = changes[-1] if changes else None
         rows.append(
