@@ -358,3 +358,39 @@ def test_the_source_link_is_the_tracked_url_never_the_file_path_of_an_import(
     assert link.get_attribute("href") == "https://www.redditinc.com/policies/user-agreement"
     assert link.inner_text() == "https://www.redditinc.com/policies/user-agreement"
     assert "file:" not in source_page.read_text()
+
+
+def test_the_alerts_page_lists_alerts_newest_first_across_platforms(
+    three_kinds_site: Path,
+    browser,  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    page = browser.new_page()
+    page.goto((three_kinds_site / "index.html").as_uri())
+    page.locator("main a", has_text="all alerts, newest first").click()
+    assert page.title() == "Clausewatch: all alerts, newest first"
+    items = page.locator("li.alert")
+    assert items.count() == 3
+    times = [
+        datetime.fromisoformat(t)
+        for t in items.locator("> time").evaluate_all("els => els.map(e => e.dateTime)")
+    ]
+    assert times == sorted(times, reverse=True)  # newest first
+    platforms = items.evaluate_all("els => els.map(e => e.querySelector('a').textContent)")
+    assert platforms == ["Promise", "Regional", "Licence"]  # tracked in that order, reversed
+    # each flag's sentence links to its clause on the change page
+    training = page.locator("li.alert", has_text="Regional").locator("ul a").first
+    assert (
+        training.inner_text() == "The platform may now use your content or data to train AI models."
+    )
+    training.click()
+    assert "#change-" in page.url
+    anchor = page.url.split("#", 1)[1]
+    assert TRAIN in page.locator(f"[id='{anchor}']").inner_text()
+    page.go_back()
+    shoot(page, "alerts-page")
+    # every page links it
+    assert (
+        "alerts.html" in (three_kinds_site / "sources" / "licence-terms" / "index.html").read_text()
+    )

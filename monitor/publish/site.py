@@ -2,7 +2,8 @@
 
 Owns: the pages under public/ (an index of sources with their last change and flags; filter
 pages by category, audience and platform; a timeline per source; a page per change with the
-clause diff, flags and quoted evidence; a page per version), written from templates/site/
+clause diff, flags and quoted evidence; a page per version; alerts.html, every alert newest
+first), written from templates/site/
 with relative links so that the site works from file:// and from any web server. No page has
 a script, and a Content-Security-Policy forbids them: terms text is shown as text. Rebuilding
 rewrites only pages whose bytes change. Must never: fetch or write to the archive.
@@ -10,9 +11,10 @@ rewrites only pages whose bytes change. Must never: fetch or write to the archiv
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +23,7 @@ from monitor.archive import Archive
 from monitor.archive.catalog import StoredChange
 from monitor.model import Alert, Source, Version
 from monitor.publish.feed import remove_temp_files, write_if_changed
-from monitor.publish.render import clause_anchor, environment
+from monitor.publish.render import FlagView, clause_anchor, environment, flag_views
 from monitor.rules.policy import ALERT_CATEGORIES
 from monitor.sources import AUDIENCES, slug
 
@@ -50,6 +52,21 @@ class TimelineItem:
     change: StoredChange | None
     change_count: int
     alert: Alert | None
+
+
+PAGE_CHANGES = 40  # clause changes on one change page; a longer change continues on more pages
+
+
+def change_page(source_id: str, change_id: int, part: int = 0) -> str:
+    """The path of a change page (relative to the site root): part 0 is <id>.html, the next
+    ones <id>-2.html, <id>-3.html..., PAGE_CHANGES clause changes each."""
+    suffix = f"-{part + 1}" if part else ""
+    return f"sources/{source_id}/changes/{change_id}{suffix}.html"
+
+
+def clause_path(source_id: str, change_id: int, index: int) -> str:
+    """Where clause change `index` of a change is shown: its page and its stable anchor."""
+    return f"{change_page(source_id, change_id, index // PAGE_CHANGES)}#{clause_anchor(index)}"
 
 
 def tracked_url(source: Source, configured: Mapping[str, str]) -> str | None:
@@ -144,7 +161,39 @@ def build_site(archive: Archive, out: Path, urls: Mapping[str, str] | None = Non
             )
         )
     _index_pages(rows, out, written)
+    _alerts_page(list(alerts_by_change.values()), out, written)
     return written
+
+
+@dataclass(frozen=True, slots=True)
+class AlertItem:
+    alert: Alert
+    views: list[FlagView]
+    href: Callable[[int], str]  # clause change index -> its page and anchor
+
+
+def _alerts_page(alerts: list[Alert], out: Path, written: list[Path]) -> None:
+    """alerts.html: every alert on every platform, newest first, by week (Monday to Sunday,
+    UTC), each flag's sentence linking to its clause."""
+    alerts = sorted(alerts, key=lambda a: (a.recorded_at, a.change_id), reverse=True)
+    weeks: dict[date, list[AlertItem]] = {}
+    for alert in alerts:
+        day = alert.recorded_at.astimezone(UTC).date()
+        weeks.setdefault(day - timedelta(days=day.weekday()), []).append(
+            AlertItem(
+                alert,
+                flag_views(alert.flags),
+                partial(clause_path, alert.source_id, alert.change_id),
+            )
+        )
+    _render(
+        "site/alerts.html",
+        out,
+        "alerts.html",
+        written,
+        weeks=list(weeks.items()),
+        count=len(alerts),
+    )
 
 
 def _index_pages(rows: list[Row], out: Path, written: list[Path]) -> None:
