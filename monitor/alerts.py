@@ -83,10 +83,8 @@ FIXED_SENTENCES = {
         "platform's content.",
         Direction.STRENGTHENED: "The ban on others training AI on the platform's content was "
         "widened.",
-        Direction.RESTATED: "The ban on others training AI on the platform's content was "
-        "reworded.",
-        Direction.WEAKENED: "The ban on others training AI on the platform's content was "
-        "narrowed.",
+        Direction.RESTATED: "The ban on others training AI on the platform's content was reworded.",
+        Direction.WEAKENED: "The ban on others training AI on the platform's content was narrowed.",
         Direction.REMOVED: "The ban on others training AI on the platform's content was removed.",
     },
 }

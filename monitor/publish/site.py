@@ -11,14 +11,17 @@ rewrites only pages whose bytes change. Must never: fetch or write to the archiv
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from monitor import __version__
 from monitor.archive import Archive
 from monitor.archive.catalog import StoredChange
 from monitor.model import Alert, Source, Version
@@ -85,12 +88,161 @@ def _render(template: str, out: Path, relative: str, written: list[Path], **cont
         written.append(path)
 
 
+MANIFEST = ".site-manifest.json"  # under the output folder: the inputs each page was built from
+_CODE = (
+    "publish/site.py",
+    "publish/render.py",
+    "alerts.py",
+    "flag.py",
+    "rules/policy.py",
+    "rules/language.py",
+    "extract/document.py",
+)
+
+
+@cache
+def code_digest() -> str:
+    """What every page depends on besides its data: the templates, the code that renders and
+    words them (sentences, colours, caps), and the version."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256(__version__.encode())
+    files = sorted((package / "publish" / "templates").rglob("*")) + [package / c for c in _CODE]
+    for file in files:
+        if file.is_file():
+            digest.update(file.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def _stat(archive: Archive, relative: str) -> tuple[int, int] | None:
+    try:
+        status = (archive.root / relative).stat()
+    except OSError:
+        return None  # missing: the page is rendered, and reading the file reports it
+    return status.st_size, status.st_mtime_ns
+
+
+def _key(*parts: object) -> str:
+    """A digest of a page's inputs: the code, and reprs of the catalog rows and file stats it
+    is built from (frozen dataclasses: their repr is their value)."""
+    return hashlib.sha256(repr((code_digest(), *parts)).encode()).hexdigest()
+
+
+class Manifest:
+    """The inputs each page was built from, by page: a page whose inputs did not change is not
+    rendered again (nor its files read), and so is not written. Kept as a JSON file in the
+    output folder; a missing or unreadable one means every page is rendered once more."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / MANIFEST
+        self.out = out
+        try:
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+            self.old: dict[str, dict[str, Any]] = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            self.old = {}
+        self.new: dict[str, dict[str, Any]] = {}
+
+    def fresh(self, page: str, key: str) -> dict[str, Any] | None:
+        """The entry of `page` when it was built from inputs with this key and its files are
+        all still there; it is kept. None when the page must be rendered."""
+        entry = self.old.get(page)
+        if (
+            isinstance(entry, dict)
+            and entry.get("key") == key
+            and all((self.out / f).is_file() for f in entry.get("files", [page]))
+        ):
+            self.new[page] = entry
+            return entry
+        return None
+
+    def built(self, page: str, key: str, **facts: Any) -> None:
+        self.new[page] = {"key": key, **facts}
+
+    def save(self) -> None:
+        data = json.dumps(self.new, sort_keys=True, indent=0).encode("utf-8")
+        write_if_changed(self.path, data)  # not a page: never counted in `written`
+
+
+def _change_pages(
+    archive: Archive,
+    out: Path,
+    written: list[Path],
+    source: Source,
+    change: StoredChange,
+    alert: Alert | None,
+    manifest: Manifest,
+) -> int | None:
+    """Render one change's pages (unless their inputs are unchanged); returns its number of
+    clause changes, or None when its file is damaged."""
+    page = change_page(source.id, change.id)
+    key = _key(source, change, _stat(archive, change.path), alert)
+    entry = manifest.fresh(page, key)
+    if entry is not None:
+        return int(entry["count"])
+    changeset = archive.or_skip(archive.read_changeset, change)
+    if changeset is None:
+        return None
+    flags = archive.or_skip(archive.read_flags, change) or ()
+    parts = max(1, -(-len(changeset.changes) // PAGE_CHANGES))
+    depth = "../" * page.count("/")
+    files = []
+    for part in range(parts):
+        first = part * PAGE_CHANGES
+        relative = change_page(source.id, change.id, part)
+        files.append(relative)
+        _render(
+            "site/change.html",
+            out,
+            relative,
+            written,
+            source=source,
+            change=change,
+            changeset=changeset,
+            shown=range(first, min(first + PAGE_CHANGES, len(changeset.changes))),
+            part=part,
+            parts=[change_page(source.id, change.id, n) for n in range(parts)],
+            flags=flags,
+            alert=alert,
+            clause_href=lambda index: depth + clause_path(source.id, change.id, index),
+        )
+    manifest.built(page, key, count=len(changeset.changes), files=files)
+    return len(changeset.changes)
+
+
+def _version_page(
+    archive: Archive,
+    out: Path,
+    written: list[Path],
+    source: Source,
+    version: Version,
+    manifest: Manifest,
+) -> None:
+    page = f"sources/{source.id}/versions/{version.id}.html"
+    key = _key(source, version, _stat(archive, version.path))
+    if manifest.fresh(page, key) is not None:
+        return
+    document = archive.or_skip(archive.read_version, version)
+    if document is None:  # a damaged file is reported by the command, and skipped
+        return
+    _render(
+        "site/version.html", out, page, written, source=source, version=version, document=document
+    )
+    manifest.built(page, key)
+
+
 def build_site(archive: Archive, out: Path, urls: Mapping[str, str] | None = None) -> list[Path]:
     """Write every page under `out`; returns the pages that changed. `urls` are the sources'
-    configured addresses (sources.yaml), by id: what a source page links to."""
+    configured addresses (sources.yaml), by id: what a source page links to.
+
+    Incremental: a change or version page whose inputs (its catalog rows, its file's size and
+    time, its source, its alert, the code and templates) are those it was last built from is
+    neither rendered nor read again (Manifest); the index, filter, alerts and source pages are
+    rendered from the catalog each time and written only when their bytes change."""
     urls = urls or {}
     written: list[Path] = []
     remove_temp_files(out)
+    manifest = Manifest(out)
     alerts_by_change = {a.change_id: a for a in archive.alerts()}
     rows: list[Row] = []
     for source_id in archive.source_ids():
@@ -104,40 +256,14 @@ def build_site(archive: Archive, out: Path, urls: Mapping[str, str] | None = Non
         timeline = []
         for version in reversed(versions):
             change = by_new_version.get(version.id)
-            changeset = archive.or_skip(archive.read_changeset, change) if change else None
-            timeline.append(
-                TimelineItem(
-                    version.recorded_at,
-                    version,
-                    change,
-                    len(changeset.changes) if changeset else 0,
-                    alerts_by_change.get(change.id) if change else None,
-                )
+            alert = alerts_by_change.get(change.id) if change else None
+            count = (
+                _change_pages(archive, out, written, source, change, alert, manifest)
+                if change
+                else None
             )
-            if change and changeset is not None:
-                _render(
-                    "site/change.html",
-                    out,
-                    f"sources/{source_id}/changes/{change.id}.html",
-                    written,
-                    source=source,
-                    change=change,
-                    changeset=changeset,
-                    flags=archive.or_skip(archive.read_flags, change) or (),
-                    alert=alerts_by_change.get(change.id),
-                    clause_href=lambda index: f"#{clause_anchor(index)}",
-                )
-            document = archive.or_skip(archive.read_version, version)
-            if document is not None:  # a damaged file is reported by the command, and skipped
-                _render(
-                    "site/version.html",
-                    out,
-                    f"sources/{source_id}/versions/{version.id}.html",
-                    written,
-                    source=source,
-                    version=version,
-                    document=document,
-                )
+            timeline.append(TimelineItem(version.recorded_at, version, change, count or 0, alert))
+            _version_page(archive, out, written, source, version, manifest)
         _render(
             "site/source.html",
             out,
@@ -155,13 +281,14 @@ def build_site(archive: Archive, out: Path, urls: Mapping[str, str] | None = Non
                 source.platform,
                 source.audiences,
                 last.recorded_at if last else None,
-                f"sources/{source_id}/changes/{last.id}.html" if last else "",
+                change_page(source_id, last.id) if last else "",
                 alerts[-1] if alerts else None,
                 frozenset(c.value for a in alerts for c in a.categories),
             )
         )
     _index_pages(rows, out, written)
     _alerts_page(list(alerts_by_change.values()), out, written)
+    manifest.save()
     return written
 
 

@@ -397,15 +397,14 @@ def _actor(sentence: _Sentence, start: int, owner: Actor | None = None) -> Actor
 # Words that carry no meaning of their own: a rule may need "we" or "our" near a verb to know
 # who acts, but such a word is never quoted as a word that fired (a reader told the rule
 # "fired on We" learns nothing). Negations (not, never, no) stay: they decide a promise.
-FUNCTION_WORDS = frozenset(
-    """a an the this that these those such any all each every some other
+_FUNCTION_WORDS = """a an the this that these those such any all each every some other
     we us our ours you your yours they them their theirs it its i me my he him his she her
     may might can could will would shall should must do does did done is are was were be been
     being am have has had having
     and or but nor if then than so as also only just which who whom whose what when where how
     of to in on at by for with from into onto upon about over under via per within without
-    through between among out up""".split()
-)
+    through between among out up"""
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split())
 
 
 def fired_words(words: Iterable[str]) -> tuple[str, ...]:
