@@ -113,7 +113,10 @@ def summary(flags: tuple[Flag, ...]) -> str:
     verdict = assess(flags)
     ordered = sorted(flags, key=lambda f: (f in verdict.threats, _rank(f)), reverse=True)
     sentences = list(dict.fromkeys(plain_sentence(f) for f in ordered))
-    rules = ", ".join(dict.fromkeys(f"{f.rule_id} ({f.severity.value})" for f in ordered))
+    strongest: dict[str, Flag] = {}  # each rule once, at its highest severity
+    for flag in sorted(flags, key=_rank, reverse=True):
+        strongest.setdefault(flag.rule_id, flag)
+    rules = ", ".join(f"{f.rule_id} ({f.severity.value})" for f in strongest.values())
     text = " ".join(sentences) + (f" Rules: {rules}." if rules else "")
     if not verdict.alert and any(is_good_news(f) for f in flags):
         text = "Good news, not a threat. " + text

@@ -501,3 +501,33 @@ def test_a_rebuild_with_nothing_new_rewrites_nothing_and_a_new_version_only_its_
     assert not old & changed  # the earlier change and version pages stay as they were
     assert reads.count("read_changeset") == 1 and reads.count("read_version") == 1
     assert out.startswith(f"{len(changed - {MANIFEST})} pages written")
+
+
+def test_flags_that_say_the_same_are_one_sentence_with_each_quote_under_it() -> None:
+    from monitor.alerts import summary
+    from monitor.model import Category, Direction, Flag, Severity
+    from monitor.publish.render import by_sentence, flag_views
+
+    def flag(evidence: str, index: int, severity: Severity = Severity.MEDIUM) -> Flag:
+        return Flag(
+            Category.AI_TRAINING,
+            severity,
+            Direction.INTRODUCED,
+            "ai_training.train-models",
+            "The platform may train models.",
+            evidence,
+            ("train", "models"),
+            index,
+            f"Privacy > {index}. Training #1",
+        )
+
+    flags = (flag("We train models on posts.", 0), flag("We train our models.", 3, Severity.LOW))
+    groups = by_sentence(flag_views(flags))
+    assert [(s, len(v)) for s, _, v in groups] == [
+        ("The platform may now use your content or data to train AI models.", 2)
+    ]
+    # the summary says it once, and names each rule once, at its highest severity
+    assert summary(flags) == (
+        "The platform may now use your content or data to train AI models."
+        " Rules: ai_training.train-models (medium)."
+    )

@@ -238,6 +238,16 @@ def flag_views(flags: Iterable[Flag], changeset: ChangeSet | None = None) -> lis
     return views
 
 
+def by_sentence(views: list[FlagView]) -> list[tuple[str, str, list[FlagView]]]:
+    """Flag views under their sentence, in order: a change that adds seven training clauses says
+    "The platform may now use your content..." once, with seven quotes under it. Each group:
+    (sentence, the tone of its first view, its views)."""
+    groups: dict[str, list[FlagView]] = {}
+    for view in views:
+        groups.setdefault(view.sentence, []).append(view)
+    return [(sentence, same[0].tone, same) for sentence, same in groups.items()]
+
+
 def said(alert: Alert) -> str:
     """An alert's summary as shown today, from its flags (monitor.alerts.summary): an alert
     stored before the wording changed reads the same as a new one."""
@@ -267,6 +277,7 @@ def environment() -> jinja2.Environment:
     env.filters["fired"] = fired_words  # a Flag's words, without function words
     env.filters["views"] = flag_views  # flags as shown: deduplicated, ordered, coloured
     env.filters["tone"] = alert_tone
+    env.filters["by_sentence"] = by_sentence
     env.filters["anchor"] = clause_anchor
     return env
 
