@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from markupsafe import Markup
+
 from monitor import __version__
 from monitor.archive import Archive
 from monitor.archive.catalog import StoredChange
@@ -332,10 +334,23 @@ def _index_pages(rows: list[Row], out: Path, written: list[Path]) -> None:
             r.title,
         ),
     )
-    platforms = sorted({(platform_key(r.platform), r.platform) for r in rows})
+    by_platform: dict[str, list[Row]] = {}
+    for row in rows:
+        by_platform.setdefault(platform_key(row.platform), []).append(row)
+    platforms = sorted({(key, r.platform) for key, same in by_platform.items() for r in same})
     categories = [c.value for c in ALERT_CATEGORIES]
     audiences = [a for a in AUDIENCES if a != "everyone"]
-    common = {"categories": categories, "audiences": audiences, "platforms": platforms}
+    filters = environment().get_template("site/_filters.html")
+    # the filter rows once for the index (root "") and once for the filter pages ("../")
+    rows_at = {
+        root: Markup(
+            filters.render(
+                root=root, categories=categories, audiences=audiences, platforms=platforms
+            )
+        )
+        for root in ("", "../")
+    }
+    common: dict[str, Any] = {"filters": rows_at[""]}
     _render(
         "site/index.html",
         out,
@@ -345,6 +360,7 @@ def _index_pages(rows: list[Row], out: Path, written: list[Path]) -> None:
         rows=rows,
         **common,
     )
+    common = {"filters": rows_at["../"]}
     for category in categories:
         chosen = [r for r in rows if category in r.categories]
         label = category.replace("_", " ")
@@ -369,7 +385,7 @@ def _index_pages(rows: list[Row], out: Path, written: list[Path]) -> None:
             **common,
         )
     for platform_slug, name in platforms:
-        chosen = [r for r in rows if platform_key(r.platform) == platform_slug]
+        chosen = by_platform[platform_slug]
         _render(
             "site/index.html",
             out,
