@@ -6,7 +6,9 @@ clause diff, flags and quoted evidence; a page per version; alerts.html, every a
 first), written from templates/site/
 with relative links so that the site works from file:// and from any web server. No page has
 a script, and a Content-Security-Policy forbids them: terms text is shown as text. Rebuilding
-rewrites only pages whose bytes change. Must never: fetch or write to the archive.
+renders again only the change and version pages whose inputs changed (Manifest), and rewrites
+only pages whose bytes change; a change of more than PAGE_CHANGES clause changes is paged.
+Must never: fetch or write to the archive.
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ def _change_pages(
     page = change_page(source.id, change.id)
     key = _key(source, change, _stat(archive, change.path), alert)
     entry = manifest.fresh(page, key)
-    if entry is not None:
+    if entry is not None and isinstance(entry.get("count"), int):
         return int(entry["count"])
     changeset = archive.or_skip(archive.read_changeset, change)
     if changeset is None:
