@@ -101,13 +101,16 @@ _CODE = (
     "rules/policy.py",
     "rules/language.py",
     "extract/document.py",
+    "extract/markdown.py",
+    "archive/serialize.py",
+    "model.py",
 )
 
 
 @cache
 def code_digest() -> str:
-    """What every page depends on besides its data: the templates, the code that renders and
-    words them (sentences, colours, caps), and the version."""
+    """What every page depends on besides its data: the templates, the code that reads the
+    archived files and renders and words them (sentences, colours, caps), and the version."""
     package = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256(__version__.encode())
     files = sorted((package / "publish" / "templates").rglob("*")) + [package / c for c in _CODE]
