@@ -431,6 +431,15 @@ def test_a_change_of_many_clauses_is_paged_under_a_size_bound_and_keeps_every_cl
     assert anchors == [f"change-{n}" for n in range(len(anchors))] and len(anchors) == 200
     text = "".join(p.read_text() for p in pages)
     assert all(f"Clause {n} says" in text for n in range(100, 300))
+    # shown on fewer pages (a larger page size): the pages it no longer needs are removed
+    import monitor.publish.site as site_module
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(site_module, "PAGE_CHANGES", 100)
+        assert cli(tmp_path, "site", "build")[0] == ExitStatus.OK
+        assert len(change_pages(site, "big-terms")) == 2
+    assert cli(tmp_path, "site", "build")[0] == ExitStatus.OK
+    assert len(change_pages(site, "big-terms")) == len(pages)
     view = browser.new_page()
     view.goto(pages[0].as_uri())
     view.locator("nav.pager a", has_text="2").first.click()

@@ -165,6 +165,14 @@ class Manifest:
 
     def built(self, page: str, key: str, **facts: Any) -> None:
         self.new[page] = {"key": key, **facts}
+        # a change now shown on fewer pages: its old last pages go (only files of this page)
+        old = self.old.get(page)
+        stale = old.get("files") if isinstance(old, dict) else None
+        stale = stale if isinstance(stale, list) else []
+        prefix = page.removesuffix(".html") + "-"
+        for name in set(stale) - set(facts.get("files", [page])):
+            if isinstance(name, str) and name.startswith(prefix) and "/" not in name[len(prefix) :]:
+                (self.out / name).unlink(missing_ok=True)
 
     def save(self) -> None:
         data = json.dumps(self.new, sort_keys=True, indent=0).encode("utf-8")
@@ -183,7 +191,7 @@ def _change_pages(
     """Render one change's pages (unless their inputs are unchanged); returns its number of
     clause changes, or None when its file is damaged."""
     page = change_page(source.id, change.id)
-    key = _key(source, change, _stat(archive, change.path), alert)
+    key = _key(source, change, _stat(archive, change.path), alert, PAGE_CHANGES)
     entry = manifest.fresh(page, key)
     if entry is not None and isinstance(entry.get("count"), int):
         return int(entry["count"])
