@@ -2,16 +2,18 @@
 
 Owns: deciding which ChangeSets become Alerts (any flag about AI, content licences, sharing,
 opt-outs or protective promises; never a cosmetic or technical change), the headline ("Spotify
-Terms of Use: AI-training permission added"), a plain summary that names the rules and quotes
-the words that fired, the severity, and the stable id used as feed GUID and digest key. Must
-never: do I/O, or format feeds or mail.
+Terms of Use: AI-training permission added"), the plain sentence that says what a flag means
+for a creator ("The platform may now use your content to train AI models."; one home for
+feeds, the digest, the site and `check`), the summary made of those sentences with the rule
+ids as a detail at the end, the severity, and the stable id used as feed GUID and digest key.
+Must never: do I/O, or format feeds or mail.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from monitor.flag import assess
+from monitor.flag import READING_ACTOR, assess
 from monitor.model import (
     SEVERITY_ORDER,
     Alert,
@@ -22,7 +24,8 @@ from monitor.model import (
     Severity,
     Source,
 )
-from monitor.rules.policy import ALERT_CATEGORIES
+from monitor.rules.language import Actor
+from monitor.rules.policy import ALERT_CATEGORIES, is_good_news
 
 NOUNS = {
     Category.AI_TRAINING: "AI-training permission",
@@ -41,6 +44,83 @@ VERBS = {
     Direction.RESTATED: "reworded",
 }
 PROTECTIVE_VERBS = {Direction.STRENGTHENED: "strengthened", Direction.WEAKENED: "hedged"}
+
+
+# What a widening category lets its actor do, as the end of "<actor> may now ..."
+PERMISSIONS = {
+    Category.AI_TRAINING: "use your content or data to train AI models",
+    Category.THIRD_PARTY_AI: "get your content or data to build or train their AI",
+    Category.CONTENT_LICENSE: "use, copy and pass on your content under the licence you grant",
+    Category.DATA_SHARING: "receive your content or data",
+}
+SUBJECTS = {Actor.PLATFORM: "the platform", Actor.THIRD_PARTIES: "other companies"}
+PERMISSION_SENTENCES = {
+    Direction.INTRODUCED: "{Subject} may now {act}.",
+    Direction.STRENGTHENED: "{Subject} may now {act}, more widely than before.",
+    Direction.RESTATED: "The terms were reworded where they say {subject} may {act}.",
+    Direction.WEAKENED: "{Subject} may still {act}, but less widely than before.",
+    Direction.REMOVED: "The terms no longer say {subject} may {act}.",
+}
+# Categories that are not a permission: one sentence per direction
+FIXED_SENTENCES = {
+    Category.PROTECTIVE: {
+        Direction.INTRODUCED: "A promise not to train AI on your content was added.",
+        Direction.STRENGTHENED: "The promise not to train AI on your content was made firmer.",
+        Direction.RESTATED: "The promise not to train AI on your content was reworded.",
+        Direction.WEAKENED: "The promise not to train AI on your content was hedged: it may "
+        "no longer hold in every case.",
+        Direction.REMOVED: "The promise not to train AI on your content was removed.",
+    },
+    Category.OPT_OUT: {
+        Direction.INTRODUCED: "A way to opt out of AI use of your content was added.",
+        Direction.STRENGTHENED: "The way to opt out of AI use of your content was widened.",
+        Direction.RESTATED: "The way to opt out of AI use of your content was reworded.",
+        Direction.WEAKENED: "The way to opt out of AI use of your content was narrowed.",
+        Direction.REMOVED: "The way to opt out of AI use of your content was removed.",
+    },
+    Category.OTHERS_MAY_NOT_TRAIN: {
+        Direction.INTRODUCED: "Users and others are now barred from training AI on the "
+        "platform's content.",
+        Direction.STRENGTHENED: "The ban on others training AI on the platform's content was "
+        "widened.",
+        Direction.RESTATED: "The ban on others training AI on the platform's content was reworded.",
+        Direction.WEAKENED: "The ban on others training AI on the platform's content was narrowed.",
+        Direction.REMOVED: "The ban on others training AI on the platform's content was removed.",
+    },
+}
+
+
+def plain_sentence(flag: Flag) -> str:
+    """What one flag means for a creator, in one plain sentence built from its category, the
+    actor that category is about, and its direction: "The platform may now use your content
+    or data to train AI models." / "A promise not to train AI on your content was added."."""
+    act = PERMISSIONS.get(flag.category)
+    if act is not None:
+        subject = SUBJECTS.get(READING_ACTOR.get(flag.category, Actor.PLATFORM), "the platform")
+        return PERMISSION_SENTENCES[flag.direction].format(
+            Subject=_first_upper(subject), subject=subject, act=act
+        )
+    fixed = FIXED_SENTENCES.get(flag.category)
+    if fixed is not None:
+        return fixed[flag.direction]
+    label = flag.category.value.replace("_", " ")
+    return f"A clause about {label} was {VERBS[flag.direction]}."
+
+
+def summary(flags: tuple[Flag, ...]) -> str:
+    """An alert's summary: the plain sentence of each flag (threats first, by severity; each
+    sentence once), then the rules as a detail. Good news says so first."""
+    verdict = assess(flags)
+    ordered = sorted(flags, key=lambda f: (f in verdict.threats, _rank(f)), reverse=True)
+    sentences = list(dict.fromkeys(plain_sentence(f) for f in ordered))
+    strongest: dict[str, Flag] = {}  # each rule once, at its highest severity
+    for flag in sorted(flags, key=_rank, reverse=True):
+        strongest.setdefault(flag.rule_id, flag)
+    rules = ", ".join(f"{f.rule_id} ({f.severity.value})" for f in strongest.values())
+    text = " ".join(sentences) + (f" Rules: {rules}." if rules else "")
+    if not verdict.alert and any(is_good_news(f) for f in flags):
+        text = "Good news, not a threat. " + text
+    return text
 
 
 def alert_id(authority: str, source_id: str, recorded_at: datetime, version_sha: str) -> str:
@@ -85,16 +165,6 @@ def make_alert(
     title = f"{source.title}: {names[0]}" + (
         f" (and {len(names) - 1} more)" if len(names) > 1 else ""
     )
-    parts = []
-    for flag in sorted(relevant, key=_rank, reverse=True):
-        words = ", ".join(f'"{w}"' for w in flag.words[:6])
-        parts.append(
-            f"{_first_upper(headline(flag))} ({flag.severity.value}, rule {flag.rule_id}, "
-            f"fired on {words}): {flag.description}"
-        )
-    summary = " ".join(parts)
-    if not verdict.alert:
-        summary = "Good news, not a threat. " + summary if verdict.good_news else summary
     return Alert(
         id=alert_id(authority, source.id, recorded_at, version_sha),
         source_id=source.id,
@@ -104,7 +174,7 @@ def make_alert(
         change_id=change_id,
         recorded_at=recorded_at,
         title=title,
-        summary=summary,
+        summary=summary(relevant),
         threat=verdict.alert,
         severity=verdict.severity or Severity.INFO,
         categories=tuple(dict.fromkeys(f.category for f in relevant)),

@@ -242,7 +242,7 @@ class Assessment:
     alert: bool
     severity: Severity | None
     threats: tuple[Flag, ...]
-    good_news: tuple[Flag, ...]  # protective flags introduced or strengthened
+    good_news: tuple[Flag, ...]  # promises and opt-outs introduced or strengthened
     other: tuple[Flag, ...]
 
 

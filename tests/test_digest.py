@@ -147,6 +147,11 @@ def test_to_dir_and_preview(archive_with_alerts: Settings, tmp_path: Path) -> No
     )
     assert eml["Subject"].startswith("Clausewatch weekly: 1 alert")
     assert "&lt;script&gt;" in (tmp_path / "out" / "ana@example.org.html").read_text()
+    # the digest says in words what the platform may now do; the rule is a detail after it
+    text = (tmp_path / "out" / "ana@example.org.txt").read_text()
+    sentence = text.index("The platform may now use your content or data to train AI models.")
+    assert sentence < text.index("ai_training.train-on-content")
+    assert "fired on" not in text and '"We"' not in text
     code, out, _ = digest(tmp_path, "--since", "2w")
     assert (
         code == ExitStatus.OK

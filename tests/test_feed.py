@@ -45,11 +45,34 @@ def test_alerts_have_headlines_evidence_and_stable_ids(archive_with_alerts: Sett
     promise, training = alerts
     assert training.threat and training.severity.value == "high" and not promise.threat
     assert training.id.startswith("tag:clausewatch,") and ":example-terms/" in training.id
-    assert "rule ai_training.train-on-content" in training.summary and '"train"' in training.summary
+    # the summary says in words what the platform may now do; the rule id is a detail, last
     assert training.summary.startswith(
-        "AI-training permission added (high, rule ai_training.train-on-content"
+        "The platform may now use your content or data to train AI models."
     )
-    assert promise.summary.startswith("Good news, not a threat.")
+    assert training.summary.endswith("Rules: ai_training.train-on-content (high).")
+    assert "fired on" not in training.summary
+    assert promise.summary.startswith(
+        "Good news, not a threat. A promise not to train AI on your content was added."
+    )
+
+
+def test_feed_summaries_say_what_the_clause_now_allows_not_which_rule_fired_on_we(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    build(tmp_path)
+    entries = feedparser.parse((tmp_path / "public" / "feeds" / "all.atom").read_bytes()).entries
+    promise, training = entries
+    assert training.summary.startswith(
+        "The platform may now use your content or data to train AI models."
+    )
+    assert promise.summary.startswith("Good news, not a threat. A promise not to train AI")
+    for entry in entries:
+        html = entry.content[0].value
+        assert "fired on" not in entry.summary.lower() and '"We"' not in entry.summary
+        # the content opens with the plain sentence; the rule id comes later, as a detail
+        sentence = html.index('class="said"')
+        assert sentence < html.index("<blockquote>") < html.index("rule <code>")
+        assert "<mark>We</mark>" not in html and "<mark>we</mark>" not in html
 
 
 def test_feeds_parse_and_carry_ids_links_dates_categories(
@@ -114,7 +137,29 @@ def test_per_source_category_audience_feeds_and_opml(
     assert len(titles("audiences/musicians.atom")) == 2 and titles("audiences/writers.atom") == []
     outline = (feeds / "feeds.opml").read_text()
     assert 'xmlUrl="https://watch.example.org/feeds/categories/ai_training.atom"' in outline
-    assert 'xmlUrl="https://watch.example.org/feeds/sources/example-terms.rss"' in outline
+
+
+def test_opml_lists_each_feed_once_in_atom_and_rss_stays_by_url(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    build(tmp_path)
+    feeds = tmp_path / "public" / "feeds"
+    urls = [
+        o.get("xmlUrl")
+        for o in ET.parse(feeds / "feeds.opml").getroot().iter("outline")
+        if o.get("xmlUrl")
+    ]
+    assert urls and len(urls) == len(set(urls))  # a reader importing it subscribes once each
+    assert all(u.endswith(".atom") for u in urls)
+    titles = [o.get("title") for o in ET.parse(feeds / "feeds.opml").getroot().iter("outline")]
+    assert len(titles) == len(set(titles))
+    # every listed feed's RSS twin is there, at the same path with .rss
+    base = "https://watch.example.org/"
+    for url in urls:
+        twin = feeds.parent / (url.removeprefix(base).removesuffix(".atom") + ".rss")
+        assert feedparser.parse(twin.read_bytes()).version == "rss20", twin
 
 
 def test_minimum_severity_keeps_good_news_out(

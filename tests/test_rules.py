@@ -13,6 +13,7 @@ from monitor.rules.files import load_pack, load_rules
 from monitor.rules.language import (
     MAX_QUOTED,
     MAX_SENTENCE_CHARS,
+    fired_words,
     match_rule,
     split_sentences,
     split_units,
@@ -104,6 +105,18 @@ def test_matches_quote_the_words_that_fired() -> None:
     assert match.severity is Severity.HIGH
     assert {"train", "AI", "Your Content"} <= set(match.words)
     assert match.sentence.startswith("For example, this license")
+
+
+def test_function_words_never_count_as_words_that_fired() -> None:
+    # "We" and "our" help a rule know who acts; they are never quoted as what fired it
+    matches = RULES.match("We may use the content you post to train our AI models.")
+    training = [m for m in matches if m.category is Category.AI_TRAINING]
+    assert training
+    for match in training:
+        lowered = {w.lower() for w in match.words}
+        assert lowered and not lowered & {"we", "our", "the", "may", "you", "your"}, match.words
+        assert "train" in lowered
+    assert fired_words(["We", "train", "the", "our AI", "may be", "train"]) == ("train", "our AI")
 
 
 def test_sentences_are_split_on_full_stops_and_list_items() -> None:

@@ -64,6 +64,12 @@ def _publish(settings: Settings, env: Environment, build: Callable[[Archive], T]
     return result
 
 
+def _urls(settings: Settings) -> dict[str, str]:
+    """The sources' configured addresses: the site links these, never an import's file path."""
+    sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
+    return {s.id: s.url for s in sources}
+
+
 def cmd_feeds(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
@@ -152,7 +158,8 @@ def cmd_site(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
     out = out_dir(args.out, settings, env)
-    written = _publish(settings, env, lambda archive: build_site(archive, out))
+    urls = _urls(settings)
+    written = _publish(settings, env, lambda archive: build_site(archive, out, urls))
     console.print(
         f"{len(written)} pages written under {safe(str(out))}; open {safe(str(out / 'index.html'))}"
     )

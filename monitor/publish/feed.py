@@ -4,7 +4,7 @@ Owns: one feed overall, one per source, one per category and one per audience, e
 and RSS, newest `feed_entries` alerts, filtered by `feed_min_severity`; entries with the
 alert's stable tag: id, a plain summary, HTML content (the evidence and the clause diff, every
 piece of fetched text escaped), categories and a link to the change's page on the history
-site; an OPML file listing every feed. Rebuilding with nothing new writes nothing: dates come
+site; an OPML file listing every feed once, in Atom (the RSS twin has the same path with .rss). Rebuilding with nothing new writes nothing: dates come
 from the alerts, never from the clock. Must never: fetch, or write outside the output folder.
 """
 
@@ -28,7 +28,7 @@ from monitor.config import Settings
 from monitor.errors import ArchiveError, ClausewatchError
 from monitor.extract.document import clean_text
 from monitor.model import SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
-from monitor.publish.render import environment
+from monitor.publish.render import environment, said
 from monitor.rules.policy import ALERT_CATEGORIES
 from monitor.sources import AUDIENCES
 
@@ -114,7 +114,11 @@ def entry_html(alert: Alert, changeset: ChangeSet | None) -> str:
     """The HTML content of one entry: summary, flags with evidence, the flagged clause changes."""
     indices = sorted({f.change_index for f in alert.flags})
     changes = [changeset.changes[i] for i in indices if changeset and i < len(changeset.changes)]
-    return environment().get_template("feed_entry.html").render(alert=alert, changes=changes)
+    return (
+        environment()
+        .get_template("feed_entry.html")
+        .render(alert=alert, changes=changes, changeset=changeset)
+    )
 
 
 def _generator(
@@ -140,8 +144,8 @@ def _generator(
         fe.link(href=urljoin(base_url, alert.path))
         fe.published(alert.recorded_at)
         fe.updated(alert.recorded_at)
-        fe.summary(clean(alert.summary))
-        fe.description(clean(alert.summary))
+        fe.summary(clean(said(alert)))
+        fe.description(clean(said(alert)))
         fe.content(content(alert), type="html")
         for category in alert.categories:
             fe.category(term=category.value, label=category.value.replace("_", " "))
@@ -176,16 +180,17 @@ def opml(specs: list[FeedSpec], base_url: str) -> bytes:
     for spec in specs:
         if spec.group not in groups:
             groups[spec.group] = ET.SubElement(body, "outline", text=spec.group, title=spec.group)
-        for kind, ext in (("atom", "atom"), ("rss", "rss")):
-            ET.SubElement(
-                groups[spec.group],
-                "outline",
-                type="rss",
-                text=clean(f"{spec.title} ({kind})"),
-                title=clean(f"{spec.title} ({kind})"),
-                xmlUrl=urljoin(base_url, f"{spec.path}.{ext}"),
-                htmlUrl=urljoin(base_url, "index.html"),
-            )
+        # Atom only: a reader importing the list subscribes to each feed once. The RSS twin of
+        # every feed is at the same path with .rss (README: "Feeds").
+        ET.SubElement(
+            groups[spec.group],
+            "outline",
+            type="rss",  # OPML's type for any syndication feed, Atom included
+            text=clean(spec.title),
+            title=clean(spec.title),
+            xmlUrl=urljoin(base_url, f"{spec.path}.atom"),
+            htmlUrl=urljoin(base_url, "index.html"),
+        )
     ET.indent(root)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
 

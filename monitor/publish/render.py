@@ -20,9 +20,12 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from monitor.alerts import plain_sentence, summary
 from monitor.extract.document import clean_text
 from monitor.extract.markdown import escape
-from monitor.model import ChangeKind, ChangeSet, ClauseChange, SpanOp
+from monitor.model import SEVERITY_ORDER, Alert, ChangeKind, ChangeSet, ClauseChange, Flag, SpanOp
+from monitor.rules.language import fired_words
+from monitor.rules.policy import Verdict, verdict
 
 QUOTE_CHARS = 600  # a quoted sentence (flag evidence): this much around the first fired word
 CONTEXT_CHARS = 240  # of an unchanged run of words: this much at each end
@@ -149,6 +152,108 @@ def change_view(change: ClauseChange) -> ChangeView:
     )
 
 
+def clause_anchor(index: int) -> str:
+    """The id of a ChangeSet's clause change `index` on its change page: stable, since a stored
+    ChangeSet never changes, so a link to it lands on that clause."""
+    return f"change-{index}"
+
+
+@dataclass(frozen=True, slots=True)
+class FlagView:
+    """What is shown of one flag, wherever flags are shown (site, feeds, digest): its sentence,
+    its colour by the alert policy, and where its clause is. A flag raised by the same sentence
+    in several sections (the US and EEA versions of one page) is one FlagView, `also_in` the
+    others."""
+
+    flag: Flag
+    sentence: str
+    tone: str  # "threat-high" | "threat-medium" | "threat-low" | "good" | "neutral"
+    index: int  # the clause change it is about
+    section: str
+    also_in: tuple[tuple[str, int], ...]  # (section, clause change index) of the same flag
+
+
+def tone(flag: Flag) -> str:
+    """A flag's colour class, from the one alert policy (monitor.rules.policy.verdict)."""
+    kind = verdict(flag)
+    if kind is Verdict.THREAT:
+        return f"threat-{flag.severity.value if flag.severity.value != 'info' else 'low'}"
+    return "good" if kind is Verdict.GOOD_NEWS else "neutral"
+
+
+def alert_tone(alert: Alert) -> str:
+    """An alert's colour class: its worst threat by severity, else good news, else neutral."""
+    threats = [f for f in alert.flags if verdict(f) is Verdict.THREAT]
+    if threats:
+        return tone(max(threats, key=lambda f: SEVERITY_ORDER[f.severity]))
+    return "good" if any(verdict(f) is Verdict.GOOD_NEWS for f in alert.flags) else "neutral"
+
+
+TONE_ORDER = {"threat-high": 0, "threat-medium": 1, "threat-low": 2, "good": 3, "neutral": 4}
+
+
+def _path(flag: Flag, changeset: ChangeSet | None) -> tuple[str, ...]:
+    if changeset is not None and 0 <= flag.change_index < len(changeset.changes):
+        change = changeset.changes[flag.change_index]
+        clause = change.new or change.old
+        if clause is not None:
+            return clause.heading_path
+    return tuple(flag.change_key.rsplit(" #", 1)[0].split(" > "))
+
+
+def flag_views(flags: Iterable[Flag], changeset: ChangeSet | None = None) -> list[FlagView]:
+    """Flags as shown: the same category, direction and sentence once (the first, `also_in`
+    the other sections, named by the headings that differ), threats first by severity, then
+    good news, then the rest."""
+    groups: dict[tuple[str, str, str], list[Flag]] = {}
+    for flag in flags:
+        key = (flag.category.value, flag.direction.value, " ".join(flag.evidence.lower().split()))
+        groups.setdefault(key, []).append(flag)
+    views = []
+    for same in groups.values():
+        first = same[0]
+        path = _path(first, changeset)
+        also: dict[tuple[str, int], None] = {}
+        for other in same[1:]:
+            other_path = _path(other, changeset)
+            if other_path == path:
+                continue
+            common = 0
+            while common < min(len(path), len(other_path)) - 1 and (
+                path[common] == other_path[common]
+            ):
+                common += 1
+            also[(heading_text(other_path[common:]), other.change_index)] = None
+        views.append(
+            FlagView(
+                first,
+                plain_sentence(first),
+                tone(first),
+                first.change_index,
+                heading_text(path),
+                tuple(also),
+            )
+        )
+    views.sort(key=lambda v: (TONE_ORDER[v.tone], v.index))
+    return views
+
+
+def by_sentence(views: list[FlagView]) -> list[tuple[str, str, list[FlagView]]]:
+    """Flag views under their sentence, in order: a change that adds seven training clauses says
+    "The platform may now use your content..." once, with seven quotes under it. Each group:
+    (sentence, the tone of its first view, its views)."""
+    groups: dict[str, list[FlagView]] = {}
+    for view in views:
+        groups.setdefault(view.sentence, []).append(view)
+    return [(sentence, same[0].tone, same) for sentence, same in groups.items()]
+
+
+def said(alert: Alert) -> str:
+    """An alert's summary as shown today, from its flags (monitor.alerts.summary): an alert
+    stored before the wording changed reads the same as a new one."""
+    return summary(alert.flags)
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -167,6 +272,13 @@ def environment() -> jinja2.Environment:
     env.filters["heading"] = heading_text
     env.filters["quote"] = quote
     env.filters["view"] = change_view
+    env.filters["plain"] = plain_sentence  # a Flag in words: what the platform may now do
+    env.filters["said"] = said  # an Alert's summary, from its flags
+    env.filters["fired"] = fired_words  # a Flag's words, without function words
+    env.filters["views"] = flag_views  # flags as shown: deduplicated, ordered, coloured
+    env.filters["tone"] = alert_tone
+    env.filters["by_sentence"] = by_sentence
+    env.filters["anchor"] = clause_anchor
     return env
 
 

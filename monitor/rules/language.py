@@ -394,6 +394,30 @@ def _actor(sentence: _Sentence, start: int, owner: Actor | None = None) -> Actor
     return max(found)[1] if found else None
 
 
+# Words that carry no meaning of their own: a rule may need "we" or "our" near a verb to know
+# who acts, but such a word is never quoted as a word that fired (a reader told the rule
+# "fired on We" learns nothing). Negations (not, never, no) stay: they decide a promise.
+_FUNCTION_WORDS = """a an the this that these those such any all each every some other
+    we us our ours you your yours they them their theirs it its i me my he him his she her
+    may might can could will would shall should must do does did done is are was were be been
+    being am have has had having
+    and or but nor if then than so as also only just which who whom whose what when where how
+    of to in on at by for with from into onto upon about over under via per within without
+    through between among out up"""
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split())
+
+
+def fired_words(words: Iterable[str]) -> tuple[str, ...]:
+    """The words of `words` worth quoting as what fired a rule: once each, in order, without
+    those made only of function words ("We", "the", "our", "may", "may be")."""
+    kept = (w.strip() for w in words)
+    return tuple(
+        dict.fromkeys(
+            w for w in kept if w and not set(TOKEN_RE.findall(w.lower())) <= FUNCTION_WORDS
+        )
+    )
+
+
 def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     """The Match of `rule` on one sentence, or None."""
     if rule.weights is not None:
@@ -466,8 +490,7 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
             return None
     elif rule.actor is not Actor.ANY and actor is not rule.actor:
         return None
-    unique = tuple(dict.fromkeys(w.strip() for w in words))
-    return Match(rule.id, rule.category, rule.severity, s.text, unique)
+    return Match(rule.id, rule.category, rule.severity, s.text, fired_words(words))
 
 
 def fired_rules(
@@ -503,7 +526,7 @@ def match_weighted(
         (g for g in grams if weights.terms.get(g, 0.0) > 0), key=weights.terms.__getitem__
     )
     words += [_quote(g, sentence) for g in reversed(best[-4:])]
-    unique = tuple(dict.fromkeys(words))[:6]
+    unique = fired_words(words)[:6]
     return Match(rule.id, rule.category, rule.severity, sentence, unique)
 
 

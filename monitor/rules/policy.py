@@ -12,12 +12,17 @@ same answer. Must never: match text, or know how alerts are published.
 - A reworded AI-training or third-party-AI clause (restated) is a low threat: new words often
   widen scope. One that changed only in spelling variants, quotes, case or word order yields
   no flag at all (monitor.flag), so it never reaches this policy.
-- A promise not to train that is removed or hedged is a threat; one added is good news.
+- A promise not to train that is removed or hedged is a threat; one added is good news, and
+  so is an opt-out added or widened.
+- Every publisher colours a flag by `verdict`: a threat (by severity), good news, or neutral
+  (a reworded licence is neutral, never good news).
 - Bans on others training (`others_may_not_train`), opt-out descriptions and the CLAUDETTE
   creator-rights categories are shown with a change, never alerted as threats.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from monitor.model import Category, Direction, Flag
 
@@ -57,11 +62,28 @@ def is_threat(flag: Flag) -> bool:
 
 
 def is_good_news(flag: Flag) -> bool:
-    """A promise not to train on or share users' content, added or made firmer."""
-    return flag.category is Category.PROTECTIVE and flag.direction in WIDENING
+    """A promise not to train on or share users' content, or a way to opt out, added or made
+    firmer."""
+    return flag.category in (Category.PROTECTIVE, Category.OPT_OUT) and flag.direction in WIDENING
 
 
 def is_alarming(category: Category) -> bool:
     """Whether a clause of this category, found in one document (`clausewatch check`, no
     earlier version to compare), is one a creator should worry about."""
     return category in THREAT_CATEGORIES
+
+
+class Verdict(StrEnum):
+    """How a flag reads for a creator: what every publisher colours it by."""
+
+    THREAT = "threat"  # widens what may be done with creators' content (by severity)
+    GOOD_NEWS = "good"  # a promise not to train added or made firmer
+    NEUTRAL = "neutral"  # worth showing, neither (a reworded licence, a CLAUDETTE note)
+
+
+def verdict(flag: Flag) -> Verdict:
+    if is_threat(flag):
+        return Verdict.THREAT
+    if is_good_news(flag):
+        return Verdict.GOOD_NEWS
+    return Verdict.NEUTRAL
