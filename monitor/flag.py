@@ -29,6 +29,7 @@ from monitor.model import (
     Match,
     Severity,
 )
+from monitor.rules import scope
 from monitor.rules.language import MAX_LEAD_IN_CHARS, Actor, RuleSet, prohibits_others
 from monitor.rules.policy import THREAT_CATEGORIES, is_good_news, is_threat
 
@@ -174,15 +175,28 @@ def lead_ins(document: Document | None) -> dict[str, str]:
     return result
 
 
+def _matches(
+    change: ClauseChange, rules: RuleSet, context: tuple[str, str]
+) -> tuple[list[Match], list[Match]]:
+    """The Matches of a change's old and new clause (none for cosmetic and moved changes)."""
+    if change.cosmetic or change.kind in NO_FLAG_KINDS:
+        return [], []
+    old = _without_shadowed(rules.match(change.old.text, None, context[0])) if change.old else []
+    new = _without_shadowed(rules.match(change.new.text, None, context[1])) if change.new else []
+    return old, new
+
+
 def flag_change(
     change: ClauseChange, index: int, rules: RuleSet, context: tuple[str, str] = ("", "")
 ) -> list[Flag]:
     """The Flags one clause change raises; `context` holds the lead-ins of its old and new
     clause."""
-    if change.cosmetic or change.kind in NO_FLAG_KINDS:
-        return []
-    old = _without_shadowed(rules.match(change.old.text, None, context[0])) if change.old else []
-    new = _without_shadowed(rules.match(change.new.text, None, context[1])) if change.new else []
+    return _clause_flags(change, index, rules, *_matches(change, rules, context))
+
+
+def _clause_flags(
+    change: ClauseChange, index: int, rules: RuleSet, old: list[Match], new: list[Match]
+) -> list[Flag]:
     flags = []
     for category in dict.fromkeys([m.category for m in new] + [m.category for m in old]):
         old_c = [m for m in old if m.category is category]
@@ -213,6 +227,113 @@ def flag_change(
     return flags
 
 
+def _side_keys(change: ClauseChange, side: str) -> list[str]:
+    """The keys of the clauses on one side of a change (each part of a split or merge)."""
+    clause = change.old if side == "old" else change.new
+    if clause is None:
+        return []
+    parted = (side == "old" and change.kind is ChangeKind.MERGED) or (
+        side == "new" and change.kind is ChangeKind.SPLIT
+    )
+    return [p.key for p in change.parts] if parted and change.parts else [clause.key]
+
+
+class _Pair(NamedTuple):
+    """What flag_changes knows of the two documents: their clauses in reading order as
+    (key, text, lead-in), and which clause keys each change touched."""
+
+    old: list[tuple[str, str, str]]
+    new: list[tuple[str, str, str]]
+    changed_old: dict[str, int]  # clause key -> index of the change (not cosmetic, not moved)
+    changed_new: dict[str, int]
+
+
+def _pair(changeset: ChangeSet, documents: tuple[Document | None, Document | None]) -> _Pair:
+    changed: dict[str, dict[str, int]] = {"old": {}, "new": {}}
+    for i, change in enumerate(changeset.changes):
+        if change.cosmetic or change.kind in NO_FLAG_KINDS:
+            continue
+        for side in ("old", "new"):
+            for key in _side_keys(change, side):
+                changed[side].setdefault(key, i)
+    sides = []
+    for document, side in zip(documents, ("old", "new"), strict=True):
+        if document is not None:
+            leads = lead_ins(document)
+            sides.append([(c.key, c.text, leads.get(c.key, "")) for c in document.clauses])
+        else:  # only the changed clauses are known
+            clauses = [
+                clause
+                for change in changeset.changes
+                if not change.cosmetic and change.kind not in NO_FLAG_KINDS
+                for clause in ([change.old] if side == "old" else [change.new])
+                if clause is not None
+            ]
+            sides.append([(c.key, c.text, "") for c in clauses])
+    return _Pair(sides[0], sides[1], changed["old"], changed["new"])
+
+
+def _licence_flags(flags: list[Flag], pair: _Pair, changeset: ChangeSet) -> list[Flag]:
+    """The content-licence flags, from the licence's scope in the whole old and new document
+    (monitor.rules.scope) instead of clause by clause: a licence rewritten, moved into a new
+    section or split into list items is compared with its predecessor, whatever the clause
+    diff paired it with. Only a licence text that changed raises a flag."""
+    comparisons = scope.compare(scope.licence_scopes(pair.old), scope.licence_scopes(pair.new))
+    changed_licence = [c for c in comparisons if c.direction is not scope.Direction.SAME]
+    if not changed_licence and not any(f.category is Category.CONTENT_LICENSE for f in flags):
+        return flags
+    result = [f for f in flags if f.category is not Category.CONTENT_LICENSE]
+    for comparison in changed_licence:
+        flag = _licence_flag(comparison, pair, changeset)
+        if flag is not None:
+            result.append(flag)
+    return result
+
+
+SCOPE_DIRECTION = {
+    scope.Direction.INTRODUCED: Direction.INTRODUCED,
+    scope.Direction.REMOVED: Direction.REMOVED,
+    scope.Direction.WIDER: Direction.STRENGTHENED,
+    scope.Direction.NARROWER: Direction.WEAKENED,
+}
+SCOPE_RULE_ID = "content_license.scope"
+
+
+def _licence_flag(comparison: scope.Comparison, pair: _Pair, changeset: ChangeSet) -> Flag | None:
+    found = comparison.evidence
+    if found is None:
+        return None
+    index = pair.changed_new.get(found.key)
+    if index is None or comparison.direction is scope.Direction.REMOVED:
+        index = pair.changed_old.get(found.key, index)
+    if index is None:
+        return None  # the difference is not in any changed clause's text
+    direction = SCOPE_DIRECTION[comparison.direction]
+    what = comparison.licensed.value
+    if direction in (Direction.INTRODUCED, Direction.STRENGTHENED):
+        concepts = comparison.added
+        description = f"A licence over your {what} is new or wider: " + ", ".join(
+            c.name if c.kind is not scope.Kind.LIMIT else f"no longer {c.name}" for c in concepts
+        )
+    else:
+        concepts = comparison.dropped
+        description = f"The licence over your {what} is narrower or gone: " + ", ".join(
+            c.name if c.kind is not scope.Kind.LIMIT else f"now {c.name}" for c in concepts
+        )
+    words = (found.words,) if found.words else ()
+    return Flag(
+        category=Category.CONTENT_LICENSE,
+        severity=comparison.severity,
+        direction=direction,
+        rule_id=SCOPE_RULE_ID,
+        description=description.rstrip(": "),
+        evidence=quote(found.sentence, words),
+        words=words,
+        change_index=index,
+        change_key=changeset.changes[index].key,
+    )
+
+
 def flag_changes(
     changeset: ChangeSet,
     rules: RuleSet,
@@ -220,8 +341,8 @@ def flag_changes(
 ) -> tuple[Flag, ...]:
     """Every Flag a ChangeSet raises, in the order of its changes. Cosmetic sets raise none.
 
-    `documents` (old, new), when given, lend each clause its context: the lead-in sentence of
-    the list it belongs to."""
+    `documents` (old, new), when given, lend each clause its context (the lead-in sentence of
+    the list it belongs to) and let the content licence be compared in the whole document."""
     if changeset.is_cosmetic:
         return ()
     old_leads, new_leads = lead_ins(documents[0]), lead_ins(documents[1])
@@ -231,8 +352,11 @@ def flag_changes(
             old_leads.get(change.old.key, "") if change.old else "",
             new_leads.get(change.new.key, "") if change.new else "",
         )
-        flags += flag_change(change, i, rules, context)
-    return tuple(_reconcile(flags))
+        flags += _clause_flags(change, i, rules, *_matches(change, rules, context))
+    flags = _reconcile(flags)
+    if any(r.category is Category.CONTENT_LICENSE for r in rules.rules):
+        flags = _licence_flags(flags, _pair(changeset, documents), changeset)
+    return tuple(sorted(flags, key=lambda f: f.change_index))
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,3 +168,112 @@ def test_the_one_policy_decides_threats() -> None:
     assert is_threat(flag(Category.PROTECTIVE, Direction.WEAKENED))
     assert not is_threat(flag(Category.OTHERS_MAY_NOT_TRAIN, Direction.INTRODUCED))
     assert is_alarming(Category.DATA_SHARING) and not is_alarming(Category.OPT_OUT)
+
+
+# Issue 17 class 4: a licence rewritten or moved into a reorganised section is compared with
+# its predecessor by scope (monitor.rules.scope), whatever the clause diff paired it with.
+
+
+def sections(*parts: tuple[str, list[str]]) -> Document:
+    builder = DocumentBuilder()
+    for heading, texts in parts:
+        builder.heading(2, heading)
+        for text in texts:
+            builder.text(text)
+    return builder.build("Terms")
+
+
+PAYMENTS = ("9. Payments", ["Fees are billed monthly in advance and are not refundable."])
+
+
+def licence_flags(old: Document, new: Document) -> list[Flag]:
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    return [f for f in flags if f.category is Category.CONTENT_LICENSE]
+
+
+def test_a_licence_moved_into_a_new_section_that_gains_sublicensing_and_perpetuity_alerts() -> None:
+    old = sections(
+        (
+            "4. Your Content",
+            [
+                "You keep ownership of what you post.",
+                "You grant us a worldwide, non-exclusive, royalty-free license to host, reproduce"
+                " and display your Content in order to run the service.",
+            ],
+        ),
+        PAYMENTS,
+    )
+    new = sections(
+        (
+            "2. What you allow us to do",
+            [
+                "When you upload material, you grant us a license to:",
+                "store, copy and publicly display your Content;",
+                "sublicense these rights to our partners.",
+                "This license is perpetual, worldwide and royalty-free.",
+            ],
+        ),
+        ("4. Your Content", ["You keep ownership of what you post."]),
+        PAYMENTS,
+    )
+    verdict = assess(flag_changes(diff(old, new), RULES, (old, new)))
+    assert verdict.alert and verdict.severity is Severity.MEDIUM
+    (licence,) = licence_flags(old, new)
+    assert licence.direction is Direction.STRENGTHENED
+    assert "perpetual" in licence.description and "sublicense" in licence.description
+
+
+def test_a_licence_rewritten_narrower_is_weakened_and_quiet() -> None:
+    old = sections(
+        (
+            "4. Your Content",
+            [
+                "By posting Content, you grant us permission to:",
+                "use, reproduce, modify, adapt and publicly display your Content in any media;",
+                "create derivative works from your Content;",
+                "grant others the right to do any of the above.",
+                "This license is worldwide and royalty-free.",
+            ],
+        ),
+        PAYMENTS,
+    )
+    new = sections(
+        (
+            "3. License to your Content",
+            [
+                "By posting Content, you grant us a limited, worldwide, royalty-free license to:",
+                "reproduce, modify, adapt and publicly display your Content;",
+                "let service providers that moderate content use it as necessary to operate the service.",
+            ],
+        ),
+        PAYMENTS,
+    )
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    assert not assess(flags).alert
+    assert [f.direction for f in licence_flags(old, new)] == [Direction.WEAKENED]
+
+
+def test_a_licence_reworded_with_the_same_scope_is_quiet() -> None:
+    old = sections(
+        (
+            "4. Your Content",
+            [
+                "You grant us a worldwide, non-exclusive, royalty-free license to host, reproduce"
+                " and display your Content.",
+            ],
+        ),
+        PAYMENTS,
+    )
+    new = sections(
+        (
+            "5. Rights you give us",
+            [
+                "Subject to these Terms, you grant us a worldwide, non-exclusive, royalty-free and"
+                " fully paid license to host, copy and display the Content you post.",
+            ],
+        ),
+        PAYMENTS,
+    )
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    assert not assess(flags).alert
+    assert all(f.direction is not Direction.STRENGTHENED for f in licence_flags(old, new))
