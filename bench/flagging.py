@@ -102,13 +102,23 @@ def pairs(rules: RuleSet, shared: Path, verbose: bool) -> None:
     by_family: dict[str, Counter[str]] = defaultdict(Counter)
     totals: dict[str, Counter[str]] = defaultdict(Counter)
     wrong = []
+    whole_changed = []  # pairs whose verdict the whole-document checks changed
     for case in load_cases(shared):
         old = parse((corpus / case["old_file"]).read_text())
         new = parse((corpus / case["new_file"]).read_text())
-        flags = flag_changes(diff(old, new), rules, documents=(old, new))
+        changeset = diff(old, new)
+        flags = flag_changes(changeset, rules, documents=(old, new))
         verdict = assess(flags)
         labels = case["labels"]
         gold = labels["alert"] == "yes"
+        clauses_only = assess(flag_changes(changeset, rules, (old, new), whole_documents=False))
+        if (clauses_only.alert, clauses_only.severity) != (verdict.alert, verdict.severity):
+            was, now, label = (
+                f"{v} alert" if v else "quiet"
+                for v in (clauses_only.severity, verdict.severity, labels["severity"])
+            )
+            mark = "right" if now == label else ("wrong, was right" if was == label else "wrong")
+            whole_changed.append(f"{case['id']}: {was} -> {now} (label {label}: {mark})")
         key = ("TP" if verdict.alert else "FN") if gold else ("FP" if verdict.alert else "TN")
         for bucket in (totals[case["split"]], totals["all"], by_family[case["family"]]):
             bucket[key] += 1
@@ -140,6 +150,12 @@ def pairs(rules: RuleSet, shared: Path, verbose: bool) -> None:
     )
     for family, c in sorted(bad.items()):
         print(f"     {family}: TP {c['TP']} FN {c['FN']} FP {c['FP']} TN {c['TN']}")
+    print(
+        f"   whole-document checks (licence scope, concepts per document; issue 17 classes 4-5)"
+        f" changed the verdict of {len(whole_changed)} pairs:"
+    )
+    for line in whole_changed:
+        print(f"     {line}")
     for line in wrong:
         print(f"   {line}")
 

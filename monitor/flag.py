@@ -195,8 +195,15 @@ def flag_change(
 
 
 def _clause_flags(
-    change: ClauseChange, index: int, rules: RuleSet, old: list[Match], new: list[Match]
+    change: ClauseChange,
+    index: int,
+    rules: RuleSet,
+    old: list[Match],
+    new: list[Match],
+    sentences: dict[tuple[int, str], str] | None = None,
 ) -> list[Flag]:
+    """The flags of one change from the Matches of its two sides; `sentences` gets the whole
+    sentence behind each flag's quote, by (change index, quote)."""
     flags = []
     for category in dict.fromkeys([m.category for m in new] + [m.category for m in old]):
         old_c = [m for m in old if m.category is category]
@@ -211,6 +218,9 @@ def _clause_flags(
             fresh = [m for m in new_c if m.sentence not in old_sentences] or new_c
             evidence = _strongest(fresh)
         rule = rules.by_id[evidence.rule_id]
+        quoted = quote(evidence.sentence, evidence.words)
+        if sentences is not None:
+            sentences[(index, quoted)] = evidence.sentence
         flags.append(
             Flag(
                 category=category,
@@ -218,7 +228,7 @@ def _clause_flags(
                 direction=direction,
                 rule_id=evidence.rule_id,
                 description=rule.description,
-                evidence=quote(evidence.sentence, evidence.words),
+                evidence=quoted,
                 words=evidence.words,
                 change_index=index,
                 change_key=change.key,
@@ -238,17 +248,40 @@ def _side_keys(change: ClauseChange, side: str) -> list[str]:
     return [p.key for p in change.parts] if parted and change.parts else [clause.key]
 
 
-class _Pair(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class _Pair:
     """What flag_changes knows of the two documents: their clauses in reading order as
-    (key, text, lead-in), and which clause keys each change touched."""
+    (key, text, lead-in), which clause keys each change touched, and the clauses no change
+    touched (key, text, lead-in in the new document, lead-in in the old one)."""
 
     old: list[tuple[str, str, str]]
     new: list[tuple[str, str, str]]
     changed_old: dict[str, int]  # clause key -> index of the change (not cosmetic, not moved)
     changed_new: dict[str, int]
+    unchanged: list[tuple[str, str, str, str]]
+    change_keys: list[str]
+
+    @property
+    def lead_changed(self) -> bool:
+        """Whether an unchanged clause now reads under another lead-in."""
+        return any(lead != old_lead for _, _, lead, old_lead in self.unchanged)
+
+    def nearest_change(self, key: str) -> int | None:
+        """The change nearest before clause `key` of the new document (the one that changed
+        its context), else the first change."""
+        best = None
+        for clause_key, _, _ in self.new:
+            if clause_key == key:
+                break
+            best = self.changed_new.get(clause_key, best)
+        return best if best is not None else (0 if self.change_keys else None)
 
 
-def _pair(changeset: ChangeSet, documents: tuple[Document | None, Document | None]) -> _Pair:
+def _pair(
+    changeset: ChangeSet,
+    documents: tuple[Document | None, Document | None],
+    leads: tuple[dict[str, str], dict[str, str]],
+) -> _Pair:
     changed: dict[str, dict[str, int]] = {"old": {}, "new": {}}
     for i, change in enumerate(changeset.changes):
         if change.cosmetic or change.kind in NO_FLAG_KINDS:
@@ -257,10 +290,9 @@ def _pair(changeset: ChangeSet, documents: tuple[Document | None, Document | Non
             for key in _side_keys(change, side):
                 changed[side].setdefault(key, i)
     sides = []
-    for document, side in zip(documents, ("old", "new"), strict=True):
+    for document, side, lead in zip(documents, ("old", "new"), leads, strict=True):
         if document is not None:
-            leads = lead_ins(document)
-            sides.append([(c.key, c.text, leads.get(c.key, "")) for c in document.clauses])
+            sides.append([(c.key, c.text, lead.get(c.key, "")) for c in document.clauses])
         else:  # only the changed clauses are known
             clauses = [
                 clause
@@ -270,14 +302,37 @@ def _pair(changeset: ChangeSet, documents: tuple[Document | None, Document | Non
                 if clause is not None
             ]
             sides.append([(c.key, c.text, "") for c in clauses])
-    return _Pair(sides[0], sides[1], changed["old"], changed["new"])
+    unchanged = []
+    if documents[0] is not None and documents[1] is not None:
+        old_leads = {text: lead for key, text, lead in sides[0] if key not in changed["old"]}
+        unchanged = [
+            (key, text, lead, old_leads.get(text, lead))
+            for key, text, lead in sides[1]
+            if key not in changed["new"]
+        ]
+    return _Pair(
+        sides[0],
+        sides[1],
+        changed["old"],
+        changed["new"],
+        unchanged,
+        [c.key for c in changeset.changes],
+    )
 
 
 def _licence_flags(flags: list[Flag], pair: _Pair, changeset: ChangeSet) -> list[Flag]:
     """The content-licence flags, from the licence's scope in the whole old and new document
     (monitor.rules.scope) instead of clause by clause: a licence rewritten, moved into a new
     section or split into list items is compared with its predecessor, whatever the clause
-    diff paired it with. Only a licence text that changed raises a flag."""
+    diff paired it with. Only a licence text that changed raises a flag, so the documents are
+    read only when a changed clause mentions a grant or a licence."""
+    if not any(
+        scope.LICENCE_HINT_RE.search(text)
+        for side, keys in ((pair.old, pair.changed_old), (pair.new, pair.changed_new))
+        for key, text, _ in side
+        if key in keys
+    ):
+        return [f for f in flags if f.category is not Category.CONTENT_LICENSE]
     comparisons = scope.compare(scope.licence_scopes(pair.old), scope.licence_scopes(pair.new))
     changed_licence = [c for c in comparisons if c.direction is not scope.Direction.SAME]
     if not changed_licence and not any(f.category is Category.CONTENT_LICENSE for f in flags):
@@ -334,28 +389,190 @@ def _licence_flag(comparison: scope.Comparison, pair: _Pair, changeset: ChangeSe
     )
 
 
+# The concepts checked against the whole documents (the content licence has its own check,
+# by scope), and those whose matches decide what a sentence means (a ban shadows AI words)
+DOCUMENT_CATEGORIES = frozenset(
+    {
+        Category.AI_TRAINING,
+        Category.THIRD_PARTY_AI,
+        Category.DATA_SHARING,
+        Category.OPT_OUT,
+        Category.PROTECTIVE,
+    }
+)
+SHADOWING = frozenset({Category.PROTECTIVE, Category.OTHERS_MAY_NOT_TRAIN})
+
+
+class _Profile:
+    """The concepts one document holds: per category, the rules that fired and the
+    sentences they fired on (canonical), and the Matches themselves with where they are."""
+
+    def __init__(self) -> None:
+        self.rules: dict[Category, set[str]] = {}
+        self.sentences: dict[Category, set[str]] = {}
+        self.matches: dict[Category, list[tuple[Match, int | None, str]]] = {}
+
+    def add(self, matches: Iterable[Match], index: int | None, key: str) -> None:
+        for m in matches:
+            if m.category in DOCUMENT_CATEGORIES:
+                self.rules.setdefault(m.category, set()).add(m.rule_id)
+                self.matches.setdefault(m.category, []).append((m, index, key))
+
+    def has_sentence(self, category: Category, sentence: str) -> bool:
+        known = self.sentences.get(category)
+        if known is None:
+            found = self.matches.get(category, [])
+            known = self.sentences[category] = {canonical(m.sentence) for m, _, _ in found}
+        return canonical(sentence) in known
+
+
+def _document_check(
+    flags: list[Flag],
+    rules: RuleSet,
+    pair: _Pair,
+    matched: list[tuple[list[Match], list[Match]]],
+    sentences: dict[tuple[int, str], str],
+) -> list[Flag]:
+    """Clause verdicts checked against a document-level one (issue 17 class 5). Clause
+    pairing is weak when a new policy is put above the old one or the whole policy is
+    rewritten: text that only moved reads as introduced (or removed), and a concept can come
+    from context (a lead-in rewritten above unchanged list items). Per concept, present in
+    the old document and in the new one:
+    - an introduced flag whose sentence the old document already held is dropped; one whose
+      rule already fired in the old document is `restated`, one whose category did is
+      `strengthened`;
+    - a removed flag whose sentence or rule the new document still holds is dropped;
+    - a strengthened or restated flag whose sentence the old document already held is dropped;
+    - a concept present in the new document and absent from the old one that no flag shows
+      is `introduced`.
+    Each document's sentences are matched once: the changed clauses' Matches are reused and
+    the unchanged clauses are matched only for the categories in question."""
+    changed_new = [m for _, new in matched for m in new if m.category in DOCUMENT_CATEGORIES]
+    changed_old = [m for old, _ in matched for m in old if m.category in DOCUMENT_CATEGORIES]
+    old, new = _Profile(), _Profile()
+    for i, (old_m, new_m) in enumerate(matched):
+        old.add(old_m, i, "")
+        new.add(new_m, i, "")
+    # an unchanged clause under a rewritten lead-in may say something new
+    everything = frozenset(DOCUMENT_CATEGORIES | SHADOWING)
+    context_new: set[Category] = set()
+    for key, text, lead, old_lead in pair.unchanged:
+        if lead != old_lead:
+            now = _without_shadowed(rules.match(text, everything, lead))
+            before = _without_shadowed(rules.match(text, everything, old_lead))
+            new.add(now, None, key)
+            old.add(before, None, key)
+            context_new |= {m.category for m in now} - {m.category for m in before}
+    asked = (
+        {
+            f.category
+            for f in flags
+            if f.category in DOCUMENT_CATEGORIES and f.direction is not Direction.WEAKENED
+        }
+        | ({m.category for m in changed_new} - {m.category for m in changed_old})
+        | (context_new & DOCUMENT_CATEGORIES)
+    )
+    if not asked:
+        return flags
+    wanted = frozenset(asked | SHADOWING)
+    for key, text, lead, old_lead in pair.unchanged:
+        if lead == old_lead:
+            found = _without_shadowed(rules.match(text, wanted, lead))
+            new.add(found, None, key)
+            old.add(found, None, key)
+    result = []
+    for flag in flags:
+        checked = _checked(flag, old, new, sentences.get((flag.change_index, flag.evidence)))
+        if checked is not None:
+            result.append(checked)
+    shown = {f.category for f in result if f.direction is not Direction.REMOVED}
+    for category in sorted(asked - shown - old.rules.keys(), key=lambda c: c.value):
+        present = new.matches.get(category)
+        if not present:
+            continue
+        match, index, key = max(present, key=lambda item: SEVERITY_ORDER[item[0].severity])
+        if index is None:
+            index = pair.nearest_change(key)
+            if index is None:
+                continue
+            key = key or pair.change_keys[index]
+        result.append(
+            Flag(
+                category=category,
+                severity=_severity(category, Direction.INTRODUCED, match.severity),
+                direction=Direction.INTRODUCED,
+                rule_id=match.rule_id,
+                description=rules.by_id[match.rule_id].description,
+                evidence=quote(match.sentence, match.words),
+                words=match.words,
+                change_index=index,
+                change_key=key or pair.change_keys[index],
+            )
+        )
+    return result
+
+
+def _checked(flag: Flag, old: _Profile, new: _Profile, sentence: str | None) -> Flag | None:
+    """`flag` as the two documents' concepts read it, or None when they show no change."""
+    category = flag.category
+    if category not in DOCUMENT_CATEGORIES or flag.direction is Direction.WEAKENED:
+        return flag
+    sentence = sentence or flag.evidence
+    if flag.direction is Direction.REMOVED:
+        if new.has_sentence(category, sentence) or flag.rule_id in new.rules.get(category, ()):
+            return None
+        return flag
+    if old.has_sentence(category, sentence):
+        return None  # the sentence was already there: moved or repeated
+    if flag.direction is not Direction.INTRODUCED:
+        return flag
+    before = old.rules.get(category, set())
+    if flag.rule_id in before:
+        direction = Direction.RESTATED
+    elif before:
+        direction = Direction.STRENGTHENED
+    else:
+        return flag
+    rule_severity = flag.severity  # introduced flags carry their rule's severity
+    return replace(
+        flag, direction=direction, severity=_severity(category, direction, rule_severity)
+    )
+
+
 def flag_changes(
     changeset: ChangeSet,
     rules: RuleSet,
     documents: tuple[Document | None, Document | None] = (None, None),
+    *,
+    whole_documents: bool = True,
 ) -> tuple[Flag, ...]:
     """Every Flag a ChangeSet raises, in the order of its changes. Cosmetic sets raise none.
 
     `documents` (old, new), when given, lend each clause its context (the lead-in sentence of
-    the list it belongs to) and let the content licence be compared in the whole document."""
+    the list it belongs to). The clause verdicts are then checked against the whole
+    documents: the content licence is compared by scope, and every other concept by whether
+    each document holds it (`whole_documents=False` skips both, for benchmarks that measure
+    what they change)."""
     if changeset.is_cosmetic:
         return ()
-    old_leads, new_leads = lead_ins(documents[0]), lead_ins(documents[1])
+    leads = (lead_ins(documents[0]), lead_ins(documents[1]))
     flags = []
+    matched = []
+    sentences: dict[tuple[int, str], str] = {}
     for i, change in enumerate(changeset.changes):
         context = (
-            old_leads.get(change.old.key, "") if change.old else "",
-            new_leads.get(change.new.key, "") if change.new else "",
+            leads[0].get(change.old.key, "") if change.old else "",
+            leads[1].get(change.new.key, "") if change.new else "",
         )
-        flags += _clause_flags(change, i, rules, *_matches(change, rules, context))
+        found = _matches(change, rules, context)
+        matched.append(found)
+        flags += _clause_flags(change, i, rules, *found, sentences)
     flags = _reconcile(flags)
-    if any(r.category is Category.CONTENT_LICENSE for r in rules.rules):
-        flags = _licence_flags(flags, _pair(changeset, documents), changeset)
+    if whole_documents:
+        pair = _pair(changeset, documents, leads)
+        if any(r.category is Category.CONTENT_LICENSE for r in rules.rules):
+            flags = _licence_flags(flags, pair, changeset)
+        flags = _document_check(flags, rules, pair, matched, sentences)
     return tuple(sorted(flags, key=lambda f: f.change_index))
 
 

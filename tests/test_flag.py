@@ -277,3 +277,77 @@ def test_a_licence_reworded_with_the_same_scope_is_quiet() -> None:
     flags = flag_changes(diff(old, new), RULES, (old, new))
     assert not assess(flags).alert
     assert all(f.direction is not Direction.STRENGTHENED for f in licence_flags(old, new))
+
+
+# Issue 17 class 5: clause verdicts checked against the whole documents.
+
+OLD_POLICY = [
+    ("1. About this policy", ["This policy explains how we handle information about you."]),
+    (
+        "2. How we use information",
+        [
+            "We use your email address to send you receipts and service notices.",
+            "We may use your content to train our AI models. Aggregated statistics help us plan"
+            " capacity, fix bugs in the apps and decide which regions need new servers.",
+        ],
+    ),
+    (
+        "3. Restrictions",
+        [
+            "You may not:",
+            "resell access to the service;",
+            "train machine learning models on your posts;",
+        ],
+    ),
+    PAYMENTS,
+]
+
+
+def test_a_prepended_policy_whose_list_makes_old_items_platform_uses_is_introduced() -> None:
+    old = sections(*OLD_POLICY[:1], *OLD_POLICY[2:])
+    upcoming = (
+        "0. Upcoming terms, effective next month",
+        [
+            "When you post, we may use the content you post to:",
+            "train machine learning models on your posts;",
+        ],
+    )
+    new = sections(upcoming, *OLD_POLICY[:1], *OLD_POLICY[2:])
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    training = [f for f in flags if f.category is Category.AI_TRAINING]
+    assert [f.direction for f in training] == [Direction.INTRODUCED]
+    assert "train machine learning models on your posts" in training[0].evidence
+    assert assess(flags).alert
+
+
+def test_a_prepended_copy_of_the_policy_with_the_same_ai_clause_raises_no_alert() -> None:
+    old = sections(*OLD_POLICY)
+    upcoming = [(f"New {heading}", texts) for heading, texts in OLD_POLICY]
+    upcoming[0] = ("New 1. About this policy", ["This updated policy takes effect next month."])
+    new = sections(*upcoming, *OLD_POLICY)
+    assert not assess(flag_changes(diff(old, new), RULES, (old, new))).alert
+
+
+def test_a_whole_rewrite_that_keeps_the_same_concepts_raises_no_alert() -> None:
+    old = sections(*OLD_POLICY)
+    new = sections(
+        ("Privacy at a glance", ["Here is a short summary of what happens to your information."]),
+        (
+            "Model improvement",
+            [
+                "Our products learn from how people use them, and from the feedback forms that"
+                " reach the support desk each week. We may use your content to train our AI models."
+            ],
+        ),
+        ("Receipts", ["Receipts and notices about the service go to your email address."]),
+        (
+            "Things you must not do",
+            [
+                "You may not:",
+                "resell access to the service;",
+                "train machine learning models on your posts;",
+            ],
+        ),
+        PAYMENTS,
+    )
+    assert not assess(flag_changes(diff(old, new), RULES, (old, new))).alert

@@ -28,6 +28,7 @@ know about diffs or flags, or do I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -239,11 +240,18 @@ BACK_REFERENCE_RE = re.compile(
 )
 FEEDBACK_RE = re.compile(r"\b(?:feedback|suggestions?|ideas?|comments?)\b", re.IGNORECASE)
 CONTENT_RE = re.compile(r"\bcontent\b|\bposts?\b|\buploads?\b|\bsubmissions?\b", re.IGNORECASE)
+# What users make: a right or permission (not called a licence) is one only over these
+WORK_RE = re.compile(
+    r"\b(?:content|posts?|uploads?|submissions?|materials?|photos?|photographs?|videos?"
+    r"|images?|recordings?|likeness|ugc)\b",
+    re.IGNORECASE,
+)
 AI_IO_RE = re.compile(
     r"\binputs?\s+(?:and|or|&)\s+outputs?\b|\boutputs?\s+(?:and|or|&)\s+inputs?\b"
     r"|\b(?:AI|artificial\s+intelligence|generative)[\s-]+(?:inputs?|outputs?|prompts?)\b|\bprompts\b",
     re.IGNORECASE,
 )
+LICENCE_HINT_RE = re.compile(r"grant|licen[cs]", re.IGNORECASE)  # cheap: no licence without it
 NEGATION_REACH = 12  # words before a term in which a negation (same clause) cancels it
 
 
@@ -292,13 +300,19 @@ def _negated(sentence: str, start: int) -> bool:
     return bool(NEGATION_BEFORE_RE.search(" ".join(words)))
 
 
+@functools.lru_cache(maxsize=4096)
 def is_grant(sentence: str) -> bool:
     """Whether `sentence` grants the platform a licence, right or permission (not one to users)."""
+    if not LICENCE_HINT_RE.search(sentence):
+        return False
     grant = USER_GRANT_RE.search(sentence)
     if grant is None or not LICENCE_NOUN_RE.search(sentence):
         return False
-    if grant.group(0).lower().endswith(("give", "gives")) and not LICENCE_RE.search(sentence):
-        return False  # "you give us permission to contact you" is not a licence
+    if not LICENCE_RE.search(sentence) and (
+        grant.group(0).lower().endswith(("give", "gives"))
+        or not (WORK_RE.search(sentence) or AI_IO_RE.search(sentence))
+    ):
+        return False  # a right or permission over something else: "permission to contact you"
     return not TO_USER_RE.search(sentence) or bool(EXPLICIT_USER_GRANT_RE.search(sentence))
 
 
@@ -309,9 +323,6 @@ def licensed(sentence: str) -> Licensed:
     if FEEDBACK_RE.search(sentence) and not CONTENT_RE.search(sentence):
         return Licensed.FEEDBACK
     return Licensed.CONTENT
-
-
-LICENCE_HINT_RE = re.compile(r"grant|licen[cs]|right|permission", re.IGNORECASE)
 
 
 def licence_scopes(clauses: Iterable[tuple[str, str, str]]) -> dict[Licensed, Scope]:
@@ -341,7 +352,11 @@ def _target(unit: Unit, current: Licensed | None) -> Licensed | None:
         return licensed(unit.text)
     if unit.lead_in and is_grant(unit.lead_in):
         return licensed(f"{unit.lead_in} {unit.text}")
-    if BACK_REFERENCE_RE.search(unit.text) and not TO_USER_RE.search(unit.text):
+    if (
+        LICENCE_HINT_RE.search(unit.text)
+        and BACK_REFERENCE_RE.search(unit.text)
+        and not TO_USER_RE.search(unit.text)
+    ):
         return current or Licensed.CONTENT
     return None
 
