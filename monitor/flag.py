@@ -418,6 +418,15 @@ class _Profile:
                 self.rules.setdefault(m.category, set()).add(m.rule_id)
                 self.matches.setdefault(m.category, []).append((m, index, key))
 
+    def words(self, category: Category, rule_id: str) -> set[str]:
+        """The words (lower-cased) `rule_id` fired on in this document."""
+        return {
+            w.lower()
+            for m, _, _ in self.matches.get(category, [])
+            if m.rule_id == rule_id
+            for w in m.words
+        }
+
     def has_sentence(self, category: Category, sentence: str) -> bool:
         known = self.sentences.get(category)
         if known is None:
@@ -439,8 +448,8 @@ def _document_check(
     from context (a lead-in rewritten above unchanged list items). Per concept, present in
     the old document and in the new one:
     - an introduced flag whose sentence the old document already held is dropped; one whose
-      rule already fired in the old document is `restated`, one whose category did is
-      `strengthened`;
+      rule already fired in the old document on all of its words is `restated`, one whose
+      rule or category did with other words is `strengthened`;
     - a removed flag whose sentence or rule the new document still holds is dropped;
     - a strengthened or restated flag whose sentence the old document already held is dropped;
     - a concept present in the new document and absent from the old one that no flag shows
@@ -528,7 +537,10 @@ def _checked(flag: Flag, old: _Profile, new: _Profile, sentence: str | None) -> 
         return flag
     before = old.rules.get(category, set())
     if flag.rule_id in before:
-        direction = Direction.RESTATED
+        # the same rule, with no word it did not fire on before: the concept restated
+        said = old.words(category, flag.rule_id)
+        fresh = {w.lower() for w in flag.words} - said
+        direction = Direction.STRENGTHENED if fresh else Direction.RESTATED
     elif before:
         direction = Direction.STRENGTHENED
     else:

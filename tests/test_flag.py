@@ -351,3 +351,20 @@ def test_a_whole_rewrite_that_keeps_the_same_concepts_raises_no_alert() -> None:
         PAYMENTS,
     )
     assert not assess(flag_changes(diff(old, new), RULES, (old, new))).alert
+
+
+def test_a_training_clause_added_beside_the_same_concept_is_restated_or_strengthened_by_its_words() -> (
+    None
+):
+    def added(sentence: str) -> list[tuple[Direction, Severity]]:
+        base = ("2. How we use content", ["We may use your content to train our AI models."])
+        old, new = sections(base, PAYMENTS), sections(base, ("3. More", [sentence]), PAYMENTS)
+        flags = flag_changes(diff(old, new), RULES, (old, new))
+        return [(f.direction, f.severity) for f in flags if f.category is Category.AI_TRAINING]
+
+    assert added("For example, your content helps us train our AI models.") == [
+        (Direction.RESTATED, Severity.LOW)
+    ]
+    assert added("We may also use your photos to train our generative models.") == [
+        (Direction.STRENGTHENED, Severity.MEDIUM)
+    ]
