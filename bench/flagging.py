@@ -9,7 +9,8 @@ it is absent. Sections:
    categories are decided by hand-written rules only (no weight is learned for them; the
    learned pack holds CLAUDETTE categories), so every figure here is already "without the
    family scored" for learned weights; the per-family table is the check on hand-written rules.
-   Rule terms that occur in the text of only one family are listed (an overfit by construction).
+   Rule terms and licence-scope terms that occur in the text of only one family are listed (an
+   overfit by construction).
 2. sentences.yaml (332 labelled sentences, lead-ins as context): category macro-F1 over the six
    labels and actor accuracy, and protective sentences classed as a threat category.
 3. ai-terms-changes sentences.jsonl (issue 5): per-label precision, recall, F1.
@@ -172,15 +173,25 @@ def single_family_terms(rules: RuleSet, shared: Path) -> None:
         texts[row["family"]].append(row["text"] + "\n" + row.get("lead_in", ""))
     joined = {f: "\n".join(t) for f, t in texts.items()}
     from monitor.rules.files import rule_terms
+    from monitor.rules.language import compile_terms
+    from monitor.rules.scope import LEXICON
 
     single = []
-    for rule in rules.rules:
-        if rule.category not in CREATOR_CATEGORIES:
-            continue
-        for term, pattern in rule_terms(rule):
-            found = [f for f, text in joined.items() if pattern.search(text)]
-            if len(found) == 1:
-                single.append(f"{rule.id}: {term!r} (only {found[0]})")
+    terms = [
+        (rule.id, term, pattern)
+        for rule in rules.rules
+        if rule.category in CREATOR_CATEGORIES
+        for term, pattern in rule_terms(rule)
+    ]
+    terms += [
+        (f"scope {concept.name}", term, compile_terms([term]))
+        for concept, words in LEXICON.items()
+        for term in words
+    ]
+    for where, term, pattern in terms:
+        found = [f for f, text in joined.items() if pattern.search(text)]
+        if len(found) == 1:
+            single.append(f"{where}: {term!r} (only {found[0]})")
     print(f"\n   rule terms found in the text of only one family ({len(single)}):")
     for line in single:
         print(f"     {line}")

@@ -65,3 +65,13 @@ def test_comparison_wider_narrower_same_and_severity_by_what_was_added() -> None
     unlimited = one(limited_text := base.replace("Content.", "Content solely to run it."), base)
     assert unlimited.direction is Direction.WIDER and limited_text
     assert one(base, base.replace("royalty-free", "fully paid")).direction is Direction.SAME
+
+
+def test_this_licence_after_a_licence_granted_to_users_is_about_that_one() -> None:
+    found = licence_scopes(
+        [
+            ("a", "You grant us a worldwide license to host your Content.", ""),
+            ("b", "We grant you a license to use the app. This license is perpetual.", ""),
+        ]
+    )
+    assert {c.name for c in found[Licensed.CONTENT].concepts} == {"host", "worldwide"}

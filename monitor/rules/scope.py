@@ -80,7 +80,6 @@ LEXICON: dict[Concept, tuple[str, ...]] = {
         "derivative work*",
         "derivatives",
         "adaptations",
-        "incorporate into other works",
     ),
     Concept(Kind.RIGHT, "distribute", Severity.LOW): (
         "distribut*",
@@ -126,10 +125,8 @@ LEXICON: dict[Concept, tuple[str, ...]] = {
         "sub-licens*",
         "sub licens*",
         "multiple tiers",
-        "grant others",
-        "authorize others",
-        "authorise others",
-        "permit others",
+        # others as grantees: "grant others the right", "allow others to use"
+        r"re:\b(?:grant|allow|permit|authori[sz]e|enable|let)\s+(?:any\s+)?others\b",
         "partners",
         "affiliates",
         "third parties",
@@ -330,18 +327,21 @@ def licence_scopes(clauses: Iterable[tuple[str, str, str]]) -> dict[Licensed, Sc
     each as (key, text, lead-in): the grants to the platform, the units they lead, and the
     sentences that refer back to them."""
     scopes: dict[Licensed, Scope] = {}
-    current: Licensed | None = None  # the object of the last grant read
+    # the object of the last licence read: "this licence" refers to it (None: to a licence
+    # granted to users, or to none yet)
+    current: Licensed | None = None
     for key, text, lead_in in clauses:
         lead_grant = bool(lead_in) and is_grant(lead_in)
         if not lead_grant and not LICENCE_HINT_RE.search(text):
             continue
         for unit in split_units(text, lead_in):
             target = _target(unit, current)
-            if target is None:
-                continue
             if is_grant(unit.text):
                 current = target
-            scopes.setdefault(target, Scope()).add(unit.text, key)
+            elif LICENCE_RE.search(unit.text) and TO_USER_RE.search(unit.text):
+                current = None  # "we grant you a licence ...": what follows is about it
+            if target is not None:
+                scopes.setdefault(target, Scope()).add(unit.text, key)
     scopes.pop(Licensed.FEEDBACK, None)
     return scopes
 
@@ -357,7 +357,7 @@ def _target(unit: Unit, current: Licensed | None) -> Licensed | None:
         and BACK_REFERENCE_RE.search(unit.text)
         and not TO_USER_RE.search(unit.text)
     ):
-        return current or Licensed.CONTENT
+        return current
     return None
 
 
