@@ -450,7 +450,8 @@ def _document_check(
     - an introduced flag whose sentence the old document already held is dropped; one whose
       rule already fired in the old document on all of its words is `restated`, one whose
       rule or category did with other words is `strengthened`;
-    - a removed flag whose sentence or rule the new document still holds is dropped;
+    - a removed flag whose sentence, or whose rule on all of its words, the new document
+      still holds is dropped;
     - a strengthened or restated flag whose sentence the old document already held is dropped;
     - a concept present in the new document and absent from the old one that no flag shows
       is `introduced`.
@@ -528,9 +529,10 @@ def _checked(flag: Flag, old: _Profile, new: _Profile, sentence: str | None) -> 
         return flag
     sentence = sentence or flag.evidence
     if flag.direction is Direction.REMOVED:
-        if new.has_sentence(category, sentence) or flag.rule_id in new.rules.get(category, ()):
-            return None
-        return flag
+        still = flag.rule_id in new.rules.get(category, ()) and not (
+            {w.lower() for w in flag.words} - new.words(category, flag.rule_id)
+        )
+        return None if still or new.has_sentence(category, sentence) else flag
     if old.has_sentence(category, sentence):
         return None  # the sentence was already there: moved or repeated
     if flag.direction is not Direction.INTRODUCED:

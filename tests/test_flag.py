@@ -368,3 +368,13 @@ def test_a_training_clause_added_beside_the_same_concept_is_restated_or_strength
     assert added("We may also use your photos to train our generative models.") == [
         (Direction.STRENGTHENED, Severity.MEDIUM)
     ]
+
+
+def test_a_promise_removed_while_another_promise_stays_still_alerts() -> None:
+    kept = ("2. Promises", ["We do not use your messages to train our AI models."])
+    gone = "We do not use your photos to train generative AI."
+    old = sections(kept, ("3. Uploads", ["Uploads are stored in the EU. " + gone]), PAYMENTS)
+    new = sections(kept, ("3. Uploads", ["Uploads are stored in the EU."]), PAYMENTS)
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    assert [(f.category, f.direction) for f in flags] == [(Category.PROTECTIVE, Direction.REMOVED)]
+    assert assess(flags).alert
