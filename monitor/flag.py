@@ -325,11 +325,11 @@ def _licence_flags(flags: list[Flag], pair: _Pair, changeset: ChangeSet) -> list
     (monitor.rules.scope) instead of clause by clause: a licence rewritten, moved into a new
     section or split into list items is compared with its predecessor, whatever the clause
     diff paired it with. Only a licence text that changed raises a flag, so the documents are
-    read only when a changed clause mentions a grant or a licence."""
+    read only when a changed clause holds a licence sentence."""
     if not any(
-        scope.LICENCE_HINT_RE.search(text)
+        scope.holds_licence(text, lead)
         for side, keys in ((pair.old, pair.changed_old), (pair.new, pair.changed_new))
-        for key, text, _ in side
+        for key, text, lead in side
         if key in keys
     ):
         return [f for f in flags if f.category is not Category.CONTENT_LICENSE]

@@ -75,3 +75,12 @@ def test_this_licence_after_a_licence_granted_to_users_is_about_that_one() -> No
         ]
     )
     assert {c.name for c in found[Licensed.CONTENT].concepts} == {"host", "worldwide"}
+
+
+def test_a_clause_holds_a_licence_when_it_grants_one_refers_back_to_it_or_is_led_by_one() -> None:
+    from monitor.rules.scope import holds_licence
+
+    assert holds_licence("For example, this license includes the right to train AI models.")
+    assert holds_licence("host your Content;", "You grant us a licence to:")
+    assert not holds_licence("The software is licensed to you under the MIT licence.")
+    assert not holds_licence("We keep your posts for thirty days.")

@@ -346,6 +346,19 @@ def licence_scopes(clauses: Iterable[tuple[str, str, str]]) -> dict[Licensed, Sc
     return scopes
 
 
+def holds_licence(text: str, lead_in: str = "") -> bool:
+    """Whether a clause (with its lead-in) holds a licence sentence: a grant, an item a grant
+    leads, or a sentence about "this licence"."""
+    if lead_in and is_grant(lead_in):
+        return True
+    if not LICENCE_HINT_RE.search(text):
+        return False
+    return any(
+        is_grant(unit.text) or is_grant(unit.lead_in) or BACK_REFERENCE_RE.search(unit.text)
+        for unit in split_units(text, lead_in)
+    )
+
+
 def _target(unit: Unit, current: Licensed | None) -> Licensed | None:
     """The object of the licence `unit` belongs to, or None when it belongs to none."""
     if is_grant(unit.text):
