@@ -6,7 +6,9 @@ restated), a severity, the rule id and the quoted words that fired; and the asse
 ChangeSet's flags: is it a threat a creator should hear about, and how serious. A promise not
 to train is good news (protective), never a threat; a protective promise that is removed or
 hedged ("by default, we do not train...") is. Cosmetic, moved and renumbered changes yield
-nothing. Must never: do I/O, or know how alerts are published.
+nothing. Clause verdicts are checked against the two whole documents: the content licence is
+compared by scope (monitor.rules.scope), every other concept by whether each document holds
+it (issue 17 classes 4-5). Must never: do I/O, or know how alerts are published.
 """
 
 from __future__ import annotations
