@@ -360,9 +360,15 @@ def _licence_flag(comparison: scope.Comparison, pair: _Pair, changeset: ChangeSe
     found = comparison.evidence
     if found is None:
         return None
-    index = pair.changed_new.get(found.key)
-    if index is None or comparison.direction is scope.Direction.REMOVED:
-        index = pair.changed_old.get(found.key, index)
+    index = next(
+        (
+            changed[found.key]
+            for clauses, changed in ((pair.new, pair.changed_new), (pair.old, pair.changed_old))
+            if found.key in changed
+            and any(key == found.key and found.sentence in text for key, text, _ in clauses)
+        ),
+        None,
+    )
     if index is None:
         return None  # the difference is not in any changed clause's text
     direction = SCOPE_DIRECTION[comparison.direction]

@@ -84,3 +84,14 @@ def test_a_clause_holds_a_licence_when_it_grants_one_refers_back_to_it_or_is_led
     assert holds_licence("host your Content;", "You grant us a licence to:")
     assert not holds_licence("The software is licensed to you under the MIT licence.")
     assert not holds_licence("We keep your posts for thirty days.")
+
+
+def test_a_new_licence_is_quoted_where_its_weightiest_concept_is() -> None:
+    new = scopes(
+        "Licence grant.",
+        "You grant us a license to host your Content.",
+        "This license also covers training our AI models on it.",
+    )
+    (introduced,) = compare({}, new)
+    assert introduced.direction is Direction.INTRODUCED and introduced.severity is Severity.HIGH
+    assert introduced.evidence is not None and "AI models" in introduced.evidence.sentence

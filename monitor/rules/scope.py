@@ -420,6 +420,8 @@ def compare(old: dict[Licensed, Scope], new: dict[Licensed, Scope]) -> list[Comp
             assert present is not None
             concepts = tuple(c for c in present.concepts if c.kind is not Kind.LIMIT)
             evidence = Found("", *present.sentences[0])
+            if concepts:  # where the concept worth most is
+                evidence = present.concepts[max(concepts, key=lambda c: SEVERITY_ORDER[c.severity])]
             if before is None:
                 severity = _worth(what, concepts, introduced=True)
                 result.append(
