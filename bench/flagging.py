@@ -9,7 +9,8 @@ it is absent. Sections:
    categories are decided by hand-written rules only (no weight is learned for them; the
    learned pack holds CLAUDETTE categories), so every figure here is already "without the
    family scored" for learned weights; the per-family table is the check on hand-written rules.
-   Rule terms that occur in the text of only one family are listed (an overfit by construction).
+   Rule terms and licence-scope terms that occur in the text of only one family are listed (an
+   overfit by construction).
 2. sentences.yaml (332 labelled sentences, lead-ins as context): category macro-F1 over the six
    labels and actor accuracy, and protective sentences classed as a threat category.
 3. ai-terms-changes sentences.jsonl (issue 5): per-label precision, recall, F1.
@@ -102,13 +103,23 @@ def pairs(rules: RuleSet, shared: Path, verbose: bool) -> None:
     by_family: dict[str, Counter[str]] = defaultdict(Counter)
     totals: dict[str, Counter[str]] = defaultdict(Counter)
     wrong = []
+    whole_changed = []  # pairs whose verdict the whole-document checks changed
     for case in load_cases(shared):
         old = parse((corpus / case["old_file"]).read_text())
         new = parse((corpus / case["new_file"]).read_text())
-        flags = flag_changes(diff(old, new), rules, documents=(old, new))
+        changeset = diff(old, new)
+        flags = flag_changes(changeset, rules, documents=(old, new))
         verdict = assess(flags)
         labels = case["labels"]
         gold = labels["alert"] == "yes"
+        clauses_only = assess(flag_changes(changeset, rules, (old, new), whole_documents=False))
+        if (clauses_only.alert, clauses_only.severity) != (verdict.alert, verdict.severity):
+            was, now, label = (
+                f"{v} alert" if v else "quiet"
+                for v in (clauses_only.severity, verdict.severity, labels["severity"])
+            )
+            mark = "right" if now == label else ("wrong, was right" if was == label else "wrong")
+            whole_changed.append(f"{case['id']}: {was} -> {now} (label {label}: {mark})")
         key = ("TP" if verdict.alert else "FN") if gold else ("FP" if verdict.alert else "TN")
         for bucket in (totals[case["split"]], totals["all"], by_family[case["family"]]):
             bucket[key] += 1
@@ -140,6 +151,12 @@ def pairs(rules: RuleSet, shared: Path, verbose: bool) -> None:
     )
     for family, c in sorted(bad.items()):
         print(f"     {family}: TP {c['TP']} FN {c['FN']} FP {c['FP']} TN {c['TN']}")
+    print(
+        f"   whole-document checks (licence scope, concepts per document; issue 17 classes 4-5)"
+        f" changed the verdict of {len(whole_changed)} pairs:"
+    )
+    for line in whole_changed:
+        print(f"     {line}")
     for line in wrong:
         print(f"   {line}")
 
@@ -156,15 +173,25 @@ def single_family_terms(rules: RuleSet, shared: Path) -> None:
         texts[row["family"]].append(row["text"] + "\n" + row.get("lead_in", ""))
     joined = {f: "\n".join(t) for f, t in texts.items()}
     from monitor.rules.files import rule_terms
+    from monitor.rules.language import compile_terms
+    from monitor.rules.scope import LEXICON
 
     single = []
-    for rule in rules.rules:
-        if rule.category not in CREATOR_CATEGORIES:
-            continue
-        for term, pattern in rule_terms(rule):
-            found = [f for f, text in joined.items() if pattern.search(text)]
-            if len(found) == 1:
-                single.append(f"{rule.id}: {term!r} (only {found[0]})")
+    terms = [
+        (rule.id, term, pattern)
+        for rule in rules.rules
+        if rule.category in CREATOR_CATEGORIES
+        for term, pattern in rule_terms(rule)
+    ]
+    terms += [
+        (f"scope {concept.name}", term, compile_terms([term]))
+        for concept, words in LEXICON.items()
+        for term in words
+    ]
+    for where, term, pattern in terms:
+        found = [f for f, text in joined.items() if pattern.search(text)]
+        if len(found) == 1:
+            single.append(f"{where}: {term!r} (only {found[0]})")
     print(f"\n   rule terms found in the text of only one family ({len(single)}):")
     for line in single:
         print(f"     {line}")

@@ -6,7 +6,9 @@ restated), a severity, the rule id and the quoted words that fired; and the asse
 ChangeSet's flags: is it a threat a creator should hear about, and how serious. A promise not
 to train is good news (protective), never a threat; a protective promise that is removed or
 hedged ("by default, we do not train...") is. Cosmetic, moved and renumbered changes yield
-nothing. Must never: do I/O, or know how alerts are published.
+nothing. Clause verdicts are checked against the two whole documents: the content licence is
+compared by scope (monitor.rules.scope), every other concept by whether each document holds
+it (issue 17 classes 4-5). Must never: do I/O, or know how alerts are published.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from monitor.model import (
     Match,
     Severity,
 )
+from monitor.rules import scope
 from monitor.rules.language import MAX_LEAD_IN_CHARS, Actor, RuleSet, prohibits_others
 from monitor.rules.policy import THREAT_CATEGORIES, is_good_news, is_threat
 
@@ -174,15 +177,35 @@ def lead_ins(document: Document | None) -> dict[str, str]:
     return result
 
 
+def _matches(
+    change: ClauseChange, rules: RuleSet, context: tuple[str, str]
+) -> tuple[list[Match], list[Match]]:
+    """The Matches of a change's old and new clause (none for cosmetic and moved changes)."""
+    if change.cosmetic or change.kind in NO_FLAG_KINDS:
+        return [], []
+    old = _without_shadowed(rules.match(change.old.text, None, context[0])) if change.old else []
+    new = _without_shadowed(rules.match(change.new.text, None, context[1])) if change.new else []
+    return old, new
+
+
 def flag_change(
     change: ClauseChange, index: int, rules: RuleSet, context: tuple[str, str] = ("", "")
 ) -> list[Flag]:
     """The Flags one clause change raises; `context` holds the lead-ins of its old and new
     clause."""
-    if change.cosmetic or change.kind in NO_FLAG_KINDS:
-        return []
-    old = _without_shadowed(rules.match(change.old.text, None, context[0])) if change.old else []
-    new = _without_shadowed(rules.match(change.new.text, None, context[1])) if change.new else []
+    return _clause_flags(change, index, rules, *_matches(change, rules, context))
+
+
+def _clause_flags(
+    change: ClauseChange,
+    index: int,
+    rules: RuleSet,
+    old: list[Match],
+    new: list[Match],
+    sentences: dict[tuple[int, str], str] | None = None,
+) -> list[Flag]:
+    """The flags of one change from the Matches of its two sides; `sentences` gets the whole
+    sentence behind each flag's quote, by (change index, quote)."""
     flags = []
     for category in dict.fromkeys([m.category for m in new] + [m.category for m in old]):
         old_c = [m for m in old if m.category is category]
@@ -197,6 +220,9 @@ def flag_change(
             fresh = [m for m in new_c if m.sentence not in old_sentences] or new_c
             evidence = _strongest(fresh)
         rule = rules.by_id[evidence.rule_id]
+        quoted = quote(evidence.sentence, evidence.words)
+        if sentences is not None:
+            sentences[(index, quoted)] = evidence.sentence
         flags.append(
             Flag(
                 category=category,
@@ -204,7 +230,7 @@ def flag_change(
                 direction=direction,
                 rule_id=evidence.rule_id,
                 description=rule.description,
-                evidence=quote(evidence.sentence, evidence.words),
+                evidence=quoted,
                 words=evidence.words,
                 change_index=index,
                 change_key=change.key,
@@ -213,26 +239,363 @@ def flag_change(
     return flags
 
 
+def _side_keys(change: ClauseChange, side: str) -> list[str]:
+    """The keys of the clauses on one side of a change (each part of a split or merge)."""
+    clause = change.old if side == "old" else change.new
+    if clause is None:
+        return []
+    parted = (side == "old" and change.kind is ChangeKind.MERGED) or (
+        side == "new" and change.kind is ChangeKind.SPLIT
+    )
+    return [p.key for p in change.parts] if parted and change.parts else [clause.key]
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    """What flag_changes knows of the two documents: their clauses in reading order as
+    (key, text, lead-in), which clause keys each change touched, and the clauses no change
+    touched (key, text, lead-in in the new document, lead-in in the old one)."""
+
+    old: list[tuple[str, str, str]]
+    new: list[tuple[str, str, str]]
+    changed_old: dict[str, int]  # clause key -> index of the change (not cosmetic, not moved)
+    changed_new: dict[str, int]
+    unchanged: list[tuple[str, str, str, str]]
+    change_keys: list[str]
+
+    @property
+    def lead_changed(self) -> bool:
+        """Whether an unchanged clause now reads under another lead-in."""
+        return any(lead != old_lead for _, _, lead, old_lead in self.unchanged)
+
+    def nearest_change(self, key: str) -> int | None:
+        """The change nearest before clause `key` of the new document (the one that changed
+        its context), else the first change."""
+        best = None
+        for clause_key, _, _ in self.new:
+            if clause_key == key:
+                break
+            best = self.changed_new.get(clause_key, best)
+        return best if best is not None else (0 if self.change_keys else None)
+
+
+def _pair(
+    changeset: ChangeSet,
+    documents: tuple[Document | None, Document | None],
+    leads: tuple[dict[str, str], dict[str, str]],
+) -> _Pair:
+    changed: dict[str, dict[str, int]] = {"old": {}, "new": {}}
+    for i, change in enumerate(changeset.changes):
+        if change.cosmetic or change.kind in NO_FLAG_KINDS:
+            continue
+        for side in ("old", "new"):
+            for key in _side_keys(change, side):
+                changed[side].setdefault(key, i)
+    sides = []
+    for document, side, lead in zip(documents, ("old", "new"), leads, strict=True):
+        if document is not None:
+            sides.append([(c.key, c.text, lead.get(c.key, "")) for c in document.clauses])
+        else:  # only the changed clauses are known
+            clauses = [
+                clause
+                for change in changeset.changes
+                if not change.cosmetic and change.kind not in NO_FLAG_KINDS
+                for clause in ([change.old] if side == "old" else [change.new])
+                if clause is not None
+            ]
+            sides.append([(c.key, c.text, "") for c in clauses])
+    unchanged = []
+    if documents[0] is not None and documents[1] is not None:
+        old_leads = {text: lead for key, text, lead in sides[0] if key not in changed["old"]}
+        unchanged = [
+            (key, text, lead, old_leads.get(text, lead))
+            for key, text, lead in sides[1]
+            if key not in changed["new"]
+        ]
+    return _Pair(
+        sides[0],
+        sides[1],
+        changed["old"],
+        changed["new"],
+        unchanged,
+        [c.key for c in changeset.changes],
+    )
+
+
+def _licence_flags(flags: list[Flag], pair: _Pair, changeset: ChangeSet) -> list[Flag]:
+    """The content-licence flags, from the licence's scope in the whole old and new document
+    (monitor.rules.scope) instead of clause by clause: a licence rewritten, moved into a new
+    section or split into list items is compared with its predecessor, whatever the clause
+    diff paired it with. Only a licence text that changed raises a flag, so the documents are
+    read only when a changed clause holds a licence sentence."""
+    if not any(
+        scope.holds_licence(text, lead)
+        for side, keys in ((pair.old, pair.changed_old), (pair.new, pair.changed_new))
+        for key, text, lead in side
+        if key in keys
+    ):
+        return [f for f in flags if f.category is not Category.CONTENT_LICENSE]
+    comparisons = scope.compare(scope.licence_scopes(pair.old), scope.licence_scopes(pair.new))
+    changed_licence = [c for c in comparisons if c.direction is not scope.Direction.SAME]
+    if not changed_licence and not any(f.category is Category.CONTENT_LICENSE for f in flags):
+        return flags
+    result = [f for f in flags if f.category is not Category.CONTENT_LICENSE]
+    for comparison in changed_licence:
+        flag = _licence_flag(comparison, pair, changeset)
+        if flag is not None:
+            result.append(flag)
+    return result
+
+
+SCOPE_DIRECTION = {
+    scope.Direction.INTRODUCED: Direction.INTRODUCED,
+    scope.Direction.REMOVED: Direction.REMOVED,
+    scope.Direction.WIDER: Direction.STRENGTHENED,
+    scope.Direction.NARROWER: Direction.WEAKENED,
+}
+SCOPE_RULE_ID = "content_license.scope"
+
+
+def _licence_flag(comparison: scope.Comparison, pair: _Pair, changeset: ChangeSet) -> Flag | None:
+    found = comparison.evidence
+    if found is None:
+        return None
+    index = next(
+        (
+            changed[found.key]
+            for clauses, changed in ((pair.new, pair.changed_new), (pair.old, pair.changed_old))
+            if found.key in changed
+            and any(key == found.key and found.sentence in text for key, text, _ in clauses)
+        ),
+        None,
+    )
+    if index is None:
+        return None  # the difference is not in any changed clause's text
+    direction = SCOPE_DIRECTION[comparison.direction]
+    what = comparison.licensed.value
+    if direction in (Direction.INTRODUCED, Direction.STRENGTHENED):
+        concepts = comparison.added
+        description = f"A licence over your {what} is new or wider: " + ", ".join(
+            c.name if c.kind is not scope.Kind.LIMIT else f"no longer {c.name}" for c in concepts
+        )
+    else:
+        concepts = comparison.dropped
+        description = f"The licence over your {what} is narrower or gone: " + ", ".join(
+            c.name if c.kind is not scope.Kind.LIMIT else f"now {c.name}" for c in concepts
+        )
+    words = (found.words,) if found.words else ()
+    return Flag(
+        category=Category.CONTENT_LICENSE,
+        severity=comparison.severity,
+        direction=direction,
+        rule_id=SCOPE_RULE_ID,
+        description=description.rstrip(": "),
+        evidence=quote(found.sentence, words),
+        words=words,
+        change_index=index,
+        change_key=changeset.changes[index].key,
+    )
+
+
+# The concepts checked against the whole documents (the content licence has its own check,
+# by scope), and those whose matches decide what a sentence means (a ban shadows AI words)
+DOCUMENT_CATEGORIES = frozenset(
+    {
+        Category.AI_TRAINING,
+        Category.THIRD_PARTY_AI,
+        Category.DATA_SHARING,
+        Category.OPT_OUT,
+        Category.PROTECTIVE,
+    }
+)
+SHADOWING = frozenset({Category.PROTECTIVE, Category.OTHERS_MAY_NOT_TRAIN})
+
+
+class _Profile:
+    """The concepts one document holds: per category, the rules that fired and the
+    sentences they fired on (canonical), and the Matches themselves with where they are."""
+
+    def __init__(self) -> None:
+        self.rules: dict[Category, set[str]] = {}
+        self.sentences: dict[Category, set[str]] = {}
+        self.matches: dict[Category, list[tuple[Match, int | None, str]]] = {}
+
+    def add(self, matches: Iterable[Match], index: int | None, key: str) -> None:
+        for m in matches:
+            if m.category in DOCUMENT_CATEGORIES:
+                self.rules.setdefault(m.category, set()).add(m.rule_id)
+                self.matches.setdefault(m.category, []).append((m, index, key))
+
+    def words(self, category: Category, rule_id: str) -> set[str]:
+        """The words (lower-cased) `rule_id` fired on in this document."""
+        return {
+            w.lower()
+            for m, _, _ in self.matches.get(category, [])
+            if m.rule_id == rule_id
+            for w in m.words
+        }
+
+    def has_sentence(self, category: Category, sentence: str) -> bool:
+        known = self.sentences.get(category)
+        if known is None:
+            found = self.matches.get(category, [])
+            known = self.sentences[category] = {canonical(m.sentence) for m, _, _ in found}
+        return canonical(sentence) in known
+
+
+def _document_check(
+    flags: list[Flag],
+    rules: RuleSet,
+    pair: _Pair,
+    matched: list[tuple[list[Match], list[Match]]],
+    sentences: dict[tuple[int, str], str],
+) -> list[Flag]:
+    """Clause verdicts checked against a document-level one (issue 17 class 5). Clause
+    pairing is weak when a new policy is put above the old one or the whole policy is
+    rewritten: text that only moved reads as introduced (or removed), and a concept can come
+    from context (a lead-in rewritten above unchanged list items). Per concept, present in
+    the old document and in the new one:
+    - an introduced flag whose sentence the old document already held is dropped; one whose
+      rule already fired in the old document on all of its words is `restated`, one whose
+      rule or category did with other words is `strengthened`;
+    - a removed flag whose sentence, or whose rule on all of its words, the new document
+      still holds is dropped;
+    - a strengthened or restated flag whose sentence the old document already held is dropped;
+    - a concept present in the new document and absent from the old one that no flag shows
+      is `introduced`.
+    Each document's sentences are matched once: the changed clauses' Matches are reused and
+    the unchanged clauses are matched only for the categories in question."""
+    changed_new = [m for _, new in matched for m in new if m.category in DOCUMENT_CATEGORIES]
+    changed_old = [m for old, _ in matched for m in old if m.category in DOCUMENT_CATEGORIES]
+    old, new = _Profile(), _Profile()
+    for i, (old_m, new_m) in enumerate(matched):
+        old.add(old_m, i, "")
+        new.add(new_m, i, "")
+    # an unchanged clause under a rewritten lead-in may say something new
+    everything = frozenset(DOCUMENT_CATEGORIES | SHADOWING)
+    context_new: set[Category] = set()
+    for key, text, lead, old_lead in pair.unchanged:
+        if lead != old_lead:
+            now = _without_shadowed(rules.match(text, everything, lead))
+            before = _without_shadowed(rules.match(text, everything, old_lead))
+            new.add(now, None, key)
+            old.add(before, None, key)
+            context_new |= {m.category for m in now} - {m.category for m in before}
+    asked = (
+        {
+            f.category
+            for f in flags
+            if f.category in DOCUMENT_CATEGORIES and f.direction is not Direction.WEAKENED
+        }
+        | ({m.category for m in changed_new} - {m.category for m in changed_old})
+        | (context_new & DOCUMENT_CATEGORIES)
+    )
+    if not asked:
+        return flags
+    wanted = frozenset(asked | SHADOWING)
+    for key, text, lead, old_lead in pair.unchanged:
+        if lead == old_lead:
+            found = _without_shadowed(rules.match(text, wanted, lead))
+            new.add(found, None, key)
+            old.add(found, None, key)
+    result = []
+    for flag in flags:
+        checked = _checked(flag, old, new, sentences.get((flag.change_index, flag.evidence)))
+        if checked is not None:
+            result.append(checked)
+    shown = {f.category for f in result if f.direction is not Direction.REMOVED}
+    for category in sorted(asked - shown - old.rules.keys(), key=lambda c: c.value):
+        present = new.matches.get(category)
+        if not present:
+            continue
+        match, index, key = max(present, key=lambda item: SEVERITY_ORDER[item[0].severity])
+        if index is None:
+            index = pair.nearest_change(key)
+            if index is None:
+                continue
+            key = key or pair.change_keys[index]
+        result.append(
+            Flag(
+                category=category,
+                severity=_severity(category, Direction.INTRODUCED, match.severity),
+                direction=Direction.INTRODUCED,
+                rule_id=match.rule_id,
+                description=rules.by_id[match.rule_id].description,
+                evidence=quote(match.sentence, match.words),
+                words=match.words,
+                change_index=index,
+                change_key=key or pair.change_keys[index],
+            )
+        )
+    return result
+
+
+def _checked(flag: Flag, old: _Profile, new: _Profile, sentence: str | None) -> Flag | None:
+    """`flag` as the two documents' concepts read it, or None when they show no change."""
+    category = flag.category
+    if category not in DOCUMENT_CATEGORIES or flag.direction is Direction.WEAKENED:
+        return flag
+    sentence = sentence or flag.evidence
+    if flag.direction is Direction.REMOVED:
+        still = flag.rule_id in new.rules.get(category, ()) and not (
+            {w.lower() for w in flag.words} - new.words(category, flag.rule_id)
+        )
+        return None if still or new.has_sentence(category, sentence) else flag
+    if old.has_sentence(category, sentence):
+        return None  # the sentence was already there: moved or repeated
+    if flag.direction is not Direction.INTRODUCED:
+        return flag
+    before = old.rules.get(category, set())
+    if flag.rule_id in before:
+        # the same rule, with no word it did not fire on before: the concept restated
+        said = old.words(category, flag.rule_id)
+        fresh = {w.lower() for w in flag.words} - said
+        direction = Direction.STRENGTHENED if fresh else Direction.RESTATED
+    elif before:
+        direction = Direction.STRENGTHENED
+    else:
+        return flag
+    rule_severity = flag.severity  # introduced flags carry their rule's severity
+    return replace(
+        flag, direction=direction, severity=_severity(category, direction, rule_severity)
+    )
+
+
 def flag_changes(
     changeset: ChangeSet,
     rules: RuleSet,
     documents: tuple[Document | None, Document | None] = (None, None),
+    *,
+    whole_documents: bool = True,
 ) -> tuple[Flag, ...]:
     """Every Flag a ChangeSet raises, in the order of its changes. Cosmetic sets raise none.
 
-    `documents` (old, new), when given, lend each clause its context: the lead-in sentence of
-    the list it belongs to."""
+    `documents` (old, new), when given, lend each clause its context (the lead-in sentence of
+    the list it belongs to). The clause verdicts are then checked against the whole
+    documents: the content licence is compared by scope, and every other concept by whether
+    each document holds it (`whole_documents=False` skips both, for benchmarks that measure
+    what they change)."""
     if changeset.is_cosmetic:
         return ()
-    old_leads, new_leads = lead_ins(documents[0]), lead_ins(documents[1])
+    leads = (lead_ins(documents[0]), lead_ins(documents[1]))
     flags = []
+    matched = []
+    sentences: dict[tuple[int, str], str] = {}
     for i, change in enumerate(changeset.changes):
         context = (
-            old_leads.get(change.old.key, "") if change.old else "",
-            new_leads.get(change.new.key, "") if change.new else "",
+            leads[0].get(change.old.key, "") if change.old else "",
+            leads[1].get(change.new.key, "") if change.new else "",
         )
-        flags += flag_change(change, i, rules, context)
-    return tuple(_reconcile(flags))
+        found = _matches(change, rules, context)
+        matched.append(found)
+        flags += _clause_flags(change, i, rules, *found, sentences)
+    flags = _reconcile(flags)
+    if whole_documents:
+        pair = _pair(changeset, documents, leads)
+        if any(r.category is Category.CONTENT_LICENSE for r in rules.rules):
+            flags = _licence_flags(flags, pair, changeset)
+        flags = _document_check(flags, rules, pair, matched, sentences)
+    return tuple(sorted(flags, key=lambda f: f.change_index))
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,3 +168,213 @@ def test_the_one_policy_decides_threats() -> None:
     assert is_threat(flag(Category.PROTECTIVE, Direction.WEAKENED))
     assert not is_threat(flag(Category.OTHERS_MAY_NOT_TRAIN, Direction.INTRODUCED))
     assert is_alarming(Category.DATA_SHARING) and not is_alarming(Category.OPT_OUT)
+
+
+# Issue 17 class 4: a licence rewritten or moved into a reorganised section is compared with
+# its predecessor by scope (monitor.rules.scope), whatever the clause diff paired it with.
+
+
+def sections(*parts: tuple[str, list[str]]) -> Document:
+    builder = DocumentBuilder()
+    for heading, texts in parts:
+        builder.heading(2, heading)
+        for text in texts:
+            builder.text(text)
+    return builder.build("Terms")
+
+
+PAYMENTS = ("9. Payments", ["Fees are billed monthly in advance and are not refundable."])
+
+
+def licence_flags(old: Document, new: Document) -> list[Flag]:
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    return [f for f in flags if f.category is Category.CONTENT_LICENSE]
+
+
+def test_a_licence_moved_into_a_new_section_that_gains_sublicensing_and_perpetuity_alerts() -> None:
+    old = sections(
+        (
+            "4. Your Content",
+            [
+                "You keep ownership of what you post.",
+                "You grant us a worldwide, non-exclusive, royalty-free license to host, reproduce"
+                " and display your Content in order to run the service.",
+            ],
+        ),
+        PAYMENTS,
+    )
+    new = sections(
+        (
+            "2. What you allow us to do",
+            [
+                "When you upload material, you grant us a license to:",
+                "store, copy and publicly display your Content;",
+                "sublicense these rights to our partners.",
+                "This license is perpetual, worldwide and royalty-free.",
+            ],
+        ),
+        ("4. Your Content", ["You keep ownership of what you post."]),
+        PAYMENTS,
+    )
+    verdict = assess(flag_changes(diff(old, new), RULES, (old, new)))
+    assert verdict.alert and verdict.severity is Severity.MEDIUM
+    (licence,) = licence_flags(old, new)
+    assert licence.direction is Direction.STRENGTHENED
+    assert "perpetual" in licence.description and "sublicense" in licence.description
+
+
+def test_a_licence_rewritten_narrower_is_weakened_and_quiet() -> None:
+    old = sections(
+        (
+            "4. Your Content",
+            [
+                "By posting Content, you grant us permission to:",
+                "use, reproduce, modify, adapt and publicly display your Content in any media;",
+                "create derivative works from your Content;",
+                "grant others the right to do any of the above.",
+                "This license is worldwide and royalty-free.",
+            ],
+        ),
+        PAYMENTS,
+    )
+    new = sections(
+        (
+            "3. License to your Content",
+            [
+                "By posting Content, you grant us a limited, worldwide, royalty-free license to:",
+                "reproduce, modify, adapt and publicly display your Content;",
+                "let service providers that moderate content use it as necessary to operate the service.",
+            ],
+        ),
+        PAYMENTS,
+    )
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    assert not assess(flags).alert
+    assert [f.direction for f in licence_flags(old, new)] == [Direction.WEAKENED]
+
+
+def test_a_licence_reworded_with_the_same_scope_is_quiet() -> None:
+    old = sections(
+        (
+            "4. Your Content",
+            [
+                "You grant us a worldwide, non-exclusive, royalty-free license to host, reproduce"
+                " and display your Content.",
+            ],
+        ),
+        PAYMENTS,
+    )
+    new = sections(
+        (
+            "5. Rights you give us",
+            [
+                "Subject to these Terms, you grant us a worldwide, non-exclusive, royalty-free and"
+                " fully paid license to host, copy and display the Content you post.",
+            ],
+        ),
+        PAYMENTS,
+    )
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    assert not assess(flags).alert
+    assert all(f.direction is not Direction.STRENGTHENED for f in licence_flags(old, new))
+
+
+# Issue 17 class 5: clause verdicts checked against the whole documents.
+
+OLD_POLICY = [
+    ("1. About this policy", ["This policy explains how we handle information about you."]),
+    (
+        "2. How we use information",
+        [
+            "We use your email address to send you receipts and service notices.",
+            "We may use your content to train our AI models. Aggregated statistics help us plan"
+            " capacity, fix bugs in the apps and decide which regions need new servers.",
+        ],
+    ),
+    (
+        "3. Restrictions",
+        [
+            "You may not:",
+            "resell access to the service;",
+            "train machine learning models on your posts;",
+        ],
+    ),
+    PAYMENTS,
+]
+
+
+def test_a_prepended_policy_whose_list_makes_old_items_platform_uses_is_introduced() -> None:
+    old = sections(*OLD_POLICY[:1], *OLD_POLICY[2:])
+    upcoming = (
+        "0. Upcoming terms, effective next month",
+        [
+            "When you post, we may use the content you post to:",
+            "train machine learning models on your posts;",
+        ],
+    )
+    new = sections(upcoming, *OLD_POLICY[:1], *OLD_POLICY[2:])
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    training = [f for f in flags if f.category is Category.AI_TRAINING]
+    assert [f.direction for f in training] == [Direction.INTRODUCED]
+    assert "train machine learning models on your posts" in training[0].evidence
+    assert assess(flags).alert
+
+
+def test_a_prepended_copy_of_the_policy_with_the_same_ai_clause_raises_no_alert() -> None:
+    old = sections(*OLD_POLICY)
+    upcoming = [(f"New {heading}", texts) for heading, texts in OLD_POLICY]
+    upcoming[0] = ("New 1. About this policy", ["This updated policy takes effect next month."])
+    new = sections(*upcoming, *OLD_POLICY)
+    assert not assess(flag_changes(diff(old, new), RULES, (old, new))).alert
+
+
+def test_a_whole_rewrite_that_keeps_the_same_concepts_raises_no_alert() -> None:
+    old = sections(*OLD_POLICY)
+    new = sections(
+        ("Privacy at a glance", ["Here is a short summary of what happens to your information."]),
+        (
+            "Model improvement",
+            [
+                "Our products learn from how people use them, and from the feedback forms that"
+                " reach the support desk each week. We may use your content to train our AI models."
+            ],
+        ),
+        ("Receipts", ["Receipts and notices about the service go to your email address."]),
+        (
+            "Things you must not do",
+            [
+                "You may not:",
+                "resell access to the service;",
+                "train machine learning models on your posts;",
+            ],
+        ),
+        PAYMENTS,
+    )
+    assert not assess(flag_changes(diff(old, new), RULES, (old, new))).alert
+
+
+def test_a_training_clause_added_beside_the_same_concept_is_restated_or_strengthened_by_its_words() -> (
+    None
+):
+    def added(sentence: str) -> list[tuple[Direction, Severity]]:
+        base = ("2. How we use content", ["We may use your content to train our AI models."])
+        old, new = sections(base, PAYMENTS), sections(base, ("3. More", [sentence]), PAYMENTS)
+        flags = flag_changes(diff(old, new), RULES, (old, new))
+        return [(f.direction, f.severity) for f in flags if f.category is Category.AI_TRAINING]
+
+    assert added("For example, your content helps us train our AI models.") == [
+        (Direction.RESTATED, Severity.LOW)
+    ]
+    assert added("We may also use your photos to train our generative models.") == [
+        (Direction.STRENGTHENED, Severity.MEDIUM)
+    ]
+
+
+def test_a_promise_removed_while_another_promise_stays_still_alerts() -> None:
+    kept = ("2. Promises", ["We do not use your messages to train our AI models."])
+    gone = "We do not use your photos to train generative AI."
+    old = sections(kept, ("3. Uploads", ["Uploads are stored in the EU. " + gone]), PAYMENTS)
+    new = sections(kept, ("3. Uploads", ["Uploads are stored in the EU."]), PAYMENTS)
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    assert [(f.category, f.direction) for f in flags] == [(Category.PROTECTIVE, Direction.REMOVED)]
+    assert assess(flags).alert

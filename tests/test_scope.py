@@ -1,0 +1,97 @@
+"""monitor.rules.scope: licence sentences, their concepts, and how two licences compare."""
+
+from __future__ import annotations
+
+from monitor.model import Severity
+from monitor.rules.scope import Direction, Licensed, compare, is_grant, licence_scopes
+
+
+def scopes(*texts: str, lead_in: str = "") -> dict[Licensed, object]:
+    return licence_scopes((f"k{i}", text, lead_in) for i, text in enumerate(texts))
+
+
+def names(licensed: Licensed, *texts: str) -> set[str]:
+    found = licence_scopes((f"k{i}", t, "") for i, t in enumerate(texts))
+    return {c.name for c in found[licensed].concepts} if licensed in found else set()
+
+
+def test_a_grant_to_the_platform_is_a_licence_and_one_to_users_is_not() -> None:
+    assert is_grant("You grant us a worldwide licence to host your content.")
+    assert is_grant("Your posts are licensed to the Company on a perpetual basis.")
+    assert not is_grant("We grant you a limited, revocable license to use the app.")
+    assert not is_grant("If you give us permission, we may call you.")
+
+
+def test_negated_terms_and_feedback_licences_do_not_count() -> None:
+    found = names(
+        Licensed.CONTENT,
+        "You grant us a worldwide license to display your Content. We will never sell your"
+        " Content, and this license does not include the right to use it to train AI.",
+    )
+    assert "perform or display publicly" in found
+    assert "sell or commercialise" not in found and "AI or machine learning" not in found
+    assert Licensed.FEEDBACK not in licence_scopes(
+        [("k", "If you send us ideas, you grant us a perpetual license to use the ideas.", "")]
+    )
+
+
+def test_list_items_under_a_grant_belong_to_its_licence_and_inputs_are_their_own_object() -> None:
+    found = licence_scopes(
+        [
+            ("a", "You grant us a license to:", ""),
+            ("b", "modify your Content;", "You grant us a license to:"),
+            ("c", "You grant us a perpetual license to use your AI inputs and outputs.", ""),
+        ]
+    )
+    assert {c.name for c in found[Licensed.CONTENT].concepts} == {"modify"}
+    assert "perpetual" in {c.name for c in found[Licensed.AI_IO].concepts}
+
+
+def test_comparison_wider_narrower_same_and_severity_by_what_was_added() -> None:
+    base = "You grant us a worldwide, royalty-free license to host and display your Content."
+
+    def one(old: str, new: str):  # type: ignore[no-untyped-def]
+        (result,) = compare(scopes(old), scopes(new))
+        return result
+
+    ai = one(base, base.replace("Content.", "Content, including to train AI models."))
+    assert ai.direction is Direction.WIDER and ai.severity is Severity.HIGH
+    right = one(base, base.replace("host and display", "host, modify and display"))
+    assert right.direction is Direction.WIDER and right.severity is Severity.LOW
+    qualifier = one(base, base.replace("worldwide,", "worldwide, irrevocable,"))
+    assert qualifier.severity is Severity.MEDIUM
+    limited = one(base, base.replace("Content.", "Content solely to operate the service."))
+    assert limited.direction is Direction.NARROWER
+    unlimited = one(limited_text := base.replace("Content.", "Content solely to run it."), base)
+    assert unlimited.direction is Direction.WIDER and limited_text
+    assert one(base, base.replace("royalty-free", "fully paid")).direction is Direction.SAME
+
+
+def test_this_licence_after_a_licence_granted_to_users_is_about_that_one() -> None:
+    found = licence_scopes(
+        [
+            ("a", "You grant us a worldwide license to host your Content.", ""),
+            ("b", "We grant you a license to use the app. This license is perpetual.", ""),
+        ]
+    )
+    assert {c.name for c in found[Licensed.CONTENT].concepts} == {"host", "worldwide"}
+
+
+def test_a_clause_holds_a_licence_when_it_grants_one_refers_back_to_it_or_is_led_by_one() -> None:
+    from monitor.rules.scope import holds_licence
+
+    assert holds_licence("For example, this license includes the right to train AI models.")
+    assert holds_licence("host your Content;", "You grant us a licence to:")
+    assert not holds_licence("The software is licensed to you under the MIT licence.")
+    assert not holds_licence("We keep your posts for thirty days.")
+
+
+def test_a_new_licence_is_quoted_where_its_weightiest_concept_is() -> None:
+    new = scopes(
+        "Licence grant.",
+        "You grant us a license to host your Content.",
+        "This license also covers training our AI models on it.",
+    )
+    (introduced,) = compare({}, new)
+    assert introduced.direction is Direction.INTRODUCED and introduced.severity is Severity.HIGH
+    assert introduced.evidence is not None and "AI models" in introduced.evidence.sentence
