@@ -434,13 +434,13 @@ def compare(old: dict[Licensed, Scope], new: dict[Licensed, Scope]) -> list[Comp
             continue
         added, dropped = _widening(before, after), _widening(after, before)
         worth = _worth(what, tuple(c for c, _ in added))
-        concepts = (tuple(c for c, _ in added), tuple(c for c, _ in dropped))
+        gained, lost = tuple(c for c, _ in added), tuple(c for c, _ in dropped)
         if added and (not dropped or SEVERITY_ORDER[worth] >= SEVERITY_ORDER[Severity.MEDIUM]):
             _, found = max(added, key=lambda cf: SEVERITY_ORDER[cf[0].severity])
-            result.append(Comparison(what, Direction.WIDER, *concepts, worth, found))
+            result.append(Comparison(what, Direction.WIDER, gained, lost, worth, found))
         elif dropped:
             result.append(
-                Comparison(what, Direction.NARROWER, *concepts, Severity.LOW, dropped[0][1])
+                Comparison(what, Direction.NARROWER, gained, lost, Severity.LOW, dropped[0][1])
             )
         else:
             result.append(Comparison(what, Direction.SAME, (), (), Severity.LOW, None))
