@@ -8,12 +8,14 @@ import pytest
 
 from monitor.errors import ConfigError
 from monitor.extract.document import normalize_text
+from monitor.flag import classify_sentence
 from monitor.model import Category, Severity
 from monitor.rules.files import load_pack, load_rules
 from monitor.rules.language import (
     MAX_QUOTED,
     MAX_SENTENCE_CHARS,
     match_rule,
+    read_context,
     split_sentences,
     split_units,
 )
@@ -214,3 +216,98 @@ def test_near_terms_with_order_need_the_object_after_the_verb() -> None:
     rule = RULES.by_id["ai_training.build-models"]
     assert match_rule(rule, "We may use your data to develop machine learning models.")
     assert not match_rule(rule, "We use machine learning to develop your data exports.")
+
+
+def reading(text: str, lead_in: str = "") -> tuple[str | None, str | None]:
+    found = classify_sentence(RULES, text, lead_in)
+    return (
+        found.category.value if found.category else None,
+        found.actor.value if found.actor else None,
+    )
+
+
+def test_a_negation_that_only_describes_a_noun_negates_no_verb() -> None:
+    assert reading(
+        "We may use uploads that are not personal data to develop and improve our machine"
+        " learning models."
+    ) == ("ai_training", "platform")
+    assert reading("We will not use your uploads to develop machine learning models.")[0] is None
+
+
+def test_agreeing_that_the_company_may_use_content_is_the_companys_right() -> None:
+    text = "You agree that the Company may use your feedback to improve its AI models."
+    assert reading(text) == ("ai_training", "platform")
+    assert reading("You agree not to use the Content to train AI models.")[1] == "users"
+
+
+def test_a_licence_is_read_with_its_licensee_as_the_actor() -> None:
+    assert reading("By posting, you grant us a licence to host and display your photos.") == (
+        "content_license",
+        "platform",
+    )
+    assert reading("If a gallery is public, you grant other users a licence to view it.") == (
+        "content_license",
+        "users",
+    )
+    assert reading("This license lets us show your videos on partner sites.")[0] == (
+        "content_license"
+    )
+    assert reading("We grant you a limited license to use the app.") == (None, None)
+    assert reading("You warrant that you have the right to grant this license.") == (None, None)
+
+
+def test_a_ban_has_an_actor_only_when_it_bars_access_to_content_or_data() -> None:
+    assert reading("You may not transfer your subscription to anyone.") == (None, None)
+    assert reading("Smoking is strictly prohibited on board.") == (None, None)
+    assert reading("You may not scrape member profiles.") == (None, "users")
+    assert reading("(c) decompile or reverse engineer the app;") == (None, "users")
+
+
+def test_an_item_that_uses_the_platforms_own_service_to_train_is_a_ban() -> None:
+    text = "(f) use the Services or any Output to train a competing AI model;"
+    assert Category.AI_TRAINING not in {m.category for m in RULES.match(text)}
+    assert reading(text)[1] == "users"
+
+
+def test_sending_content_to_ai_recipients_is_data_sharing() -> None:
+    assert reading("We may send your chat messages to our AI vendor to answer you.") == (
+        "data_sharing",
+        "third_parties",
+    )
+    assert reading("We do not send your chat messages to AI vendors.")[0] != "data_sharing"
+
+
+def test_a_control_over_training_reads_as_the_opt_out() -> None:
+    assert reading("You can switch off model training in your settings.")[0] == "opt_out"
+    assert reading("Once you turn this off, your drafts will not be used to train our models.")[
+        0
+    ] == "opt_out"
+    assert reading("We have disabled model training with our AI vendors.")[0] == "protective"
+
+
+def test_an_address_is_not_an_ai_word() -> None:
+    text = "To opt out of arbitration, write to legal@example.ai within 30 days."
+    assert not {m.category for m in RULES.match(text)}
+
+
+def test_the_introducing_sentence_of_a_lead_in_decides_its_items() -> None:
+    lead = "We will not sell your photos. By uploading, you must accept that:"
+    assert read_context(lead) == read_context("By uploading, you must accept that:")
+    item = "you grant each user a licence to view your uploads;"
+    assert reading(item, lead) == ("content_license", "users")
+    assert read_context("You may not: (a) use the service in these ways:").negated
+
+
+def test_model_building_named_as_a_purpose_is_ai_training() -> None:
+    for text in (
+        "Product research, including fostering AI development.",
+        "We may use recordings of support calls to train artificial intelligence technologies.",
+        "Training and evaluating AI models",
+        "We may use such content to evaluate machine learning models that support the service.",
+    ):
+        assert reading(text)[0] == "ai_training", text
+    for text in (
+        '"Corpus" refers to a collection of data used to train machine learning models.',
+        "We offer safety training and knowledge and training in information technology.",
+    ):
+        assert reading(text)[0] is None, text

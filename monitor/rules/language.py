@@ -58,13 +58,16 @@ TOKEN_RE = re.compile(r"[a-z0-9]+")
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|(?<=;)\s+(?=\(?[a-z0-9ivx]{1,4}[.)]\s)")
 WORD_START_RE = re.compile(r"\S+")
 CLAUSE_BREAK_RE = re.compile(
-    r"[.;:!?]|\b(?:but|however|except|although|whereas|while)\b", re.IGNORECASE
+    r"[.;:!?]|\b(?:but|however|except|although|whereas|while)\b"
+    # ", and you authorize ...": a new subject (the window may end right before it)
+    r"|,\s+and\s+(?=(?:we|you|they|it|our|your)\b|$)",
+    re.IGNORECASE,
 )
 SUBORDINATE_RE = re.compile(r"\b(?:if|unless|whether|when|where|even\s+if)\b[^,]*$", re.IGNORECASE)
 NEGATION_BEFORE_RE = re.compile(
     r"\b(?:not|never|no|nor|neither|none|cannot|can't|won't|don't|doesn't|didn't|isn't|aren't|wasn't"
     r"|shan't|mustn't|prohibit(?:s|ed|ion)?(?:\s+(?:on|from))?|restrict(?:s|ed)?|forbid(?:s|den)?"
-    r"|refrain(?:s)?\s+from|excluding|exclude[sd]?)\b"
+    r"|refrain(?:s)?\s+from|excluding|exclude[sd]?|we\s+have\s+(?:disabled|switched\s+off|turned\s+off))\b"
     r"|n['\u2019]t\b",
     re.IGNORECASE,
 )
@@ -77,7 +80,9 @@ NEGATION_AFTER_RE = re.compile(
 USERS_ACTOR_RE = re.compile(
     r"(?:^|[;:]\s*|^\(?[a-z0-9ivx]{1,4}[.)]\s+)not\s+to\b"
     r"|\b(?:you|users?|developers?|licensees?|members?|customers?|visitors?|anyone|any\s+(?:person|user|one)|no\s+one|nobody)"
-    r"\b(?:\s+\w+){0,3}?\s+(?:shall|will|may|must|agree|agrees|are|is|can|cannot|can't|should|won't|may\s+not)\b",
+    # the users' own verb: not one of a clause they only agree to ("you agree that we may")
+    r"\b(?:\s+(?!that\b|which\b|whether\b)\w+){0,3}?\s+(?:shall|will|may|must|are|is|can|cannot|can't|should"
+    r"|won't|may\s+not|agrees?\s+(?:not|to(?!\s+(?:grant|give|licen[cs]e|allow|let|permit|authori[sz]e))))\b",
     re.IGNORECASE,
 )
 PLATFORM_ACTOR_RE = re.compile(r"\b(?:we|us|our)\b", re.IGNORECASE)
@@ -103,14 +108,28 @@ BAN_LEAD_RE = re.compile(
     r"|\b(?:cannot|can't|won't|mustn't|shan't|aren't|agrees?\s+not|not\s+to)\b"
     r"|\bprohibit|\bforbid|\brestrictions?\b|\bnot\s+(?:allowed|permitted)\b"
     r"|\bwithout\s+(?:\w+['\u2019]?s?\s+){0,3}(?:consent|permission|authori[sz]ation)"
-    r"|\b(?:acceptable|prohibited|unauthori[sz]ed)\s+(?:use|uses|conduct|activit)",
+    r"|\b(?:acceptable|prohibited|unauthori[sz]ed)\s+(?:use|uses|conduct|activit|access)",
     re.IGNORECASE,
 )
 PLATFORM_LEAD_RE = re.compile(
     r"\b(?:we|us|our)\b(?:\s+\w+){0,4}?\s+(?:use|process|collect|analy[sz]e|may|purposes?)\b"
-    r"|\bpurposes?\b|\bto\s+(?:provide|operate|improve|develop)\b",
+    r"|\bpurposes?\b|\bto\s+(?:provide|operate|improve|develop)\b"
+    r"|\b(?:consent|consents|agree|agrees)\s+to\s+us\b|\b(?:authori[sz]e|allow|permit|let)\s+us\b",
     re.IGNORECASE,
 )
+# Who a licence is granted to: the first grantee named after a granting verb decides the actor
+# of a licence sentence ("you grant us" the platform, "you grant other users" the users)
+LICENSEE_RE = re.compile(
+    r"\b(?:grant(?:s|ing)?|give[sn]?|authori[sz]e[sd]?)\s+(?:(?:back\s+)?to\s+)?(?:"
+    r"(?P<users>each\s+user|other\s+users|all\s+users|any\s+user|(?:your|their)\s+(?:fans|followers|subscribers|audience|viewers)"
+    r"|the\s+(?:community|public))\b"
+    r"|(?P<third>third[- ]part(?:y|ies)|(?:our\s+)?(?:business\s+)?partners)\b"
+    r"|(?P<platform>us|we)\b|(?-i:(?!You\b|Your\b)(?P<named>[A-Z][\w&.-]*)))",
+    re.IGNORECASE,
+)
+# A negation that only describes a noun ("content that is not personal data") negates no verb
+RELATIVE_COPULA_RE = re.compile(r"\b(?:that|which|who)\s+(?:is|are|was|were)\s+$", re.IGNORECASE)
+PARTICIPLE_RE = re.compile(r"^\s*(?:\w+ed|used|sold|shared|made|given|kept|shown|taken)\b", re.IGNORECASE)
 OWNER_RE = re.compile(r"\b(our|their|its)\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$", re.IGNORECASE)
 
 
@@ -144,7 +163,8 @@ def compile_terms(terms: Iterable[str]) -> re.Pattern[str]:
     raw = [t[3:] for t in terms if t.startswith("re:")]
     parts = [f"(?:{r})" for r in raw]
     if plain:
-        parts.insert(0, r"\b(?<!non-)(?<!non )(?:" + "|".join(plain) + ")")
+        # nor inside a domain or address ("perplexity.ai", "x@ai")
+        parts.insert(0, r"\b(?<!non-)(?<!non )(?<![.@/])(?:" + "|".join(plain) + ")")
     return re.compile("|".join(parts), re.IGNORECASE)
 
 
@@ -298,15 +318,41 @@ IMPERATIVE_BAN_RE = re.compile(
 )
 
 
+# What a ban bars others from when it is about content or data: access, copying, mining,
+# training (a ban on assigning one's account, or on charging a scooter, bars nobody from it)
+ACCESS_RE = re.compile(
+    r"\b(?:scrap\w*|crawl\w*|spider\w*|harvest\w*|mine|mines|mined|mining|data[- ]min\w*|extract\w*"
+    r"|collect\w*|aggregat\w*|copy|copies|copying|download\w*|reproduc\w*|index\w*|reverse[- ]engineer\w*"
+    r"|decompil\w*|recompil\w*|disassembl\w*|access\w*|robots?|bots?|automated\s+(?:means|systems?|tools?)"
+    r"|train\w*|artificial\s+intelligence|machine\s+learning|AI)\b",
+    re.IGNORECASE,
+)
+# A subjectless list item that starts with one of these verbs is a ban: nobody lists them as
+# their own practice
+BAN_VERB_ITEM_RE = re.compile(
+    r"^\W*(?:\(?[a-z0-9]{1,4}[.)]\s*)?(?:scrape|crawl|harvest|data[- ]mine|recompile|decompile|disassemble"
+    r"|reverse[- ]engineer"
+    # using the platform's own service, site, API or output: a rule for its users
+    r"|(?:access|use|utili[sz]e)\s+(?:the|our|any)\s+(?:[\w-]+\s+)?(?:Services?|Site|Platform|APIs?|Outputs?)\b)\b",
+    re.IGNORECASE,
+)
+RESERVATION_RE = re.compile(
+    r"\breservation\s+of\s+(?:our|its|all)?\s*rights\b|\brights\s+(?:are\s+)?(?:hereby\s+)?(?:expressly\s+|explicitly\s+)?reserved\b",
+    re.IGNORECASE,
+)
+
+
 def prohibits_others(text: str, lead_in: str = "") -> bool:
-    """Whether `text`, read with its lead-in, forbids users or others something (a scraping or
-    training ban: it takes nothing from the users it protects)."""
+    """Whether `text`, read with its lead-in, bars users or others from content or data (a
+    scraping, mining or training ban: it takes nothing from the users it protects)."""
     context = read_context(lead_in)
-    return (
+    banned = (
         (context.negated and context.actor is Actor.USERS)
         or bool(BAN_LEAD_RE.search(text))
         or bool(IMPERATIVE_BAN_RE.match(text))
+        or bool(RESERVATION_RE.search(text))
     )
+    return bool(BAN_VERB_ITEM_RE.match(text)) or (banned and bool(ACCESS_RE.search(text)))
 
 
 class Context(NamedTuple):
@@ -319,12 +365,27 @@ class Context(NamedTuple):
 
 
 NO_CONTEXT = Context()
+SUBJECT_RE = re.compile(r"\b(?:we|you|they)\b", re.IGNORECASE)
 
 
 def read_context(lead_in: str) -> Context:
-    """Who the items under `lead_in` are about, and whether they are prohibitions."""
+    """Who the items under `lead_in` are about, and whether they are prohibitions: its last
+    sentence (the one that introduces the list) decides, else the whole of it."""
     if not lead_in:
         return NO_CONTEXT
+    last = split_sentences(lead_in)[-1]
+    if last != lead_in:
+        context = _read_context(last)
+        # one with a subject of its own ("you must be aware that:") decides alone; "Examples
+        # of such use include:" or an item of an outer list reads with what came before
+        if context is not NO_CONTEXT or (
+            SUBJECT_RE.search(last) and not ITEM_START_RE.match(last)
+        ):
+            return context
+    return _read_context(lead_in)
+
+
+def _read_context(lead_in: str) -> Context:
     if BAN_LEAD_RE.search(lead_in):
         return Context(Actor.USERS, negated=True)
     platform = PLATFORM_ACTOR_RE.search(lead_in)
@@ -372,6 +433,10 @@ def _negated(sentence: _Sentence, start: int, end: int) -> bool:
     for cue in reversed(list(NEGATION_BEFORE_RE.finditer(before))):
         if "," in before[cue.end() :] and SUBORDINATE_RE.search(before[: cue.start()]):
             continue
+        if RELATIVE_COPULA_RE.search(before[: cue.start()]) and not PARTICIPLE_RE.match(
+            before[cue.end() :]
+        ):
+            continue  # "User Content that is not personal data to develop ..."
         return True
     return bool(NEGATION_AFTER_RE.search(sentence.clause_after(end)))
 
@@ -392,6 +457,18 @@ def _actor(sentence: _Sentence, start: int, owner: Actor | None = None) -> Actor
         if hits:
             found.append((hits[-1].end(), actor))
     return max(found)[1] if found else None
+
+
+def _licensee(sentence: _Sentence) -> Actor | None:
+    """Who a licence in `sentence` is granted to, from the first grantee named."""
+    found = LICENSEE_RE.search(sentence.text)
+    if found is None:
+        return None
+    if found.group("users"):
+        return Actor.USERS
+    if found.group("third"):
+        return Actor.THIRD_PARTIES
+    return Actor.PLATFORM
 
 
 def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
@@ -461,13 +538,15 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     if rule.polarity is Polarity.NEGATED and not negated:
         return None
     actor = own_actor or s.context.actor or Actor.PLATFORM
+    if rule.category is Category.CONTENT_LICENSE and not negated:
+        actor = _licensee(s) or actor  # a licence's actor is its licensee
     if rule.actor is Actor.NOT_USERS:
         if actor is Actor.USERS:
             return None
     elif rule.actor is not Actor.ANY and actor is not rule.actor:
         return None
     unique = tuple(dict.fromkeys(w.strip() for w in words))
-    return Match(rule.id, rule.category, rule.severity, s.text, unique)
+    return Match(rule.id, rule.category, rule.severity, s.text, unique, actor.value)
 
 
 def fired_rules(
@@ -577,7 +656,10 @@ class RuleSet:
 
     def _match_unit(self, unit: Unit, categories: frozenset[Category] | None) -> list[Match]:
         plain, weighted, decided, table = self._plan(categories)
-        fired = fired_rules(plain, unit.text, read_context(unit.lead_in))
+        context = read_context(unit.lead_in)
+        if context is NO_CONTEXT and BAN_VERB_ITEM_RE.match(unit.text):
+            context = Context(Actor.USERS, negated=True)  # "(9) scrape or mine content to train AI"
+        fired = fired_rules(plain, unit.text, context)
         matches = [
             m
             for m in fired.values()
