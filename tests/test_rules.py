@@ -311,3 +311,13 @@ def test_model_building_named_as_a_purpose_is_ai_training() -> None:
         "We offer safety training and knowledge and training in information technology.",
     ):
         assert reading(text)[0] is None, text
+
+
+def test_a_near_trigger_is_any_verb_that_has_both_its_object_and_its_cue_near() -> None:
+    text = (
+        "Model training for delivery, pricing, bidding, forecasting, reporting, measurement,"
+        " auditing and optimisation across every campaign type, format, channel and region |"
+        " A legitimate interest in training its models."
+    )
+    assert match_rule(RULES.by_id["ai_training.train-models"], text)
+    assert not match_rule(RULES.by_id["ai_training.train-models"], "Model trains are fun.")

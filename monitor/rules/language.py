@@ -487,6 +487,8 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
         if not b_hits:
             return None
         b_words = [s.word_at(m.start()) for m in b_hits]  # ascending, like the hits
+        cue_words: list[int] | None = None  # where the cue terms stand, found once
+        tries = 0
         for hit in a.finditer(s.text):
             position = s.word_at(hit.start())
             # the b hits within `within` words, found by bisection: linear in the hits
@@ -497,6 +499,14 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
                 for m in itertools.islice(b_hits, first, min(last, first + MAX_QUOTED))
                 if m.start() >= hit.end() or (m.end() <= hit.start() and not rule.ordered)
             ]
+            if close and rule.cue and tries < MAX_QUOTED:
+                # the trigger is the first a-term with both a b-term and the cue near it
+                tries += 1
+                if cue_words is None:
+                    cue_words = [s.word_at(m.start()) for m in rule.cue[0].finditer(s.text)]
+                lo = bisect.bisect_left(cue_words, position - rule.cue[1])
+                if lo >= len(cue_words) or cue_words[lo] > position + rule.cue[1]:
+                    continue
             if close:
                 trigger = (hit.start(), hit.end())
                 words += [hit.group(0), *(m.group(0) for m in close)]
