@@ -277,7 +277,13 @@ READING_ORDER = (
     Category.DATA_SHARING,
     Category.CONTENT_LICENSE,
 )
-OPT_WORD_RE = re.compile(r"\bopt|\bobject", re.IGNORECASE)
+
+
+def _first_word_at(match: Match) -> int:
+    """Where the first of a Match's words stands in its sentence."""
+    lowered = match.sentence.lower()
+    found = [i for w in match.words if (i := lowered.find(w.lower())) >= 0]
+    return min(found, default=len(lowered))
 READING_ACTOR = {
     Category.PROTECTIVE: Actor.PLATFORM,
     Category.OTHERS_MAY_NOT_TRAIN: Actor.USERS,
@@ -295,14 +301,15 @@ OWN_ACTOR = frozenset({Category.AI_TRAINING, Category.PROTECTIVE, Category.CONTE
 def classify_sentence(rules: RuleSet, text: str, lead_in: str = "") -> Reading:
     """The Reading of one sentence (or list item, with the sentence that introduces it)."""
     matches = rules.match(text, frozenset(READING_ORDER), lead_in)
-    if any(m.category is Category.OPT_OUT for m in matches):
-        # "You can opt out of model training": the training is only inferred from the opt-out
-        inferred = [
+    controls = [_first_word_at(m) for m in matches if m.category is Category.OPT_OUT]
+    if controls:
+        # "You can opt out of model training", "to exercise your choices regarding the sharing
+        # of your data, go to settings": what follows the control is what it controls
+        matches = [
             m
             for m in matches
-            if m.category is Category.AI_TRAINING and OPT_WORD_RE.search(" ".join(m.words))
+            if not (m.category in THREAT_CATEGORIES and _first_word_at(m) >= min(controls))
         ]
-        matches = [m for m in matches if m not in inferred]
     for category in READING_ORDER:
         found = [m for m in matches if m.category is category]
         if found:

@@ -321,3 +321,35 @@ def test_a_near_trigger_is_any_verb_that_has_both_its_object_and_its_cue_near() 
     )
     assert match_rule(RULES.by_id["ai_training.train-models"], text)
     assert not match_rule(RULES.by_id["ai_training.train-models"], "Model trains are fun.")
+
+
+def test_what_follows_a_control_is_what_it_controls() -> None:
+    text = (
+        "To manage your choices about the sharing of your data with partners and the use of"
+        " machine learning on your photos, open your settings."
+    )
+    assert reading(text)[0] == "opt_out"
+    text = "We may use your photos to train our models unless you opt out in settings."
+    assert reading(text)[0] == "ai_training"
+
+
+def test_training_with_users_data_needs_no_model_word() -> None:
+    assert reading("We may use the clips you have shared for training.")[0] == "ai_training"
+    assert reading("We will never engage in training with recordings of your calls.")[0] == (
+        "protective"
+    )
+    for text in (
+        "Calls may be recorded for quality assurance, training, or billing purposes.",
+        "We record calls for quality and training purposes.",
+        "Support agents receive training on data protection.",
+    ):
+        assert reading(text)[0] is None, text
+
+
+def test_a_ban_that_protects_only_the_platforms_own_ai_is_not_protective() -> None:
+    own = "You may not use the AI Features to train a competing language model."
+    assert [m.rule_id for m in RULES.match(own) if m.category is Category.OTHERS_MAY_NOT_TRAIN] == [
+        "others_may_not_train.platform-content"
+    ]
+    users = "You may not use other members' posts to train a language model."
+    assert "others_may_not_train.users-may-not-train" in {m.rule_id for m in RULES.match(users)}

@@ -73,7 +73,7 @@ NEGATION_BEFORE_RE = re.compile(
 )
 NEGATION_AFTER_RE = re.compile(
     r"\bwithout\s+(?:\w+\s+){0,4}?(?:consent|permission|authori[sz]ation|agreement|opt[- ]in)"
-    r"|\bunless\s+(?:you|the\s+customer|customer|users?)\s+(?:\w+\s+){0,2}?(?:opt|choose|consent|agree|give|enable|turn)"
+    r"|\bunless\s+(?:you|the\s+customer|customer|users?)\s+(?:\w+\s+){0,2}?(?:opt(?![- ]?out)|choose|consent|agree|give|enable|turn(?!\s+(?:\w+\s+)?off))"
     r"|\bonly\s+(?:with|after|if)\s+(?:\w+\s+){0,3}?(?:consent|permission|opt)",
     re.IGNORECASE,
 )
