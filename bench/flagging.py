@@ -157,17 +157,48 @@ def single_family_terms(rules: RuleSet, shared: Path) -> None:
     joined = {f: "\n".join(t) for f, t in texts.items()}
     from monitor.rules.files import rule_terms
 
-    single = []
+    single, inflections = [], []
     for rule in rules.rules:
         if rule.category not in CREATOR_CATEGORIES:
             continue
-        for term, pattern in rule_terms(rule):
-            found = [f for f, text in joined.items() if pattern.search(text)]
-            if len(found) == 1:
+        families = {
+            term: [f for f, text in joined.items() if pattern.search(text)]
+            for term, pattern in rule_terms(rule)
+        }
+        for term, found in families.items():
+            if len(found) != 1:
+                continue
+            # a plain inflection ("develops") of a term of the same rule found in several
+            # families ("develop") is the same general word, kept for completeness
+            base = next(
+                (
+                    other
+                    for other, where in families.items()
+                    if other != term and len(where) > 1 and _stem(other) == _stem(term)
+                ),
+                None,
+            )
+            if base:
+                inflections.append(f"{rule.id}: {term!r} (only {found[0]}; inflection of {base!r})")
+            else:
                 single.append(f"{rule.id}: {term!r} (only {found[0]})")
     print(f"\n   rule terms found in the text of only one family ({len(single)}):")
     for line in single:
         print(f"     {line}")
+    print(
+        f"   plain inflections of a general word found in one family, kept ({len(inflections)}):"
+    )
+    for line in inflections:
+        print(f"     {line}")
+
+
+def _stem(term: str) -> str:
+    """A term without the ending of an inflection ("develops", "refining" -> "develop", "refin")."""
+    word = term.rstrip("*").lower()
+    for ending in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            return word[: -len(ending)]
+    return word
 
 
 # 2. sentences.yaml --------------------------------------------------------------------------

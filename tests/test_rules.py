@@ -353,3 +353,24 @@ def test_a_ban_that_protects_only_the_platforms_own_ai_is_not_protective() -> No
     ]
     users = "You may not use other members' posts to train a language model."
     assert "others_may_not_train.users-may-not-train" in {m.rule_id for m in RULES.match(users)}
+
+
+def test_a_noun_named_after_users_is_not_their_act() -> None:
+    text = "Recordings of customer support may be used to train artificial intelligence tools."
+    assert reading(text) == ("ai_training", "platform")
+
+
+def test_third_party_models_are_the_third_parties() -> None:
+    text = "We will not use your recordings to train third-party AI models."
+    assert reading(text) == ("protective", "third_parties")
+    assert reading("We will not use your recordings to train our or any third-party AI models.")[
+        1
+    ] == "platform"
+
+
+def test_a_rule_about_trains_bars_nobody_from_content() -> None:
+    assert reading("Smoking on the train is strictly prohibited.") == (None, None)
+    assert reading("Staff are trained on privacy and instructed not to ask for passwords.") == (
+        None,
+        None,
+    )

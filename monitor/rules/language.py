@@ -35,8 +35,11 @@ a term starting with `re:` is a raw regular expression. The trigger (the `near` 
 first `all` group) is judged for negation ("will not", "does not", "never", "without your
 consent", "unless you opt in", "prohibited from") in its own clause, and for its actor (the
 platform by default; "you may not", "users shall not" make it the users; "third parties",
-"partners" make it third parties). A list item with no subject of its own takes actor and
-polarity from its lead-in ("You may not:", "We use your data to:"; split_units, read_context).
+"partners", "their models" make it third parties; a licence's actor is its licensee). A list
+item with no subject of its own takes actor and polarity from its lead-in ("You may not:",
+"We use your data to:"; split_units, read_context); one that starts by using the platform's
+own Services or Output, or with scrape or decompile, is a ban (BAN_VERB_ITEM_RE). A Match
+carries the actor it was read with.
 monitor.rules.files reads rule files (the default packs
 are monitor/rules/*.yaml) into these types, once. Must never: do I/O, or know about diffs.
 """
@@ -80,8 +83,10 @@ NEGATION_AFTER_RE = re.compile(
 USERS_ACTOR_RE = re.compile(
     r"(?:^|[;:]\s*|^\(?[a-z0-9ivx]{1,4}[.)]\s+)not\s+to\b"
     r"|\b(?:you|users?|developers?|licensees?|members?|customers?|visitors?|anyone|any\s+(?:person|user|one)|no\s+one|nobody)"
-    # the users' own verb: not one of a clause they only agree to ("you agree that we may")
-    r"\b(?:\s+(?!that\b|which\b|whether\b)\w+){0,3}?\s+(?:shall|will|may|must|are|is|can|cannot|can't|should"
+    # the users' own verb: not one of a clause they only agree to ("you agree that we may"),
+    # nor one of a thing named after them ("customer service may be recorded")
+    r"\b(?!\s+(?:service|support|care|success|experience|data|content|information|accounts?)\b)"
+    r"(?:\s+(?!that\b|which\b|whether\b)\w+){0,3}?\s+(?:shall|will|may|must|are|is|can|cannot|can't|should"
     r"|won't|may\s+not|agrees?\s+(?:not|to(?!\s+(?:grant|give|licen[cs]e|allow|let|permit|authori[sz]e))))\b",
     re.IGNORECASE,
 )
@@ -130,7 +135,10 @@ LICENSEE_RE = re.compile(
 # A negation that only describes a noun ("content that is not personal data") negates no verb
 RELATIVE_COPULA_RE = re.compile(r"\b(?:that|which|who)\s+(?:is|are|was|were)\s+$", re.IGNORECASE)
 PARTICIPLE_RE = re.compile(r"^\s*(?:\w+ed|used|sold|shared|made|given|kept|shown|taken)\b", re.IGNORECASE)
-OWNER_RE = re.compile(r"\b(our|their|its)\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$", re.IGNORECASE)
+OWNER_RE = re.compile(
+    r"\b(our|their|its|(?<!\bor\s)(?<!\bany\s)third[- ]part(?:y|ies)(?:['\u2019]s?)?)\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$",
+    re.IGNORECASE,
+)
 
 
 class Polarity(StrEnum):
@@ -175,6 +183,9 @@ class Screen(NamedTuple):
     words: frozenset[str]  # first words of the plain terms
     prefixes: tuple[str, ...]  # first words of one-word prefix terms ("train*")
     raw: bool  # a `re:` term: cannot be screened
+    # the prefixes as one pattern over a sentence's words joined by spaces (one C-level search
+    # instead of a Python loop over the words)
+    prefix_re: re.Pattern[str] | None = None
 
     @classmethod
     def of(cls, terms: Iterable[str]) -> Screen:
@@ -187,14 +198,20 @@ class Screen(NamedTuple):
                 prefixes.append(tokens[0])
             else:
                 words.add(tokens[0])
-        return cls(frozenset(words), tuple(prefixes), raw)
-
-    def may_match(self, tokens: frozenset[str]) -> bool:
-        return (
-            self.raw
-            or not self.words.isdisjoint(tokens)
-            or (bool(self.prefixes) and any(t.startswith(self.prefixes) for t in tokens))
+        prefix_re = (
+            re.compile(" (?:" + "|".join(map(re.escape, prefixes)) + ")") if prefixes else None
         )
+        return cls(frozenset(words), tuple(prefixes), raw, prefix_re)
+
+    def may_match(self, tokens: frozenset[str], joined: str | None = None) -> bool:
+        """`joined`: the words of the sentence, each after a space (" we may train ...")."""
+        if self.raw or not self.words.isdisjoint(tokens):
+            return True
+        if self.prefix_re is None:
+            return False
+        if joined is None:
+            joined = " " + " ".join(tokens)
+        return self.prefix_re.search(joined) is not None
 
 
 def ngrams(text: str) -> set[str]:
@@ -323,8 +340,8 @@ IMPERATIVE_BAN_RE = re.compile(
 ACCESS_RE = re.compile(
     r"\b(?:scrap\w*|crawl\w*|spider\w*|harvest\w*|mine|mines|mined|mining|data[- ]min\w*|extract\w*"
     r"|collect\w*|aggregat\w*|copy|copies|copying|download\w*|reproduc\w*|index\w*|reverse[- ]engineer\w*"
-    r"|decompil\w*|recompil\w*|disassembl\w*|access\w*|robots?|bots?|automated\s+(?:means|systems?|tools?)"
-    r"|train\w*|artificial\s+intelligence|machine\s+learning|AI)\b",
+    r"|decompil\w*|recompil\w*|disassembl\w*|robots?|bots?|automated\s+(?:means|systems?|tools?)"
+    r"|artificial\s+intelligence|machine\s+learning|AI)\b",
     re.IGNORECASE,
 )
 # A subjectless list item that starts with one of these verbs is a ban: nobody lists them as
@@ -404,6 +421,7 @@ class _Sentence:
         self.context = context
         self.starts = [m.start() for m in WORD_START_RE.finditer(text)]
         self.tokens = frozenset(TOKEN_RE.findall(text.lower()))
+        self.joined = " " + " ".join(self.tokens)
 
     def word_at(self, offset: int) -> int:
         return bisect.bisect_right(self.starts, offset) - 1
@@ -476,7 +494,7 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     if rule.weights is not None:
         raise ValueError(f"{rule.id} is weighted: match it with RuleSet.match or match_weighted")
     s = sentence if isinstance(sentence, _Sentence) else _Sentence(sentence)
-    if not all(screen.may_match(s.tokens) for screen in rule.screens):
+    if not all(screen.may_match(s.tokens, s.joined) for screen in rule.screens):
         return None
     words: list[str] = []
     trigger: tuple[int, int] | None = None
@@ -515,7 +533,7 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
                 )
                 if possessive and possessive.group(1).lower() == "our":
                     owner = Actor.PLATFORM
-                elif possessive and possessive.group(1).lower() == "their":
+                elif possessive and possessive.group(1).lower().startswith(("their", "third")):
                     owner = Actor.THIRD_PARTIES
                 break
         if trigger is None:
