@@ -374,3 +374,13 @@ def test_a_rule_about_trains_bars_nobody_from_content() -> None:
         None,
         None,
     )
+
+
+def test_a_negation_inside_a_clause_describing_the_data_negates_no_verb() -> None:
+    text = (
+        "We may use information that, on its own, cannot identify you, to improve the app and"
+        " create new tools, including through machine learning."
+    )
+    assert reading(text)[0] == "ai_training"
+    promise = "We confirm that we do not use your messages to train AI models."
+    assert reading(promise)[0] == "protective"

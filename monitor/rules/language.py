@@ -134,6 +134,10 @@ LICENSEE_RE = re.compile(
 )
 # A negation that only describes a noun ("content that is not personal data") negates no verb
 RELATIVE_COPULA_RE = re.compile(r"\b(?:that|which|who)\s+(?:is|are|was|were)\s+$", re.IGNORECASE)
+# ... and one inside a clause that describes the data ("data that, by itself, cannot identify you")
+RELATIVE_RE = re.compile(
+    r"\b(?:data|information|content|materials?|inputs?)\s+(?:that|which)\b(?:\W+\w+){0,4}?\W*$", re.IGNORECASE
+)
 PARTICIPLE_RE = re.compile(r"^\s*(?:\w+ed|used|sold|shared|made|given|kept|shown|taken)\b", re.IGNORECASE)
 OWNER_RE = re.compile(
     r"\b(our|their|its|(?<!\bor\s)(?<!\bany\s)third[- ]part(?:y|ies)(?:['\u2019]s?)?)\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$",
@@ -455,6 +459,8 @@ def _negated(sentence: _Sentence, start: int, end: int) -> bool:
             before[cue.end() :]
         ):
             continue  # "User Content that is not personal data to develop ..."
+        if "," in before[cue.end() :] and RELATIVE_RE.search(before[: cue.start()]):
+            continue  # "data that, by itself, cannot identify you, ... to develop ..."
         return True
     return bool(NEGATION_AFTER_RE.search(sentence.clause_after(end)))
 
