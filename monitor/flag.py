@@ -271,10 +271,10 @@ class Reading(NamedTuple):
 READING_ORDER = (
     Category.PROTECTIVE,
     Category.OTHERS_MAY_NOT_TRAIN,
-    Category.AI_TRAINING,
     Category.THIRD_PARTY_AI,
-    Category.OPT_OUT,
     Category.DATA_SHARING,
+    Category.AI_TRAINING,
+    Category.OPT_OUT,
     Category.CONTENT_LICENSE,
 )
 

@@ -384,3 +384,11 @@ def test_a_negation_inside_a_clause_describing_the_data_negates_no_verb() -> Non
     assert reading(text)[0] == "ai_training"
     promise = "We confirm that we do not use your messages to train AI models."
     assert reading(promise)[0] == "protective"
+
+
+def test_sending_data_to_a_provider_that_trains_reads_as_the_sharing() -> None:
+    text = (
+        "We use a vendor's chatbot software to help us train our assistants, and we share the"
+        " chat data you submit with our third-party chatbot providers."
+    )
+    assert reading(text) == ("data_sharing", "third_parties")
