@@ -185,9 +185,7 @@ def single_family_terms(rules: RuleSet, shared: Path) -> None:
     print(f"\n   rule terms found in the text of only one family ({len(single)}):")
     for line in single:
         print(f"     {line}")
-    print(
-        f"   plain inflections of a general word found in one family, kept ({len(inflections)}):"
-    )
+    print(f"   plain inflections of a general word found in one family, kept ({len(inflections)}):")
     for line in inflections:
         print(f"     {line}")
 

@@ -284,6 +284,8 @@ def _first_word_at(match: Match) -> int:
     lowered = match.sentence.lower()
     found = [i for w in match.words if (i := lowered.find(w.lower())) >= 0]
     return min(found, default=len(lowered))
+
+
 READING_ACTOR = {
     Category.PROTECTIVE: Actor.PLATFORM,
     Category.OTHERS_MAY_NOT_TRAIN: Actor.USERS,

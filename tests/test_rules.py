@@ -279,9 +279,10 @@ def test_sending_content_to_ai_recipients_is_data_sharing() -> None:
 
 def test_a_control_over_training_reads_as_the_opt_out() -> None:
     assert reading("You can switch off model training in your settings.")[0] == "opt_out"
-    assert reading("Once you turn this off, your drafts will not be used to train our models.")[
-        0
-    ] == "opt_out"
+    assert (
+        reading("Once you turn this off, your drafts will not be used to train our models.")[0]
+        == "opt_out"
+    )
     assert reading("We have disabled model training with our AI vendors.")[0] == "protective"
 
 
@@ -363,9 +364,10 @@ def test_a_noun_named_after_users_is_not_their_act() -> None:
 def test_third_party_models_are_the_third_parties() -> None:
     text = "We will not use your recordings to train third-party AI models."
     assert reading(text) == ("protective", "third_parties")
-    assert reading("We will not use your recordings to train our or any third-party AI models.")[
-        1
-    ] == "platform"
+    assert (
+        reading("We will not use your recordings to train our or any third-party AI models.")[1]
+        == "platform"
+    )
 
 
 def test_a_rule_about_trains_bars_nobody_from_content() -> None:
@@ -392,3 +394,27 @@ def test_sending_data_to_a_provider_that_trains_reads_as_the_sharing() -> None:
         " chat data you submit with our third-party chatbot providers."
     )
     assert reading(text) == ("data_sharing", "third_parties")
+
+
+def bans(text: str) -> bool:
+    return Category.OTHERS_MAY_NOT_TRAIN in {m.category for m in RULES.match(text)}
+
+
+def test_a_ban_is_read_from_who_may_allow_it_or_who_prohibits() -> None:
+    assert bans(
+        "Using any of the images to train machine learning models, except as expressly permitted by us."
+    )
+    assert bans(
+        "(g) copying the archive to train AI models without the Company's prior written consent;"
+    )
+    assert bans("The Company prohibits any use of the archive to train a language model.")
+    # a promise worded with the users' consent stays the platform's promise
+    promise = (
+        "The Company will not use customer files to train AI models without the Customer's consent."
+    )
+    assert not bans(promise) and Category.PROTECTIVE in {m.category for m in RULES.match(promise)}
+
+
+def test_an_item_that_starts_with_a_list_of_verbs_ending_in_scrape_is_a_ban() -> None:
+    assert bans("4. copy, collect, mine, or otherwise use member uploads for training AI models;")
+    assert bans("access or use the Services by any means to train a language model;")

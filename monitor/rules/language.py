@@ -136,9 +136,12 @@ LICENSEE_RE = re.compile(
 RELATIVE_COPULA_RE = re.compile(r"\b(?:that|which|who)\s+(?:is|are|was|were)\s+$", re.IGNORECASE)
 # ... and one inside a clause that describes the data ("data that, by itself, cannot identify you")
 RELATIVE_RE = re.compile(
-    r"\b(?:data|information|content|materials?|inputs?)\s+(?:that|which)\b(?:\W+\w+){0,4}?\W*$", re.IGNORECASE
+    r"\b(?:data|information|content|materials?|inputs?)\s+(?:that|which)\b(?:\W+\w+){0,4}?\W*$",
+    re.IGNORECASE,
 )
-PARTICIPLE_RE = re.compile(r"^\s*(?:\w+ed|used|sold|shared|made|given|kept|shown|taken)\b", re.IGNORECASE)
+PARTICIPLE_RE = re.compile(
+    r"^\s*(?:\w+ed|used|sold|shared|made|given|kept|shown|taken)\b", re.IGNORECASE
+)
 OWNER_RE = re.compile(
     r"\b(our|their|its|(?<!\bor\s)(?<!\bany\s)third[- ]part(?:y|ies)(?:['\u2019]s?)?)\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$",
     re.IGNORECASE,
@@ -351,10 +354,25 @@ ACCESS_RE = re.compile(
 # A subjectless list item that starts with one of these verbs is a ban: nobody lists them as
 # their own practice
 BAN_VERB_ITEM_RE = re.compile(
-    r"^\W*(?:\(?[a-z0-9]{1,4}[.)]\s*)?(?:scrape|crawl|harvest|data[- ]mine|recompile|decompile|disassemble"
-    r"|reverse[- ]engineer"
+    # (a list of verbs may come first: "collect, aggregate, mine, scrape, or otherwise use")
+    r"^\W*(?:\(?[a-z0-9]{1,4}[.)]\s*)?(?:\w+,?\s+(?:or\s+)?){0,4}?(?:scrape|crawl|harvest|mine|data[- ]mine"
+    r"|recompile|decompile|disassemble|reverse[- ]engineer"
     # using the platform's own service, site, API or output: a rule for its users
-    r"|(?:access|use|utili[sz]e)\s+(?:the|our|any)\s+(?:[\w-]+\s+)?(?:Services?|Site|Platform|APIs?|Outputs?)\b)\b",
+    r"|(?:access|use|utili[sz]e|share)(?:\s+(?:or|and/or|and)\s+(?:access|use|share))?\s+(?:(?:the|our|any)\s+)?"
+    r"(?:[\w-]+\s+)?(?:Services?|Site|Platform|APIs?|Outputs?)\b)\b",
+    re.IGNORECASE,
+)
+# A ban worded by who may allow it ("without our prior written consent", "except as expressly
+# permitted by the Company"): the item is a prohibition on whoever is reading it
+PERMISSION_BAN_RE = re.compile(
+    r"\bwithout\s+(?:the\s+)?(?:our|its|(?!(?:you|your|users?|customers?|members?|creators?|subscribers?|owners?)['\u2019])"
+    r"(?-i:[A-Z][\w&.-]*)['\u2019]s)\s+(?:[\w-]+\s+){0,3}?(?:consent|permission|authori[sz]ation)"
+    r"|\bexcept\s+as\s+(?:expressly\s+|otherwise\s+|specifically\s+)?(?:permitted|authori[sz]ed|allowed)\b(?!\s+by\s+(?:applicable\s+)?law)",
+    re.IGNORECASE,
+)
+# The platform prohibiting a use ("X prohibits any use of ... to train") bans others from it
+PROHIBITS_RE = re.compile(
+    r"\b(?:prohibits?|forbids?|(?:does|do)\s+not\s+(?:allow|permit))\s+(?:any|all|the|you|users|others|anyone|third)\b",
     re.IGNORECASE,
 )
 RESERVATION_RE = re.compile(
@@ -399,9 +417,7 @@ def read_context(lead_in: str) -> Context:
         context = _read_context(last)
         # one with a subject of its own ("you must be aware that:") decides alone; "Examples
         # of such use include:" or an item of an outer list reads with what came before
-        if context is not NO_CONTEXT or (
-            SUBJECT_RE.search(last) and not ITEM_START_RE.match(last)
-        ):
+        if context is not NO_CONTEXT or (SUBJECT_RE.search(last) and not ITEM_START_RE.match(last)):
             return context
     return _read_context(lead_in)
 
@@ -567,6 +583,10 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     # an item with no subject of its own under "You may not:" is a prohibition on users, one
     # under "We will not use your content:" a promise
     negated = _negated(s, *trigger) or (s.context.negated and own_actor is None)
+    if (
+        own_actor in (None, Actor.PLATFORM) and PROHIBITS_RE.search(s.clause_before(trigger[0]))
+    ) or (own_actor is None and s.context.actor is None and PERMISSION_BAN_RE.search(s.text)):
+        negated, own_actor = True, Actor.USERS  # "X prohibits any use of ... to train"
     if rule.polarity is Polarity.AFFIRMATIVE and negated:
         return None
     if rule.polarity is Polarity.NEGATED and not negated:
