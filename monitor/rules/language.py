@@ -306,9 +306,17 @@ def split_units(text: str, lead_in: str = "") -> list[Unit]:
     sentence ("You may not: use the Content to train..."), become the lead-in of the items
     that follow, until a sentence that is not an item. Over-long sentences are cut.
     """
+    return [unit for _, units in split_sentence_units(text, lead_in) for unit in units]
+
+
+def split_sentence_units(text: str, lead_in: str = "") -> list[tuple[str, list[Unit]]]:
+    """Each sentence of `text` with its units (split_units): the hand-written rules read the
+    units, the learned ones the whole sentence they were learned on."""
+    groups: list[tuple[str, list[Unit]]] = []
     units: list[Unit] = []
     lead = lead_in
     for sentence in split_sentences(text):
+        start = len(units)
         items = INLINE_ITEM_RE.split(sentence)
         head, rest = items[0].strip(), [i.strip() for i in items[1:] if i.strip()]
         if not rest and not ITEM_START_RE.match(sentence):
@@ -333,7 +341,8 @@ def split_units(text: str, lead_in: str = "") -> list[Unit]:
                 lead = f"{lead_in} {sentence}" if lead_in else sentence
             else:
                 lead = lead_in
-    return units
+        groups.append((sentence, units[start:]))
+    return groups
 
 
 IMPERATIVE_BAN_RE = re.compile(
@@ -661,8 +670,8 @@ class RuleSet:
     )
     # the Matches of sentences already seen: the old and new text of a changed clause share
     # most of their sentences, and a pass sees the same boilerplate on many pages
-    _seen: dict[tuple[Unit, frozenset[Category] | None], list[Match]] = field(
-        default_factory=dict, compare=False, repr=False
+    _seen: dict[tuple[Unit, frozenset[Category] | None], tuple[list[Match], dict[str, Match]]] = (
+        field(default_factory=dict, compare=False, repr=False)
     )
 
     def _plan(self, categories: frozenset[Category] | None) -> _Plan:
@@ -693,23 +702,40 @@ class RuleSet:
     ) -> list[Match]:
         """The Matches on the sentences and list items of `text`; `lead_in` is the sentence or
         heading that introduces it, which decides actor and polarity of subjectless items."""
-        matches = []
-        for unit in split_units(text, lead_in):
-            key = (unit, categories)
-            found = self._seen.get(key)
-            if found is None:
-                if len(self._seen) >= SEEN_LIMIT:
-                    self._seen.clear()
-                found = self._seen[key] = self._match_unit(unit, categories)
-            matches += found
+        matches: list[Match] = []
+        weighted = bool(self._plan(categories).weighted)
+        for sentence, units in split_sentence_units(text, lead_in):
+            evidence: dict[str, Match] = {}
+            for unit in units:
+                key = (unit, categories)
+                found = self._seen.get(key)
+                if found is None:
+                    if len(self._seen) >= SEEN_LIMIT:
+                        self._seen.clear()
+                    found = self._seen[key] = self._match_unit(unit, categories)
+                matches += found[0]
+                evidence.update(found[1])
+            if weighted:
+                # the learned rules weigh the whole sentence, with every hand-written rule
+                # that fired on one of its items as evidence
+                wkey = (Unit(sentence, "\x00" + " ".join(sorted(evidence))), categories)
+                scored = self._seen.get(wkey)
+                if scored is None:
+                    if len(self._seen) >= SEEN_LIMIT:
+                        self._seen.clear()
+                    scored = self._seen[wkey] = (self._weigh(sentence, evidence, categories), {})
+                matches += scored[0]
         return matches
 
     def forget(self) -> None:
         """Drop the remembered Matches (for benchmarks that time cold matching)."""
         self._seen.clear()
 
-    def _match_unit(self, unit: Unit, categories: frozenset[Category] | None) -> list[Match]:
-        plain, weighted, decided, table = self._plan(categories)
+    def _match_unit(
+        self, unit: Unit, categories: frozenset[Category] | None
+    ) -> tuple[list[Match], dict[str, Match]]:
+        """The hand-written rules' Matches on one unit, and every rule that fired (evidence)."""
+        plain, _, decided, _ = self._plan(categories)
         context = read_context(unit.lead_in)
         if context is NO_CONTEXT and BAN_VERB_ITEM_RE.match(unit.text):
             context = Context(Actor.USERS, negated=True)  # "(9) scrape or mine content to train AI"
@@ -719,17 +745,24 @@ class RuleSet:
             for m in fired.values()
             if m.category not in decided and (categories is None or m.category in categories)
         ]
-        if weighted:
-            grams = ngrams(unit.text)
-            scores = [
-                r.weights.bias + sum(r.weights.rules.get(f, 0.0) for f in fired)
-                for r in weighted
-                if r.weights is not None
-            ]
-            for gram in grams:
-                for index, weight in table.get(gram, ()):
-                    scores[index] += weight
-            for rule, score in zip(weighted, scores, strict=True):
-                if score >= 0 and (found := match_weighted(rule, unit.text, fired, grams)):
-                    matches.append(found)
-        return matches
+        return matches, fired
+
+    def _weigh(
+        self, sentence: str, fired: Mapping[str, Match], categories: frozenset[Category] | None
+    ) -> list[Match]:
+        """The learned rules' Matches on one whole sentence."""
+        _, weighted, _, table = self._plan(categories)
+        grams = ngrams(sentence)
+        scores = [
+            r.weights.bias + sum(r.weights.rules.get(f, 0.0) for f in fired)
+            for r in weighted
+            if r.weights is not None
+        ]
+        for gram in grams:
+            for index, weight in table.get(gram, ()):
+                scores[index] += weight
+        return [
+            found
+            for rule, score in zip(weighted, scores, strict=True)
+            if score >= 0 and (found := match_weighted(rule, sentence, fired, grams))
+        ]
