@@ -418,3 +418,12 @@ def test_a_ban_is_read_from_who_may_allow_it_or_who_prohibits() -> None:
 def test_an_item_that_starts_with_a_list_of_verbs_ending_in_scrape_is_a_ban() -> None:
     assert bans("4. copy, collect, mine, or otherwise use member uploads for training AI models;")
     assert bans("access or use the Services by any means to train a language model;")
+
+
+def test_items_joined_by_or_after_a_semicolon_are_split() -> None:
+    text = (
+        "(iv) resell the Services without our written approval; or (v) use the Services or any"
+        " content on them for training any AI model."
+    )
+    assert [u.text[:4] for u in split_units(text)] == ["(iv)", "(v) "]
+    assert bans(text) and Category.AI_TRAINING not in {m.category for m in RULES.match(text)}

@@ -58,7 +58,9 @@ from monitor.model import Category, Match, Severity
 
 TOKEN_RE = re.compile(r"[a-z0-9]+")
 
-SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|(?<=;)\s+(?=\(?[a-z0-9ivx]{1,4}[.)]\s)")
+SENTENCE_RE = re.compile(
+    r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|(?<=;)\s+(?:(?:and|or)\s+)?(?=\(?[a-z0-9ivx]{1,4}[.)]\s)"
+)
 WORD_START_RE = re.compile(r"\S+")
 CLAUSE_BREAK_RE = re.compile(
     r"[.;:!?]|\b(?:but|however|except|although|whereas|while)\b"
@@ -375,7 +377,7 @@ BAN_VERB_ITEM_RE = re.compile(
 # permitted by the Company"): the item is a prohibition on whoever is reading it
 PERMISSION_BAN_RE = re.compile(
     r"\bwithout\s+(?:the\s+)?(?:our|its|(?!(?:you|your|users?|customers?|members?|creators?|subscribers?|owners?)['\u2019])"
-    r"(?-i:[A-Z][\w&.-]*)['\u2019]s)\s+(?:[\w-]+\s+){0,3}?(?:consent|permission|authori[sz]ation)"
+    r"(?-i:[A-Z][\w&.-]*)['\u2019]s)\s+(?:[\w-]+\s+){0,3}?(?:consent|permission|authori[sz]ation|approval)"
     r"|\bexcept\s+as\s+(?:expressly\s+|otherwise\s+|specifically\s+)?(?:permitted|authori[sz]ed|allowed)\b(?!\s+by\s+(?:applicable\s+)?law)",
     re.IGNORECASE,
 )
