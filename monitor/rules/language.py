@@ -47,6 +47,7 @@ are monitor/rules/*.yaml) into these types, once. Must never: do I/O, or know ab
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import re
 from collections.abc import Iterable, Mapping
@@ -418,6 +419,7 @@ NO_CONTEXT = Context()
 SUBJECT_RE = re.compile(r"\b(?:we|you|they)\b", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)
 def read_context(lead_in: str) -> Context:
     """Who the items under `lead_in` are about, and whether they are prohibitions: its last
     sentence (the one that introduces the list) decides, else the whole of it."""
