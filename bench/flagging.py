@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -176,25 +177,50 @@ def single_family_terms(rules: RuleSet, shared: Path) -> None:
     from monitor.rules.language import compile_terms
     from monitor.rules.scope import LEXICON
 
-    single = []
-    terms = [
-        (rule.id, term, pattern)
-        for rule in rules.rules
-        if rule.category in CREATOR_CATEGORIES
-        for term, pattern in rule_terms(rule)
-    ]
-    terms += [
-        (f"scope {concept.name}", term, compile_terms([term]))
-        for concept, words in LEXICON.items()
-        for term in words
-    ]
-    for where, term, pattern in terms:
-        found = [f for f, text in joined.items() if pattern.search(text)]
-        if len(found) == 1:
-            single.append(f"{where}: {term!r} (only {found[0]})")
+    single, inflections = [], []
+    terms: dict[str, list[tuple[str, re.Pattern[str]]]] = defaultdict(list)
+    for rule in rules.rules:
+        if rule.category in CREATOR_CATEGORIES:
+            terms[rule.id] += rule_terms(rule)
+    for concept, words in LEXICON.items():
+        terms[f"scope {concept.name}"] += [(term, compile_terms([term])) for term in words]
+    for where, pairs_ in terms.items():
+        families = {
+            term: [f for f, text in joined.items() if pattern.search(text)]
+            for term, pattern in pairs_
+        }
+        for term, found in families.items():
+            if len(found) != 1:
+                continue
+            # a plain inflection ("develops") of a term of the same rule found in several
+            # families ("develop") is the same general word, kept for completeness
+            base = next(
+                (
+                    other
+                    for other, seen in families.items()
+                    if other != term and len(seen) > 1 and _stem(other) == _stem(term)
+                ),
+                None,
+            )
+            if base:
+                inflections.append(f"{where}: {term!r} (only {found[0]}; inflection of {base!r})")
+            else:
+                single.append(f"{where}: {term!r} (only {found[0]})")
     print(f"\n   rule terms found in the text of only one family ({len(single)}):")
     for line in single:
         print(f"     {line}")
+    print(f"   plain inflections of a general word found in one family, kept ({len(inflections)}):")
+    for line in inflections:
+        print(f"     {line}")
+
+
+def _stem(term: str) -> str:
+    """A term without the ending of an inflection ("develops", "refining" -> "develop", "refin")."""
+    word = term.rstrip("*").lower()
+    for ending in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            return word[: -len(ending)]
+    return word
 
 
 # 2. sentences.yaml --------------------------------------------------------------------------

@@ -629,16 +629,26 @@ class Reading(NamedTuple):
     match: Match | None
 
 
-# When a sentence fires several categories, the one that decides what it means
+# When a sentence fires several categories, the one that decides what it means (a control
+# over sharing, "your choices regarding the sharing of your data", is about the control)
 READING_ORDER = (
     Category.PROTECTIVE,
     Category.OTHERS_MAY_NOT_TRAIN,
-    Category.AI_TRAINING,
     Category.THIRD_PARTY_AI,
     Category.DATA_SHARING,
-    Category.CONTENT_LICENSE,
+    Category.AI_TRAINING,
     Category.OPT_OUT,
+    Category.CONTENT_LICENSE,
 )
+
+
+def _first_word_at(match: Match) -> int:
+    """Where the first of a Match's words stands in its sentence."""
+    lowered = match.sentence.lower()
+    found = [i for w in match.words if (i := lowered.find(w.lower())) >= 0]
+    return min(found, default=len(lowered))
+
+
 READING_ACTOR = {
     Category.PROTECTIVE: Actor.PLATFORM,
     Category.OTHERS_MAY_NOT_TRAIN: Actor.USERS,
@@ -648,14 +658,29 @@ READING_ACTOR = {
     Category.CONTENT_LICENSE: Actor.PLATFORM,
     Category.OPT_OUT: Actor.PLATFORM,
 }
+# Categories whose actor is read in the sentence (whose models, who the licensee is); the
+# others have one actor by definition (a recipient of shared data is a third party)
+OWN_ACTOR = frozenset({Category.AI_TRAINING, Category.PROTECTIVE, Category.CONTENT_LICENSE})
 
 
 def classify_sentence(rules: RuleSet, text: str, lead_in: str = "") -> Reading:
     """The Reading of one sentence (or list item, with the sentence that introduces it)."""
     matches = rules.match(text, frozenset(READING_ORDER), lead_in)
+    controls = [_first_word_at(m) for m in matches if m.category is Category.OPT_OUT]
+    if controls:
+        # "You can opt out of model training", "to exercise your choices regarding the sharing
+        # of your data, go to settings": what follows the control is what it controls
+        matches = [
+            m
+            for m in matches
+            if not (m.category in THREAT_CATEGORIES and _first_word_at(m) >= min(controls))
+        ]
     for category in READING_ORDER:
         found = [m for m in matches if m.category is category]
         if found:
-            return Reading(category, READING_ACTOR[category], found[0])
+            actor = READING_ACTOR[category]
+            if category in OWN_ACTOR and found[0].actor:
+                actor = Actor(found[0].actor)  # "their models", "you grant other users"
+            return Reading(category, actor, found[0])
     # nothing for creators, but a ban still has an actor: the users or others it bars
     return Reading(None, Actor.USERS if prohibits_others(text, lead_in) else None, None)

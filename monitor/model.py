@@ -383,6 +383,9 @@ class Match:
     severity: Severity
     sentence: str
     words: tuple[str, ...]
+    # who would use, receive or be barred from the content: a monitor.rules.language.Actor
+    # value ("platform", "users", "third_parties"), or "" when the rule does not say
+    actor: str = ""
 
 
 @dataclass(frozen=True, slots=True)

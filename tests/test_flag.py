@@ -150,7 +150,7 @@ def test_list_items_take_their_lead_in_from_the_document() -> None:
         return builder.build("Terms")
 
     old = listing("post spam;")
-    new = listing("post spam;", "use the service or its content to train machine learning models;")
+    new = listing("post spam;", "copy its content to train machine learning models;")
     flags = flag_changes(diff(old, new), RULES, (old, new))
     assert {f.category for f in flags} == {Category.OTHERS_MAY_NOT_TRAIN}
     assert not assess(flags).alert

@@ -171,3 +171,18 @@ def test_learning_the_same_corpus_again_writes_the_same_file(tmp_path: Path) -> 
         )
         written.append(out.read_bytes())
     assert written[0] == written[1] and b"weights:" in written[0]
+
+
+def test_a_weighted_rule_weighs_the_whole_sentence_not_its_list_items(tmp_path: Path) -> None:
+    pack = tmp_path / "mine.yaml"
+    pack.write_text(
+        WEIGHTED.replace("bias: -2", "bias: -4")
+        .replace("terms: {arbitrator: 2.5, small claims: -3}", "terms: {arbitrator: 2.5, panel: 2}")
+        .replace("fire: [The arbitrator decides every dispute.]", "fire: [The arbitrator panel.]")
+    )
+    rules = load_rules([*PLAIN_PACKS, pack])
+    # each item alone weighs too little (2.5 and 2 against a bias of -4); the sentence does not
+    text = "Disputes go to: * one arbitrator * a panel of three"
+    found = [m for m in rules.match(text) if m.category is Category.ARBITRATION]
+    assert [m.rule_id for m in found] == ["mine.arbitration"]
+    assert found[0].sentence == text

@@ -8,6 +8,7 @@ import pytest
 
 from monitor.errors import ConfigError
 from monitor.extract.document import normalize_text
+from monitor.flag import classify_sentence
 from monitor.model import Category, Severity
 from monitor.rules.files import load_pack, load_rules
 from monitor.rules.language import (
@@ -15,6 +16,7 @@ from monitor.rules.language import (
     MAX_SENTENCE_CHARS,
     fired_words,
     match_rule,
+    read_context,
     split_sentences,
     split_units,
 )
@@ -227,3 +229,214 @@ def test_near_terms_with_order_need_the_object_after_the_verb() -> None:
     rule = RULES.by_id["ai_training.build-models"]
     assert match_rule(rule, "We may use your data to develop machine learning models.")
     assert not match_rule(rule, "We use machine learning to develop your data exports.")
+
+
+def reading(text: str, lead_in: str = "") -> tuple[str | None, str | None]:
+    found = classify_sentence(RULES, text, lead_in)
+    return (
+        found.category.value if found.category else None,
+        found.actor.value if found.actor else None,
+    )
+
+
+def test_a_negation_that_only_describes_a_noun_negates_no_verb() -> None:
+    assert reading(
+        "We may use uploads that are not personal data to develop and improve our machine"
+        " learning models."
+    ) == ("ai_training", "platform")
+    assert reading("We will not use your uploads to develop machine learning models.")[0] is None
+
+
+def test_agreeing_that_the_company_may_use_content_is_the_companys_right() -> None:
+    text = "You agree that the Company may use your feedback to improve its AI models."
+    assert reading(text) == ("ai_training", "platform")
+    assert reading("You agree not to use the Content to train AI models.")[1] == "users"
+
+
+def test_a_licence_is_read_with_its_licensee_as_the_actor() -> None:
+    assert reading("By posting, you grant us a licence to host and display your photos.") == (
+        "content_license",
+        "platform",
+    )
+    assert reading("If a gallery is public, you grant other users a licence to view it.") == (
+        "content_license",
+        "users",
+    )
+    assert reading("This license lets us show your videos on partner sites.")[0] == (
+        "content_license"
+    )
+    assert reading("We grant you a limited license to use the app.") == (None, None)
+    assert reading("You warrant that you have the right to grant this license.") == (None, None)
+
+
+def test_a_ban_has_an_actor_only_when_it_bars_access_to_content_or_data() -> None:
+    assert reading("You may not transfer your subscription to anyone.") == (None, None)
+    assert reading("Smoking is strictly prohibited on board.") == (None, None)
+    assert reading("You may not scrape member profiles.") == (None, "users")
+    assert reading("(c) decompile or reverse engineer the app;") == (None, "users")
+
+
+def test_an_item_that_uses_the_platforms_own_service_to_train_is_a_ban() -> None:
+    text = "(f) use the Services or any Output to train a competing AI model;"
+    assert Category.AI_TRAINING not in {m.category for m in RULES.match(text)}
+    assert reading(text)[1] == "users"
+
+
+def test_sending_content_to_ai_recipients_is_data_sharing() -> None:
+    assert reading("We may send your chat messages to our AI vendor to answer you.") == (
+        "data_sharing",
+        "third_parties",
+    )
+    assert reading("We do not send your chat messages to AI vendors.")[0] != "data_sharing"
+
+
+def test_a_control_over_training_reads_as_the_opt_out() -> None:
+    assert reading("You can switch off model training in your settings.")[0] == "opt_out"
+    assert (
+        reading("Once you turn this off, your drafts will not be used to train our models.")[0]
+        == "opt_out"
+    )
+    assert reading("We have disabled model training with our AI vendors.")[0] == "protective"
+
+
+def test_an_address_is_not_an_ai_word() -> None:
+    text = "To opt out of arbitration, write to legal@example.ai within 30 days."
+    assert not {m.category for m in RULES.match(text)}
+
+
+def test_the_introducing_sentence_of_a_lead_in_decides_its_items() -> None:
+    lead = "We will not sell your photos. By uploading, you must accept that:"
+    assert read_context(lead) == read_context("By uploading, you must accept that:")
+    item = "you grant each user a licence to view your uploads;"
+    assert reading(item, lead) == ("content_license", "users")
+    assert read_context("You may not: (a) use the service in these ways:").negated
+
+
+def test_model_building_named_as_a_purpose_is_ai_training() -> None:
+    for text in (
+        "Product research, including fostering AI development.",
+        "We may use recordings of support calls to train artificial intelligence technologies.",
+        "Training and evaluating AI models",
+        "We may use such content to evaluate machine learning models that support the service.",
+    ):
+        assert reading(text)[0] == "ai_training", text
+    for text in (
+        '"Corpus" refers to a collection of data used to train machine learning models.',
+        "We offer safety training and knowledge and training in information technology.",
+    ):
+        assert reading(text)[0] is None, text
+
+
+def test_a_near_trigger_is_any_verb_that_has_both_its_object_and_its_cue_near() -> None:
+    text = (
+        "Model training for delivery, pricing, bidding, forecasting, reporting, measurement,"
+        " auditing and optimisation across every campaign type, format, channel and region |"
+        " A legitimate interest in training its models."
+    )
+    assert match_rule(RULES.by_id["ai_training.train-models"], text)
+    assert not match_rule(RULES.by_id["ai_training.train-models"], "Model trains are fun.")
+
+
+def test_what_follows_a_control_is_what_it_controls() -> None:
+    text = (
+        "To manage your choices about the sharing of your data with partners and the use of"
+        " machine learning on your photos, open your settings."
+    )
+    assert reading(text)[0] == "opt_out"
+    text = "We may use your photos to train our models unless you opt out in settings."
+    assert reading(text)[0] == "ai_training"
+
+
+def test_training_with_users_data_needs_no_model_word() -> None:
+    assert reading("We may use the clips you have shared for training.")[0] == "ai_training"
+    assert reading("We will never engage in training with recordings of your calls.")[0] == (
+        "protective"
+    )
+    for text in (
+        "Calls may be recorded for quality assurance, training, or billing purposes.",
+        "We record calls for quality and training purposes.",
+        "Support agents receive training on data protection.",
+    ):
+        assert reading(text)[0] is None, text
+
+
+def test_a_ban_that_protects_only_the_platforms_own_ai_is_not_protective() -> None:
+    own = "You may not use the AI Features to train a competing language model."
+    assert [m.rule_id for m in RULES.match(own) if m.category is Category.OTHERS_MAY_NOT_TRAIN] == [
+        "others_may_not_train.platform-content"
+    ]
+    users = "You may not use other members' posts to train a language model."
+    assert "others_may_not_train.users-may-not-train" in {m.rule_id for m in RULES.match(users)}
+
+
+def test_a_noun_named_after_users_is_not_their_act() -> None:
+    text = "Recordings of customer support may be used to train artificial intelligence tools."
+    assert reading(text) == ("ai_training", "platform")
+
+
+def test_third_party_models_are_the_third_parties() -> None:
+    text = "We will not use your recordings to train third-party AI models."
+    assert reading(text) == ("protective", "third_parties")
+    assert (
+        reading("We will not use your recordings to train our or any third-party AI models.")[1]
+        == "platform"
+    )
+
+
+def test_a_rule_about_trains_bars_nobody_from_content() -> None:
+    assert reading("Smoking on the train is strictly prohibited.") == (None, None)
+    assert reading("Staff are trained on privacy and instructed not to ask for passwords.") == (
+        None,
+        None,
+    )
+
+
+def test_a_negation_inside_a_clause_describing_the_data_negates_no_verb() -> None:
+    text = (
+        "We may use information that, on its own, cannot identify you, to improve the app and"
+        " create new tools, including through machine learning."
+    )
+    assert reading(text)[0] == "ai_training"
+    promise = "We confirm that we do not use your messages to train AI models."
+    assert reading(promise)[0] == "protective"
+
+
+def test_sending_data_to_a_provider_that_trains_reads_as_the_sharing() -> None:
+    text = (
+        "We use a vendor's chatbot software to help us train our assistants, and we share the"
+        " chat data you submit with our third-party chatbot providers."
+    )
+    assert reading(text) == ("data_sharing", "third_parties")
+
+
+def bans(text: str) -> bool:
+    return Category.OTHERS_MAY_NOT_TRAIN in {m.category for m in RULES.match(text)}
+
+
+def test_a_ban_is_read_from_who_may_allow_it_or_who_prohibits() -> None:
+    assert bans(
+        "Using any of the images to train machine learning models, except as expressly permitted by us."
+    )
+    assert bans(
+        "(g) copying the archive to train AI models without the Company's prior written consent;"
+    )
+    assert bans("The Company prohibits any use of the archive to train a language model.")
+    # a promise worded with the users' consent stays the platform's promise
+    promise = (
+        "The Company will not use customer files to train AI models without the Customer's consent."
+    )
+    assert not bans(promise) and Category.PROTECTIVE in {m.category for m in RULES.match(promise)}
+
+
+def test_an_item_that_starts_with_a_list_of_verbs_ending_in_scrape_is_a_ban() -> None:
+    assert bans("4. copy, collect, mine, or otherwise use member uploads for training AI models;")
+    assert bans("access or use the Services by any means to train a language model;")
+
+
+def test_items_joined_by_or_after_a_semicolon_are_split() -> None:
+    text = (
+        "(iv) resell the Services without our written approval; or (v) use the Services or any"
+        " content on them for training any AI model."
+    )
+    assert [u.text[:4] for u in split_units(text)] == ["(iv)", "(v) "]
+    assert bans(text) and Category.AI_TRAINING not in {m.category for m in RULES.match(text)}

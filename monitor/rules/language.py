@@ -35,8 +35,11 @@ a term starting with `re:` is a raw regular expression. The trigger (the `near` 
 first `all` group) is judged for negation ("will not", "does not", "never", "without your
 consent", "unless you opt in", "prohibited from") in its own clause, and for its actor (the
 platform by default; "you may not", "users shall not" make it the users; "third parties",
-"partners" make it third parties). A list item with no subject of its own takes actor and
-polarity from its lead-in ("You may not:", "We use your data to:"; split_units, read_context).
+"partners", "their models" make it third parties; a licence's actor is its licensee). A list
+item with no subject of its own takes actor and polarity from its lead-in ("You may not:",
+"We use your data to:"; split_units, read_context); one that starts by using the platform's
+own Services or Output, or with scrape or decompile, is a ban (BAN_VERB_ITEM_RE). A Match
+carries the actor it was read with.
 monitor.rules.files reads rule files (the default packs
 are monitor/rules/*.yaml) into these types, once. Must never: do I/O, or know about diffs.
 """
@@ -44,6 +47,7 @@ are monitor/rules/*.yaml) into these types, once. Must never: do I/O, or know ab
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import re
 from collections.abc import Iterable, Mapping
@@ -55,29 +59,38 @@ from monitor.model import Category, Match, Severity
 
 TOKEN_RE = re.compile(r"[a-z0-9]+")
 
-SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|(?<=;)\s+(?=\(?[a-z0-9ivx]{1,4}[.)]\s)")
+SENTENCE_RE = re.compile(
+    r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|(?<=;)\s+(?:(?:and|or)\s+)?(?=\(?[a-z0-9ivx]{1,4}[.)]\s)"
+)
 WORD_START_RE = re.compile(r"\S+")
 CLAUSE_BREAK_RE = re.compile(
-    r"[.;:!?]|\b(?:but|however|except|although|whereas|while)\b", re.IGNORECASE
+    r"[.;:!?]|\b(?:but|however|except|although|whereas|while)\b"
+    # ", and you authorize ...": a new subject (the window may end right before it)
+    r"|,\s+and\s+(?=(?:we|you|they|it|our|your)\b|$)",
+    re.IGNORECASE,
 )
 SUBORDINATE_RE = re.compile(r"\b(?:if|unless|whether|when|where|even\s+if)\b[^,]*$", re.IGNORECASE)
 NEGATION_BEFORE_RE = re.compile(
     r"\b(?:not|never|no|nor|neither|none|cannot|can't|won't|don't|doesn't|didn't|isn't|aren't|wasn't"
     r"|shan't|mustn't|prohibit(?:s|ed|ion)?(?:\s+(?:on|from))?|restrict(?:s|ed)?|forbid(?:s|den)?"
-    r"|refrain(?:s)?\s+from|excluding|exclude[sd]?)\b"
+    r"|refrain(?:s)?\s+from|excluding|exclude[sd]?|we\s+have\s+(?:disabled|switched\s+off|turned\s+off))\b"
     r"|n['\u2019]t\b",
     re.IGNORECASE,
 )
 NEGATION_AFTER_RE = re.compile(
     r"\bwithout\s+(?:\w+\s+){0,4}?(?:consent|permission|authori[sz]ation|agreement|opt[- ]in)"
-    r"|\bunless\s+(?:you|the\s+customer|customer|users?)\s+(?:\w+\s+){0,2}?(?:opt|choose|consent|agree|give|enable|turn)"
+    r"|\bunless\s+(?:you|the\s+customer|customer|users?)\s+(?:\w+\s+){0,2}?(?:opt(?![- ]?out)|choose|consent|agree|give|enable|turn(?!\s+(?:\w+\s+)?off))"
     r"|\bonly\s+(?:with|after|if)\s+(?:\w+\s+){0,3}?(?:consent|permission|opt)",
     re.IGNORECASE,
 )
 USERS_ACTOR_RE = re.compile(
     r"(?:^|[;:]\s*|^\(?[a-z0-9ivx]{1,4}[.)]\s+)not\s+to\b"
     r"|\b(?:you|users?|developers?|licensees?|members?|customers?|visitors?|anyone|any\s+(?:person|user|one)|no\s+one|nobody)"
-    r"\b(?:\s+\w+){0,3}?\s+(?:shall|will|may|must|agree|agrees|are|is|can|cannot|can't|should|won't|may\s+not)\b",
+    # the users' own verb: not one of a clause they only agree to ("you agree that we may"),
+    # nor one of a thing named after them ("customer service may be recorded")
+    r"\b(?!\s+(?:service|support|care|success|experience|data|content|information|accounts?)\b)"
+    r"(?:\s+(?!that\b|which\b|whether\b)\w+){0,3}?\s+(?:shall|will|may|must|are|is|can|cannot|can't|should"
+    r"|won't|may\s+not|agrees?\s+(?:not|to(?!\s+(?:grant|give|licen[cs]e|allow|let|permit|authori[sz]e))))\b",
     re.IGNORECASE,
 )
 PLATFORM_ACTOR_RE = re.compile(r"\b(?:we|us|our)\b", re.IGNORECASE)
@@ -103,15 +116,39 @@ BAN_LEAD_RE = re.compile(
     r"|\b(?:cannot|can't|won't|mustn't|shan't|aren't|agrees?\s+not|not\s+to)\b"
     r"|\bprohibit|\bforbid|\brestrictions?\b|\bnot\s+(?:allowed|permitted)\b"
     r"|\bwithout\s+(?:\w+['\u2019]?s?\s+){0,3}(?:consent|permission|authori[sz]ation)"
-    r"|\b(?:acceptable|prohibited|unauthori[sz]ed)\s+(?:use|uses|conduct|activit)",
+    r"|\b(?:acceptable|prohibited|unauthori[sz]ed)\s+(?:use|uses|conduct|activit|access)",
     re.IGNORECASE,
 )
 PLATFORM_LEAD_RE = re.compile(
     r"\b(?:we|us|our)\b(?:\s+\w+){0,4}?\s+(?:use|process|collect|analy[sz]e|may|purposes?)\b"
-    r"|\bpurposes?\b|\bto\s+(?:provide|operate|improve|develop)\b",
+    r"|\bpurposes?\b|\bto\s+(?:provide|operate|improve|develop)\b"
+    r"|\b(?:consent|consents|agree|agrees)\s+to\s+us\b|\b(?:authori[sz]e|allow|permit|let)\s+us\b",
     re.IGNORECASE,
 )
-OWNER_RE = re.compile(r"\b(our|their|its)\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$", re.IGNORECASE)
+# Who a licence is granted to: the first grantee named after a granting verb decides the actor
+# of a licence sentence ("you grant us" the platform, "you grant other users" the users)
+LICENSEE_RE = re.compile(
+    r"\b(?:grant(?:s|ing)?|give[sn]?|authori[sz]e[sd]?)\s+(?:(?:back\s+)?to\s+)?(?:"
+    r"(?P<users>each\s+user|other\s+users|all\s+users|any\s+user|(?:your|their)\s+(?:fans|followers|subscribers|audience|viewers)"
+    r"|the\s+(?:community|public))\b"
+    r"|(?P<third>third[- ]part(?:y|ies)|(?:our\s+)?(?:business\s+)?partners)\b"
+    r"|(?P<platform>us|we)\b|(?-i:(?!You\b|Your\b)(?P<named>[A-Z][\w&.-]*)))",
+    re.IGNORECASE,
+)
+# A negation that only describes a noun ("content that is not personal data") negates no verb
+RELATIVE_COPULA_RE = re.compile(r"\b(?:that|which|who)\s+(?:is|are|was|were)\s+$", re.IGNORECASE)
+# ... and one inside a clause that describes the data ("data that, by itself, cannot identify you")
+RELATIVE_RE = re.compile(
+    r"\b(?:data|information|content|materials?|inputs?)\s+(?:that|which)\b(?:\W+\w+){0,4}?\W*$",
+    re.IGNORECASE,
+)
+PARTICIPLE_RE = re.compile(
+    r"^\s*(?:\w+ed|used|sold|shared|made|given|kept|shown|taken)\b", re.IGNORECASE
+)
+OWNER_RE = re.compile(
+    r"\b(our|their|its|(?<!\bor\s)(?<!\bany\s)third[- ]part(?:y|ies)(?:['\u2019]s?)?)\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$",
+    re.IGNORECASE,
+)
 
 
 class Polarity(StrEnum):
@@ -144,7 +181,8 @@ def compile_terms(terms: Iterable[str]) -> re.Pattern[str]:
     raw = [t[3:] for t in terms if t.startswith("re:")]
     parts = [f"(?:{r})" for r in raw]
     if plain:
-        parts.insert(0, r"\b(?<!non-)(?<!non )(?:" + "|".join(plain) + ")")
+        # nor inside a domain or address ("perplexity.ai", "x@ai")
+        parts.insert(0, r"\b(?<!non-)(?<!non )(?<![.@/])(?:" + "|".join(plain) + ")")
     return re.compile("|".join(parts), re.IGNORECASE)
 
 
@@ -155,6 +193,9 @@ class Screen(NamedTuple):
     words: frozenset[str]  # first words of the plain terms
     prefixes: tuple[str, ...]  # first words of one-word prefix terms ("train*")
     raw: bool  # a `re:` term: cannot be screened
+    # the prefixes as one pattern over a sentence's words joined by spaces (one C-level search
+    # instead of a Python loop over the words)
+    prefix_re: re.Pattern[str] | None = None
 
     @classmethod
     def of(cls, terms: Iterable[str]) -> Screen:
@@ -167,14 +208,20 @@ class Screen(NamedTuple):
                 prefixes.append(tokens[0])
             else:
                 words.add(tokens[0])
-        return cls(frozenset(words), tuple(prefixes), raw)
-
-    def may_match(self, tokens: frozenset[str]) -> bool:
-        return (
-            self.raw
-            or not self.words.isdisjoint(tokens)
-            or (bool(self.prefixes) and any(t.startswith(self.prefixes) for t in tokens))
+        prefix_re = (
+            re.compile(" (?:" + "|".join(map(re.escape, prefixes)) + ")") if prefixes else None
         )
+        return cls(frozenset(words), tuple(prefixes), raw, prefix_re)
+
+    def may_match(self, tokens: frozenset[str], joined: str | None = None) -> bool:
+        """`joined`: the words of the sentence, each after a space (" we may train ...")."""
+        if self.raw or not self.words.isdisjoint(tokens):
+            return True
+        if self.prefix_re is None:
+            return False
+        if joined is None:
+            joined = " " + " ".join(tokens)
+        return self.prefix_re.search(joined) is not None
 
 
 def ngrams(text: str) -> set[str]:
@@ -262,9 +309,17 @@ def split_units(text: str, lead_in: str = "") -> list[Unit]:
     sentence ("You may not: use the Content to train..."), become the lead-in of the items
     that follow, until a sentence that is not an item. Over-long sentences are cut.
     """
+    return [unit for _, units in split_sentence_units(text, lead_in) for unit in units]
+
+
+def split_sentence_units(text: str, lead_in: str = "") -> list[tuple[str, list[Unit]]]:
+    """Each sentence of `text` with its units (split_units): the hand-written rules read the
+    units, the learned ones the whole sentence they were learned on."""
+    groups: list[tuple[str, list[Unit]]] = []
     units: list[Unit] = []
     lead = lead_in
     for sentence in split_sentences(text):
+        start = len(units)
         items = INLINE_ITEM_RE.split(sentence)
         head, rest = items[0].strip(), [i.strip() for i in items[1:] if i.strip()]
         if not rest and not ITEM_START_RE.match(sentence):
@@ -289,7 +344,8 @@ def split_units(text: str, lead_in: str = "") -> list[Unit]:
                 lead = f"{lead_in} {sentence}" if lead_in else sentence
             else:
                 lead = lead_in
-    return units
+        groups.append((sentence, units[start:]))
+    return groups
 
 
 IMPERATIVE_BAN_RE = re.compile(
@@ -298,15 +354,56 @@ IMPERATIVE_BAN_RE = re.compile(
 )
 
 
+# What a ban bars others from when it is about content or data: access, copying, mining,
+# training (a ban on assigning one's account, or on charging a scooter, bars nobody from it)
+ACCESS_RE = re.compile(
+    r"\b(?:scrap\w*|crawl\w*|spider\w*|harvest\w*|mine|mines|mined|mining|data[- ]min\w*|extract\w*"
+    r"|collect\w*|aggregat\w*|copy|copies|copying|download\w*|reproduc\w*|index\w*|reverse[- ]engineer\w*"
+    r"|decompil\w*|recompil\w*|disassembl\w*|robots?|bots?|automated\s+(?:means|systems?|tools?)"
+    r"|artificial\s+intelligence|machine\s+learning|AI)\b",
+    re.IGNORECASE,
+)
+# A subjectless list item that starts with one of these verbs is a ban: nobody lists them as
+# their own practice
+BAN_VERB_ITEM_RE = re.compile(
+    # (a list of verbs may come first: "collect, aggregate, mine, scrape, or otherwise use")
+    r"^\W*(?:\(?[a-z0-9]{1,4}[.)]\s*)?(?:\w+,?\s+(?:or\s+)?){0,4}?(?:scrape|crawl|harvest|mine|data[- ]mine"
+    r"|recompile|decompile|disassemble|reverse[- ]engineer"
+    # using the platform's own service, site, API or output: a rule for its users
+    r"|(?:access|use|utili[sz]e|share)(?:\s+(?:or|and/or|and)\s+(?:access|use|share))?\s+(?:(?:the|our|any)\s+)?"
+    r"(?:[\w-]+\s+)?(?:Services?|Site|Platform|APIs?|Outputs?)\b)\b",
+    re.IGNORECASE,
+)
+# A ban worded by who may allow it ("without our prior written consent", "except as expressly
+# permitted by the Company"): the item is a prohibition on whoever is reading it
+PERMISSION_BAN_RE = re.compile(
+    r"\bwithout\s+(?:the\s+)?(?:our|its|(?!(?:you|your|users?|customers?|members?|creators?|subscribers?|owners?)['\u2019])"
+    r"(?-i:[A-Z][\w&.-]*)['\u2019]s)\s+(?:[\w-]+\s+){0,3}?(?:consent|permission|authori[sz]ation|approval)"
+    r"|\bexcept\s+as\s+(?:expressly\s+|otherwise\s+|specifically\s+)?(?:permitted|authori[sz]ed|allowed)\b(?!\s+by\s+(?:applicable\s+)?law)",
+    re.IGNORECASE,
+)
+# The platform prohibiting a use ("X prohibits any use of ... to train") bans others from it
+PROHIBITS_RE = re.compile(
+    r"\b(?:prohibits?|forbids?|(?:does|do)\s+not\s+(?:allow|permit))\s+(?:any|all|the|you|users|others|anyone|third)\b",
+    re.IGNORECASE,
+)
+RESERVATION_RE = re.compile(
+    r"\breservation\s+of\s+(?:our|its|all)?\s*rights\b|\brights\s+(?:are\s+)?(?:hereby\s+)?(?:expressly\s+|explicitly\s+)?reserved\b",
+    re.IGNORECASE,
+)
+
+
 def prohibits_others(text: str, lead_in: str = "") -> bool:
-    """Whether `text`, read with its lead-in, forbids users or others something (a scraping or
-    training ban: it takes nothing from the users it protects)."""
+    """Whether `text`, read with its lead-in, bars users or others from content or data (a
+    scraping, mining or training ban: it takes nothing from the users it protects)."""
     context = read_context(lead_in)
-    return (
+    banned = (
         (context.negated and context.actor is Actor.USERS)
         or bool(BAN_LEAD_RE.search(text))
         or bool(IMPERATIVE_BAN_RE.match(text))
+        or bool(RESERVATION_RE.search(text))
     )
+    return bool(BAN_VERB_ITEM_RE.match(text)) or (banned and bool(ACCESS_RE.search(text)))
 
 
 class Context(NamedTuple):
@@ -319,12 +416,26 @@ class Context(NamedTuple):
 
 
 NO_CONTEXT = Context()
+SUBJECT_RE = re.compile(r"\b(?:we|you|they)\b", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)
 def read_context(lead_in: str) -> Context:
-    """Who the items under `lead_in` are about, and whether they are prohibitions."""
+    """Who the items under `lead_in` are about, and whether they are prohibitions: its last
+    sentence (the one that introduces the list) decides, else the whole of it."""
     if not lead_in:
         return NO_CONTEXT
+    last = split_sentences(lead_in)[-1]
+    if last != lead_in:
+        context = _read_context(last)
+        # one with a subject of its own ("you must be aware that:") decides alone; "Examples
+        # of such use include:" or an item of an outer list reads with what came before
+        if context is not NO_CONTEXT or (SUBJECT_RE.search(last) and not ITEM_START_RE.match(last)):
+            return context
+    return _read_context(lead_in)
+
+
+def _read_context(lead_in: str) -> Context:
     if BAN_LEAD_RE.search(lead_in):
         return Context(Actor.USERS, negated=True)
     platform = PLATFORM_ACTOR_RE.search(lead_in)
@@ -343,6 +454,7 @@ class _Sentence:
         self.context = context
         self.starts = [m.start() for m in WORD_START_RE.finditer(text)]
         self.tokens = frozenset(TOKEN_RE.findall(text.lower()))
+        self.joined = " " + " ".join(self.tokens)
 
     def word_at(self, offset: int) -> int:
         return bisect.bisect_right(self.starts, offset) - 1
@@ -372,6 +484,12 @@ def _negated(sentence: _Sentence, start: int, end: int) -> bool:
     for cue in reversed(list(NEGATION_BEFORE_RE.finditer(before))):
         if "," in before[cue.end() :] and SUBORDINATE_RE.search(before[: cue.start()]):
             continue
+        if RELATIVE_COPULA_RE.search(before[: cue.start()]) and not PARTICIPLE_RE.match(
+            before[cue.end() :]
+        ):
+            continue  # "User Content that is not personal data to develop ..."
+        if "," in before[cue.end() :] and RELATIVE_RE.search(before[: cue.start()]):
+            continue  # "data that, by itself, cannot identify you, ... to develop ..."
         return True
     return bool(NEGATION_AFTER_RE.search(sentence.clause_after(end)))
 
@@ -418,12 +536,24 @@ def fired_words(words: Iterable[str]) -> tuple[str, ...]:
     )
 
 
+def _licensee(sentence: _Sentence) -> Actor | None:
+    """Who a licence in `sentence` is granted to, from the first grantee named."""
+    found = LICENSEE_RE.search(sentence.text)
+    if found is None:
+        return None
+    if found.group("users"):
+        return Actor.USERS
+    if found.group("third"):
+        return Actor.THIRD_PARTIES
+    return Actor.PLATFORM
+
+
 def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     """The Match of `rule` on one sentence, or None."""
     if rule.weights is not None:
         raise ValueError(f"{rule.id} is weighted: match it with RuleSet.match or match_weighted")
     s = sentence if isinstance(sentence, _Sentence) else _Sentence(sentence)
-    if not all(screen.may_match(s.tokens) for screen in rule.screens):
+    if not all(screen.may_match(s.tokens, s.joined) for screen in rule.screens):
         return None
     words: list[str] = []
     trigger: tuple[int, int] | None = None
@@ -434,6 +564,8 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
         if not b_hits:
             return None
         b_words = [s.word_at(m.start()) for m in b_hits]  # ascending, like the hits
+        cue_words: list[int] | None = None  # where the cue terms stand, found once
+        tries = 0
         for hit in a.finditer(s.text):
             position = s.word_at(hit.start())
             # the b hits within `within` words, found by bisection: linear in the hits
@@ -444,6 +576,14 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
                 for m in itertools.islice(b_hits, first, min(last, first + MAX_QUOTED))
                 if m.start() >= hit.end() or (m.end() <= hit.start() and not rule.ordered)
             ]
+            if close and rule.cue and tries < MAX_QUOTED:
+                # the trigger is the first a-term with both a b-term and the cue near it
+                tries += 1
+                if cue_words is None:
+                    cue_words = [s.word_at(m.start()) for m in rule.cue[0].finditer(s.text)]
+                lo = bisect.bisect_left(cue_words, position - rule.cue[1])
+                if lo >= len(cue_words) or cue_words[lo] > position + rule.cue[1]:
+                    continue
             if close:
                 trigger = (hit.start(), hit.end())
                 words += [hit.group(0), *(m.group(0) for m in close)]
@@ -452,7 +592,7 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
                 )
                 if possessive and possessive.group(1).lower() == "our":
                     owner = Actor.PLATFORM
-                elif possessive and possessive.group(1).lower() == "their":
+                elif possessive and possessive.group(1).lower().startswith(("their", "third")):
                     owner = Actor.THIRD_PARTIES
                 break
         if trigger is None:
@@ -480,17 +620,23 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     # an item with no subject of its own under "You may not:" is a prohibition on users, one
     # under "We will not use your content:" a promise
     negated = _negated(s, *trigger) or (s.context.negated and own_actor is None)
+    if (
+        own_actor in (None, Actor.PLATFORM) and PROHIBITS_RE.search(s.clause_before(trigger[0]))
+    ) or (own_actor is None and s.context.actor is None and PERMISSION_BAN_RE.search(s.text)):
+        negated, own_actor = True, Actor.USERS  # "X prohibits any use of ... to train"
     if rule.polarity is Polarity.AFFIRMATIVE and negated:
         return None
     if rule.polarity is Polarity.NEGATED and not negated:
         return None
     actor = own_actor or s.context.actor or Actor.PLATFORM
+    if rule.category is Category.CONTENT_LICENSE and not negated:
+        actor = _licensee(s) or actor  # a licence's actor is its licensee
     if rule.actor is Actor.NOT_USERS:
         if actor is Actor.USERS:
             return None
     elif rule.actor is not Actor.ANY and actor is not rule.actor:
         return None
-    return Match(rule.id, rule.category, rule.severity, s.text, fired_words(words))
+    return Match(rule.id, rule.category, rule.severity, s.text, fired_words(words), actor.value)
 
 
 def fired_rules(
@@ -551,8 +697,8 @@ class RuleSet:
     )
     # the Matches of sentences already seen: the old and new text of a changed clause share
     # most of their sentences, and a pass sees the same boilerplate on many pages
-    _seen: dict[tuple[Unit, frozenset[Category] | None], list[Match]] = field(
-        default_factory=dict, compare=False, repr=False
+    _seen: dict[tuple[Unit, frozenset[Category] | None], tuple[list[Match], dict[str, Match]]] = (
+        field(default_factory=dict, compare=False, repr=False)
     )
 
     def _plan(self, categories: frozenset[Category] | None) -> _Plan:
@@ -583,40 +729,67 @@ class RuleSet:
     ) -> list[Match]:
         """The Matches on the sentences and list items of `text`; `lead_in` is the sentence or
         heading that introduces it, which decides actor and polarity of subjectless items."""
-        matches = []
-        for unit in split_units(text, lead_in):
-            key = (unit, categories)
-            found = self._seen.get(key)
-            if found is None:
-                if len(self._seen) >= SEEN_LIMIT:
-                    self._seen.clear()
-                found = self._seen[key] = self._match_unit(unit, categories)
-            matches += found
+        matches: list[Match] = []
+        weighted = bool(self._plan(categories).weighted)
+        for sentence, units in split_sentence_units(text, lead_in):
+            evidence: dict[str, Match] = {}
+            for unit in units:
+                key = (unit, categories)
+                found = self._seen.get(key)
+                if found is None:
+                    if len(self._seen) >= SEEN_LIMIT:
+                        self._seen.clear()
+                    found = self._seen[key] = self._match_unit(unit, categories)
+                matches += found[0]
+                evidence.update(found[1])
+            if weighted:
+                # the learned rules weigh the whole sentence, with every hand-written rule
+                # that fired on one of its items as evidence
+                wkey = (Unit(sentence, "\x00" + " ".join(sorted(evidence))), categories)
+                scored = self._seen.get(wkey)
+                if scored is None:
+                    if len(self._seen) >= SEEN_LIMIT:
+                        self._seen.clear()
+                    scored = self._seen[wkey] = (self._weigh(sentence, evidence, categories), {})
+                matches += scored[0]
         return matches
 
     def forget(self) -> None:
         """Drop the remembered Matches (for benchmarks that time cold matching)."""
         self._seen.clear()
 
-    def _match_unit(self, unit: Unit, categories: frozenset[Category] | None) -> list[Match]:
-        plain, weighted, decided, table = self._plan(categories)
-        fired = fired_rules(plain, unit.text, read_context(unit.lead_in))
+    def _match_unit(
+        self, unit: Unit, categories: frozenset[Category] | None
+    ) -> tuple[list[Match], dict[str, Match]]:
+        """The hand-written rules' Matches on one unit, and every rule that fired (evidence)."""
+        plain, _, decided, _ = self._plan(categories)
+        context = read_context(unit.lead_in)
+        if context is NO_CONTEXT and BAN_VERB_ITEM_RE.match(unit.text):
+            context = Context(Actor.USERS, negated=True)  # "(9) scrape or mine content to train AI"
+        fired = fired_rules(plain, unit.text, context)
         matches = [
             m
             for m in fired.values()
             if m.category not in decided and (categories is None or m.category in categories)
         ]
-        if weighted:
-            grams = ngrams(unit.text)
-            scores = [
-                r.weights.bias + sum(r.weights.rules.get(f, 0.0) for f in fired)
-                for r in weighted
-                if r.weights is not None
-            ]
-            for gram in grams:
-                for index, weight in table.get(gram, ()):
-                    scores[index] += weight
-            for rule, score in zip(weighted, scores, strict=True):
-                if score >= 0 and (found := match_weighted(rule, unit.text, fired, grams)):
-                    matches.append(found)
-        return matches
+        return matches, fired
+
+    def _weigh(
+        self, sentence: str, fired: Mapping[str, Match], categories: frozenset[Category] | None
+    ) -> list[Match]:
+        """The learned rules' Matches on one whole sentence."""
+        _, weighted, _, table = self._plan(categories)
+        grams = ngrams(sentence)
+        scores = [
+            r.weights.bias + sum(r.weights.rules.get(f, 0.0) for f in fired)
+            for r in weighted
+            if r.weights is not None
+        ]
+        for gram in grams:
+            for index, weight in table.get(gram, ()):
+                scores[index] += weight
+        return [
+            found
+            for rule, score in zip(weighted, scores, strict=True)
+            if score >= 0 and (found := match_weighted(rule, sentence, fired, grams))
+        ]
