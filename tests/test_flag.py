@@ -167,7 +167,11 @@ def test_the_one_policy_decides_threats() -> None:
     assert not is_threat(flag(Category.PROTECTIVE, Direction.INTRODUCED))
     assert is_threat(flag(Category.PROTECTIVE, Direction.WEAKENED))
     assert not is_threat(flag(Category.OTHERS_MAY_NOT_TRAIN, Direction.INTRODUCED))
-    assert is_alarming(Category.DATA_SHARING) and not is_alarming(Category.OPT_OUT)
+    assert is_alarming(Category.DATA_SHARING, Severity.LOW)
+    assert not is_alarming(Category.OPT_OUT, Severity.HIGH)
+    # a narrow licence (to host and show posts) is on nearly every page; a broad one alarms
+    assert not is_alarming(Category.CONTENT_LICENSE, Severity.LOW)
+    assert is_alarming(Category.CONTENT_LICENSE, Severity.MEDIUM)
 
 
 # Issue 17 class 4: a licence rewritten or moved into a reorganised section is compared with

@@ -208,7 +208,8 @@ COLOURS = {  # what base.html gives each verdict of monitor.rules.policy
 
 @pytest.fixture
 def three_kinds_site(httpserver: HTTPServer, settings: Settings, tmp_path: Path) -> Path:
-    """A reworded licence (neutral), a training permission (a high threat), a promise (good)."""
+    """A licence rewritten narrower (neutral: it loses 'reproduce, modify'), a training
+    permission (a high threat), a promise (good)."""
     track_pages(
         httpserver,
         settings,
@@ -240,7 +241,7 @@ def test_colours_follow_the_alert_policy_a_reworded_licence_is_not_good_news(
         cell = page.locator("tbody tr", has_text=row_text).locator("td").nth(2)
         return cell.locator("span").first.evaluate("e => getComputedStyle(e).color")
 
-    assert colour("Licence Terms") == COLOURS["neutral"]  # reworded: neither threat nor good
+    assert colour("Licence Terms") == COLOURS["neutral"]  # narrower: neither threat nor good
     assert colour("Regional Terms") == COLOURS["threat-high"]
     assert colour("Promise Terms") == COLOURS["good"]
     shoot(page, "index-colours", overflow=False)
@@ -249,7 +250,8 @@ def test_colours_follow_the_alert_policy_a_reworded_licence_is_not_good_news(
     assert timeline.evaluate("e => getComputedStyle(e).color") == COLOURS["neutral"]
     page.locator("ol.timeline a", has_text="what changed").first.click()
     assert page.locator("h1").evaluate("e => getComputedStyle(e).color") == COLOURS["neutral"]
-    assert "reworded" in page.locator("li.flag .said").inner_text()
+    # the licence's scope is compared (monitor.rules.scope): narrower, said so, not green
+    assert "less widely than before" in page.locator("li.flag .said").inner_text()
     assert page.locator(".good, .tone-good").count() == 0
 
 

@@ -190,7 +190,7 @@ def check_report(
                     ],
                 }
     # exit 3 on language that lets the platform or others use creators' work (the one policy)
-    alarming = any(is_alarming(m.category) for _, m in findings)
+    alarming = any(is_alarming(m.category, m.severity) for _, m in findings)
     report["alarming"] = alarming
     if not args.json:
         _print_check(report, findings, shown, console, safe)
@@ -242,7 +242,8 @@ def _print_check(
     )
     # the summary: one screen, whatever the document's length
     counts = Counter(m.category for _, m in findings)
-    found = [c.value for c in CREATOR_ORDER if counts[c] and is_alarming(c)]
+    worrying = Counter(m.category for _, m in findings if is_alarming(m.category, m.severity))
+    found = [c.value for c in CREATOR_ORDER if worrying[c]]
     if report["alarming"]:
         console.print(f"Verdict: [bold red]alarming[/] (exit status 3): {', '.join(found)}")
     else:
@@ -252,8 +253,9 @@ def _print_check(
     for category in CREATOR_ORDER:
         count = counts[category]
         note = ""
-        if count and is_alarming(category):
-            note = "  [bold red]alarming[/]"
+        if worrying[category]:
+            some = "" if worrying[category] == count else f"{worrying[category]} "
+            note = f"  [bold red]{some}alarming[/]"
         elif count and category in GOOD_NEWS:
             note = "  [green]protects you[/]"
         console.print(f"  {category.value:<{width}} {count:>4}{note}")

@@ -16,6 +16,8 @@ same answer. Must never: match text, or know how alerts are published.
   so is an opt-out added or widened.
 - Every publisher colours a flag by `verdict`: a threat (by severity), good news, or neutral
   (a reworded licence is neutral, never good news).
+- `check` (one document, nothing to compare) is alarming on a threat category's clause, except
+  a narrow licence (low severity): every terms page has one.
 - Bans on others training (`others_may_not_train`), opt-out descriptions and the CLAUDETTE
   creator-rights categories are shown with a change, never alerted as threats.
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from monitor.model import Category, Direction, Flag
+from monitor.model import Category, Direction, Flag, Severity
 
 # The categories creators are alerted about, in the order feeds and digests list them; the
 # CLAUDETTE ones (and others_may_not_train) are shown with a change, never alerted on.
@@ -67,9 +69,14 @@ def is_good_news(flag: Flag) -> bool:
     return flag.category in (Category.PROTECTIVE, Category.OPT_OUT) and flag.direction in WIDENING
 
 
-def is_alarming(category: Category) -> bool:
+def is_alarming(category: Category, severity: Severity) -> bool:
     """Whether a clause of this category, found in one document (`clausewatch check`, no
-    earlier version to compare), is one a creator should worry about."""
+    earlier version to compare), is one a creator should worry about. Nearly every terms page
+    has a licence to host and show what users post in order to run the service (a low
+    `content_license` finding): that alone is not alarming; a broad one (perpetual,
+    irrevocable, sublicensable, for AI: medium or more) is."""
+    if category is Category.CONTENT_LICENSE:
+        return severity is not Severity.LOW
     return category in THREAT_CATEGORIES
 
 
