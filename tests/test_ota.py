@@ -339,6 +339,33 @@ def test_import_history_refuses_two_names_that_give_one_id(tmp_path: Path) -> No
     assert "'Societe/Terms.md' and 'Société/Terms.md' both give the source id" in err
 
 
+def test_import_history_source_is_not_refused_for_two_other_names_of_one_id(
+    tmp_path: Path,
+) -> None:
+    # OTA's contrib-versions holds "TP-Link/Privacy Policy.md" and "Tp-link/Privacy
+    # Policy.md": `--source` of any other document must still import it
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms of Service.md",
+        [(BASE, "2024-01-01T10:00:00+00:00", "Start tracking")],
+    )
+    for name in ("TP-Link", "Tp-link"):
+        (repo / name).mkdir()
+        (repo / name / "Privacy Policy.md").write_text(BASE + f"\n{name}.\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Start tracking TP-Link", when="2024-02-01T10:00:00+00:00")
+    code, out, err = cli(
+        tmp_path, "import-history", str(repo), "--source", "example-terms-of-service"
+    )
+    assert code == ExitStatus.OK, err
+    assert "1 documents, 1 versions imported" in out
+    code, _, err = cli(tmp_path, "import-history", str(repo), "--source", "tp-link-privacy-policy")
+    assert code == ExitStatus.USAGE
+    assert "both give the source id 'tp-link-privacy-policy'" in err
+    with Archive(tmp_path / "archive") as archive:
+        assert archive.source_ids() == ["example-terms-of-service"]
+
+
 def corpus_repo(tmp_path: Path, history_id: str) -> Path:
     history = HISTORIES[history_id]
     versions = [
