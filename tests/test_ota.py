@@ -287,6 +287,40 @@ def test_import_history_diffs_flags_and_alerts_and_imports_once(tmp_path: Path) 
     assert "0 versions imported (0 technical), 4 skipped" in out and "0 alerts" in out
 
 
+def test_import_history_does_not_alert_on_a_change_the_next_capture_undoes(
+    tmp_path: Path,
+) -> None:
+    training = BASE + "\nWe may use your content to train our AI models.\n"
+    record = "Record new changes of Example Terms of Service"
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms of Service.md",
+        [
+            (BASE, "2024-01-01T10:00:00+00:00", "Start tracking Example Terms of Service"),
+            (training, "2024-03-01T10:00:00+00:00", record),  # a flip: undone the next day
+            (BASE, "2024-03-02T10:00:00+00:00", record),  # its return leg
+            (training, "2024-05-01T10:00:00+00:00", record),  # stays 61 days: real
+            (BASE, "2024-07-01T10:00:00+00:00", record),  # removed after 61 days: real
+            (training, "2024-08-15T10:00:00+00:00", record),  # back after 45 days: real
+            (BASE, "2024-09-16T10:00:00+00:00", record),  # undone after 32 days: real
+        ],
+    )
+    code, out, _ = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.OK, out
+    assert "7 versions imported" in out and "2 changes not alerted as flips" in out
+    with Archive(tmp_path / "archive") as archive:
+        alerted = sorted(a.recorded_at.date().isoformat() for a in archive.alerts())
+        assert alerted == ["2024-05-01", "2024-07-01", "2024-08-15", "2024-09-16"]
+        changes = archive.changes("example-terms-of-service")
+        notes = [archive.read_changeset(c).notes for c in changes]
+        assert "The next capture returns to the previous text 1 day later" in notes[0][0]
+        assert "returns to the text before the previous one, which stood for 1 day" in notes[1][0]
+        assert [n for n in notes[2:] if n] == []
+        assert archive.read_flags(changes[0]) == () and archive.read_flags(changes[2]) != ()
+    code, out, _ = cli(tmp_path, "import-history", str(repo))  # nothing new: nothing changes
+    assert "0 versions imported" in out and "flips" not in out
+
+
 def test_import_history_reads_names_outside_ascii(tmp_path: Path) -> None:
     repo = tmp_path / "versions"
     repo.mkdir()

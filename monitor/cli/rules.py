@@ -222,5 +222,11 @@ def cmd_import_history(
     console.print(
         f"{report.sources} documents, {report.versions} versions imported ({report.technical} technical), "
         f"{report.skipped} skipped as already there or unchanged; {alerts} alerts"
+        + (
+            f"; {report.flips} changes not alerted as flips (undone by the next capture,"
+            " or undoing the last one, within 30 days)"
+            if report.flips
+            else ""
+        )
     )
     return ExitStatus.OK

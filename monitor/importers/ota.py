@@ -6,7 +6,8 @@ be converted and why (only OTA's JavaScript filters, in the declarations of toda
 and reading an OTA versions git repository (one Markdown file per service and document type,
 one commit per recorded version) into the archive, oldest first, with its clause diffs and
 flags, so that a new user starts with years of history. Technical-upgrade and first-capture
-commits never alert; a commit already imported is skipped, so importing twice adds nothing.
+commits never alert, nor do flips (a change the next commit undoes within FLIP_WINDOW, and
+that undoing commit); a commit already imported is skipped, so importing twice adds nothing.
 Must never: fetch over the network (git runs on a local repository only).
 """
 
@@ -16,9 +17,9 @@ import hashlib
 import json
 import re
 import subprocess
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from monitor.diff import diff
 from monitor.errors import ClausewatchError, ConfigError, UsageError, did_you_mean
 from monitor.extract.markdown import parse as parse_markdown
 from monitor.flag import flag_changes
-from monitor.model import Origin, Snapshot, Source
+from monitor.model import Document, Origin, Snapshot, Source
 from monitor.rules.language import RuleSet
 from monitor.sources import MAX_ID_CHARS, slug
 
@@ -282,7 +283,71 @@ class ImportReport:
     versions: int = 0
     skipped: int = 0  # commits imported before, or with text identical to the last version
     technical: int = 0
+    flips: int = 0  # changes undone by the next capture, or undoing the last one: not alerted
     problems: list[str] = field(default_factory=list)
+
+
+class _VersionReader:
+    """A document's text and parsed version at a commit; keeps the last two read, since
+    the import reads each commit and looks one ahead."""
+
+    def __init__(self, repo: Path, path: str, title: str) -> None:
+        self.repo, self.path, self.title = repo, path, title
+        self.read: dict[str, tuple[str, Document]] = {}
+
+    def __call__(self, commit: str) -> tuple[str, Document]:
+        if commit not in self.read:
+            if len(self.read) >= 2:
+                del self.read[next(iter(self.read))]
+            text = _git(self.repo, "show", f"{commit}:{self.path}")
+            self.read[commit] = text, parse_markdown(text, self.title)
+        return self.read[commit]
+
+
+# A change undone by the next capture within this time (A -> B -> A, the whole document
+# equal) is a page flipping between two captured states: neither leg is alerted
+FLIP_WINDOW = timedelta(days=30)
+
+
+def _flip(
+    document: Document,
+    previous: Document,
+    before_previous: Document | None,
+    previous_at: datetime,
+    recorded_at: datetime,
+    following: list[str] | None,
+    version_at: Callable[[str], tuple[str, Document]],
+) -> str | None:
+    """Why the change from `previous` to `document` is one leg of a flip, or None: the next
+    commit returns to `previous` within FLIP_WINDOW, or this one returns to the version before
+    `previous`, which stood for at most FLIP_WINDOW."""
+    if (
+        before_previous is not None
+        and recorded_at - previous_at <= FLIP_WINDOW
+        and document == before_previous
+    ):
+        return (
+            "Not alerted: a flip. This capture returns to the text before the previous one,"
+            f" which stood for {_days(recorded_at - previous_at)}."
+        )
+    if following is not None:
+        commit, when, message = following
+        next_at = datetime.fromisoformat(when)
+        if (
+            timedelta(0) <= next_at - recorded_at <= FLIP_WINDOW
+            and not TECHNICAL_RE.match(message)
+            and version_at(commit)[1] == previous
+        ):
+            return (
+                "Not alerted: a flip. The next capture returns to the previous text"
+                f" {_days(next_at - recorded_at)} later ({next_at.date().isoformat()})."
+            )
+    return None
+
+
+def _days(span: timedelta) -> str:
+    days = span.days
+    return "less than a day" if days < 1 else f"{days} day{'s' if days > 1 else ''}"
 
 
 def import_history(
@@ -345,8 +410,14 @@ def import_history(
         archive.sync_sources([source], datetime.now().astimezone())
         report.sources += 1
         log = _git(repo, "log", "--reverse", "--format=%H%x00%cI%x00%s", "--", f":(literal){path}")
-        for line in log.splitlines():
-            commit, when, message = line.split("\x00", 2)
+        entries = [line.split("\x00", 2) for line in log.splitlines()]
+        version_at = _VersionReader(repo, path, f"{service} {document_type}")
+        stored_versions = archive.versions(sid)
+        # the version before the latest one, for the return leg of a flip
+        before_latest = (
+            archive.read_version(stored_versions[-2]) if len(stored_versions) >= 2 else None
+        )
+        for number, (commit, when, message) in enumerate(entries):
             origin = f"{source.url}#{commit}"
             if archive.has_snapshot_url(origin):
                 report.skipped += 1
@@ -359,16 +430,29 @@ def import_history(
                 )
                 report.skipped += 1
                 continue
-            text = _git(repo, "show", f"{commit}:{path}")
-            document = parse_markdown(text, f"{service} {document_type}")
+            text, document = version_at(commit)
             technical = bool(TECHNICAL_RE.match(message)) and latest is not None
             changeset, previous = None, None
             if latest is not None:
                 previous = archive.read_version(latest)
                 changeset = diff(previous, document, latest.id) if previous != document else None
+            flip = None
+            if changeset and not technical and latest is not None and previous is not None:
+                flip = _flip(
+                    document,
+                    previous,
+                    before_latest,
+                    latest.recorded_at,
+                    recorded_at,
+                    entries[number + 1] if number + 1 < len(entries) else None,
+                    version_at,
+                )
+            if flip is not None and changeset is not None:
+                changeset = replace(changeset, notes=(*changeset.notes, flip))
+                report.flips += 1
             flags = (
                 flag_changes(changeset, rules, (previous, document))
-                if changeset and not technical
+                if changeset and not technical and flip is None
                 else ()
             )
             snapshot = Snapshot(
@@ -385,6 +469,7 @@ def import_history(
             if stored.version is None:
                 report.skipped += 1
             else:
+                before_latest = previous
                 report.versions += 1
                 report.technical += technical
     return report
