@@ -124,6 +124,9 @@ class AlertCase:
     threat: bool
     flags: tuple[Flag, ...]  # the lead flags
     classes: list[set[str]] = field(default_factory=list)  # per lead flag
+    # A -> B -> A of the whole document, B standing at most --days: this change is undone by
+    # the next version, or undoes the one before (what import-history's FLIP_WINDOW withdraws)
+    whole_flip: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -246,6 +249,11 @@ def main() -> int:
     parser.add_argument("--partial", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sample", type=int, default=10)
+    parser.add_argument(
+        "--no-import",
+        action="store_true",
+        help="only read the documents already in the --keep archive",
+    )
     parser.add_argument("--keep", type=Path, help="archive folder to keep (default: a temp one)")
     args = parser.parse_args()
 
@@ -286,27 +294,42 @@ def main() -> int:
     started = time.monotonic()
     imported: list[tuple[str, str, str]] = []  # (repo name, path, source id)
     commits = 0
-    with Archive(root) as archive, archive.lock():
-        for doc in documents:
-            if args.budget and time.monotonic() - started > args.budget:
-                print(f"bench: --budget reached after {len(imported)} documents")
-                break
-            service, _, filename = doc["path"].rpartition("/")
-            sid = source_id(service, filename.removesuffix(".md"))
+    skipped_older = 0
+    for doc in documents:
+        service, _, filename = doc["path"].rpartition("/")
+        sid = source_id(service, filename.removesuffix(".md"))
+        # one archive per repository: a document in several repositories (pga-versions and
+        # contrib-versions both hold "Reddit/Terms of Service.md") has a history in each
+        where = root / doc["repo"].split("/")[1]
+        if args.no_import:
+            if (where / "catalog.sqlite").exists():
+                with Archive(where) as archive:
+                    if archive.versions(sid):
+                        imported.append((doc["repo"], doc["path"], sid))
+                        commits += doc["commits"]
+            continue
+        if args.budget and time.monotonic() - started > args.budget:
+            print(f"bench: --budget reached after {len(imported)} documents")
+            break
+        where.mkdir(parents=True, exist_ok=True)
+        with Archive(where) as archive, archive.lock():
             report = import_history(repos[doc["repo"]], archive, rules, only={sid})
-            for problem in report.problems:
+        for problem in report.problems:
+            skipped_older += "older than the archive's latest version" in problem
+            if "older than the archive's latest version" not in problem:
                 print(f"bench: import: {problem}", file=sys.stderr)
-            imported.append((doc["repo"], doc["path"], sid))
-            commits += doc["commits"]
+        imported.append((doc["repo"], doc["path"], sid))
+        commits += doc["commits"]
     import_seconds = time.monotonic() - started
 
     cases: list[AlertCase] = []
     sensitivity: dict[tuple[int, float], Counter[str]] = defaultdict(Counter)
     changes_total = 0
+    withdrawn = 0  # changes import-history did not alert on as flips
     doc_years = 0.0
     head_dates = {name: head_date(repo) for name, repo in repos.items()}
-    with Archive(root) as archive:
-        for name, _path, sid in imported:
+    for name, _path, sid in imported:
+        with Archive(root / name.split("/")[1]) as archive:
             versions = archive.versions(sid)
             if not versions:
                 continue
@@ -319,6 +342,7 @@ def main() -> int:
             for change in archive.changes(sid):
                 changes_total += 1
                 changeset = archive.read_changeset(change)
+                withdrawn += any(n.startswith("Not alerted: a flip") for n in changeset.notes)
                 flags = archive.read_flags(change)
                 alert = make_alert(
                     source,
@@ -333,7 +357,15 @@ def main() -> int:
                     continue
                 lead = tuple(f for f in alert.flags if is_threat(f)) or alert.flags
                 i = at[change.new_version_id]
-                case = AlertCase(sid, times[i - 1], times[i], alert.threat, lead)
+                case = AlertCase(
+                    f"{name.split('/')[1]}:{sid}", times[i - 1], times[i], alert.threat, lead
+                )
+                window = timedelta(days=args.days)
+                case.whole_flip = (
+                    i + 1 < len(docs)
+                    and docs[i + 1] == docs[i - 1]
+                    and times[i + 1] - times[i] <= window
+                ) or (i >= 2 and docs[i - 2] == docs[i] and times[i] - times[i - 1] <= window)
                 for flag in lead:
                     got, notes = classify(
                         docs, norms, times, i, changeset.changes, flag, args.days, args.partial
@@ -356,11 +388,17 @@ def main() -> int:
         f"history: {len(imported)} documents ({commits} listed commits) from"
         f" {', '.join(sorted(repos))}; import {import_seconds:.0f} s"
     )
+    if skipped_older:
+        print(
+            f"  {skipped_older} commits skipped by import-history as older than the version"
+            " before them (commit dates out of order in the repository)"
+        )
     print(f"  {doc_years:.1f} document-years observed (first capture to the repository head)")
     print(
         f"  {changes_total} stored changes, {len(cases)} alerts"
         f" ({sum(c.threat for c in cases)} threats)"
     )
+    print(f"  {withdrawn} changes not alerted by import-history as flips (FLIP_WINDOW)")
     if not cases:
         return 0
     print(
@@ -381,6 +419,12 @@ def main() -> int:
     anyclass = Counter(name for c in cases for name in c.all_classes)
     for name in (*CLASSES, "mixed", "real?"):
         print(f"    {name:8} {verdicts[name]:5}   any: {anyclass.get(name, '-')}")
+    whole = [c for c in cases if c.whole_flip]
+    print(
+        f"  whole-document flips (A -> B -> A within --days, next or previous version):"
+        f" {len(whole)} alerts ({sum(c.threat for c in whole)} threats);"
+        f" {sum(c.verdict() == 'flip' for c in whole)} of them counted as flip above"
+    )
     print(
         "  artefact share with other thresholds: "
         + ", ".join(
@@ -388,7 +432,7 @@ def main() -> int:
             for (d, p), n in sorted(sensitivity.items())
         )
     )
-    per_source = Counter(c.source_id for c in cases)
+    per_source = Counter(c.source_id for c in cases)  # repository:source id
     print("  most alerts: " + ", ".join(f"{s} {n}" for s, n in per_source.most_common(8)))
     per_year: dict[int, Counter[str]] = defaultdict(Counter)
     for c in cases:
