@@ -247,6 +247,7 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=0, help="seconds of import at most")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--partial", type=float, default=0.5)
+    parser.add_argument("--match", help="only the listed documents whose path holds this text")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sample", type=int, default=10)
     parser.add_argument(
@@ -285,6 +286,8 @@ def main() -> int:
         if got != heads[name]:
             print(f"bench: note: {name} HEAD is {got[:8]}, the list names {heads[name][:8]}")
     documents = [d for d in data["documents"] if d["repo"] in repos]
+    if args.match:
+        documents = [d for d in documents if args.match in d["path"]]
     random.Random(args.seed).shuffle(documents)
     if args.limit:
         documents = documents[: args.limit]
@@ -342,7 +345,7 @@ def main() -> int:
             for change in archive.changes(sid):
                 changes_total += 1
                 changeset = archive.read_changeset(change)
-                withdrawn += any(n.startswith("Not alerted: a flip") for n in changeset.notes)
+                withdrawn += any(n.startswith("Not alerted: a") for n in changeset.notes)
                 flags = archive.read_flags(change)
                 alert = make_alert(
                     source,
@@ -398,7 +401,7 @@ def main() -> int:
         f"  {changes_total} stored changes, {len(cases)} alerts"
         f" ({sum(c.threat for c in cases)} threats)"
     )
-    print(f"  {withdrawn} changes not alerted by import-history as flips (FLIP_WINDOW)")
+    print(f"  {withdrawn} changes not alerted by import-history as flips or partial captures")
     if not cases:
         return 0
     print(
@@ -443,6 +446,17 @@ def main() -> int:
         + ", ".join(f"{y} {n['all']}/{n['artefact']}" for y, n in sorted(per_year.items()))
     )
     rng = random.Random(args.seed)
+    if whole:
+        print(
+            f"\n== whole-document flips: {len(whole)} alerts, sample of {min(args.sample, len(whole))}"
+        )
+        for c in rng.sample(whole, min(args.sample, len(whole))):
+            flag = c.flags[0]
+            print(
+                f"- {c.source_id} {c.old_at:%Y-%m-%d} -> {c.new_at:%Y-%m-%d}"
+                f" {flag.rule_id} {flag.direction.value} [{c.verdict()}]"
+            )
+            print(f'    "{shown(flag.evidence)}"')
     for name in (*CLASSES, "mixed", "real?"):
         group = [c for c in cases if c.verdict() == name]
         if not group:

@@ -307,7 +307,7 @@ def test_import_history_does_not_alert_on_a_change_the_next_capture_undoes(
     )
     code, out, _ = cli(tmp_path, "import-history", str(repo))
     assert code == ExitStatus.OK, out
-    assert "7 versions imported" in out and "2 changes not alerted as flips" in out
+    assert "7 versions imported" in out and "2 changes not alerted" in out
     with Archive(tmp_path / "archive") as archive:
         alerted = sorted(a.recorded_at.date().isoformat() for a in archive.alerts())
         assert alerted == ["2024-05-01", "2024-07-01", "2024-08-15", "2024-09-16"]
@@ -319,6 +319,42 @@ def test_import_history_does_not_alert_on_a_change_the_next_capture_undoes(
         assert archive.read_flags(changes[0]) == () and archive.read_flags(changes[2]) != ()
     code, out, _ = cli(tmp_path, "import-history", str(repo))  # nothing new: nothing changes
     assert "0 versions imported" in out and "flips" not in out
+
+
+def test_import_history_does_not_alert_on_a_partial_capture_or_its_restoration(
+    tmp_path: Path,
+) -> None:
+    full = (
+        BASE
+        + "\nWe will never use your content to train AI models.\n"
+        + "".join(
+            f"\n## {n}. Section {n}\n\nThe service may change its features from time to time"
+            " and will tell you about changes that matter to your account.\n"
+            for n in range(6, 12)
+        )
+    )
+    record = "Record new changes of Example Terms of Service"
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms of Service.md",
+        [
+            (full, "2024-01-01T10:00:00+00:00", "Start tracking Example Terms of Service"),
+            (BASE, "2024-02-01T10:00:00+00:00", record),  # a partial capture
+            # restored the next day, with one sentence more (not a flip back to the same text)
+            (full + "\nContact us at any time.\n", "2024-02-02T10:00:00+00:00", record),
+            (BASE, "2024-06-01T10:00:00+00:00", record),  # shortened, and it stays: real
+        ],
+    )
+    code, out, _ = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.OK, out
+    assert "4 versions imported" in out and "2 changes not alerted" in out
+    with Archive(tmp_path / "archive") as archive:
+        assert [a.recorded_at.date().isoformat() for a in archive.alerts()] == ["2024-06-01"]
+        changes = archive.changes("example-terms-of-service")
+        notes = [archive.read_changeset(c).notes for c in changes]
+        assert "This capture holds less than half the text" in notes[0][0]
+        assert "The previous capture held less than half the text" in notes[1][0]
+        assert notes[2] == ()
 
 
 def test_import_history_reads_names_outside_ascii(tmp_path: Path) -> None:

@@ -223,8 +223,8 @@ def cmd_import_history(
         f"{report.sources} documents, {report.versions} versions imported ({report.technical} technical), "
         f"{report.skipped} skipped as already there or unchanged; {alerts} alerts"
         + (
-            f"; {report.flips} changes not alerted as flips (undone by the next capture,"
-            " or undoing the last one, within 30 days)"
+            f"; {report.flips} changes not alerted as flips or partial captures (undone by"
+            " the next capture within 30 days, or undoing the last one)"
             if report.flips
             else ""
         )

@@ -7,7 +7,8 @@ and reading an OTA versions git repository (one Markdown file per service and do
 one commit per recorded version) into the archive, oldest first, with its clause diffs and
 flags, so that a new user starts with years of history. Technical-upgrade and first-capture
 commits never alert, nor do flips (a change the next commit undoes within FLIP_WINDOW, and
-that undoing commit); a commit already imported is skipped, so importing twice adds nothing.
+that undoing commit) and partial captures (under PARTIAL of both neighbours' text, and the
+restoring commit); a commit already imported is skipped, so importing twice adds nothing.
 Must never: fetch over the network (git runs on a local repository only).
 """
 
@@ -283,7 +284,7 @@ class ImportReport:
     versions: int = 0
     skipped: int = 0  # commits imported before, or with text identical to the last version
     technical: int = 0
-    flips: int = 0  # changes undone by the next capture, or undoing the last one: not alerted
+    flips: int = 0  # flips and partial captures (and their undoing): not alerted
     problems: list[str] = field(default_factory=list)
 
 
@@ -307,6 +308,9 @@ class _VersionReader:
 # A change undone by the next capture within this time (A -> B -> A, the whole document
 # equal) is a page flipping between two captured states: neither leg is alerted
 FLIP_WINDOW = timedelta(days=30)
+# A capture with less than this share of the text of both the captures around it (the next
+# one within FLIP_WINDOW) is a partial one: the change into it and out of it are not alerted
+PARTIAL = 0.5
 
 
 def _flip(
@@ -330,18 +334,31 @@ def _flip(
             "Not alerted: a flip. This capture returns to the text before the previous one,"
             f" which stood for {_days(recorded_at - previous_at)}."
         )
+    size, previous_size = len(document.text), len(previous.text)
+    if (
+        before_previous is not None
+        and recorded_at - previous_at <= FLIP_WINDOW
+        and previous_size < PARTIAL * min(len(before_previous.text), size)
+    ):
+        return (
+            "Not alerted: a partial capture. The previous capture held less than half the text"
+            " of the one before it and of this one, which restores it."
+        )
     if following is not None:
         commit, when, message = following
         next_at = datetime.fromisoformat(when)
-        if (
-            timedelta(0) <= next_at - recorded_at <= FLIP_WINDOW
-            and not TECHNICAL_RE.match(message)
-            and version_at(commit)[1] == previous
-        ):
-            return (
-                "Not alerted: a flip. The next capture returns to the previous text"
-                f" {_days(next_at - recorded_at)} later ({next_at.date().isoformat()})."
-            )
+        if timedelta(0) <= next_at - recorded_at <= FLIP_WINDOW and not TECHNICAL_RE.match(message):
+            following_document = version_at(commit)[1]
+            if following_document == previous:
+                return (
+                    "Not alerted: a flip. The next capture returns to the previous text"
+                    f" {_days(next_at - recorded_at)} later ({next_at.date().isoformat()})."
+                )
+            if size < PARTIAL * min(previous_size, len(following_document.text)):
+                return (
+                    "Not alerted: a partial capture. This capture holds less than half the text"
+                    f" of the previous one and of the next ({next_at.date().isoformat()})."
+                )
     return None
 
 
