@@ -30,6 +30,7 @@ from monitor.cli.base import (
 )
 from monitor.config import Settings, Subscriber
 from monitor.errors import ClausewatchError, UsageError
+from monitor.model import Source
 from monitor.publish.digest import parse_since, period_ending, render_digest
 from monitor.publish.feed import publish_feeds, write_if_changed
 from monitor.publish.mail import DigestRun, build_message, send_period_digest
@@ -50,9 +51,10 @@ def _archive_with_alerts(settings: Settings) -> Iterator[Archive]:
         yield archive
 
 
-def _titles(settings: Settings) -> dict[str, str]:
-    sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
-    return {s.id: s.title for s in sources}
+def _configured(settings: Settings) -> list[Source]:
+    """The sources of sources.yaml, or none when there is no such file (an imported archive):
+    feeds take their titles, the site their addresses (never an import's file path)."""
+    return load_sources(settings.sources_file) if settings.sources_file.exists() else []
 
 
 def _publish(settings: Settings, env: Environment, build: Callable[[Archive], T]) -> T:
@@ -64,12 +66,6 @@ def _publish(settings: Settings, env: Environment, build: Callable[[Archive], T]
     return result
 
 
-def _urls(settings: Settings) -> dict[str, str]:
-    """The sources' configured addresses: the site links these, never an import's file path."""
-    sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
-    return {s.id: s.url for s in sources}
-
-
 def cmd_feeds(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
@@ -79,7 +75,7 @@ def cmd_feeds(
             " into (DIR/feeds/all.atom), where the site links them"
         )
     public = out_dir(args.public, settings, env)
-    titles = _titles(settings)
+    titles = {s.id: s.title for s in _configured(settings)}
     count, written = _publish(
         settings, env, lambda archive: publish_feeds(archive, settings, titles, public)
     )
@@ -158,7 +154,7 @@ def cmd_site(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
     out = out_dir(args.out, settings, env)
-    urls = _urls(settings)
+    urls = {s.id: s.url for s in _configured(settings)}
     written = _publish(settings, env, lambda archive: build_site(archive, out, urls))
     console.print(
         f"{len(written)} pages written under {safe(str(out))}; open {safe(str(out / 'index.html'))}"
