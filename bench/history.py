@@ -3,7 +3,7 @@
 Imports the documents listed in ../shared/corpus/history-dev.yaml (DEV and DEV-2 services of
 the four OTA versions repositories) with `import_history` (the code behind `clausewatch
 import-history REPO --source ID`) into a temporary archive, gives every stored ChangeSet its
-alert as the feeds do (`monitor.alerts.make_alert`), and asks of each alert whether it is
+alert as a pass does (`monitor.track.record_alerts`, read back from the archive), and asks of each alert whether it is
 likely a capture artefact, on evidence a reader can check in the printed sample:
 
   partial  the new version lost more than --partial (default 50 %) of the old one's text (a
@@ -56,12 +56,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.alerts import make_alert  # noqa: E402
 from monitor.archive import Archive  # noqa: E402
 from monitor.importers.ota import import_history, source_id  # noqa: E402
-from monitor.model import Direction, Document, Flag  # noqa: E402
+from monitor.model import Alert, Direction, Document, Flag  # noqa: E402
 from monitor.rules.files import load_rules  # noqa: E402
 from monitor.rules.policy import is_threat  # noqa: E402
+from monitor.track import record_alerts  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 MIRROR = Path("/work/.mirror")
@@ -331,12 +331,15 @@ def main() -> int:
     withdrawn = 0  # changes import-history did not alert on as flips
     doc_years = 0.0
     head_dates = {name: head_date(repo) for name, repo in repos.items()}
+    stored: dict[str, dict[int, Alert]] = {}  # by archive: each change's alert, as recorded
     for name, _path, sid in imported:
         with Archive(root / name.split("/")[1]) as archive:
             versions = archive.versions(sid)
             if not versions:
                 continue
-            source = archive.source(sid)
+            if name not in stored:  # the alerts the feeds publish, recorded as a pass does
+                record_alerts(archive)
+                stored[name] = {a.change_id: a for a in archive.alerts()}
             doc_years += (head_dates[name] - versions[0].recorded_at).days / 365.25
             docs = [archive.read_version(v) for v in versions]
             norms = [norm(d.text) for d in docs]
@@ -346,16 +349,7 @@ def main() -> int:
                 changes_total += 1
                 changeset = archive.read_changeset(change)
                 withdrawn += any(n.startswith("Not alerted: a") for n in changeset.notes)
-                flags = archive.read_flags(change)
-                alert = make_alert(
-                    source,
-                    change.id,
-                    change.recorded_at,
-                    archive.version_sha(change.new_version_id),
-                    changeset,
-                    flags,
-                    technical=change.technical,
-                )
+                alert = stored[name].get(change.id)
                 if alert is None:
                     continue
                 lead = tuple(f for f in alert.flags if is_threat(f)) or alert.flags
