@@ -241,6 +241,9 @@ class Version:
     sha256: str
     path: str  # relative to the archive root
     technical: bool = False  # re-extraction after a rule/selector change: never alerts
+    # its number within its source, 1, 2, ... in date order: what users see and give
+    # (`show SOURCE 5`); `id` is the catalog's, unique across sources
+    number: int = 0
 
 
 @dataclass(frozen=True, slots=True)

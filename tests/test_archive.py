@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import multiprocessing
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -261,4 +262,67 @@ def test_processes_opening_a_new_archive_at_once_migrate_it_once(tmp_path: Path)
         archive.sync_sources([SOURCE], T0)
         archive.store(snap(b"<p>1</p>"), doc("first version of the terms"))
         assert archive.alerts() == [] and archive.notices() == []
+        assert archive.verify().ok
+
+
+OTHER = Source(
+    id="other-terms", platform="Other", document_type="Terms", url="https://example.org/other"
+)
+
+
+def _two_interleaved_sources(root: Path) -> None:
+    """example-terms versions at T0, T0+2h, T0+4h and other-terms at T0+1h, T0+3h: global
+    ids 1, 3, 5 and 2, 4."""
+    with Archive(root) as archive:
+        archive.sync_sources([SOURCE, OTHER], T0)
+        for hour in range(5):
+            at = T0 + timedelta(hours=hour)
+            sid = "example-terms" if hour % 2 == 0 else "other-terms"
+            archive.store(
+                replace(snap(f"<p>{hour}</p>".encode(), at), source_id=sid),
+                doc(f"version of {sid} at hour {hour}"),
+            )
+
+
+def test_versions_are_numbered_within_their_source_in_date_order(tmp_path: Path) -> None:
+    _two_interleaved_sources(tmp_path / "a")
+    with Archive(tmp_path / "a") as archive:
+        assert [(v.id, v.number) for v in archive.versions("example-terms")] == [
+            (1, 1),
+            (3, 2),
+            (5, 3),
+        ]
+        assert [(v.id, v.number) for v in archive.versions("other-terms")] == [(2, 1), (4, 2)]
+        latest = archive.latest_version("other-terms")
+        assert latest is not None and latest.number == 2
+
+
+def test_an_archive_of_the_schema_before_version_numbers_is_numbered_on_open(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from monitor.archive.catalog import SCHEMA
+
+    root = tmp_path / "old"
+    _two_interleaved_sources(root)
+    # make it what the schema before numbers wrote: no number column, user_version one less;
+    # and one version recorded earlier than its id says (numbers follow dates, not ids)
+    with sqlite3.connect(root / "catalog.sqlite") as db:
+        db.execute("DROP INDEX versions_number")
+        db.execute("ALTER TABLE versions DROP COLUMN number")
+        db.execute("UPDATE versions SET recorded_at = '2026-01-05T08:00:00+00:00' WHERE id = 5")
+        db.execute(f"PRAGMA user_version = {len(SCHEMA) - 1}")
+    with Archive(root) as archive:
+        assert [(v.id, v.number) for v in archive.versions("example-terms")] == [
+            (1, 2),
+            (3, 3),
+            (5, 1),
+        ]
+        assert [(v.id, v.number) for v in archive.versions("other-terms")] == [(2, 1), (4, 2)]
+        at = T0 + timedelta(hours=6)
+        stored = archive.store(
+            replace(snap(b"<p>6</p>", at), source_id="other-terms"), doc("a third version")
+        )
+        assert stored.version is not None and stored.version.number == 3
         assert archive.verify().ok

@@ -425,7 +425,8 @@ def test_diff_json_is_the_changeset_as_stored_with_flags_and_version_ids(
         if json.loads(p.read_text())["new_version_id"] == 2
     ]
     assert code == ExitStatus.OK and data["stored"] is True
-    assert {k: v for k, v in data.items() if k not in ("stored", "versions")} == stored
+    shown = ("stored", "versions", "old_version", "new_version")
+    assert {k: v for k, v in data.items() if k not in shown} == stored
     assert data["recorded_at"] == stored["recorded_at"] and data["flags"] == stored["flags"]
     assert [f["category"] for f in data["flags"]] == ["ai_training"]
     assert [v["id"] for v in data["versions"]] == [1, 2, 3]
@@ -600,3 +601,70 @@ def test_check_puts_a_summary_and_the_creator_categories_first(tmp_path: Path) -
     code, out, err = run(tmp_path, "check", str(page), "--category", "arbitraton")
     assert code == ExitStatus.USAGE and out == ""
     assert "did you mean 'arbitration'" in err and "content_license" in err
+
+
+def test_history_show_and_diff_take_and_print_version_numbers_per_source(
+    tmp_path: Path,
+) -> None:
+    # two sources archived in turns: global ids 1, 3, 5 and 2, 4; numbers 1-3 and 1-2
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.diff import diff
+    from monitor.model import Clause, Document, Snapshot, Source
+
+    with Archive(tmp_path / "archive") as archive:
+        archive.sync_sources(
+            [
+                Source(sid, sid.split("-")[0], "Terms", f"https://example.org/{sid}")
+                for sid in ("example-terms", "other-terms")
+            ],
+            datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        last: dict[str, Document] = {}
+        for hour in range(5):
+            at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=hour)
+            sid = "example-terms" if hour % 2 == 0 else "other-terms"
+            text = f"Clause of {sid} as recorded at hour {hour} of the day."
+            document = Document(sid, (Clause("1", (), None, text),))
+            archive.store(
+                Snapshot(
+                    sid, at, f"https://example.org/{sid}", 200, text.encode(), "text/html", "utf-8"
+                ),
+                document,
+                changeset=diff(last[sid], document) if sid in last else None,
+            )
+            last[sid] = document
+    code, out, _ = run(tmp_path, "history", "other-terms", "--json")
+    assert code == ExitStatus.OK
+    assert [(v["version"], v["version_id"]) for v in json.loads(out)["versions"]] == [
+        (1, 2),
+        (2, 4),
+    ]
+    code, out, _ = run(tmp_path, "history", "example-terms")
+    assert re.search(r"│ 3\s+│ 2026-01-01 04:00", out), out
+    code, out, _ = run(tmp_path, "show", "other-terms", "2")
+    assert code == ExitStatus.OK and "at hour 3" in out
+    code, out, _ = run(tmp_path, "show", "example-terms", "3")
+    assert code == ExitStatus.OK and "at hour 4" in out
+    code, _, err = run(tmp_path, "show", "other-terms", "4")  # a global id, not its number
+    assert code == ExitStatus.USAGE and "no version 4 (versions: 1, 2)" in err
+    code, out, _ = run(tmp_path, "diff", "example-terms", "1", "3", "--no-color")
+    assert code == ExitStatus.OK and "version 1 (2026-01-01) -> 3 (2026-01-01)" in out
+    assert "hour [-0-] {+4+}" in out
+    code, out, _ = run(tmp_path, "diff", "example-terms", "--json")  # the last two
+    data = json.loads(out)
+    assert (data["old_version"], data["new_version"]) == (2, 3)
+    assert (data["old_version_id"], data["new_version_id"]) == (3, 5)
+    assert [(v["version"], v["id"]) for v in data["versions"]] == [(1, 1), (2, 3), (3, 5)]
+    # the site prints the numbers too; its URLs keep the catalog's ids, so links stay stable
+    code, _, err = run(tmp_path, "site", "build")
+    assert code == ExitStatus.OK, err
+    timeline = (tmp_path / "public" / "sources" / "other-terms" / "index.html").read_text()
+    assert 'versions/4.html">version 2</a>' in timeline and "version 4<" not in timeline
+    page = (tmp_path / "public" / "sources" / "other-terms" / "versions" / "4.html").read_text()
+    assert "<p>Version 2, recorded" in page
+    changes = tmp_path / "public" / "sources" / "example-terms" / "changes"
+    html = min(changes.glob("*.html")).read_text()  # change 1: from id 1 to id 3
+    assert re.search(
+        r'versions/1.html">version 1</a>\s*to <a [^>]*versions/3.html">version 2</a>', html
+    )

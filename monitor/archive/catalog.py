@@ -117,6 +117,18 @@ SCHEMA = [
     """
     ALTER TABLE snapshots ADD COLUMN fetched_with TEXT NOT NULL DEFAULT 'http';
     """,
+    # version 7: a version's number within its source (1, 2, ... by date), the number that
+    # `history`, `show`, `diff` and the site print and take; existing versions are numbered
+    # by their recorded time (then their id)
+    """
+    ALTER TABLE versions ADD COLUMN number INTEGER NOT NULL DEFAULT 0;
+    UPDATE versions SET number = (
+        SELECT COUNT(*) FROM versions AS earlier WHERE earlier.source_id = versions.source_id
+        AND (earlier.recorded_at < versions.recorded_at
+             OR (earlier.recorded_at = versions.recorded_at AND earlier.id <= versions.id))
+    );
+    CREATE UNIQUE INDEX versions_number ON versions(source_id, number);
+    """,
 ]
 
 
@@ -435,9 +447,17 @@ class Catalog:
         origin: Origin,
     ) -> Version:
         technical = origin is Origin.TECHNICAL
+        # the next number of its source: versions are stored in date order (an import older
+        # than a source's latest version is refused), so numbers follow the dates
+        number = int(
+            self._db.execute(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM versions WHERE source_id = ?",
+                (source_id,),
+            ).fetchone()[0]
+        )
         version_id = self._db.execute(
             "INSERT INTO versions (source_id, recorded_at, snapshot_id, sha256, path, clauses,"
-            " extractor, technical) VALUES (?,?,?,?,?,?,?,?)",
+            " extractor, technical, number) VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 source_id,
                 iso(recorded_at),
@@ -447,10 +467,13 @@ class Catalog:
                 clauses,
                 extractor,
                 int(technical),
+                number,
             ),
         ).lastrowid
         assert version_id is not None
-        return Version(version_id, source_id, recorded_at, snapshot_id, sha256, path, technical)
+        return Version(
+            version_id, source_id, recorded_at, snapshot_id, sha256, path, technical, number
+        )
 
     def set_extractor(self, source_id: str, extractor: str) -> None:
         self._db.execute("UPDATE sources SET extractor = ? WHERE id = ?", (extractor, source_id))

@@ -80,6 +80,14 @@ def archived_versions(archive: Archive, source_id: str) -> list[Version]:
     return versions
 
 
+def version_numbers(versions: list[Version]) -> str:
+    """A source's version numbers for a message: "1 to 18" (they run without gaps)."""
+    numbers = [v.number for v in versions]
+    if numbers == list(range(1, len(numbers) + 1)) and len(numbers) > 2:
+        return f"1 to {len(numbers)}"
+    return ", ".join(map(str, numbers))
+
+
 def report_skipped(archive: Archive, env: Environment) -> None:
     """Tell on stderr which damaged archive files a command skipped (see Archive.or_skip)."""
     for problem in dict.fromkeys(archive.skipped):

@@ -29,6 +29,7 @@ from monitor.cli.base import (
     open_archive,
     plain,
     safe,
+    version_numbers,
 )
 from monitor.config import Settings
 from monitor.diff import diff
@@ -179,7 +180,7 @@ def check_report(
                 verdict = assess(flag_changes(changeset, rules, (old, document)))
                 report["tracked"] = {
                     "source_id": tracked.id,
-                    "compared_with_version": last.id,
+                    "compared_with_version": last.number,
                     "recorded_at": last.recorded_at.isoformat(),
                     "changes": len(changeset.changes),
                     "alert": verdict.alert,
@@ -319,7 +320,8 @@ def history_rows(archive: Archive, source_id: str) -> list[dict[str, Any]]:
         alert = alerts.get(change.id) if change else None
         rows.append(
             {
-                "version": version.id,
+                "version": version.number,
+                "version_id": version.id,
                 "recorded_at": version.recorded_at.isoformat(),
                 "technical": version.technical,
                 "change": change.id if change else None,
@@ -352,16 +354,15 @@ def print_history(rows: list[dict[str, Any]], source_id: str, console: Console, 
     console.print(table)
 
 
-def show_version(archive: Archive, source_id: str, version_id: int | None) -> tuple[Document, str]:
+def show_version(archive: Archive, source_id: str, number: int | None) -> tuple[Document, str]:
+    """A source's version by its number within the source (default the latest)."""
     versions = archived_versions(archive, source_id)
     chosen = (
-        versions[-1]
-        if version_id is None
-        else next((v for v in versions if v.id == version_id), None)
+        versions[-1] if number is None else next((v for v in versions if v.number == number), None)
     )
     if chosen is None:
         raise UsageError(
-            f"source {source_id!r} has no version {version_id} (versions: {', '.join(str(v.id) for v in versions)})"
+            f"source {source_id!r} has no version {number} (versions: {version_numbers(versions)})"
         )
     document = archive.read_version(chosen)
     return document, markdown_render(document)

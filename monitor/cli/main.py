@@ -84,10 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         type=int,
         metavar="OLD",
-        help="old version id (default: the one before NEW)",
+        help="old version number (default: the one before NEW)",
     )
     diff.add_argument(
-        "new", nargs="?", type=int, metavar="NEW", help="new version id (default: the latest)"
+        "new", nargs="?", type=int, metavar="NEW", help="new version number (default: the latest)"
     )
     formats = diff.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="print the ChangeSet as JSON")
@@ -183,7 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("source_id", metavar="SOURCE", help="source id")
     show.add_argument(
-        "version", nargs="?", type=int, metavar="VERSION", help="version id (default: the latest)"
+        "version",
+        nargs="?",
+        type=int,
+        metavar="VERSION",
+        help="version number (default: the latest)",
     )
     show.add_argument("--json", action="store_true", help="print the clauses as JSON")
 

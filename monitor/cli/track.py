@@ -29,6 +29,7 @@ from monitor.cli.base import (
     open_archive,
     plain,
     safe,
+    version_numbers,
 )
 from monitor.config import Settings
 from monitor.diff import diff
@@ -287,20 +288,22 @@ def cmd_sources(
 def pick_versions(
     archive: Archive, source_id: str, old: int | None, new: int | None
 ) -> tuple[Version, Version]:
+    """Two versions of a source by their numbers within it (1, 2, ...): NEW defaults to the
+    latest, OLD to the one before NEW."""
     versions = archived_versions(archive, source_id)
-    by_id = {v.id: v for v in versions}
+    by_number = {v.number: v for v in versions}
     for wanted in (old, new):
-        if wanted is not None and wanted not in by_id:
+        if wanted is not None and wanted not in by_number:
             raise UsageError(
-                f"source {source_id!r} has no version {wanted} (versions: {', '.join(map(str, by_id))})"
+                f"source {source_id!r} has no version {wanted} (versions: {version_numbers(versions)})"
             )
-    newer = by_id[new] if new is not None else versions[-1]
+    newer = by_number[new] if new is not None else versions[-1]
     if old is not None:
-        return by_id[old], newer
-    earlier = [v for v in versions if v.id < newer.id]
+        return by_number[old], newer
+    earlier = [v for v in versions if v.number < newer.number]
     if not earlier:
         raise UsageError(
-            f"version {newer.id} is the first version of {source_id!r}: nothing to compare it with"
+            f"version {newer.number} is the first version of {source_id!r}: nothing to compare it with"
         )
     return earlier[-1], newer
 
@@ -373,7 +376,7 @@ def cmd_diff(
                     changeset, load_rules(settings.rules or None), (old_document, new_document)
                 )
         versions = archive.versions(args.source_id)
-    title = f"{args.source_id}: version {old.id} ({old.recorded_at:%Y-%m-%d}) -> {new.id} ({new.recorded_at:%Y-%m-%d})"
+    title = f"{args.source_id}: version {old.number} ({old.recorded_at:%Y-%m-%d}) -> {new.number} ({new.recorded_at:%Y-%m-%d})"
     if args.json:
         if stored_data is not None:  # the ChangeSet as stored, flags and recorded_at included
             data: dict[str, object] = {"stored": True, **stored_data}
@@ -386,8 +389,14 @@ def cmd_diff(
                 **changeset_to_dict(changeset),
                 "flags": [flag_to_dict(f) for f in flags],
             }
+        data["old_version"], data["new_version"] = old.number, new.number
         data["versions"] = [
-            {"id": v.id, "recorded_at": v.recorded_at.isoformat(), "technical": v.technical}
+            {
+                "version": v.number,
+                "id": v.id,
+                "recorded_at": v.recorded_at.isoformat(),
+                "technical": v.technical,
+            }
             for v in versions
         ]
         env.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -187,11 +187,13 @@ def _change_pages(
     change: StoredChange,
     alert: Alert | None,
     manifest: Manifest,
+    numbers: tuple[int | None, int | None] = (None, None),
 ) -> int | None:
     """Render one change's pages (unless their inputs are unchanged); returns its number of
-    clause changes, or None when its file is damaged."""
+    clause changes, or None when its file is damaged. `numbers` are the old and new
+    versions' numbers within their source, which the page shows (its links keep the ids)."""
     page = change_page(source.id, change.id)
-    key = _key(source, change, _stat(archive, change.path), alert, PAGE_CHANGES)
+    key = _key(source, change, _stat(archive, change.path), alert, PAGE_CHANGES, numbers)
     entry = manifest.fresh(page, key)
     if entry is not None and isinstance(entry.get("count"), int):
         return int(entry["count"])
@@ -219,6 +221,8 @@ def _change_pages(
             parts=[change_page(source.id, change.id, n) for n in range(parts)],
             flags=flags,
             alert=alert,
+            old_number=numbers[0],
+            new_number=numbers[1],
             clause_href=lambda index: depth + clause_path(source.id, change.id, index),
         )
     manifest.built(page, key, count=len(changeset.changes), files=files)
@@ -267,13 +271,23 @@ def build_site(archive: Archive, out: Path, urls: Mapping[str, str] | None = Non
         versions = archive.versions(source_id)
         changes = archive.changes(source_id)
         by_new_version = {c.new_version_id: c for c in changes}
+        number = {v.id: v.number for v in versions}  # pages show numbers; URLs keep ids
         alerts = [alerts_by_change[c.id] for c in changes if c.id in alerts_by_change]
         timeline = []
         for version in reversed(versions):
             change = by_new_version.get(version.id)
             alert = alerts_by_change.get(change.id) if change else None
             count = (
-                _change_pages(archive, out, written, source, change, alert, manifest)
+                _change_pages(
+                    archive,
+                    out,
+                    written,
+                    source,
+                    change,
+                    alert,
+                    manifest,
+                    (number.get(change.old_version_id or 0), number.get(change.new_version_id)),
+                )
                 if change
                 else None
             )
