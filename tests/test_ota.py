@@ -16,7 +16,7 @@ from monitor.archive import Archive
 from monitor.cli.main import ExitStatus
 from monitor.model import FetchMode, Page, RangeSelector
 from monitor.sources import MAX_ID_CHARS, parse_sources
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, write_sources
 from tests.conftest import run_cli as cli
 
 HISTORIES = {h["id"]: h for h in yaml.safe_load((CORPUS / "cases.yaml").read_text())["histories"]}
@@ -526,3 +526,194 @@ def test_import_history_reads_a_bare_clone_and_refuses_what_it_cannot_import(
     other = make_repo(tmp_path / "x", "README.txt", [("hi", "2024-01-01T10:00:00+00:00", "x")])
     code, _, err = run(tmp_path, "--archive", "other", "import-history", str(other))
     assert code == ExitStatus.USAGE and "versions repository" in err
+
+
+# --- which source each document goes to: sources.yaml, --declarations, --map, --only --------
+
+
+def three_document_repo(tmp_path: Path) -> Path:
+    """Example/Terms of Service.md, Other/Privacy Policy.md and Third/Terms.md, each with
+    the two versions of FIRST_TWO (the second adds AI training)."""
+    repo = tmp_path / "versions"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    for text, when, message in FIRST_TWO:
+        for path in ("Example/Terms of Service.md", "Other/Privacy Policy.md", "Third/Terms.md"):
+            (repo / path).parent.mkdir(exist_ok=True)
+            (repo / path).write_text(text)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", message, when=when)
+    return repo
+
+
+SOURCES = [
+    {  # OTA's Example Terms of Service by its URL: another platform name, another type name
+        "id": "example-tos",
+        "platform": "Example Inc",
+        "document_type": "Terms of Use",
+        "url": "https://example.org/terms/",
+        "audiences": ["musicians"],
+    },
+    {  # OTA's Other Privacy Policy by its platform and document type
+        "id": "other-privacy",
+        "platform": "Other",
+        "document_type": "Privacy Policy",
+        "url": "https://other.example/privacy",
+        "audiences": ["writers"],
+    },
+    {"id": "third-legal", "platform": "Tri", "document_type": "Legal", "url": "https://3.example/"},
+]
+
+
+def declarations(tmp_path: Path) -> Path:
+    folder = tmp_path / "declarations"
+    folder.mkdir()
+    (folder / "Example.json").write_text(
+        json.dumps(
+            {
+                "name": "Example",
+                "terms": {"Terms of Service": {"fetch": "https://www.example.org/terms"}},
+            }
+        )
+    )
+    return folder
+
+
+def test_import_history_maps_documents_to_sources_yaml_by_url_or_platform_and_type(
+    tmp_path: Path,
+) -> None:
+    repo = three_document_repo(tmp_path)
+    write_sources(tmp_path / "sources.yaml", SOURCES)
+    # without the declarations, Example's URL is unknown: only Other is matched
+    code, out, err = cli(tmp_path, "--archive", "plain", "import-history", str(repo))
+    assert code == ExitStatus.OK, err
+    with Archive(tmp_path / "plain") as archive:
+        assert archive.source_ids() == [
+            "example-terms-of-service",
+            "other-privacy",
+            "third-terms",
+        ]
+    code, out, err = cli(
+        tmp_path, "import-history", str(repo), "--declarations", str(declarations(tmp_path))
+    )
+    assert code == ExitStatus.OK, err
+    created = [line for line in out.splitlines() if "created" in line]
+    assert len(created) == 1 and created[0].startswith("Third/Terms.md: id third-terms created")
+    assert (
+        "2 documents go to sources of sources.yaml: 1 by platform and document type, 1 by URL"
+        in " ".join(out.split())
+    )
+    with Archive(tmp_path / "archive") as archive:
+        assert archive.source_ids() == ["example-tos", "other-privacy", "third-terms"]
+        example = archive.source("example-tos")
+        assert example is not None and example.audiences == ("musicians",)
+        assert example.title == "Example Inc Terms of Use"  # sources.yaml's title, and URL
+        assert example.url == "https://example.org/terms/"
+        assert [v.number for v in archive.versions("example-tos")] == [1, 2]
+        assert {a.source_id for a in archive.alerts() if a.threat} == {
+            "example-tos",
+            "other-privacy",
+            "third-terms",
+        }
+    # importing again adds nothing, to the same ids
+    code, out, _ = cli(
+        tmp_path, "import-history", str(repo), "--declarations", str(tmp_path / "declarations")
+    )
+    assert code == ExitStatus.OK and "0 versions imported" in out
+
+
+def test_import_history_map_overrides_and_a_bad_entry_names_file_and_line(tmp_path: Path) -> None:
+    repo = three_document_repo(tmp_path)
+    write_sources(tmp_path / "sources.yaml", SOURCES)
+    bad = {
+        "Third/Terms.md: third-legl\n": (
+            "map.yaml:1",
+            "'third-legl'",
+            "did you mean 'third-legal'",
+        ),
+        "Other/Privacy Policy.md: other-privacy\nThird/Term.md: third-legal\n": (
+            "map.yaml:2",
+            "no document 'Third/Term.md'",
+            "did you mean 'Third/Terms.md'",
+        ),
+        # two documents to one source: refused, as two names of one id are
+        "Third/Terms.md: other-privacy\n": ("both give the source id 'other-privacy'",),
+    }
+    for text, expected in bad.items():
+        (tmp_path / "map.yaml").write_text(text)
+        code, _, err = cli(tmp_path, "import-history", str(repo), "--map", "map.yaml")
+        assert code == ExitStatus.USAGE and all(e in err for e in expected), err
+        with Archive(tmp_path / "archive") as archive:
+            assert archive.source_ids() == []  # nothing imported
+    (tmp_path / "map.yaml").write_text("# OTA path: source id\nThird/Terms.md: third-legal\n")
+    code, out, err = cli(tmp_path, "import-history", str(repo), "--map", "map.yaml")
+    assert code == ExitStatus.OK, err
+    assert "Third/Terms.md: id" not in out and "1 by --map" in out
+    with Archive(tmp_path / "archive") as archive:
+        assert "third-legal" in archive.source_ids() and "third-terms" not in archive.source_ids()
+        assert len(archive.versions("third-legal")) == 2
+
+
+def test_import_history_only_imports_the_listed_paths(tmp_path: Path) -> None:
+    repo = three_document_repo(tmp_path)
+    (tmp_path / "only.txt").write_text(
+        "# the documents to import\n\nOther/Privacy Policy.md\nThird/Term.md  # a typo\n"
+    )
+    code, _, err = cli(tmp_path, "import-history", str(repo), "--only", "only.txt")
+    assert code == ExitStatus.USAGE
+    assert "only.txt:4" in err and "did you mean 'Third/Terms.md'" in err
+    with Archive(tmp_path / "archive") as archive:
+        assert archive.source_ids() == []
+    (tmp_path / "only.txt").write_text(
+        "# the documents to import\n\nOther/Privacy Policy.md  # this one\n"
+    )
+    code, out, err = cli(tmp_path, "import-history", str(repo), "--only", "only.txt")
+    assert code == ExitStatus.OK and "1 documents, 2 versions imported" in out, err
+    with Archive(tmp_path / "archive") as archive:
+        assert archive.source_ids() == ["other-privacy-policy"]
+
+
+def test_imported_and_tracked_versions_of_a_source_are_one_history_in_date_order(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from monitor.model import Clause, Document, Snapshot, Source
+
+    repo = make_repo(
+        tmp_path,
+        "Other/Privacy Policy.md",
+        [
+            *FIRST_TWO,  # 2024-01-01 and 2024-03-01
+            (BASE + "\nWe may sell it.\n", "2024-04-01T10:00:00+00:00", "Record new changes"),
+        ],
+    )
+    write_sources(tmp_path / "sources.yaml", SOURCES)
+    tracked = Source(**{k: v for k, v in SOURCES[1].items() if k != "audiences"})
+    with Archive(tmp_path / "archive") as archive:  # tracked since 2024-02-15
+        archive.sync_sources([tracked], datetime(2024, 2, 15, tzinfo=UTC))
+        text = "You keep ownership of everything you upload to the service."
+        archive.store(
+            Snapshot(
+                "other-privacy",
+                datetime(2024, 2, 15, tzinfo=UTC),
+                "https://other.example/privacy",
+                200,
+                f"<p>{text}</p>".encode(),
+                "text/html",
+                "utf-8",
+            ),
+            Document("Other Privacy Policy", (Clause("5", ("5. Your Content",), None, text),)),
+        )
+    code, out, err = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.OK, err
+    assert (
+        "not imported: 1 versions of Other/Privacy Policy.md (2024-01-01 to 2024-01-01) are"
+        " older than the latest archived version of other-privacy (2024-02-15 00:00)"
+    ) in " ".join(out.split())
+    code, out, _ = cli(tmp_path, "history", "other-privacy", "--json")
+    versions = json.loads(out)["versions"]
+    assert [v["version"] for v in versions] == [1, 2, 3]
+    assert [v["recorded_at"][:10] for v in versions] == ["2024-02-15", "2024-03-01", "2024-04-01"]
+    code, out, _ = cli(tmp_path, "show", "other-privacy", "3")
+    assert code == ExitStatus.OK and "We may sell it." in out

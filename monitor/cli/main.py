@@ -237,7 +237,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="a local clone of an OTA versions repository",
     )
     import_history.add_argument(
-        "--source", action="append", metavar="ID", help="import only this source id (repeatable)"
+        "--source",
+        action="append",
+        metavar="ID",
+        help="import only the document of this source id (repeatable)",
+    )
+    import_history.add_argument(
+        "--only",
+        type=Path,
+        metavar="FILE",
+        help="import only the documents listed in FILE (<service>/<document type>.md, one a line)",
+    )
+    import_history.add_argument(
+        "--map",
+        type=Path,
+        metavar="FILE",
+        help="YAML mapping <service>/<document type>.md to a source id, before any other match",
+    )
+    import_history.add_argument(
+        "--declarations",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="OTA declarations (folders or files): their URLs map documents to sources.yaml",
     )
 
     rules = commands.add_parser(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -27,10 +28,10 @@ from monitor.config import Settings
 from monitor.errors import UsageError
 from monitor.extract.document import normalize_text
 from monitor.extract.markdown import parse as markdown_parse
-from monitor.importers.ota import convert_declarations, import_history
+from monitor.importers.ota import convert_declarations, declared_documents, import_history
 from monitor.rules.files import load_rules
 from monitor.rules.language import RuleSet
-from monitor.sources import AUDIENCES, parse_sources
+from monitor.sources import AUDIENCES, load_sources, parse_sources
 from monitor.track import record_alerts
 
 
@@ -206,6 +207,18 @@ def cmd_import_history(
     repo = args.repo if args.repo.is_absolute() else env.cwd / args.repo
     if not repo.is_dir():
         raise UsageError(f"{repo}: no such folder")
+
+    def given(path: Path | None) -> Path | None:
+        return None if path is None else path if path.is_absolute() else env.cwd / path
+
+    # documents go to the sources.yaml entry with their URL (OTA's declarations give it),
+    # or their platform and document type: one history per source, tracked or imported
+    sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
+    declared = (
+        declared_documents([given(p) or p for p in args.declarations])
+        if args.declarations
+        else None
+    )
     with (
         Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
         archive.lock(),
@@ -215,13 +228,41 @@ def cmd_import_history(
             archive,
             load_rules(settings.rules or None),
             only=set(args.source) if args.source else None,
+            sources=sources,
+            declared=declared,
+            map_file=given(args.map),
+            only_file=given(args.only),
         )
         alerts = record_alerts(archive, settings.tag_authority)
+    for chosen in report.picked:
+        if chosen.how == "created":
+            console.print(
+                f"{safe(chosen.path)}: id [bold]{safe(chosen.source.id)}[/] created (no entry of"
+                f" {safe(str(settings.sources_file.name))} has its URL, or its platform and"
+                " document type; --map FILE names one)"
+            )
+    mapped = Counter(chosen.how for chosen in report.picked if chosen.how != "created")
+    if mapped:
+        how = {"map": "by --map", "url": "by URL", "platform": "by platform and document type"}
+        console.print(
+            f"{sum(mapped.values())} documents go to sources of"
+            f" {safe(str(settings.sources_file.name))}: "
+            + ", ".join(f"{n} {how.get(k, 'by id')}" for k, n in sorted(mapped.items()))
+        )
+    for sid, older in report.older.items():
+        first, last = older.first, older.last
+        assert first is not None and last is not None
+        console.print(
+            f"[yellow]not imported[/]: {older.commits} versions of {safe(older.path)}"
+            f" ({first:%Y-%m-%d} to {last:%Y-%m-%d}) are older than the latest archived"
+            f" version of {safe(sid)} ({older.latest:%Y-%m-%d %H:%M}): a source's versions are"
+            " one history in date order, so import a document's history before tracking it"
+        )
     for problem in report.problems:
         console.print(f"[yellow]skipped[/]: {safe(problem)}")
     console.print(
         f"{report.sources} documents, {report.versions} versions imported ({report.technical} technical), "
-        f"{report.skipped} skipped as already there or unchanged; {alerts} alerts"
+        f"{report.skipped} skipped as already there, unchanged or older; {alerts} alerts"
         + (
             f"; {report.flips} changes not alerted as flips or partial captures (undone by"
             " the next capture within 30 days, or undoing the last one)"

@@ -18,11 +18,14 @@ import hashlib
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
 
 from monitor.archive import Archive
 from monitor.css import SelectorError, css_to_xpath
@@ -252,6 +255,179 @@ def convert_declarations(paths: Iterable[Path], audiences: Iterable[str] = ()) -
     return total
 
 
+# --- which source each document of a versions repository goes to ----------------------------
+
+
+def _url_key(url: str) -> str:
+    """A URL as compared with another: host without case or "www.", path without its
+    trailing slash, the query kept; the scheme and fragment ignored."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    port = f":{parts.port}" if parts.port else ""
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{host}{port}{parts.path.rstrip('/')}{query}"
+
+
+def _fetch_urls(spec: Any) -> list[str]:
+    """The fetch URLs of one declared document (its `fetch`, and each `combine` page's)."""
+    if not isinstance(spec, dict):
+        return []
+    urls = [spec["fetch"]] if isinstance(spec.get("fetch"), str) else []
+    for part in spec.get("combine") or []:
+        if isinstance(part, dict) and isinstance(part.get("fetch"), str):
+            urls.append(part["fetch"])
+    return urls
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """What OTA's declarations say of one document of a versions repository."""
+
+    name: str  # the service's name ("Truth Social" for the folder TruthSocial)
+    urls: tuple[str, ...]  # where OTA fetches it, now and in its past declarations
+
+
+def declared_documents(paths: Iterable[Path]) -> dict[str, Declared]:
+    """The documents of OTA service declarations (folders of `<service>.json`, or files), by
+    their path in a versions repository, `<service>/<document type>.md`: a service's folder
+    there is its declaration's file name. Past URLs come from `<service>.history.json`."""
+    files: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"--declarations {path}: no such file or folder")
+        files += sorted(path.glob("*.json")) if path.is_dir() else [path]
+    found: dict[str, tuple[str, list[str]]] = {}
+    for file in files:
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UsageError(f"{file}: cannot read this declaration: {exc}") from None
+        if not isinstance(data, dict):
+            continue
+        history = file.name.endswith(".history.json")
+        service = file.name.removesuffix(".history.json" if history else ".json")
+        documents = data if history else (data.get("documents") or data.get("terms") or {})
+        if not isinstance(documents, dict):
+            continue
+        for document_type, spec in documents.items():
+            _name, urls = found.setdefault(f"{service}/{document_type}.md", (service, []))
+            for past in spec if history and isinstance(spec, list) else [spec]:
+                urls += [u for u in _fetch_urls(past) if u not in urls]
+            if not history and isinstance(data.get("name"), str):
+                found[f"{service}/{document_type}.md"] = (data["name"], urls)
+    return {path: Declared(name, tuple(urls)) for path, (name, urls) in found.items()}
+
+
+def read_map(file: Path, repo_paths: Iterable[str], known_ids: Iterable[str]) -> dict[str, str]:
+    """`--map FILE`: YAML mapping OTA paths (`<service>/<document type>.md`) to source ids.
+    A path the repository does not hold or an id that is neither in sources.yaml nor in the
+    archive is a ConfigError naming the file and line."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--map {file}: cannot read: {exc}") from None
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark else str(file)
+        raise ConfigError(f"not YAML: {getattr(exc, 'problem', exc)}", where=where) from None
+    if root is None:
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(
+            "a map is a YAML mapping, `<service>/<document type>.md: source-id` on each line",
+            where=f"{file}:{root.start_mark.line + 1}",
+        )
+    paths, ids = set(repo_paths), set(known_ids)
+    mapping: dict[str, str] = {}
+    for key, value in root.value:
+        where = f"{file}:{key.start_mark.line + 1}"
+        if not isinstance(key, yaml.ScalarNode) or not isinstance(value, yaml.ScalarNode):
+            raise ConfigError(
+                "each entry is `<service>/<document type>.md: source-id`", where=where
+            )
+        path, sid = str(key.value), str(value.value)
+        if path not in paths:
+            raise ConfigError(
+                f"the repository holds no document {path!r}"
+                + did_you_mean(path, paths)
+                + "; nothing was imported",
+                where=where,
+            )
+        if sid not in ids:
+            raise ConfigError(
+                f"{path!r} is mapped to {sid!r}, which is neither in the sources file nor in the"
+                " archive" + did_you_mean(sid, ids) + "; nothing was imported",
+                where=where,
+            )
+        if path in mapping:
+            raise ConfigError(f"{path!r} is mapped twice; nothing was imported", where=where)
+        mapping[path] = sid
+    return mapping
+
+
+def read_only(file: Path, repo_paths: Iterable[str]) -> set[str]:
+    """`--only FILE`: the OTA paths to import, one a line (blank lines and `#` comments
+    skipped); a path the repository does not hold is a ConfigError naming file and line."""
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--only {file}: cannot read: {exc}") from None
+    paths, wanted = set(repo_paths), set()
+    for number, line in enumerate(lines, 1):
+        path = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        if not path:
+            continue
+        if path not in paths:
+            raise ConfigError(
+                f"the repository holds no document {path!r}"
+                + did_you_mean(path, paths)
+                + "; nothing was imported",
+                where=f"{file}:{number}",
+            )
+        wanted.add(path)
+    return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class Picked:
+    """A document of a versions repository and the source its versions go to."""
+
+    path: str
+    service: str
+    document_type: str
+    source: Source  # as recorded in the catalog: sources.yaml's entry, or one made for it
+    how: str  # "map", "url", "platform" (and document type) or "created"
+
+
+def match_source(
+    path: str,
+    service: str,
+    document_type: str,
+    sources: Sequence[Source],
+    declared: Declared | None,
+) -> tuple[list[Source], str]:
+    """The sources.yaml entries a document goes to: those with one of its declared URLs,
+    else those of its platform and document type (compared as slugs); and how."""
+    if declared is not None and declared.urls:
+        keys = {_url_key(url) for url in declared.urls}
+        by_url = [
+            s
+            for s in sources
+            if keys & {_url_key(s.url), *(_url_key(page.url) for page in s.pages)}
+        ]
+        if by_url:
+            return by_url, "url"
+    names = {slug(service)} | ({slug(declared.name)} if declared is not None else set())
+    by_platform = [
+        s
+        for s in sources
+        if slug(s.platform) in names and slug(s.document_type) == slug(document_type)
+    ]
+    return by_platform, "platform"
+
+
 def _has_commits(repo: Path) -> bool:
     try:
         done = subprocess.run(
@@ -286,6 +462,25 @@ class ImportReport:
     technical: int = 0
     flips: int = 0  # flips and partial captures (and their undoing): not alerted
     problems: list[str] = field(default_factory=list)
+    picked: list[Picked] = field(default_factory=list)  # the documents imported, and where
+    older: dict[str, Older] = field(default_factory=dict)  # by source id: commits refused
+
+
+@dataclass(slots=True)
+class Older:
+    """A document's commits older than the latest version its source had when they came:
+    refused, since a source's versions are one history in date order."""
+
+    path: str
+    latest: datetime  # the source's latest version then
+    commits: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def add(self, at: datetime) -> None:
+        self.commits += 1
+        self.first = at if self.first is None else min(self.first, at)
+        self.last = at if self.last is None else max(self.last, at)
 
 
 class _VersionReader:
@@ -367,10 +562,109 @@ def _days(span: timedelta) -> str:
     return "less than a day" if days < 1 else f"{days} day{'s' if days > 1 else ''}"
 
 
+def pick_documents(
+    repo: Path,
+    files: list[str],
+    archive: Archive,
+    *,
+    only: set[str] | None = None,
+    sources: Sequence[Source] = (),
+    declared: dict[str, Declared] | None = None,
+    map_file: Path | None = None,
+    only_file: Path | None = None,
+) -> list[Picked]:
+    """The documents of a versions repository to import, each with its source: the one
+    `--map` names, else the sources.yaml entry with one of its declared URLs, else the one of
+    its platform and document type, else the entry with its own id; else a source of its own
+    id is made ("created"). `only` (source ids, theirs or their own) and `only_file` (paths)
+    choose documents; both given, each adds its own. Every problem is raised before anything
+    is imported."""
+    declared = declared or {}
+    by_id = {s.id: s for s in sources}
+    known = set(by_id) | set(archive.source_ids())
+    mapping = read_map(map_file, files, known) if map_file is not None else {}
+    listed = read_only(only_file, files) if only_file is not None else None
+    picked: list[Picked] = []
+    own_ids: dict[str, str] = {}  # each document's own id, for --source
+    ambiguous: dict[str, list[Source]] = {}
+    for path in files:
+        service, _, filename = path.rpartition("/")
+        document_type = filename.removesuffix(".md")
+        for part in (service, document_type):
+            if not slug(part):
+                raise ConfigError(
+                    f"the name {part!r} has no letter or digit to make a source id from;"
+                    " rename it in the repository (nothing was imported)",
+                    where=f"{repo}/{path}",
+                )
+        own = own_ids[path] = source_id(service, document_type)
+        file_url = f"file://{repo.resolve()}/{path}"
+        if path in mapping:
+            sid = mapping[path]
+            described = by_id.get(sid) or archive.source(sid)
+            assert described is not None  # read_map knows it
+            picked.append(Picked(path, service, document_type, described, "map"))
+            continue
+        matches, how = match_source(path, service, document_type, sources, declared.get(path))
+        if not matches and own in by_id:
+            matches, how = [by_id[own]], "id"
+        if len(matches) == 1:
+            picked.append(Picked(path, service, document_type, matches[0], how))
+            continue
+        if len(matches) > 1:
+            ambiguous[path] = matches
+        source = Source(own, service, document_type, file_url)
+        picked.append(Picked(path, service, document_type, source, "created"))
+    chosen_ids = {p.path: {p.source.id, own_ids[p.path]} for p in picked}
+    if only is not None:
+        every = set().union(*chosen_ids.values())
+        for sid in sorted(only - every):
+            raise UsageError(
+                f"--source {sid!r}: {repo} holds no such document"
+                + did_you_mean(sid, every)
+                + "; ids are those of sources.yaml, or <service>-<document type> slugs;"
+                " nothing was imported"
+            )
+    if only is not None or listed is not None:
+        picked = [
+            p
+            for p in picked
+            if (listed is not None and p.path in listed)
+            or (only is not None and chosen_ids[p.path] & only)
+        ]
+    taken: dict[str, str] = {}
+    for p in picked:
+        if p.path in ambiguous:
+            names = ", ".join(repr(s.id) for s in ambiguous[p.path])
+            raise ConfigError(
+                f"{p.path!r} matches several sources of the sources file ({names}); say which"
+                " with --map FILE (nothing was imported)",
+                where=str(repo),
+            )
+        if p.source.id in taken:
+            raise ConfigError(
+                f"{taken[p.source.id]!r} and {p.path!r} both give the source id"
+                f" {p.source.id!r}; rename one in the repository or map them apart with --map"
+                " (nothing was imported)",
+                where=str(repo),
+            )
+        taken[p.source.id] = p.path
+    return picked
+
+
 def import_history(
-    repo: Path, archive: Archive, rules: RuleSet, *, only: set[str] | None = None
+    repo: Path,
+    archive: Archive,
+    rules: RuleSet,
+    *,
+    only: set[str] | None = None,
+    sources: Sequence[Source] = (),
+    declared: dict[str, Declared] | None = None,
+    map_file: Path | None = None,
+    only_file: Path | None = None,
 ) -> ImportReport:
-    """Read every Markdown version of an OTA versions repository into the archive."""
+    """Read every Markdown version of an OTA versions repository into the archive, each
+    document into the source pick_documents gives it (`sources`: sources.yaml's entries)."""
     if not (repo / ".git").exists() and not (repo / "HEAD").exists():
         raise ClausewatchError(
             f"{repo}: not a git repository (clone an Open Terms Archive versions repository)"
@@ -391,40 +685,24 @@ def import_history(
             f"{repo}: no <service>/<document type>.md files in its last commit: is it an Open"
             " Terms Archive versions repository (such as pga-versions)?"
         )
-    documents = []
-    taken: dict[str, str] = {}  # source id -> the path that gives it
-    for path in files:
-        service, _, filename = path.rpartition("/")
-        document_type = filename.removesuffix(".md")
-        for part in (service, document_type):
-            if not slug(part):
-                raise ConfigError(
-                    f"the name {part!r} has no letter or digit to make a source id from;"
-                    " rename it in the repository (nothing was imported)",
-                    where=f"{repo}/{path}",
-                )
-        sid = source_id(service, document_type)
-        if sid in taken and (only is None or sid in only):
-            # two names for one id matter only to the documents imported: with --source, the
-            # others (OTA's contrib-versions holds both "TP-Link" and "Tp-link") are left alone
-            raise ConfigError(
-                f"{taken[sid]!r} and {path!r} both give the source id {sid!r};"
-                " rename one in the repository (nothing was imported)",
-                where=str(repo),
-            )
-        taken.setdefault(sid, path)
-        documents.append((path, service, document_type, sid))
-    for sid in sorted((only or set()) - taken.keys()):
-        raise UsageError(
-            f"--source {sid!r}: {repo} holds no such document"
-            + did_you_mean(sid, taken)
-            + "; ids are <service>-<document type> slugs; nothing was imported"
-        )
-    for path, service, document_type, sid in documents:
-        if only and sid not in only:
-            continue
+    picked = pick_documents(
+        repo,
+        files,
+        archive,
+        only=only,
+        sources=sources,
+        declared=declared,
+        map_file=map_file,
+        only_file=only_file,
+    )
+    report.picked = picked
+    for chosen in picked:
+        path, service, document_type = chosen.path, chosen.service, chosen.document_type
+        sid = chosen.source.id
+        # the snapshots record where the text was read (what makes a second import skip it);
+        # the catalog describes the source as sources.yaml does, when it is there
         source = Source(sid, service, document_type, f"file://{repo.resolve()}/{path}")
-        archive.sync_sources([source], datetime.now().astimezone())
+        archive.sync_sources([chosen.source], datetime.now().astimezone())
         report.sources += 1
         log = _git(repo, "log", "--reverse", "--format=%H%x00%cI%x00%s", "--", f":(literal){path}")
         entries = [line.split("\x00", 2) for line in log.splitlines()]
@@ -442,9 +720,7 @@ def import_history(
             recorded_at = datetime.fromisoformat(when)
             latest = archive.latest_version(sid)
             if latest is not None and latest.recorded_at > recorded_at:
-                report.problems.append(
-                    f"{path}@{commit[:8]}: older than the archive's latest version of {sid}; skipped"
-                )
+                report.older.setdefault(sid, Older(path, latest.recorded_at)).add(recorded_at)
                 report.skipped += 1
                 continue
             text, document = version_at(commit)
