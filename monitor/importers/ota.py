@@ -3,8 +3,10 @@
 Owns: converting OTA service declarations (JSON: fetch, select and remove with CSS and range
 selectors, combine, executeClientScripts, filters) into sources.yaml entries, saying what cannot
 be converted and why (only OTA's JavaScript filters, in the declarations of today);
-and reading an OTA versions git repository (one Markdown file per service and document type,
-one commit per recorded version) into the archive, oldest first, with its clause diffs and
+which source each document of a versions repository goes to (sources.yaml's entry with its
+declared URL or its platform and document type, --map, --only, or an id of its own); and reading
+an OTA versions git repository (one Markdown file per service and document type, one commit
+per recorded version) into the archive, oldest first, with its clause diffs and
 flags, so that a new user starts with years of history. Technical-upgrade and first-capture
 commits never alert, nor do flips (a change the next commit undoes within FLIP_WINDOW, and
 that undoing commit) and partial captures (under PARTIAL of both neighbours' text, and the
@@ -644,7 +646,8 @@ def pick_documents(
         if p.source.id in taken:
             raise ConfigError(
                 f"{taken[p.source.id]!r} and {p.path!r} both give the source id"
-                f" {p.source.id!r}; rename one in the repository or map them apart with --map"
+                f" {p.source.id!r}; rename one in the repository, leave one out (--only FILE)"
+                " or map one to another source (--map FILE)"
                 " (nothing was imported)",
                 where=str(repo),
             )
