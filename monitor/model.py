@@ -255,6 +255,7 @@ class SourceResult:
     detail: str = ""
     version_id: int | None = None
     failure: FetchFailure | None = None
+    version: int | None = None  # the new version's number within its source
 
 
 class ChangeKind(StrEnum):

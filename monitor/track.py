@@ -106,6 +106,7 @@ class PassSummary:
                     "id": r.source_id,
                     "outcome": r.outcome.value,
                     "detail": r.detail,
+                    "version": r.version,  # its number within the source
                     "version_id": r.version_id,
                     "reason": r.failure.reason.value if r.failure else None,
                 }
@@ -227,7 +228,8 @@ def _store(archive: Archive, work: _Work, rules: Callable[[], RuleSet]) -> Sourc
         Outcome.UNCHANGED: "terms text unchanged",
     }.get(stored.outcome, "")
     version_id = stored.version.id if stored.version else None
-    return SourceResult(source.id, stored.outcome, detail, version_id)
+    number = stored.version.number if stored.version else None
+    return SourceResult(source.id, stored.outcome, detail, version_id, version=number)
 
 
 def _changes_since_last(

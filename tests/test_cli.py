@@ -35,6 +35,7 @@ def test_track_json_then_verify(httpserver: HTTPServer, tmp_path: Path) -> None:
     assert code == ExitStatus.OK
     summary = json.loads(out)
     assert summary["counts"]["new"] == 1 and summary["sources"][0]["id"] == "example-terms"
+    assert summary["sources"][0]["version"] == 1  # the version's number within its source
     code, out, _ = run(tmp_path, "verify")
     assert code == ExitStatus.OK and "1 snapshots, 1 versions, 0 changes: ok" in out
     code, out, _ = run(tmp_path, "verify", "--json")
