@@ -122,11 +122,12 @@ SCHEMA = [
     # by their recorded time (then their id)
     """
     ALTER TABLE versions ADD COLUMN number INTEGER NOT NULL DEFAULT 0;
-    UPDATE versions SET number = (
-        SELECT COUNT(*) FROM versions AS earlier WHERE earlier.source_id = versions.source_id
-        AND (earlier.recorded_at < versions.recorded_at
-             OR (earlier.recorded_at = versions.recorded_at AND earlier.id <= versions.id))
-    );
+    CREATE TEMP TABLE version_numbers (id INTEGER PRIMARY KEY, number INTEGER NOT NULL);
+    INSERT INTO version_numbers SELECT id, ROW_NUMBER() OVER (
+        PARTITION BY source_id ORDER BY recorded_at, id
+    ) FROM versions;
+    UPDATE versions SET number = (SELECT number FROM version_numbers WHERE id = versions.id);
+    DROP TABLE version_numbers;
     CREATE UNIQUE INDEX versions_number ON versions(source_id, number);
     """,
 ]
