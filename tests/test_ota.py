@@ -620,6 +620,23 @@ def test_import_history_maps_documents_to_sources_yaml_by_url_or_platform_and_ty
         tmp_path, "import-history", str(repo), "--declarations", str(tmp_path / "declarations")
     )
     assert code == ExitStatus.OK and "0 versions imported" in out
+    # --source takes the id a document goes to (or its own)
+    code, out, err = cli(
+        tmp_path,
+        "--archive",
+        "one",
+        "import-history",
+        str(repo),
+        "--declarations",
+        str(tmp_path / "declarations"),
+        "--source",
+        "example-tos",
+        "--source",
+        "other-privacy-policy",
+    )
+    assert code == ExitStatus.OK, err
+    with Archive(tmp_path / "one") as archive:
+        assert archive.source_ids() == ["example-tos", "other-privacy"]
 
 
 def test_import_history_map_overrides_and_a_bad_entry_names_file_and_line(tmp_path: Path) -> None:
