@@ -82,6 +82,10 @@ WRITER = "[[digest.subscribers]]\nemail = 'bo@example.org'\nname = 'Bo'\naudienc
 
 
 def digest(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    """`clausewatch digest ARGS`, by default over the week ending today (the fixtures' alerts
+    are recorded today; without --until the period ends yesterday, the last whole day)."""
+    if not any(a == "--until" for a in args):
+        args = (*args, "--until", "today")
     out, err = io.StringIO(), io.StringIO()
     code = main(["digest", *args], Environment(stdout=out, stderr=err, env={}, cwd=tmp_path))
     return code, out.getvalue(), err.getvalue()
