@@ -36,10 +36,11 @@ NEUTRAL = "<p>5.5 You can change your display name at any time in your account s
 OTHER_QUOTE = (
     "<p>5.3 We may use your songs to build machine learning models that generate music.</p>"
 )
-DOCUMENTS = [  # one platform's terms for three products
-    ("example-terms", "Terms of Service"),
-    ("example-drive", "Drive Terms"),
-    ("example-photos", "Photos Terms"),
+DOCUMENTS = [  # one platform's terms for three products (Open Terms Archive names some of a
+    # company's products as platforms of their own: "Google", "Google Calendar")
+    ("example-terms", "Example", "Terms of Service"),
+    ("example-drive", "Example Drive", "Terms of Service"),
+    ("example-photos", "Example", "Photos Terms"),
 ]
 
 
@@ -108,9 +109,9 @@ def six_alerts(httpserver: HTTPServer, settings: Settings) -> Settings:
     """Three documents of one platform, each alerting twice on one quote (six alerts), then a
     fourth document of that platform with another quote, and another platform with the same
     quote: three events."""
-    for source_id, document_type in DOCUMENTS:
+    for source_id, platform, document_type in DOCUMENTS:
         for extra in ("", TRAINING, TRAINING + NEUTRAL):
-            track(httpserver, settings, source_id, document_type, extra)
+            track(httpserver, settings, source_id, document_type, extra, platform)
         store_alert_again(settings, source_id)
     for extra in ("", OTHER_QUOTE):
         track(httpserver, settings, "example-music", "Music Terms", extra)
@@ -118,7 +119,7 @@ def six_alerts(httpserver: HTTPServer, settings: Settings) -> Settings:
         track(httpserver, settings, "other-terms", "Terms", extra, platform="Other")
     with Archive(settings.archive_dir) as archive:
         alerts = archive.alerts()
-    assert len([a for a in alerts if a.platform == "Example"]) == 7
+    assert len([a for a in alerts if a.platform.startswith("Example")]) == 7
     assert len(alerts) == 8
     return settings
 
@@ -147,15 +148,15 @@ def test_six_alerts_with_one_quote_over_three_documents_are_one_feed_entry(
     (same,) = [e for e in entries if e.title.startswith("Example: AI-training permission added")]
     assert same.title == "Example: AI-training permission added (in 3 documents)"
     html = same.content[0].value
-    for _, document_type in DOCUMENTS:
-        assert f"Example {document_type}" in html
+    for _, platform, document_type in DOCUMENTS:
+        assert f"{platform} {document_type}" in html
     with Archive(six_alerts.archive_dir) as archive:
         alerts = [
             a
             for a in archive.alerts()
-            if a.platform == "Example" and "songs" not in str(a.flags[0].evidence)
+            if a.platform.startswith("Example") and "songs" not in str(a.flags[0].evidence)
         ]
-        changes = {c.id for sid, _ in DOCUMENTS for c in archive.changes(sid)}
+        changes = {c.id for sid, _, _ in DOCUMENTS for c in archive.changes(sid)}
     assert len(alerts) == 6
     links = set(re.findall(r'href="https://w\.example/sources/[^"]+/changes/(\d+)\.html"', html))
     assert {str(a.change_id) for a in alerts} <= links and links <= {str(c) for c in changes}
@@ -168,7 +169,7 @@ def test_six_alerts_with_one_quote_over_three_documents_are_one_feed_entry(
     # fetched text stays escaped in the grouped entry
     assert "&lt;script&gt;alert" in html and "<script" not in html
     # the entry is in each of its documents' feeds, under the same id
-    for source_id, _ in DOCUMENTS:
+    for source_id, _, _ in DOCUMENTS:
         feed = feedparser.parse(
             (tmp_path / "public" / "feeds" / "sources" / f"{source_id}.atom").read_bytes()
         )
@@ -218,8 +219,8 @@ def test_the_digest_tells_the_event_once_naming_its_documents(
     html = message.get_body(("html",)).get_content()
     assert text.count("* Example: AI-training permission added (in 3 documents)") == 1
     assert text.count("AI-training permission added") == 3
-    for _, document_type in DOCUMENTS:
-        assert text.count(f"- Example {document_type}, ") == 2  # two changes each, linked
+    for _, platform, document_type in DOCUMENTS:
+        assert text.count(f"- {platform} {document_type}, ") == 2  # two changes each, linked
     assert (
         len(re.findall(r"https://watch\.example\.org/sources/example-\w+/changes/\d+\.html", text))
         == 7

@@ -101,16 +101,18 @@ def parse_since(text: str) -> int:
     return int(text[:-1]) * units[text[-1]]
 
 
-def wants(subscriber: Subscriber, alert: Alert | Event) -> bool:
+def wants(subscriber: Subscriber, event: Event) -> bool:
+    """Whether an event touches what the subscriber asked for: any of its documents' audiences,
+    any of its categories, any of its platforms' names."""
     if subscriber.audiences and not (
-        set(subscriber.audiences) & (set(alert.audiences) | {"everyone"})
+        set(subscriber.audiences) & (set(event.audiences) | {"everyone"})
     ):
         return False
-    if subscriber.categories and not set(alert.categories) & set(subscriber.categories):
+    if subscriber.categories and not set(event.categories) & set(subscriber.categories):
         return False
-    return not subscriber.platforms or alert.platform.lower() in {
-        p.lower() for p in subscriber.platforms
-    }
+    return not subscriber.platforms or bool(
+        {p.lower() for p in event.platforms} & {p.lower() for p in subscriber.platforms}
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Events: the stored Alerts grouped into the news they tell, once per event.
 
-Owns: what makes two alerts the same news (the same platform, and the same flags: category,
-direction and normalised quoted evidence), the window within which they are one event
+Owns: what makes two alerts the same news (the same platform, by the first word of its name,
+and the same flags: category, direction and normalised quoted evidence), the window within which they are one event
 (EVENT_WINDOW from the event's first alert), the event's id (its first alert's id), its date
 (the earliest), its title and the documents it appeared in. Feeds, the digest and the site's
 alerts page all group with `group_events`. Must never: do I/O, or decide what is an alert
@@ -43,11 +43,20 @@ def normal_evidence(text: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", text).split())
 
 
+def platform_key(platform: str) -> str:
+    """A platform as compared between alerts: the first word of its name, case-folded. Open
+    Terms Archive names a company's products as services of their own ("Google", "Google
+    Calendar", "Google Play"), whose terms are one text: the same news for one company."""
+    words = platform.casefold().split()
+    return words[0] if words else ""
+
+
 def news_key(alert: Alert) -> tuple[str, frozenset[tuple[str, str, str]]]:
-    """What makes two alerts the same news: the platform, and the set of (category, direction,
-    normalised evidence) of their flags. An alert that says more (another flag) is other news."""
+    """What makes two alerts the same news: the platform (platform_key), and the set of
+    (category, direction, normalised evidence) of their flags. An alert that says more
+    (another flag) is other news."""
     return (
-        " ".join(alert.platform.casefold().split()),
+        platform_key(alert.platform),
         frozenset(
             (f.category.value, f.direction.value, normal_evidence(f.evidence)) for f in alert.flags
         ),
@@ -107,11 +116,26 @@ class Event:
         rest = self.first.title.removeprefix(prefix)
         if rest == self.first.title:  # a title not of the usual shape: keep it whole
             return f"{rest} (in {count} documents)"
-        return f"{self.first.platform}: {rest} (in {count} documents)"
+        return f"{self.platform}: {rest} (in {count} documents)"
 
     @property
     def platform(self) -> str:
-        return self.first.platform
+        """The platform's name; over "Google" and "Google Calendar", the words they share."""
+        names = [a.platform.split() for a in self.alerts]
+        common = names[0]
+        for other in names[1:]:
+            shared = 0
+            while shared < min(len(common), len(other)) and (
+                common[shared].casefold() == other[shared].casefold()
+            ):
+                shared += 1
+            common = common[:shared]
+        return " ".join(common) or self.first.platform
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        """Every platform name of its alerts ("Google", "Google Calendar")."""
+        return tuple(dict.fromkeys(a.platform for a in self.alerts))
 
     @property
     def source_id(self) -> str:
