@@ -931,7 +931,14 @@ def test_archive_missing_change_file_is_skipped_and_rebuilt(
     httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     archive_dir = _tracked_twice(httpserver, tmp_path)
-    lost = _latest(archive_dir, "gamma-terms", "changes")
+    # the three changes are one event (one platform, one quote): its feed entry shows the
+    # clause diff of its first alert, so that is the change file the feeds read
+    with sqlite3.connect(archive_dir / "catalog.sqlite") as db:
+        (first,) = db.execute(
+            "SELECT source_id FROM alerts WHERE alert_id IS NOT NULL"
+            " ORDER BY recorded_at, change_id LIMIT 1"
+        ).fetchone()
+    lost = _latest(archive_dir, str(first), "changes")
     original = lost.read_bytes()
     lost.unlink()
     code, _, err = run_cli(tmp_path, "feeds")
