@@ -38,6 +38,7 @@ from monitor.errors import ArchiveLocked
 from monitor.fetch import fetchers_for
 from monitor.fetch.http import HttpFetcher
 from monitor.model import Outcome, Source
+from monitor.publish.digest import period_of_send
 from monitor.rules.files import load_rules
 from monitor.track import PassSummary, run_pass
 
@@ -259,9 +260,13 @@ class Daemon:
             with Archive(
                 self.settings.archive_dir, lock_timeout=self.settings.lock_timeout
             ) as archive:
-                last_sent = archive.last_send_at()
-            missed = previous_fire(trigger, now)
-            overdue = missed is not None and (last_sent is None or last_sent < missed)
+                missed = previous_fire(trigger, now)
+                # overdue when someone has not had the period of the last scheduled time (not
+                # "no send since": a past period sent by hand, `digest --until`, is not it)
+                key = period_of_send(missed, self.settings.digest_days).key if missed else ""
+                overdue = missed is not None and any(
+                    not archive.sent(key, s.email) for s in self.settings.mail.subscribers
+                )
             self.scheduler.add_job(
                 self.send_digest,
                 trigger,

@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,10 @@ WRITER = "[[digest.subscribers]]\nemail = 'bo@example.org'\nname = 'Bo'\naudienc
 
 
 def digest(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    """`clausewatch digest ARGS`, by default over the week ending today (the fixtures' alerts
+    are recorded today; without --until the period ends yesterday, the last whole day)."""
+    if not any(a == "--until" for a in args):
+        args = (*args, "--until", "today")
     out, err = io.StringIO(), io.StringIO()
     code = main(["digest", *args], Environment(stdout=out, stderr=err, env={}, cwd=tmp_path))
     return code, out.getvalue(), err.getvalue()
@@ -277,3 +282,109 @@ def test_a_closed_session_is_opened_again_for_the_next_message(
     code, out, _ = digest(tmp_path, "--send")
     assert code == ExitStatus.OK and "1 sent, 0 failed, 1 already sent before" in out, out
     assert len(inbox.messages) == 2
+
+
+def move_alerts(settings: Settings, *moves: tuple[str, datetime]) -> None:
+    """Set the recorded time of the changes (and their alerts) whose alert title ends with
+    each given text: tracking stamps the fetch time, and these tests need a day's edges."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(settings.archive_dir / "catalog.sqlite") as db:
+        for ending, when in moves:
+            at = when.isoformat(timespec="seconds")
+            rows = db.execute("SELECT change_id, body FROM alerts WHERE alert_id IS NOT NULL")
+            (change_id, body), *more = [
+                r for r in rows if json.loads(r[1])["title"].endswith(ending)
+            ]
+            assert not more
+            db.execute(
+                "UPDATE alerts SET recorded_at = ?, body = ? WHERE change_id = ?",
+                (at, json.dumps({**json.loads(body), "recorded_at": at}), change_id),
+            )
+            db.execute("UPDATE changes SET recorded_at = ? WHERE id = ?", (at, change_id))
+
+
+def sends(settings: Settings) -> list[tuple[str, str]]:
+    import sqlite3
+
+    with sqlite3.connect(settings.archive_dir / "catalog.sqlite") as db:
+        return [(str(p), str(s)) for p, s in db.execute("SELECT period, status FROM sends")]
+
+
+TRAINING_TITLE = "AI-training permission added"
+PROMISE_TITLE = "promise not to train on your content added"
+
+
+def test_the_period_ends_at_the_end_of_its_last_day(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    move_alerts(
+        archive_with_alerts,
+        (TRAINING_TITLE, datetime(2026, 11, 29, 23, 59, 59, tzinfo=UTC)),  # Sunday, last second
+        (PROMISE_TITLE, datetime(2026, 11, 30, 0, 0, 0, tzinfo=UTC)),  # Monday, first second
+    )
+    code, out, _ = digest(tmp_path, "--until", "2026-11-29")
+    assert code == ExitStatus.OK, out
+    assert "23 Nov 2026 to 29 Nov 2026" in out and "(2026-11-23/2026-11-29)" in out
+    assert TRAINING_TITLE in out and PROMISE_TITLE not in out
+    # the day after starts at that Monday's first second
+    code, out, _ = digest(tmp_path, "--until", "2026-11-30", "--since", "1d")
+    assert "(2026-11-30/2026-11-30)" in out
+    assert PROMISE_TITLE in out and TRAINING_TITLE not in out
+    code, out, _ = digest(tmp_path, "--until", "2026-11-30")  # Tuesday 24 to Monday 30
+    assert "(2026-11-24/2026-11-30)" in out and PROMISE_TITLE in out and TRAINING_TITLE in out
+
+
+def test_the_default_period_is_the_seven_whole_days_before_today(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    move_alerts(
+        archive_with_alerts,
+        (TRAINING_TITLE, today - timedelta(seconds=1)),  # yesterday 23:59:59
+        (PROMISE_TITLE, today),  # today 00:00:00: next week's
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["digest"], Environment(stdout=out, stderr=err, env={}, cwd=tmp_path))
+    first, last = today - timedelta(days=7), today - timedelta(days=1)
+    assert code == ExitStatus.OK and f"({first:%Y-%m-%d}/{last:%Y-%m-%d})" in out.getvalue()
+    assert TRAINING_TITLE in out.getvalue() and PROMISE_TITLE not in out.getvalue()
+
+
+def test_until_rebuilds_a_past_week_without_taking_it_for_a_send(
+    archive_with_alerts: Settings, tmp_path: Path, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    configure(tmp_path, port, MUSICIAN)
+    move_alerts(
+        archive_with_alerts,
+        (TRAINING_TITLE, datetime(2026, 11, 4, 12, 0, tzinfo=UTC)),
+        (PROMISE_TITLE, datetime(2026, 11, 10, 12, 0, tzinfo=UTC)),
+    )
+    code, _, _ = digest(tmp_path, "--until", "2026-11-08", "--to-dir", "past")
+    assert code == ExitStatus.OK
+    text = (tmp_path / "past" / "ana@example.org.txt").read_text()
+    assert "02 Nov 2026 to 08 Nov 2026" in text
+    assert TRAINING_TITLE in text and PROMISE_TITLE not in text
+    code, out, _ = digest(tmp_path, "--until", "2026-11-08")
+    assert code == ExitStatus.OK and TRAINING_TITLE in out
+    assert sends(archive_with_alerts) == []  # printed or written: never recorded as sent
+    # sent when told, under that week's key only: this week's digest still goes out
+    code, out, _ = digest(tmp_path, "--until", "2026-11-08", "--send")
+    assert code == ExitStatus.OK and "period 2026-11-02/2026-11-08: 1 sent" in out
+    assert {p for p, _ in sends(archive_with_alerts)} == {"2026-11-02/2026-11-08"}
+    code, out, _ = digest(tmp_path, "--send")
+    assert code == ExitStatus.OK and "1 sent, 0 failed, 0 already sent before" in out
+    code, out, _ = digest(tmp_path, "--until", "2026-11-08", "--send")
+    assert "0 sent, 0 failed, 1 already sent before" in out
+    assert len(inbox.messages) == 2
+
+
+def test_until_is_checked(archive_with_alerts: Settings, tmp_path: Path) -> None:
+    code, _, err = digest(tmp_path, "--until", "last week")
+    assert code == ExitStatus.USAGE and "2026-11-29" in err
+    code, _, err = digest(tmp_path, "--until", "2999-01-01")
+    assert code == ExitStatus.USAGE and "has not come yet" in err

@@ -211,38 +211,36 @@ def _checks(tmp_path: Path) -> int:
 
 def test_a_digest_missed_while_the_daemon_was_down_is_sent_at_start(tmp_path: Path) -> None:
     from monitor.archive import Archive, SendStatus
-    from monitor.config import Settings
+    from monitor.config import MailSettings, Settings, Subscriber
     from monitor.schedule import DIGEST_JOB, Daemon
 
-    settings = Settings(archive_dir=tmp_path / "archive")
+    settings = Settings(
+        archive_dir=tmp_path / "archive",
+        mail=MailSettings(subscribers=(Subscriber("ana@example.org"),)),
+    )
     Archive(settings.archive_dir).close()
     now = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)  # a Wednesday; Monday 08:00 was missed
 
-    def job_time(daemon: Daemon):  # type: ignore[no-untyped-def]
+    def job_time() -> datetime | None:
+        daemon = Daemon(
+            [],
+            settings,
+            publish=lambda archive: None,
+            send_digest=lambda: None,
+            digest_schedule="0 8 * * 1",
+        )
         daemon.add_jobs(now)
         return getattr(daemon.scheduler.get_job(DIGEST_JOB), "next_run_time", None)  # pending job
 
-    daemon = Daemon(
-        [],
-        settings,
-        publish=lambda archive: None,
-        send_digest=lambda: None,
-        digest_schedule="0 8 * * 1",
-    )
-    assert job_time(daemon) == now
-    with Archive(settings.archive_dir) as archive:
-        archive.record_send(
-            "p",
-            "ana@example.org",
-            datetime(2026, 11, 23, 8, 1, tzinfo=UTC),
-            SendStatus.SENT,
-            "<m@x>",
-        )
-    daemon = Daemon(
-        [],
-        settings,
-        publish=lambda archive: None,
-        send_digest=lambda: None,
-        digest_schedule="0 8 * * 1",
-    )
-    assert job_time(daemon) is None  # already sent: the cron trigger decides, once started
+    def record(period: str, at: datetime) -> None:
+        with Archive(settings.archive_dir) as archive:
+            archive.record_send(period, "ana@example.org", at, SendStatus.SENT, "<m@x>")
+
+    assert job_time() == now
+    # a past week sent by hand after Monday's fire (`digest --until 2026-11-15 --send`) is
+    # not this week's digest: Monday's is still due
+    record("2026-11-09/2026-11-15", datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    assert job_time() == now
+    # Monday 23 Nov 08:00 sends the week Monday 16 to Sunday 22 November
+    record("2026-11-16/2026-11-22", datetime(2026, 11, 23, 8, 1, tzinfo=UTC))
+    assert job_time() is None  # already sent: the cron trigger decides, once started

@@ -127,7 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--since",
         default="7d",
         metavar="7d",
-        help="how far back: days (7d) or weeks (2w); default 7d",
+        help="how many days the period covers: days (7d) or weeks (2w); default 7d",
+    )
+    digest.add_argument(
+        "--until",
+        metavar="DATE",
+        help="the period's last day, included (2026-11-29, today, yesterday); default yesterday,"
+        " the last whole day. A past period is rebuilt as it was; --send sends it only to"
+        " whoever has not had that period",
     )
     outputs = digest.add_mutually_exclusive_group()
     outputs.add_argument(

@@ -31,7 +31,13 @@ from monitor.cli.base import (
 from monitor.config import Settings, Subscriber
 from monitor.errors import ClausewatchError, UsageError
 from monitor.model import Source
-from monitor.publish.digest import parse_since, period_ending, render_digest
+from monitor.publish.digest import (
+    last_complete_day,
+    parse_since,
+    parse_until,
+    period_ending,
+    render_digest,
+)
 from monitor.publish.feed import publish_feeds, write_if_changed
 from monitor.publish.mail import DigestRun, build_message, send_period_digest
 from monitor.publish.serve import make_server
@@ -88,21 +94,22 @@ def cmd_feeds(
 def cmd_digest(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
+    now = datetime.now(UTC)
     try:
         days = parse_since(args.since)
+        last_day = parse_until(args.until, now) if args.until else last_complete_day(now)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    now = datetime.now(UTC)
-    period = period_ending(now, days)
+    period = period_ending(last_day, days)
     subscribers = settings.mail.subscribers
     if args.send and not subscribers:
         raise UsageError("no subscribers: add [[digest.subscribers]] entries to clausewatch.toml")
     with open_archive(settings) as archive:
         with archive.lock():
             record_alerts(archive, settings.tag_authority)
-            alerts = archive.alerts(since=period.since, until=period.until)
+            alerts = archive.alerts(until=period.until)  # before its end: events group as feeds
         if args.send:  # the lock is taken for each record, never while a server is talked to
-            return _report_sends(send_period_digest(archive, settings, days, now), console)
+            return _report_sends(send_period_digest(archive, settings, period, now), console)
     readers = subscribers or (Subscriber("preview@localhost", "Preview"),)
     digests = [(s, render_digest(alerts, s, period, settings.public_base_url)) for s in readers]
     if args.to_dir:

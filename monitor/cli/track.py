@@ -416,9 +416,11 @@ def cmd_run(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
     # Imported here, not at the top: only the daemon needs the scheduler and the publishers.
+    from monitor.config import cron_trigger
+    from monitor.publish.digest import period_of_send
     from monitor.publish.feed import publish_feeds
     from monitor.publish.mail import send_period_digest
-    from monitor.schedule import Daemon, DaemonLock
+    from monitor.schedule import Daemon, DaemonLock, previous_fire
 
     sources = load_sources(settings.sources_file)
     titles = {s.id: s.title for s in sources}
@@ -434,7 +436,11 @@ def cmd_run(
             with archive.lock():
                 record_alerts(archive, settings.tag_authority)
             # never holding the lock while a server is talked to: it is taken for each record
-            send_period_digest(archive, settings, settings.digest_days, datetime.now(UTC))
+            # the period of the last scheduled time (the one missed, when started late)
+            now = datetime.now(UTC)
+            fired = previous_fire(cron_trigger(settings.digest_schedule), now) or now
+            period = period_of_send(fired, settings.digest_days)
+            send_period_digest(archive, settings, period, now)
 
     logging.basicConfig(
         level=logging.INFO,

@@ -1,20 +1,27 @@
-"""The weekly digest: which alerts each subscriber gets, and the mail text that tells them.
+"""The weekly digest: which events each subscriber gets, and the mail text that tells them.
 
-Owns: the digest period and its key (a period is sent once per recipient), filtering alerts by
-a subscriber's audiences, categories and platforms, grouping them by severity then platform,
-the "quiet week" variant, and rendering the plain-text and HTML bodies from templates/
-(autoescaped). Must never: talk SMTP (publish.mail does) or write to the archive.
+Owns: the digest period (whole days in PERIOD_TZ, ending at the end of its last day) and its key
+(a period is sent once per recipient), filtering events (monitor.publish.events: the same news
+in several documents is one) by a subscriber's audiences, categories and platforms, grouping
+them by severity then platform, the "quiet week" variant, and rendering the plain-text and
+HTML bodies from templates/ (autoescaped). Must never: talk SMTP (publish.mail does) or write
+to the archive.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import groupby
 
 from monitor.config import Subscriber
 from monitor.model import SEVERITY_ORDER, Alert, Severity
+from monitor.publish.events import Event, group_events
 from monitor.publish.render import environment
+
+# The days of a period begin and end at midnight here. Clausewatch has no timezone setting
+# (digest_schedule is a cron line in UTC, dates are stored in UTC), so: UTC.
+PERIOD_TZ: tzinfo = UTC
 
 SEVERITY_TITLES = {
     Severity.HIGH: "High: broad new rights over your work",
@@ -26,18 +33,63 @@ SEVERITY_TITLES = {
 
 @dataclass(frozen=True, slots=True)
 class Period:
+    """Whole days: from `since` (midnight starting the first day) up to, not including,
+    `until` (midnight ending the last day): a change at 23:59:59 of the last day is in it."""
+
     since: datetime
     until: datetime
 
     @property
+    def first_day(self) -> date:
+        return self.since.date()
+
+    @property
+    def last_day(self) -> date:
+        return (self.until - timedelta(days=1)).date()
+
+    @property
     def key(self) -> str:
-        """The send-log key: the days covered. Running again the same day sends nothing new."""
-        return f"{self.since:%Y-%m-%d}/{self.until:%Y-%m-%d}"
+        """The send-log key: the first and last days covered ("2026-11-23/2026-11-29")."""
+        return f"{self.first_day:%Y-%m-%d}/{self.last_day:%Y-%m-%d}"
+
+    def __contains__(self, moment: datetime) -> bool:
+        return self.since <= moment < self.until
 
 
-def period_ending(now: datetime, days: int) -> Period:
-    until = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-    return Period(until - timedelta(days=days + 1), until)
+def period_ending(last_day: date, days: int, tz: tzinfo = PERIOD_TZ) -> Period:
+    """The `days` whole days ending at the end of `last_day`, midnights in `tz`."""
+    until = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz)
+    return Period(until - timedelta(days=days), until)
+
+
+def last_complete_day(now: datetime, tz: tzinfo = PERIOD_TZ) -> date:
+    """The day before `now`'s day in `tz`: a period that ends with it is over, so a digest sent
+    today tells all of it, and the next one starts where it ended (none lost, none twice)."""
+    return now.astimezone(tz).date() - timedelta(days=1)
+
+
+def period_of_send(at: datetime, days: int) -> Period:
+    """The period a digest sent (or scheduled) at `at` covers: the `days` whole days up to the
+    end of the day before. The daemon sends, and checks it has sent, this period of its last
+    scheduled time, so a past period sent by hand is never taken for this week's."""
+    return period_ending(last_complete_day(at), days)
+
+
+def parse_until(text: str, now: datetime, tz: tzinfo = PERIOD_TZ) -> date:
+    """--until: a date 2026-11-29 (the period's last day, included), or today or yesterday."""
+    value = text.strip().lower()
+    today = now.astimezone(tz).date()
+    if value in ("today", "yesterday"):
+        return today - timedelta(days=value == "yesterday")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"--until takes the period's last day like 2026-11-29 (or today), not {text!r}"
+        ) from None
+    if day > today:
+        raise ValueError(f"--until {day}: that day has not come yet (today is {today})")
+    return day
 
 
 def parse_since(text: str) -> int:
@@ -49,16 +101,18 @@ def parse_since(text: str) -> int:
     return int(text[:-1]) * units[text[-1]]
 
 
-def wants(subscriber: Subscriber, alert: Alert) -> bool:
+def wants(subscriber: Subscriber, event: Event) -> bool:
+    """Whether an event touches what the subscriber asked for: any of its documents' audiences,
+    any of its categories, any of its platforms' names."""
     if subscriber.audiences and not (
-        set(subscriber.audiences) & (set(alert.audiences) | {"everyone"})
+        set(subscriber.audiences) & (set(event.audiences) | {"everyone"})
     ):
         return False
-    if subscriber.categories and not set(alert.categories) & set(subscriber.categories):
+    if subscriber.categories and not set(event.categories) & set(subscriber.categories):
         return False
-    return not subscriber.platforms or alert.platform.lower() in {
-        p.lower() for p in subscriber.platforms
-    }
+    return not subscriber.platforms or bool(
+        {p.lower() for p in event.platforms} & {p.lower() for p in subscriber.platforms}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +120,26 @@ class Digest:
     subject: str
     text: str
     html: str
-    alerts: tuple[Alert, ...]
+    events: tuple[Event, ...]
+
+
+def period_events(alerts: list[Alert], period: Period) -> list[Event]:
+    """The events of a period: `alerts` (every alert before its end, so that events group as
+    the feeds group them) grouped, and those first seen in the period kept. An event first
+    seen the week before is not told again for a document that joined it this week."""
+    return [
+        e
+        for e in group_events(a for a in alerts if a.recorded_at < period.until)
+        if e.recorded_at in period
+    ]
 
 
 def render_digest(
     alerts: list[Alert], subscriber: Subscriber, period: Period, base_url: str
 ) -> Digest:
+    """One subscriber's digest of `period`, from `alerts` up to its end (period_events)."""
     chosen = sorted(
-        (a for a in alerts if wants(subscriber, a)),
+        (e for e in period_events(alerts, period) if wants(subscriber, e)),
         key=lambda a: (-SEVERITY_ORDER[a.severity], a.platform.lower(), a.recorded_at),
     )
     groups = [

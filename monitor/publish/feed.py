@@ -28,6 +28,7 @@ from monitor.config import Settings
 from monitor.errors import ArchiveError, ClausewatchError
 from monitor.extract.document import clean_text
 from monitor.model import SEVERITY_ORDER, Alert, Category, ChangeSet, Severity
+from monitor.publish.events import Event, group_events
 from monitor.publish.render import environment, said
 from monitor.rules.policy import ALERT_CATEGORIES
 from monitor.sources import AUDIENCES
@@ -42,7 +43,7 @@ class FeedSpec:
     path: str  # relative to the output folder, without extension: "feeds/categories/ai_training"
     title: str
     description: str
-    keep: Callable[[Alert], bool]
+    keep: Callable[[Event], bool]
     group: str  # for the OPML outline: "All", "Sources", "Categories", "Audiences"
 
 
@@ -51,21 +52,19 @@ def clean(text: str) -> str:
     return " ".join(clean_text(text).split())
 
 
-def _of_source(source_id: str, alert: Alert) -> bool:
-    return alert.source_id == source_id
+def _of_source(source_id: str, event: Event) -> bool:
+    return source_id in event.source_ids  # an event over three documents is in their three feeds
 
 
-def _in_category(category: Category, alert: Alert) -> bool:
-    return category in alert.categories
+def _in_category(category: Category, event: Event) -> bool:
+    return category in event.categories
 
 
-def _for_audience(audience: str, alert: Alert) -> bool:
-    return audience in alert.audiences or "everyone" in alert.audiences
+def _for_audience(audience: str, event: Event) -> bool:
+    return audience in event.audiences or "everyone" in event.audiences
 
 
-def feed_specs(
-    alerts: Iterable[Alert], sources: dict[str, str], audiences: Iterable[str]
-) -> list[FeedSpec]:
+def feed_specs(sources: dict[str, str], audiences: Iterable[str]) -> list[FeedSpec]:
     """Every feed: overall, per source (id -> title), per category, per audience."""
     specs = [
         FeedSpec(
@@ -110,19 +109,20 @@ def feed_specs(
     return specs
 
 
-def entry_html(alert: Alert, changeset: ChangeSet | None) -> str:
-    """The HTML content of one entry: summary, flags with evidence, the flagged clause changes."""
-    indices = sorted({f.change_index for f in alert.flags})
+def entry_html(event: Event, changeset: ChangeSet | None, base_url: str) -> str:
+    """The HTML content of one entry: summary, the documents it appeared in (each change
+    linked), flags with evidence, the flagged clause changes (of its first alert)."""
+    indices = sorted({f.change_index for f in event.flags})
     changes = [changeset.changes[i] for i in indices if changeset and i < len(changeset.changes)]
     return (
         environment()
         .get_template("feed_entry.html")
-        .render(alert=alert, changes=changes, changeset=changeset)
+        .render(alert=event, changes=changes, changeset=changeset, base_url=base_url)
     )
 
 
 def _generator(
-    spec: FeedSpec, entries: list[Alert], base_url: str, content: Callable[[Alert], str]
+    spec: FeedSpec, entries: list[Event], base_url: str, content: Callable[[Event], str]
 ) -> FeedGenerator:
     fg = FeedGenerator()
     fg.id(urljoin(base_url, f"{spec.path}.atom"))
@@ -133,24 +133,24 @@ def _generator(
     fg.link(href=urljoin(base_url, f"{spec.path}.atom"), rel="self")
     fg.language("en")
     fg.generator("Clausewatch")
-    newest = max((a.recorded_at for a in entries), default=NO_ALERTS_YET)
+    newest = max((e.updated_at for e in entries), default=NO_ALERTS_YET)
     fg.updated(newest)
     fg.lastBuildDate(newest)
-    for alert in reversed(entries):  # feedgen prepends: add oldest first, newest ends on top
+    for event in reversed(entries):  # feedgen prepends: add oldest first, newest ends on top
         fe = fg.add_entry()
-        fe.id(alert.id)
-        fe.guid(alert.id, permalink=False)
-        fe.title(clean(alert.title))
-        fe.link(href=urljoin(base_url, alert.path))
-        fe.published(alert.recorded_at)
-        fe.updated(alert.recorded_at)
-        fe.summary(clean(said(alert)))
-        fe.description(clean(said(alert)))
-        fe.content(content(alert), type="html")
-        for category in alert.categories:
+        fe.id(event.id)
+        fe.guid(event.id, permalink=False)
+        fe.title(clean(event.title))
+        fe.link(href=urljoin(base_url, event.path))
+        fe.published(event.recorded_at)  # the earliest: when the news was first seen
+        fe.updated(event.updated_at)  # when it last appeared in another document
+        fe.summary(clean(said(event)))
+        fe.description(clean(said(event)))
+        fe.content(content(event), type="html")
+        for category in event.categories:
             fe.category(term=category.value, label=category.value.replace("_", " "))
         fe.category(
-            term=f"severity:{alert.severity.value}", label=f"severity {alert.severity.value}"
+            term=f"severity:{event.severity.value}", label=f"severity {event.severity.value}"
         )
     return fg
 
@@ -206,19 +206,24 @@ def build_feeds(
     entries: int = 50,
     min_severity: Severity = Severity.INFO,
 ) -> list[Path]:
-    """Write every feed and the OPML under `out_dir`; returns the files that changed."""
+    """Write every feed and the OPML under `out_dir`; returns the files that changed. One
+    entry per event (monitor.publish.events): the same news in several documents or in
+    several changes of a week is one entry, newest first by its earliest date."""
     base_url = base_url if base_url.endswith("/") else base_url + "/"
     remove_temp_files(out_dir)
-    shown = [a for a in alerts if SEVERITY_ORDER[a.severity] >= SEVERITY_ORDER[min_severity]]
-    shown.sort(key=lambda a: (a.recorded_at, a.change_id), reverse=True)
+    shown = [
+        e
+        for e in group_events(alerts)
+        if SEVERITY_ORDER[e.severity] >= SEVERITY_ORDER[min_severity]
+    ]
     cache: dict[str, str] = {}
 
-    def content(alert: Alert) -> str:
-        if alert.id not in cache:
-            cache[alert.id] = entry_html(alert, changeset_of(alert))
-        return cache[alert.id]
+    def content(event: Event) -> str:
+        if event.id not in cache:
+            cache[event.id] = entry_html(event, changeset_of(event.first), base_url)
+        return cache[event.id]
 
-    specs = feed_specs(shown, sources, audiences)
+    specs = feed_specs(sources, audiences)
     written = []
     for spec in specs:
         selected = [a for a in shown if spec.keep(a)][:entries]

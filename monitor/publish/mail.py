@@ -28,7 +28,7 @@ from typing import Any
 from monitor.archive import Archive
 from monitor.archive.ledger import SendStatus
 from monitor.config import MailSettings, Security, Settings, Subscriber
-from monitor.publish.digest import Digest, Period, period_ending, render_digest
+from monitor.publish.digest import Digest, Period, render_digest
 
 HEADER_UNSAFE = str.maketrans({"\r": " ", "\n": " "})
 
@@ -327,12 +327,13 @@ class DigestRun:
     already_sent: int
 
 
-def send_period_digest(archive: Archive, settings: Settings, days: int, now: datetime) -> DigestRun:
-    """Send the digest of the `days` before `now` to every subscriber who has not had it.
-    The caller has given every change its alert and must NOT hold the archive lock: it is
-    taken here for each record, never while a server is talked to."""
-    period = period_ending(now, days)
-    alerts = archive.alerts(since=period.since, until=period.until)
+def send_period_digest(
+    archive: Archive, settings: Settings, period: Period, now: datetime
+) -> DigestRun:
+    """Send the digest of `period` to every subscriber who has not had it (recorded under the
+    period's key, at `now`). The caller has given every change its alert and must NOT hold the
+    archive lock: it is taken here for each record, never while a server is talked to."""
+    alerts = archive.alerts(until=period.until)  # all before its end: events group as in feeds
     pending = [
         (
             s,

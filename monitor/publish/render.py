@@ -24,6 +24,7 @@ from monitor.alerts import plain_sentence, summary
 from monitor.extract.document import clean_text
 from monitor.extract.markdown import escape
 from monitor.model import SEVERITY_ORDER, Alert, ChangeKind, ChangeSet, ClauseChange, Flag, SpanOp
+from monitor.publish.events import Event
 from monitor.rules.language import fired_words
 from monitor.rules.policy import Verdict, verdict
 
@@ -181,7 +182,7 @@ def tone(flag: Flag) -> str:
     return "good" if kind is Verdict.GOOD_NEWS else "neutral"
 
 
-def alert_tone(alert: Alert) -> str:
+def alert_tone(alert: Alert | Event) -> str:
     """An alert's colour class: its worst threat by severity, else good news, else neutral."""
     threats = [f for f in alert.flags if verdict(f) is Verdict.THREAT]
     if threats:
@@ -248,7 +249,7 @@ def by_sentence(views: list[FlagView]) -> list[tuple[str, str, list[FlagView]]]:
     return [(sentence, same[0].tone, same) for sentence, same in groups.items()]
 
 
-def said(alert: Alert) -> str:
+def said(alert: Alert | Event) -> str:
     """An alert's summary as shown today, from its flags (monitor.alerts.summary): an alert
     stored before the wording changed reads the same as a new one."""
     return summary(alert.flags)

@@ -29,6 +29,7 @@ from monitor import __version__
 from monitor.archive import Archive
 from monitor.archive.catalog import StoredChange
 from monitor.model import Alert, Source, Version
+from monitor.publish.events import Event, group_events
 from monitor.publish.feed import remove_temp_files, write_if_changed
 from monitor.publish.render import FlagView, clause_anchor, environment, flag_views
 from monitor.rules.policy import ALERT_CATEGORIES
@@ -96,6 +97,7 @@ MANIFEST = ".site-manifest.json"  # under the output folder: the inputs each pag
 _CODE = (
     "publish/site.py",
     "publish/render.py",
+    "publish/events.py",
     "alerts.py",
     "flag.py",
     "rules/policy.py",
@@ -323,23 +325,24 @@ def build_site(archive: Archive, out: Path, urls: Mapping[str, str] | None = Non
 
 @dataclass(frozen=True, slots=True)
 class AlertItem:
-    alert: Alert
+    alert: Event  # one event: an alert, or the same news in several documents or changes
     views: list[FlagView]
     href: Callable[[int], str]  # clause change index -> its page and anchor
 
 
 def _alerts_page(alerts: list[Alert], out: Path, written: list[Path]) -> None:
-    """alerts.html: every alert on every platform, newest first, by week (Monday to Sunday,
-    UTC), each flag's sentence linking to its clause."""
-    alerts = sorted(alerts, key=lambda a: (a.recorded_at, a.change_id), reverse=True)
+    """alerts.html: every event on every platform (grouped as the feeds group them:
+    monitor.publish.events), newest first by its earliest date, by week (Monday to Sunday,
+    UTC), each flag's sentence linking to its clause, each document it appeared in listed."""
+    events = group_events(alerts)
     weeks: dict[date, list[AlertItem]] = {}
-    for alert in alerts:
-        day = alert.recorded_at.astimezone(UTC).date()
+    for event in events:
+        day = event.recorded_at.astimezone(UTC).date()
         weeks.setdefault(day - timedelta(days=day.weekday()), []).append(
             AlertItem(
-                alert,
-                flag_views(alert.flags),
-                partial(clause_path, alert.source_id, alert.change_id),
+                event,
+                flag_views(event.flags),
+                partial(clause_path, event.source_id, event.change_id),
             )
         )
     _render(
@@ -348,7 +351,7 @@ def _alerts_page(alerts: list[Alert], out: Path, written: list[Path]) -> None:
         "alerts.html",
         written,
         weeks=list(weeks.items()),
-        count=len(alerts),
+        count=len(events),
     )
 
 
