@@ -309,9 +309,9 @@ def _pair(
         # a text may stand more than once (a table of contents repeats the headings): its lead
         # changed only when the old document never read it under the new lead
         old_leads: dict[str, list[str]] = {}
-        for key, text, lead in sides[0]:
+        for key, text, before in sides[0]:
             if key not in changed["old"]:
-                old_leads.setdefault(text, []).append(lead)
+                old_leads.setdefault(text, []).append(before)
         unchanged = [
             (key, text, lead, lead if lead in old_leads.get(text, [lead]) else old_leads[text][0])
             for key, text, lead in sides[1]

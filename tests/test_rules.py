@@ -14,6 +14,9 @@ from monitor.rules.files import load_pack, load_rules
 from monitor.rules.language import (
     MAX_QUOTED,
     MAX_SENTENCE_CHARS,
+    Screen,
+    _Sentence,
+    compile_terms,
     fired_words,
     match_rule,
     read_context,
@@ -440,3 +443,32 @@ def test_items_joined_by_or_after_a_semicolon_are_split() -> None:
     )
     assert [u.text[:4] for u in split_units(text)] == ["(iv)", "(v) "]
     assert bans(text) and Category.AI_TRAINING not in {m.category for m in RULES.match(text)}
+
+
+def test_raw_terms_that_open_a_word_are_screened_and_screens_never_hide_a_match() -> None:
+    # a `re:` term that needs a word start ("liab...", "arbitration", "responsible")
+    # rules out sentences without it, instead of running its pattern on every sentence
+    screened = {
+        r"re:\bliab\w*\s+(?:\w+\s+){0,8}?(?:limited|capped)": "liab",
+        r"re:\b(?:resolved|settled)\s+(?:\w+\s+){0,8}?by\s+arbitration": "arbitration",
+        r"re:n't\s+be\s+(?:liable|responsible)": "responsible",
+        "in no event": "event",
+    }
+    for term, word in screened.items():
+        screen = Screen.of([term])
+        assert not screen.raw, term
+        without = _Sentence("The fees are billed monthly in advance and are not refundable.")
+        assert not screen.may_match(without.tokens, without.joined), term
+        within = _Sentence(f"The fees are billed monthly and {word} in advance.")
+        assert screen.may_match(within.tokens, within.joined), term
+    for term in (r"re:\bfoo|bar", r"re:(?-i:[A-Z])\w+\s+(?:law)?", r"re:\b(?:court)?s?"):
+        assert Screen.of([term]).raw, term  # what the pattern needs cannot be read: run it
+    # every shipped term, on every shipped example: a term that matches passes its screen
+    sentences = [text for rule in RULES.rules for text in (*rule.fire, *rule.quiet)]
+    for rule in RULES.rules:
+        for term in rule.terms:
+            pattern, screen = compile_terms([term]), Screen.of([term])
+            for text in sentences:
+                if pattern.search(text):
+                    s = _Sentence(text)
+                    assert screen.may_match(s.tokens, s.joined), (rule.id, term, text)
