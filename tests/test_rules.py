@@ -472,3 +472,41 @@ def test_raw_terms_that_open_a_word_are_screened_and_screens_never_hide_a_match(
                 if pattern.search(text):
                     s = _Sentence(text)
                     assert screen.may_match(s.tokens, s.joined), (rule.id, term, text)
+
+
+def test_our_before_the_platforms_own_things_names_what_is_used_not_who_uses_it() -> None:
+    # an item that uses the platform's Services is a ban on users; "our API" and "our
+    # permission" in it are objects, not the platform acting
+    for text in (
+        "use the Site and our Content to train machine learning models;",
+        "access the Services or our API to train machine learning models;",
+        "access or use the Services through any means (including by crawling our API) to train"
+        " machine learning models without our permission;",
+    ):
+        found = {m.category for m in RULES.match(text)}
+        assert Category.OTHERS_MAY_NOT_TRAIN in found and Category.AI_TRAINING not in found, text
+        assert reading(text)[1] == "users", text
+    # "our" as who acts still makes the platform the actor
+    assert reading("Our teams use your posts to train machine learning models.") == (
+        "ai_training",
+        "platform",
+    )
+
+
+def test_a_right_granted_to_train_ai_is_the_training_not_a_narrow_licence() -> None:
+    for text in (
+        "For example, this license includes the right to use your posts to train AI models.",
+        "You hereby grant us the right to use anonymized usage data to train our algorithms.",
+    ):
+        found = {m.rule_id for m in RULES.match(text)}
+        assert "content_license.grant" not in found, text
+        assert any(r.startswith("ai_training.") for r in found), text
+    # a narrow licence, and a broad one that names training among its purposes, still fire
+    assert "content_license.grant" in {
+        m.rule_id for m in RULES.match("You grant us a license to store and display your posts.")
+    }
+    broad = (
+        "You grant us a worldwide, royalty-free, sublicensable license to use your content,"
+        " including to train our machine learning models."
+    )
+    assert "content_license.broad-grant" in {m.rule_id for m in RULES.match(broad)}

@@ -94,6 +94,14 @@ USERS_ACTOR_RE = re.compile(
     re.IGNORECASE,
 )
 PLATFORM_ACTOR_RE = re.compile(r"\b(?:we|us|our)\b", re.IGNORECASE)
+# The platform's own things: "our" before them ("our API", "our Services and Data", "our
+# permission") names what is used, not who uses it nor whose models they are
+OUR_THING = (
+    r"(?!\s+(?:[\w-]+\s+)?(?:services?|site|websites?|platform|apis?|apps?|content|materials?"
+    r"|data|permission|consent|terms|brand|trademarks?)\b)"
+)
+# ... and the platform as the actor of a verb in the sentence
+PLATFORM_SUBJECT_RE = re.compile(r"\b(?:we|us)\b|\bour\b" + OUR_THING, re.IGNORECASE)
 THIRD_ACTOR_RE = re.compile(
     r"\b(?:third[- ]part(?:y|ies)|partners?|affiliates?|recipients?|parent\s+compan(?:y|ies)"
     r"|(?:service\s+)?providers?|vendors?|other\s+companies|others|their)\b",
@@ -146,7 +154,10 @@ PARTICIPLE_RE = re.compile(
     r"^\s*(?:\w+ed|used|sold|shared|made|given|kept|shown|taken)\b", re.IGNORECASE
 )
 OWNER_RE = re.compile(
-    r"\b(our|their|its|(?<!\bor\s)(?<!\bany\s)third[- ]part(?:y|ies)(?:['\u2019]s?)?)\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$",
+    r"\b(our\b"
+    + OUR_THING
+    + r"|their|its|(?<!\bor\s)(?<!\bany\s)third[- ]part(?:y|ies)(?:['\u2019]s?)?)"
+    r"\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$",
     re.IGNORECASE,
 )
 
@@ -585,7 +596,7 @@ def _actor(sentence: _Sentence, start: int, owner: Actor | None = None) -> Actor
     found = []
     for actor, pattern in (
         (Actor.USERS, USERS_ACTOR_RE),
-        (Actor.PLATFORM, PLATFORM_ACTOR_RE),
+        (Actor.PLATFORM, PLATFORM_SUBJECT_RE),
         (Actor.THIRD_PARTIES, THIRD_ACTOR_RE),
     ):
         hits = list(pattern.finditer(before))
