@@ -306,9 +306,14 @@ def _pair(
             sides.append([(c.key, c.text, "") for c in clauses])
     unchanged = []
     if documents[0] is not None and documents[1] is not None:
-        old_leads = {text: lead for key, text, lead in sides[0] if key not in changed["old"]}
+        # a text may stand more than once (a table of contents repeats the headings): its lead
+        # changed only when the old document never read it under the new lead
+        old_leads: dict[str, list[str]] = {}
+        for key, text, before in sides[0]:
+            if key not in changed["old"]:
+                old_leads.setdefault(text, []).append(before)
         unchanged = [
-            (key, text, lead, old_leads.get(text, lead))
+            (key, text, lead, lead if lead in old_leads.get(text, [lead]) else old_leads[text][0])
             for key, text, lead in sides[1]
             if key not in changed["new"]
         ]

@@ -382,3 +382,25 @@ def test_a_promise_removed_while_another_promise_stays_still_alerts() -> None:
     flags = flag_changes(diff(old, new), RULES, (old, new))
     assert [(f.category, f.direction) for f in flags] == [(Category.PROTECTIVE, Direction.REMOVED)]
     assert assess(flags).alert
+
+
+def test_a_text_repeated_under_two_lead_ins_has_not_changed_context_when_nothing_moved() -> None:
+    # the same item under a platform lead-in and under a ban; an unrelated clause changes
+    def policy(fee: str) -> Document:
+        return sections(
+            (
+                "2. How we use information",
+                ["We may use what you post to:", "improve machine learning models on your posts;"],
+            ),
+            (
+                "3. Restrictions",
+                ["You may not:", "improve machine learning models on your posts;"],
+            ),
+            ("9. Payments", [fee]),
+        )
+
+    old = policy("Fees are billed monthly in advance.")
+    new = policy("Fees are billed yearly in advance.")
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    assert [f for f in flags if f.category is Category.AI_TRAINING] == []
+    assert not assess(flags).alert

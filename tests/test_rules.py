@@ -14,6 +14,9 @@ from monitor.rules.files import load_pack, load_rules
 from monitor.rules.language import (
     MAX_QUOTED,
     MAX_SENTENCE_CHARS,
+    Screen,
+    _Sentence,
+    compile_terms,
     fired_words,
     match_rule,
     read_context,
@@ -440,3 +443,70 @@ def test_items_joined_by_or_after_a_semicolon_are_split() -> None:
     )
     assert [u.text[:4] for u in split_units(text)] == ["(iv)", "(v) "]
     assert bans(text) and Category.AI_TRAINING not in {m.category for m in RULES.match(text)}
+
+
+def test_raw_terms_that_open_a_word_are_screened_and_screens_never_hide_a_match() -> None:
+    # a `re:` term that needs a word start ("liab...", "arbitration", "responsible")
+    # rules out sentences without it, instead of running its pattern on every sentence
+    screened = {
+        r"re:\bliab\w*\s+(?:\w+\s+){0,8}?(?:limited|capped)": "liab",
+        r"re:\b(?:resolved|settled)\s+(?:\w+\s+){0,8}?by\s+arbitration": "arbitration",
+        r"re:n't\s+be\s+(?:liable|responsible)": "responsible",
+        "in no event": "event",
+    }
+    for term, word in screened.items():
+        screen = Screen.of([term])
+        assert not screen.raw, term
+        without = _Sentence("The fees are billed monthly in advance and are not refundable.")
+        assert not screen.may_match(without.tokens, without.joined), term
+        within = _Sentence(f"The fees are billed monthly and {word} in advance.")
+        assert screen.may_match(within.tokens, within.joined), term
+    for term in (r"re:\bfoo|bar", r"re:(?-i:[A-Z])\w+\s+(?:law)?", r"re:\b(?:court)?s?"):
+        assert Screen.of([term]).raw, term  # what the pattern needs cannot be read: run it
+    # every shipped term, on every shipped example: a term that matches passes its screen
+    sentences = [text for rule in RULES.rules for text in (*rule.fire, *rule.quiet)]
+    for rule in RULES.rules:
+        for term in rule.terms:
+            pattern, screen = compile_terms([term]), Screen.of([term])
+            for text in sentences:
+                if pattern.search(text):
+                    s = _Sentence(text)
+                    assert screen.may_match(s.tokens, s.joined), (rule.id, term, text)
+
+
+def test_our_before_the_platforms_own_things_names_what_is_used_not_who_uses_it() -> None:
+    # an item that uses the platform's Services is a ban on users; "our API" and "our
+    # permission" in it are objects, not the platform acting
+    for text in (
+        "use the Site and our Content to train machine learning models;",
+        "access the Services or our API to train machine learning models;",
+        "access or use the Services through any means (including by crawling our API) to train"
+        " machine learning models without our permission;",
+    ):
+        found = {m.category for m in RULES.match(text)}
+        assert Category.OTHERS_MAY_NOT_TRAIN in found and Category.AI_TRAINING not in found, text
+        assert reading(text)[1] == "users", text
+    # "our" as who acts still makes the platform the actor
+    assert reading("Our teams use your posts to train machine learning models.") == (
+        "ai_training",
+        "platform",
+    )
+
+
+def test_a_right_granted_to_train_ai_is_the_training_not_a_narrow_licence() -> None:
+    for text in (
+        "For example, this license includes the right to use your posts to train AI models.",
+        "You hereby grant us the right to use anonymized usage data to train our algorithms.",
+    ):
+        found = {m.rule_id for m in RULES.match(text)}
+        assert "content_license.grant" not in found, text
+        assert any(r.startswith("ai_training.") for r in found), text
+    # a narrow licence, and a broad one that names training among its purposes, still fire
+    assert "content_license.grant" in {
+        m.rule_id for m in RULES.match("You grant us a license to store and display your posts.")
+    }
+    broad = (
+        "You grant us a worldwide, royalty-free, sublicensable license to use your content,"
+        " including to train our machine learning models."
+    )
+    assert "content_license.broad-grant" in {m.rule_id for m in RULES.match(broad)}

@@ -94,6 +94,14 @@ USERS_ACTOR_RE = re.compile(
     re.IGNORECASE,
 )
 PLATFORM_ACTOR_RE = re.compile(r"\b(?:we|us|our)\b", re.IGNORECASE)
+# The platform's own things: "our" before them ("our API", "our Services and Data", "our
+# permission") names what is used, not who uses it nor whose models they are
+OUR_THING = (
+    r"(?!\s+(?:[\w-]+\s+)?(?:services?|site|websites?|platform|apis?|apps?|content|materials?"
+    r"|data|permission|consent|terms|brand|trademarks?)\b)"
+)
+# ... and the platform as the actor of a verb in the sentence
+PLATFORM_SUBJECT_RE = re.compile(r"\b(?:we|us)\b|\bour\b" + OUR_THING, re.IGNORECASE)
 THIRD_ACTOR_RE = re.compile(
     r"\b(?:third[- ]part(?:y|ies)|partners?|affiliates?|recipients?|parent\s+compan(?:y|ies)"
     r"|(?:service\s+)?providers?|vendors?|other\s+companies|others|their)\b",
@@ -146,7 +154,10 @@ PARTICIPLE_RE = re.compile(
     r"^\s*(?:\w+ed|used|sold|shared|made|given|kept|shown|taken)\b", re.IGNORECASE
 )
 OWNER_RE = re.compile(
-    r"\b(our|their|its|(?<!\bor\s)(?<!\bany\s)third[- ]part(?:y|ies)(?:['\u2019]s?)?)\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$",
+    r"\b(our\b"
+    + OUR_THING
+    + r"|their|its|(?<!\bor\s)(?<!\bany\s)third[- ]part(?:y|ies)(?:['\u2019]s?)?)"
+    r"\s+(?:own\s+)?(?:[\w-]+\s+){0,3}$",
     re.IGNORECASE,
 )
 
@@ -186,6 +197,67 @@ def compile_terms(terms: Iterable[str]) -> re.Pattern[str]:
     return re.compile("|".join(parts), re.IGNORECASE)
 
 
+# A plain term of words only (what compile_terms joins with spaces or hyphens)
+PLAIN_TERM_RE = re.compile(r"[a-z0-9]+(?:[\s-]+[a-z0-9]+)*\*?")
+# Letters (or a group of alternative letters) that a raw term needs at the start of a word
+RAW_ANCHOR_RE = re.compile(r"(?:\(\?:([a-z]+(?:\|[a-z]+)*)\)|([a-z]+))(?![a-z])(.?)", re.IGNORECASE)
+
+
+def raw_anchors(regex: str) -> list[str] | None:
+    """The word starts one of which a sentence needs for `regex` (a `re:` term) to match it,
+    or None when that cannot be read from the pattern: letters (or a group of alternative
+    letters) that every match holds at the start of a word (after a word boundary or
+    whitespace, outside any group), in a pattern with no alternative at its top level; of
+    several, the longest."""
+    starts = _top_level_word_starts(regex)
+    if starts is None:
+        return None
+    found: list[list[str]] = []
+    for start in starts:
+        anchor = RAW_ANCHOR_RE.match(regex, start)
+        if anchor is None:
+            continue
+        group, word, after = anchor.groups()
+        if word is not None:
+            if after in ("?", "*", "{"):
+                word = word[:-1]  # the last letter is optional ("\\bcolou?r")
+            if word:
+                found.append([word.lower()])
+        elif after not in ("?", "*", "{"):  # a group that is not optional
+            found.append([w.lower() for w in group.split("|")])
+    # the longest words screen best ("n't be liable": "liable" or "responsible", not "be")
+    return max(found, key=lambda words: min(map(len, words)), default=None)
+
+
+def _top_level_word_starts(regex: str) -> list[int] | None:
+    """Where a word starts outside any group of `regex` (after \\b or \\s+), or None when
+    the pattern is an alternative at its top level."""
+    starts, depth, index, in_class = [], 0, 0, False
+    while index < len(regex):
+        char = regex[index]
+        if char == "\\":
+            following = regex[index + 1 : index + 3]
+            if depth == 0 and not in_class:
+                if following[:1] == "b":
+                    starts.append(index + 2)
+                elif following == "s+":
+                    starts.append(index + 3)
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return None
+        index += 1
+    return starts
+
+
 class Screen(NamedTuple):
     """A cheap test that a term list may match a sentence, from the words it starts with: a
     rule whose required lists cannot match is not run (most sentences fire no rule)."""
@@ -201,11 +273,21 @@ class Screen(NamedTuple):
     def of(cls, terms: Iterable[str]) -> Screen:
         words, prefixes, raw = set(), [], False
         for term in terms:
+            if term.startswith("re:"):
+                anchors = raw_anchors(term[3:])
+                prefixes += anchors or []
+                raw = raw or not anchors
+                continue
             tokens = TOKEN_RE.findall(term.lower().rstrip("*"))
-            if term.startswith("re:") or not tokens:
+            if not tokens:
                 raw = True
             elif term.endswith("*") and len(tokens) == 1:
                 prefixes.append(tokens[0])
+            elif PLAIN_TERM_RE.fullmatch(term.lower()):
+                # every word of a plain term stands as a word of the sentence: the longest
+                # (the rarest, as a rule) screens best ("in no event": "event")
+                whole = tokens[:-1] if term.endswith("*") else tokens
+                words.add(max(whole, key=len))
             else:
                 words.add(tokens[0])
         prefix_re = (
@@ -309,12 +391,23 @@ def split_units(text: str, lead_in: str = "") -> list[Unit]:
     sentence ("You may not: use the Content to train..."), become the lead-in of the items
     that follow, until a sentence that is not an item. Over-long sentences are cut.
     """
-    return [unit for _, units in split_sentence_units(text, lead_in) for unit in units]
+    return [unit for _, units in _split(text, lead_in) for unit in units]
 
 
 def split_sentence_units(text: str, lead_in: str = "") -> list[tuple[str, list[Unit]]]:
     """Each sentence of `text` with its units (split_units): the hand-written rules read the
     units, the learned ones the whole sentence they were learned on."""
+    return [(sentence, list(units)) for sentence, units in _split(text, lead_in)]
+
+
+@functools.lru_cache(maxsize=256)
+def _split(text: str, lead_in: str) -> tuple[tuple[str, tuple[Unit, ...]], ...]:
+    """split_sentence_units, remembered: a changed clause is split for its rule matches and
+    again for its licence sentences (monitor.rules.scope)."""
+    return tuple((s, tuple(units)) for s, units in _split_sentence_units(text, lead_in))
+
+
+def _split_sentence_units(text: str, lead_in: str) -> list[tuple[str, list[Unit]]]:
     groups: list[tuple[str, list[Unit]]] = []
     units: list[Unit] = []
     lead = lead_in
@@ -503,7 +596,7 @@ def _actor(sentence: _Sentence, start: int, owner: Actor | None = None) -> Actor
     found = []
     for actor, pattern in (
         (Actor.USERS, USERS_ACTOR_RE),
-        (Actor.PLATFORM, PLATFORM_ACTOR_RE),
+        (Actor.PLATFORM, PLATFORM_SUBJECT_RE),
         (Actor.THIRD_PARTIES, THIRD_ACTOR_RE),
     ):
         hits = list(pattern.finditer(before))
@@ -555,6 +648,11 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     s = sentence if isinstance(sentence, _Sentence) else _Sentence(sentence)
     if not all(screen.may_match(s.tokens, s.joined) for screen in rule.screens):
         return None
+    return _match_screened(rule, s)
+
+
+def _match_screened(rule: Rule, s: _Sentence) -> Match | None:
+    """match_rule on a sentence its screens let through."""
     words: list[str] = []
     trigger: tuple[int, int] | None = None
     owner: Actor | None = None
@@ -683,6 +781,62 @@ class _Plan(NamedTuple):
     # word or word pair -> (index in `weighted`, weight): a sentence's grams are looked up
     # once for all weighted rules
     table: dict[str, list[tuple[int, float]]]
+    screens: _Screens
+
+
+class _Screens:
+    """The screens of a plan's rules as one index: which rules may match a sentence is found
+    from its words in one set intersection and one search, not rule by rule."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        ids: dict[Screen, int] = {}
+        self.words: dict[str, list[int]] = {}
+        self.prefixes: dict[str, list[int]] = {}
+        always = []
+        needs = []
+        for rule in rules:
+            needed = []
+            for screen in rule.screens:
+                if screen not in ids:
+                    index = ids[screen] = len(ids)
+                    if screen.raw:
+                        always.append(index)
+                    for word in screen.words:
+                        self.words.setdefault(word, []).append(index)
+                    for prefix in screen.prefixes:
+                        self.prefixes.setdefault(prefix, []).append(index)
+                needed.append(ids[screen])
+            needs.append((rule, frozenset(needed)))
+        self.rules = tuple(needs)
+        self.always = frozenset(always)
+        self.known = frozenset(self.words)
+        self.lengths = sorted({len(p) for p in self.prefixes})
+        self.by_token: dict[str, tuple[int, ...]] = {}  # the prefix screens a word passes
+        self.prefix_re = (
+            re.compile(" ((?:" + "|".join(map(re.escape, self.prefixes)) + ")[a-z0-9]*)")
+            if self.prefixes
+            else None
+        )
+
+    def candidates(self, s: _Sentence) -> list[Rule]:
+        """The rules whose every screen may match `s`, in plan order."""
+        passed = set(self.always)
+        for word in s.tokens & self.known:
+            passed.update(self.words[word])
+        if self.prefix_re is not None:
+            for token in self.prefix_re.findall(s.joined):
+                found = self.by_token.get(token)
+                if found is None:
+                    if len(self.by_token) >= SEEN_LIMIT:
+                        self.by_token.clear()
+                    found = self.by_token[token] = tuple(
+                        index
+                        for length in self.lengths
+                        if length <= len(token)
+                        for index in self.prefixes.get(token[:length], ())
+                    )
+                passed.update(found)
+        return [rule for rule, needed in self.rules if needed <= passed]
 
 
 @dataclass(frozen=True, slots=True)
@@ -720,7 +874,7 @@ class RuleSet:
                 assert rule.weights is not None
                 for gram, weight in rule.weights.terms.items():
                     table.setdefault(gram, []).append((index, weight))
-            plan = _Plan(tuple(plain), tuple(weighted), decided, table)
+            plan = _Plan(tuple(plain), tuple(weighted), decided, table, _Screens(plain))
             self._plans[categories] = plan
         return plan
 
@@ -731,7 +885,7 @@ class RuleSet:
         heading that introduces it, which decides actor and polarity of subjectless items."""
         matches: list[Match] = []
         weighted = bool(self._plan(categories).weighted)
-        for sentence, units in split_sentence_units(text, lead_in):
+        for sentence, units in _split(text, lead_in):
             evidence: dict[str, Match] = {}
             for unit in units:
                 key = (unit, categories)
@@ -755,18 +909,26 @@ class RuleSet:
         return matches
 
     def forget(self) -> None:
-        """Drop the remembered Matches (for benchmarks that time cold matching)."""
+        """Drop the remembered Matches and screened words (for benchmarks that time cold
+        matching)."""
         self._seen.clear()
+        for plan in self._plans.values():
+            plan.screens.by_token.clear()
 
     def _match_unit(
         self, unit: Unit, categories: frozenset[Category] | None
     ) -> tuple[list[Match], dict[str, Match]]:
         """The hand-written rules' Matches on one unit, and every rule that fired (evidence)."""
-        plain, _, decided, _ = self._plan(categories)
+        _, _, decided, _, screens = self._plan(categories)
         context = read_context(unit.lead_in)
         if context is NO_CONTEXT and BAN_VERB_ITEM_RE.match(unit.text):
             context = Context(Actor.USERS, negated=True)  # "(9) scrape or mine content to train AI"
-        fired = fired_rules(plain, unit.text, context)
+        s = _Sentence(unit.text, context)
+        fired = {
+            rule.id: found
+            for rule in screens.candidates(s)
+            if (found := _match_screened(rule, s)) is not None
+        }
         matches = [
             m
             for m in fired.values()
@@ -778,15 +940,15 @@ class RuleSet:
         self, sentence: str, fired: Mapping[str, Match], categories: frozenset[Category] | None
     ) -> list[Match]:
         """The learned rules' Matches on one whole sentence."""
-        _, weighted, _, table = self._plan(categories)
+        _, weighted, _, table, _ = self._plan(categories)
         grams = ngrams(sentence)
         scores = [
             r.weights.bias + sum(r.weights.rules.get(f, 0.0) for f in fired)
             for r in weighted
             if r.weights is not None
         ]
-        for gram in grams:
-            for index, weight in table.get(gram, ()):
+        for gram in table.keys() & grams:  # most words weigh for no rule
+            for index, weight in table[gram]:
                 scores[index] += weight
         return [
             found
