@@ -526,3 +526,48 @@ def test_import_history_reads_a_bare_clone_and_refuses_what_it_cannot_import(
     other = make_repo(tmp_path / "x", "README.txt", [("hi", "2024-01-01T10:00:00+00:00", "x")])
     code, _, err = run(tmp_path, "--archive", "other", "import-history", str(other))
     assert code == ExitStatus.USAGE and "versions repository" in err
+
+
+def test_import_history_reads_git_with_a_few_processes_not_one_per_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.importers.ota import import_history
+    from monitor.rules.files import load_rules
+
+    repo = tmp_path / "versions"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    paths = ("Example/Terms of Service.md", "Other Ö/Privacy Policy.md")
+    for number in range(1, 11):
+        for path in paths:
+            (repo / path).parent.mkdir(parents=True, exist_ok=True)
+            (repo / path).write_text(f"{BASE}\n## {number}. Section\n\nRule number {number}.\n")
+        git(repo, "add", "-A")
+        git(
+            repo,
+            "commit",
+            "-q",
+            "-m",
+            "Record new changes",
+            when=f"2024-01-{number:02d}T10:00:00+00:00",
+        )
+    started: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    class CountingPopen(real_popen):  # type: ignore[misc,valid-type]
+        def __init__(self, args: list[str], *rest: object, **kwargs: object) -> None:
+            started.append(list(args))
+            super().__init__(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", CountingPopen)
+    with Archive(tmp_path / "archive") as archive, archive.lock():
+        report = import_history(repo, archive, load_rules())
+        assert report.versions == 20
+        for sid in ("example-terms-of-service", "other-o-privacy-policy"):
+            versions = archive.versions(sid)
+            assert len(versions) == 10
+            last = archive.read_version(versions[-1]).text
+            assert "Rule number 10." in last and "Rule number 9." not in last
+    # rev-parse, ls-tree, one log for both documents and one cat-file --batch (was 2 + a log
+    # per document + a `git show` per commit: 24)
+    assert len(started) <= 4, [a[3:5] for a in started]
