@@ -136,7 +136,8 @@ def main() -> int:
             imported = time.perf_counter()
             with archive.lock():
                 alert_started = time.perf_counter()
-                alerts = record_alerts(archive)
+                with archive.batch():  # as the command does
+                    alerts = record_alerts(archive)
                 spent["alerts"] += time.perf_counter() - alert_started
             if profile:
                 profile.disable()

@@ -571,3 +571,37 @@ def test_import_history_reads_git_with_a_few_processes_not_one_per_commit(
     # rev-parse, ls-tree, one log for both documents and one cat-file --batch (was 2 + a log
     # per document + a `git show` per commit: 24)
     assert len(started) <= 4, [a[3:5] for a in started]
+
+
+def test_import_history_commits_in_batches_not_once_per_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import monitor.archive.files as files
+    import monitor.archive.store as store
+
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms of Service.md",
+        [
+            (
+                f"{BASE}\n## {n}. Section\n\nRule number {n}.\n",
+                f"2024-01-{n:02d}T10:00:00+00:00",
+                "Record",
+            )
+            for n in range(1, 16)
+        ],
+    )
+    syncs: list[str] = []
+    real_fsync, real_syncfs = os.fsync, files.sync_filesystem
+    monkeypatch.setattr(os, "fsync", lambda fd: (syncs.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(
+        store, "sync_filesystem", lambda path: (syncs.append("syncfs"), real_syncfs(path))[1]
+    )
+    code, out, _ = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.OK and "15 versions imported" in out, out
+    # was 3 files x 2 fsyncs per version and one per alert; now a syncfs every 2 s at most
+    assert len(syncs) <= 6, syncs
+    with Archive(tmp_path / "archive") as archive:  # and all of it is there, committed
+        assert len(archive.versions("example-terms-of-service")) == 15
+        assert len(archive.changes("example-terms-of-service")) == 14
+        assert archive.verify().ok

@@ -216,7 +216,8 @@ def cmd_import_history(
             load_rules(settings.rules or None),
             only=set(args.source) if args.source else None,
         )
-        alerts = record_alerts(archive, settings.tag_authority)
+        with archive.batch():  # one commit for all of them, not one (and its fsyncs) each
+            alerts = record_alerts(archive, settings.tag_authority)
     for problem in report.problems:
         console.print(f"[yellow]skipped[/]: {safe(problem)}")
     console.print(
