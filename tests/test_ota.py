@@ -605,3 +605,47 @@ def test_import_history_commits_in_batches_not_once_per_version(
         assert len(archive.versions("example-terms-of-service")) == 15
         assert len(archive.changes("example-terms-of-service")) == 14
         assert archive.verify().ok
+
+
+def test_import_history_matches_each_clause_text_once_across_back_and_forth_captures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.diff import diff
+    from monitor.flag import flag_changes
+    from monitor.importers.ota import import_history
+    from monitor.rules.files import load_rules
+    from monitor.rules.language import RuleSet
+
+    repo = tmp_path / "versions"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    other = "\n## 6. Other\n\nYou may not scrape the service.\n"
+    with_ai = BASE + "\nWe may use your content to train our AI models.\n" + other
+    for year in range(2015, 2025):  # a year apart: not flips, every change is flagged
+        (repo / "Example").mkdir(exist_ok=True)
+        (repo / "Example/Terms.md").write_text(with_ai if year % 2 else BASE + other)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "Record", when=f"{year}-01-01T10:00:00+00:00")
+    calls: list[str] = []
+    real_match = RuleSet.match
+
+    def counting(self: RuleSet, text: str, *args: object) -> list[object]:
+        calls.append(text)
+        return real_match(self, text, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RuleSet, "match", counting)
+    with Archive(tmp_path / "archive") as archive, archive.lock():
+        report = import_history(repo, archive, load_rules())
+        assert report.versions == 10 and report.flips == 0
+        monkeypatch.setattr(RuleSet, "match", real_match)
+        fresh = load_rules()
+        changes = archive.changes("example-terms")
+        assert len(changes) == 9
+        versions = {v.id: archive.read_version(v) for v in archive.versions("example-terms")}
+        for change in changes:  # the cached matches flag exactly what fresh rules flag
+            old, new = versions[change.old_version_id], versions[change.new_version_id]  # type: ignore[index]
+            expected = flag_changes(diff(old, new), fresh, (old, new))
+            assert archive.read_flags(change) == expected and expected
+    # three texts (with and without the AI clause, and the untouched one), each matched once
+    # (was 27 matches: each of the 9 changes matched them all again)
+    assert len(calls) <= 4, calls

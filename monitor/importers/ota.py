@@ -33,6 +33,7 @@ from monitor.errors import ClausewatchError, ConfigError, UsageError, did_you_me
 from monitor.extract.markdown import parse as parse_markdown
 from monitor.flag import flag_changes
 from monitor.model import Document, Origin, Snapshot, Source
+from monitor.rules.cache import cached
 from monitor.rules.language import RuleSet
 from monitor.sources import MAX_ID_CHARS, slug
 
@@ -468,6 +469,8 @@ def import_history(
         if progress is not None:
             progress(done)
 
+    # the same clause texts come back at every back-and-forth capture: matched once each
+    rules = cached(rules)
     with GitReader(repo) as git, archive.batch():
         return _import_history(repo, archive, rules, git, only, step)
 
