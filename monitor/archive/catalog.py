@@ -226,8 +226,6 @@ class Catalog:
         self._db.row_factory = sqlite3.Row
         self._batch = False  # inside a batch: each write is a savepoint
         self._savepoints = 0
-        # The default rollback journal, not WAL: WAL needs its -wal and -shm files writable, so a
-        # full disk or a read-only archive could not even be opened to say what is wrong.
         if check:
             problem = self.quick_check()
             if problem:
@@ -237,6 +235,37 @@ class Catalog:
                     f" written. To repair: {CATALOG_REPAIR}"
                 )
         self._migrate()
+        if check:
+            self._write_ahead()
+
+    def _write_ahead(self) -> None:
+        """Write-ahead logging (WAL), so that a reader is never blocked by a writer and reads
+        one consistent state (`reading()`) while an import or a pass writes. Set once (the
+        catalog keeps it); a catalog that cannot take it (a read-only folder, a full disk:
+        WAL needs its -wal and -shm files) stays in the rollback journal, where readers wait
+        only for the moment of each commit."""
+        with contextlib.suppress(sqlite3.Error):
+            if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self._db.execute("PRAGMA journal_mode=WAL")
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Every read inside sees the catalog as one committed state (a read transaction: with
+        WAL a snapshot that the writer's commits do not change), and takes no lock from a
+        writer. Inside a write transaction, it is that transaction's view."""
+        if self._db.in_transaction:
+            yield
+            return
+        try:
+            self._db.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise self._error(exc, "read") from exc
+        try:
+            yield
+        finally:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")  # nothing was written: nothing to keep
 
     def close(self) -> None:
         self._db.close()

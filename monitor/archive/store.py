@@ -124,21 +124,30 @@ class Archive:
         self.close()
 
     @contextlib.contextmanager
-    def lock(self, shared: bool = False) -> Iterator[None]:
-        """Hold the archive lock; a second writer waits `lock_timeout` seconds, then fails."""
+    def lock(self, shared: bool = False, timeout: float | None = None) -> Iterator[None]:
+        """Hold the archive's write lock; a second writer waits `timeout` seconds (default
+        `lock_timeout`), then fails. `shared=True` is for readers: it takes no lock a writer
+        holds, only a consistent view of the catalog (Catalog.reading), so `history`, `diff`,
+        `show` and `verify` run while an import or a pass writes. They see what it has
+        committed: its files are on disk before the rows that name them are committed."""
+        if shared:
+            with self.catalog.reading():
+                yield
+            return
+        timeout = self.lock_timeout if timeout is None else timeout
 
         def busy(holder: str) -> ArchiveLocked:
             return ArchiveLocked(
                 f"{self.root}: the archive is in use by another clausewatch process"
-                f" ({holder or 'unknown holder'}); waited {self.lock_timeout:.0f}s."
+                f" ({holder or 'unknown holder'}); waited {timeout:.0f}s."
                 " Try again when it has finished."
             )
 
-        with hold_lock(self.root / LOCK, shared=shared, timeout=self.lock_timeout, busy=busy):
-            if not shared:  # half-written files of a crashed run (never renamed) are not data
-                for tmp in self.files.temp_files():
-                    with contextlib.suppress(OSError):
-                        tmp.unlink()
+        with hold_lock(self.root / LOCK, timeout=timeout, busy=busy):
+            # half-written files of a crashed run (never renamed) are not data
+            for tmp in self.files.temp_files():
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
             yield
 
     # --- reading files ------------------------------------------------------------------
