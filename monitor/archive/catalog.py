@@ -226,6 +226,7 @@ class Catalog:
         self._db.row_factory = sqlite3.Row
         self._batch = False  # inside a batch: each write is a savepoint
         self._savepoints = 0
+        self._checked = check
         if check:
             problem = self.quick_check()
             if problem:
@@ -235,15 +236,15 @@ class Catalog:
                     f" written. To repair: {CATALOG_REPAIR}"
                 )
         self._migrate()
-        if check:
-            self._write_ahead()
 
-    def _write_ahead(self) -> None:
+    def write_ahead(self) -> None:
         """Write-ahead logging (WAL), so that a reader is never blocked by a writer and reads
-        one consistent state (`reading()`) while an import or a pass writes. Set once (the
-        catalog keeps it); a catalog that cannot take it (a read-only folder, a full disk:
-        WAL needs its -wal and -shm files) stays in the rollback journal, where readers wait
-        only for the moment of each commit."""
+        one consistent state (`reading()`) while an import or a pass writes. Set by the
+        archive's writer, once (the catalog keeps it); a catalog that cannot take it (a
+        read-only folder, a full disk: WAL needs its -wal and -shm files) stays in the
+        rollback journal, where readers wait only for the moment of each commit."""
+        if self._db.in_transaction or not self._checked:  # a damaged catalog is never written
+            return
         with contextlib.suppress(sqlite3.Error):
             if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 self._db.execute("PRAGMA journal_mode=WAL")
