@@ -649,3 +649,26 @@ def test_import_history_matches_each_clause_text_once_across_back_and_forth_capt
     # three texts (with and without the AI clause, and the untouched one), each matched once
     # (was 27 matches: each of the 9 changes matched them all again)
     assert len(calls) <= 4, calls
+
+
+def test_import_history_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    import io
+
+    from monitor.cli.base import Environment
+    from monitor.cli.main import main
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    repo = make_repo(tmp_path, "Example/Terms of Service.md", FIRST_TWO)
+    out, err = io.StringIO(), Terminal()
+    code = main(["import-history", str(repo)], Environment(stdout=out, stderr=err, cwd=tmp_path))
+    assert code == ExitStatus.OK and "2 versions imported" in out.getvalue()
+    shown = err.getvalue()
+    assert "importing" in shown and "2/2 commits, 1/1 documents" in shown, shown
+    # piped or redirected: no bar, nothing on stderr
+    code, out_text, err_text = cli(
+        tmp_path, "import-history", str(repo), "--source", "example-terms-of-service"
+    )
+    assert code == ExitStatus.OK and "2 skipped" in out_text and err_text == ""
