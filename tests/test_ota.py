@@ -634,9 +634,22 @@ def test_import_history_matches_each_clause_text_once_across_back_and_forth_capt
         return real_match(self, text, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(RuleSet, "match", counting)
+    import monitor.importers.ota as ota
+
+    diffs: list[int] = []
+    parses: list[int] = []
+    monkeypatch.setattr(ota, "diff", lambda *a: (diffs.append(1), diff(*a))[1])
+    real_parse = ota.parse_markdown
+    monkeypatch.setattr(ota, "parse_markdown", lambda *a: (parses.append(1), real_parse(*a))[1])
     with Archive(tmp_path / "archive") as archive, archive.lock():
+        real_read = archive._parse_version
+        reads: list[int] = []
+        monkeypatch.setattr(archive, "_parse_version", lambda v: (reads.append(1), real_read(v))[1])
         report = import_history(repo, archive, load_rules())
         assert report.versions == 10 and report.flips == 0
+        # two texts: each parsed once from git and once from the archive, each pair diffed
+        # once (was 10, 9 and 9)
+        assert (len(parses), len(reads), len(diffs)) == (2, 2, 2)
         monkeypatch.setattr(RuleSet, "match", real_match)
         fresh = load_rules()
         changes = archive.changes("example-terms")

@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import json
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,6 +74,7 @@ T = TypeVar("T")
 LOCK = ".lock"
 STALE_TEMP_SECONDS = 3600.0  # a temp file this old is no write in progress: a killed run's
 REPAIRED_NOTICE = "repaired"
+READ_VERSIONS = 8  # versions whose Documents read_version remembers
 
 # What `verify --repair` needs from the stages above the archive: a snapshot extracted again
 # (or why it no longer extracts), and a ChangeSet rebuilt from its two versions with its flags.
@@ -113,6 +115,7 @@ class Archive:
         self.integrity = Integrity(self.catalog, self.files)
         self._unsynced = False  # files written in this batch and not yet made durable
         self.skipped: list[str] = []  # damaged files that or_skip() met, for the caller to report
+        self._read_versions: OrderedDict[str, Document] = OrderedDict()  # by sha256
 
     def close(self) -> None:
         self.catalog.close()
@@ -175,6 +178,20 @@ class Archive:
         )
 
     def read_version(self, version: Version) -> Document:
+        """The Document of an archived version. The last few read are remembered by their
+        file's sha256 (files are never overwritten), so a history flipping between a few texts
+        (an import reads each one back to diff the next) parses each once."""
+        document = self._read_versions.get(version.sha256)
+        if document is not None:
+            self._read_versions.move_to_end(version.sha256)
+            return document
+        document = self._parse_version(version)
+        self._read_versions[version.sha256] = document
+        if len(self._read_versions) > READ_VERSIONS:
+            self._read_versions.popitem(last=False)
+        return document
+
+    def _parse_version(self, version: Version) -> Document:
         data = self.files.read(version.path, f"version {version.id} of {version.source_id}")
         try:
             return markdown.parse(data.decode("utf-8"))

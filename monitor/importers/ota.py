@@ -20,6 +20,7 @@ import json
 import re
 import subprocess
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -32,7 +33,7 @@ from monitor.diff import diff
 from monitor.errors import ClausewatchError, ConfigError, UsageError, did_you_mean
 from monitor.extract.markdown import parse as parse_markdown
 from monitor.flag import flag_changes
-from monitor.model import Document, Origin, Snapshot, Source
+from monitor.model import ChangeSet, Document, Origin, Snapshot, Source
 from monitor.rules.cache import cached
 from monitor.rules.language import RuleSet
 from monitor.sources import MAX_ID_CHARS, slug
@@ -354,21 +355,53 @@ class GitReader:
         )
 
 
+# Texts (and pairs of versions) an import remembers per document: a page flipping between a
+# few captured states comes back to the same texts, parsed and diffed once each
+REMEMBERED = 8
+
+
+class _Recent(OrderedDict[Any, Any]):
+    """A small least-recently-used memo."""
+
+    def get_or(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        if len(self) > REMEMBERED:
+            self.popitem(last=False)
+        return value
+
+
 class _VersionReader:
     """A document's text and parsed version at a commit; keeps the last two read, since
-    the import reads each commit and looks one ahead."""
+    the import reads each commit and looks one ahead, and the last few texts parsed."""
 
     def __init__(self, git: GitReader, path: str, title: str) -> None:
         self.git, self.path, self.title = git, path, title
         self.read: dict[str, tuple[str, Document]] = {}
+        self.parsed = _Recent()
 
     def __call__(self, commit: str) -> tuple[str, Document]:
         if commit not in self.read:
             if len(self.read) >= 2:
                 del self.read[next(iter(self.read))]
             text = self.git.blob(commit, self.path)
-            self.read[commit] = text, parse_markdown(text, self.title)
+            document = self.parsed.get_or(text, lambda: parse_markdown(text, self.title))
+            self.read[commit] = text, document
         return self.read[commit]
+
+
+class _Diffs:
+    """`diff`, remembering the ChangeSets of the last few pairs of versions (A -> B and
+    B -> A come back at each flip)."""
+
+    def __init__(self) -> None:
+        self.made = _Recent()
+
+    def __call__(self, old: Document, new: Document, old_id: int | None) -> ChangeSet:
+        changeset: ChangeSet = self.made.get_or((old, new), lambda: diff(old, new))
+        return replace(changeset, old_version_id=old_id)
 
 
 # A change undone by the next capture within this time (A -> B -> A, the whole document
@@ -569,6 +602,7 @@ def _import_history(
         report.sources += 1
         entries = logs[path]
         version_at = _VersionReader(git, path, f"{service} {document_type}")
+        diffs = _Diffs()
         stored_versions = archive.versions(sid)
         # the version before the latest one, for the return leg of a flip
         before_latest = (
@@ -595,7 +629,7 @@ def _import_history(
             changeset, previous = None, None
             if latest is not None:
                 previous = archive.read_version(latest)
-                changeset = diff(previous, document, latest.id) if previous != document else None
+                changeset = diffs(previous, document, latest.id) if previous != document else None
             flip = None
             if changeset and not technical and latest is not None and previous is not None:
                 flip = _flip(
