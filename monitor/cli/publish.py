@@ -64,9 +64,7 @@ def _archive_with_alerts(settings: Settings, env: Environment) -> Iterator[Archi
 
     with (
         open_archive(settings) as archive,
-        hold_lock(
-            settings.archive_dir / PUBLISH_LOCK, timeout=settings.lock_timeout, busy=busy
-        ),
+        hold_lock(settings.archive_dir / PUBLISH_LOCK, timeout=settings.lock_timeout, busy=busy),
     ):
         try:
             with archive.lock(timeout=0):
