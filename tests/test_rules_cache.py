@@ -27,7 +27,7 @@ def test_cached_rules_match_as_the_rules_do_and_stay_bounded(
     monkeypatch.setattr(cache, "CACHED_TEXTS", 5)
     for number in range(50):
         fast.match(f"Clause {number}: {TRAINING}")
-    assert len(fast._matches) <= 5
+    assert isinstance(fast, cache.CachedRuleSet) and len(fast._matches) <= 5
 
 
 def test_other_rules_never_read_another_rule_sets_cached_matches(tmp_path: Path) -> None:
