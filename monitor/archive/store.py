@@ -148,11 +148,14 @@ class Archive:
 
         with hold_lock(self.root / LOCK, timeout=timeout, busy=busy):
             self.catalog.write_ahead()  # readers then read beside this writer
-            # half-written files of a crashed run (never renamed) are not data
-            for tmp in self.files.temp_files():
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-            yield
+            try:
+                # half-written files of a crashed run (never renamed) are not data
+                for tmp in self.files.temp_files():
+                    with contextlib.suppress(OSError):
+                        tmp.unlink()
+                yield
+            finally:
+                self.catalog.write_ahead(False)
 
     # --- reading files ------------------------------------------------------------------
 
