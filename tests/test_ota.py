@@ -734,3 +734,162 @@ def test_imported_and_tracked_versions_of_a_source_are_one_history_in_date_order
     assert [v["recorded_at"][:10] for v in versions] == ["2024-02-15", "2024-03-01", "2024-04-01"]
     code, out, _ = cli(tmp_path, "show", "other-privacy", "3")
     assert code == ExitStatus.OK and "We may sell it." in out
+
+
+def test_import_history_reads_git_with_a_few_processes_not_one_per_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.importers.ota import import_history
+    from monitor.rules.files import load_rules
+
+    repo = tmp_path / "versions"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    paths = ("Example/Terms of Service.md", "Other Ö/Privacy Policy.md")
+    for number in range(1, 11):
+        for path in paths:
+            (repo / path).parent.mkdir(parents=True, exist_ok=True)
+            (repo / path).write_text(f"{BASE}\n## {number}. Section\n\nRule number {number}.\n")
+        git(repo, "add", "-A")
+        git(
+            repo,
+            "commit",
+            "-q",
+            "-m",
+            "Record new changes",
+            when=f"2024-01-{number:02d}T10:00:00+00:00",
+        )
+    started: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    class CountingPopen(real_popen):  # type: ignore[misc,valid-type]
+        def __init__(self, args: list[str], *rest: object, **kwargs: object) -> None:
+            started.append(list(args))
+            super().__init__(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", CountingPopen)
+    with Archive(tmp_path / "archive") as archive, archive.lock():
+        report = import_history(repo, archive, load_rules())
+        assert report.versions == 20
+        for sid in ("example-terms-of-service", "other-o-privacy-policy"):
+            versions = archive.versions(sid)
+            assert len(versions) == 10
+            last = archive.read_version(versions[-1]).text
+            assert "Rule number 10." in last and "Rule number 9." not in last
+    # rev-parse, ls-tree, one log for both documents and one cat-file --batch (was 2 + a log
+    # per document + a `git show` per commit: 24)
+    assert len(started) <= 4, [a[3:5] for a in started]
+
+
+def test_import_history_commits_in_batches_not_once_per_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import monitor.archive.files as files
+    import monitor.archive.store as store
+
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms of Service.md",
+        [
+            (
+                f"{BASE}\n## {n}. Section\n\nRule number {n}.\n",
+                f"2024-01-{n:02d}T10:00:00+00:00",
+                "Record",
+            )
+            for n in range(1, 16)
+        ],
+    )
+    syncs: list[str] = []
+    real_fsync, real_syncfs = os.fsync, files.sync_filesystem
+    monkeypatch.setattr(os, "fsync", lambda fd: (syncs.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(
+        store, "sync_filesystem", lambda path: (syncs.append("syncfs"), real_syncfs(path))[1]
+    )
+    code, out, _ = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.OK and "15 versions imported" in out, out
+    # was 3 files x 2 fsyncs per version and one per alert; now a syncfs every 2 s at most
+    assert len(syncs) <= 6, syncs
+    with Archive(tmp_path / "archive") as archive:  # and all of it is there, committed
+        assert len(archive.versions("example-terms-of-service")) == 15
+        assert len(archive.changes("example-terms-of-service")) == 14
+        assert archive.verify().ok
+
+
+def test_import_history_matches_each_clause_text_once_across_back_and_forth_captures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.diff import diff
+    from monitor.flag import flag_changes
+    from monitor.importers.ota import import_history
+    from monitor.rules.files import load_rules
+    from monitor.rules.language import RuleSet
+
+    repo = tmp_path / "versions"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    other = "\n## 6. Other\n\nYou may not scrape the service.\n"
+    with_ai = BASE + "\nWe may use your content to train our AI models.\n" + other
+    for year in range(2015, 2025):  # a year apart: not flips, every change is flagged
+        (repo / "Example").mkdir(exist_ok=True)
+        (repo / "Example/Terms.md").write_text(with_ai if year % 2 else BASE + other)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "Record", when=f"{year}-01-01T10:00:00+00:00")
+    calls: list[str] = []
+    real_match = RuleSet.match
+
+    def counting(self: RuleSet, text: str, *args: object) -> list[object]:
+        calls.append(text)
+        return real_match(self, text, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RuleSet, "match", counting)
+    import monitor.importers.ota as ota
+
+    diffs: list[int] = []
+    parses: list[int] = []
+    monkeypatch.setattr(ota, "diff", lambda *a: (diffs.append(1), diff(*a))[1])
+    real_parse = ota.parse_markdown
+    monkeypatch.setattr(ota, "parse_markdown", lambda *a: (parses.append(1), real_parse(*a))[1])
+    with Archive(tmp_path / "archive") as archive, archive.lock():
+        real_read = archive._parse_version
+        reads: list[int] = []
+        monkeypatch.setattr(archive, "_parse_version", lambda v: (reads.append(1), real_read(v))[1])
+        report = import_history(repo, archive, load_rules())
+        assert report.versions == 10 and report.flips == 0
+        # two texts: each parsed once from git and once from the archive, each pair diffed
+        # once (was 10, 9 and 9)
+        assert (len(parses), len(reads), len(diffs)) == (2, 2, 2)
+        monkeypatch.setattr(RuleSet, "match", real_match)
+        fresh = load_rules()
+        changes = archive.changes("example-terms")
+        assert len(changes) == 9
+        versions = {v.id: archive.read_version(v) for v in archive.versions("example-terms")}
+        for change in changes:  # the cached matches flag exactly what fresh rules flag
+            old, new = versions[change.old_version_id], versions[change.new_version_id]  # type: ignore[index]
+            expected = flag_changes(diff(old, new), fresh, (old, new))
+            assert archive.read_flags(change) == expected and expected
+    # three texts (with and without the AI clause, and the untouched one), each matched once
+    # (was 27 matches: each of the 9 changes matched them all again)
+    assert len(calls) <= 4, calls
+
+
+def test_import_history_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    import io
+
+    from monitor.cli.base import Environment
+    from monitor.cli.main import main
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    repo = make_repo(tmp_path, "Example/Terms of Service.md", FIRST_TWO)
+    out, err = io.StringIO(), Terminal()
+    code = main(["import-history", str(repo)], Environment(stdout=out, stderr=err, cwd=tmp_path))
+    assert code == ExitStatus.OK and "2 versions imported" in out.getvalue()
+    shown = err.getvalue()
+    assert "importing" in shown and "2/2 commits, 1/1 documents" in shown, shown
+    # piped or redirected: no bar, nothing on stderr
+    code, out_text, err_text = cli(
+        tmp_path, "import-history", str(repo), "--source", "example-terms-of-service"
+    )
+    assert code == ExitStatus.OK and "2 skipped" in out_text and err_text == ""

@@ -35,6 +35,7 @@ from monitor.model import (
 )
 
 CATALOG = "catalog.sqlite"
+BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for another process's commit
 CATALOG_REPAIR = (
     "stop every clausewatch process, keep a copy of the archive folder, then rebuild the catalog"
     " with `sqlite3 catalog.sqlite .recover | sqlite3 recovered.sqlite`, move recovered.sqlite"
@@ -233,14 +234,15 @@ class Catalog:
         self.path = root / CATALOG
         try:
             root.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._db = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+            )
         except (OSError, sqlite3.Error) as exc:
             raise ArchiveError(f"{root}: cannot open the archive: {exc}") from exc
         self._db.row_factory = sqlite3.Row
         self._batch = False  # inside a batch: each write is a savepoint
         self._savepoints = 0
-        # The default rollback journal, not WAL: WAL needs its -wal and -shm files writable, so a
-        # full disk or a read-only archive could not even be opened to say what is wrong.
+        self._checked = check
         if check:
             problem = self.quick_check()
             if problem:
@@ -250,6 +252,42 @@ class Catalog:
                     f" written. To repair: {CATALOG_REPAIR}"
                 )
         self._migrate()
+
+    def write_ahead(self, on: bool = True) -> None:
+        """Write-ahead logging (WAL) while a writer holds the archive (`on`), so that readers
+        are never blocked by it and each reads one consistent state (`reading()`); the
+        rollback journal again when it lets go. Only while a writer runs: a catalog left in
+        WAL could not even be opened on a full disk (its -shm file cannot be made), to say
+        what is wrong. A switch that cannot be made at once (a reader still reading, a full
+        disk) is left: the catalog works in either mode."""
+        if self._db.in_transaction or not self._checked:  # a damaged catalog is never written
+            return
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA busy_timeout = 200")
+            try:
+                self._db.execute(f"PRAGMA journal_mode = {'WAL' if on else 'DELETE'}")
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads that take no lock a writer waits for: with WAL (a writer is at work) in one
+        read transaction, a snapshot of one committed state that the writer's commits do not
+        change; without (no writer) each read on its own, since a long read transaction would
+        hold up the commits of a writer that starts. Inside a write transaction, its view."""
+        if self._db.in_transaction or self._rows("PRAGMA journal_mode")[0][0] != "wal":
+            yield
+            return
+        try:
+            self._db.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise self._error(exc, "read") from exc
+        try:
+            yield
+        finally:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")  # nothing was written: nothing to keep
 
     def close(self) -> None:
         self._db.close()

@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import json
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,6 +74,7 @@ T = TypeVar("T")
 LOCK = ".lock"
 STALE_TEMP_SECONDS = 3600.0  # a temp file this old is no write in progress: a killed run's
 REPAIRED_NOTICE = "repaired"
+READ_VERSIONS = 8  # versions whose Documents read_version remembers
 
 # What `verify --repair` needs from the stages above the archive: a snapshot extracted again
 # (or why it no longer extracts), and a ChangeSet rebuilt from its two versions with its flags.
@@ -113,6 +115,7 @@ class Archive:
         self.integrity = Integrity(self.catalog, self.files)
         self._unsynced = False  # files written in this batch and not yet made durable
         self.skipped: list[str] = []  # damaged files that or_skip() met, for the caller to report
+        self._read_versions: OrderedDict[str, Document] = OrderedDict()  # by sha256
 
     def close(self) -> None:
         self.catalog.close()
@@ -124,22 +127,35 @@ class Archive:
         self.close()
 
     @contextlib.contextmanager
-    def lock(self, shared: bool = False) -> Iterator[None]:
-        """Hold the archive lock; a second writer waits `lock_timeout` seconds, then fails."""
+    def lock(self, shared: bool = False, timeout: float | None = None) -> Iterator[None]:
+        """Hold the archive's write lock; a second writer waits `timeout` seconds (default
+        `lock_timeout`), then fails. `shared=True` is for readers: it takes no lock a writer
+        holds, only a consistent view of the catalog (Catalog.reading), so `history`, `diff`,
+        `show` and `verify` run while an import or a pass writes. They see what it has
+        committed: its files are on disk before the rows that name them are committed."""
+        if shared:
+            with self.catalog.reading():
+                yield
+            return
+        timeout = self.lock_timeout if timeout is None else timeout
 
         def busy(holder: str) -> ArchiveLocked:
             return ArchiveLocked(
                 f"{self.root}: the archive is in use by another clausewatch process"
-                f" ({holder or 'unknown holder'}); waited {self.lock_timeout:.0f}s."
+                f" ({holder or 'unknown holder'}); waited {timeout:.0f}s."
                 " Try again when it has finished."
             )
 
-        with hold_lock(self.root / LOCK, shared=shared, timeout=self.lock_timeout, busy=busy):
-            if not shared:  # half-written files of a crashed run (never renamed) are not data
+        with hold_lock(self.root / LOCK, timeout=timeout, busy=busy):
+            self.catalog.write_ahead()  # readers then read beside this writer
+            try:
+                # half-written files of a crashed run (never renamed) are not data
                 for tmp in self.files.temp_files():
                     with contextlib.suppress(OSError):
                         tmp.unlink()
-            yield
+                yield
+            finally:
+                self.catalog.write_ahead(False)
 
     # --- reading files ------------------------------------------------------------------
 
@@ -165,6 +181,20 @@ class Archive:
         )
 
     def read_version(self, version: Version) -> Document:
+        """The Document of an archived version. The last few read are remembered by their
+        file's sha256 (files are never overwritten), so a history flipping between a few texts
+        (an import reads each one back to diff the next) parses each once."""
+        document = self._read_versions.get(version.sha256)
+        if document is not None:
+            self._read_versions.move_to_end(version.sha256)
+            return document
+        document = self._parse_version(version)
+        self._read_versions[version.sha256] = document
+        if len(self._read_versions) > READ_VERSIONS:
+            self._read_versions.popitem(last=False)
+        return document
+
+    def _parse_version(self, version: Version) -> Document:
         data = self.files.read(version.path, f"version {version.id} of {version.source_id}")
         try:
             return markdown.parse(data.decode("utf-8"))

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from monitor.archive import Archive
 from monitor.archive.ledger import SendStatus
+from monitor.archive.lock import hold_lock
 from monitor.cli.base import (
     Environment,
     ExitStatus,
@@ -29,7 +30,7 @@ from monitor.cli.base import (
     safe,
 )
 from monitor.config import Settings, Subscriber
-from monitor.errors import ClausewatchError, UsageError
+from monitor.errors import ArchiveLocked, ClausewatchError, UsageError
 from monitor.model import Source
 from monitor.publish.digest import (
     last_complete_day,
@@ -48,13 +49,39 @@ from monitor.track import record_alerts
 T = TypeVar("T")
 
 
+# One publisher at a time writes the public folder (site pages, feeds); the archive's own
+# lock is only taken, briefly, to record alerts
+PUBLISH_LOCK = ".publish.lock"
+
+
 @contextlib.contextmanager
-def _archive_with_alerts(settings: Settings) -> Iterator[Archive]:
-    """The archive, locked, with an alert recorded for every change that had none yet: what
-    feeds, digest and site all publish from."""
-    with open_archive(settings) as archive, archive.lock():
-        record_alerts(archive, settings.tag_authority)
-        yield archive
+def _archive_with_alerts(settings: Settings, env: Environment) -> Iterator[Archive]:
+    """The archive with an alert recorded for every change that had none yet, read as one
+    consistent state: what feeds and site publish from. An import or a pass that holds the
+    archive does not block them: they publish what it has committed (it records its alerts
+    when it ends), and say so."""
+
+    def busy(holder: str) -> ArchiveLocked:
+        return ArchiveLocked(
+            f"{settings.archive_dir}: another clausewatch process is publishing"
+            f" ({holder or 'unknown holder'}); waited {settings.lock_timeout:.0f}s."
+            " Try again when it has finished."
+        )
+
+    with (
+        open_archive(settings) as archive,
+        hold_lock(settings.archive_dir / PUBLISH_LOCK, timeout=settings.lock_timeout, busy=busy),
+    ):
+        try:
+            with archive.lock(timeout=0):
+                record_alerts(archive, settings.tag_authority)
+        except ArchiveLocked:
+            env.stderr.write(
+                "note: another clausewatch process is writing the archive; publishing what it"
+                " has committed (its new alerts follow at the next build)\n"
+            )
+        with archive.lock(shared=True):
+            yield archive
 
 
 def _configured(settings: Settings) -> list[Source]:
@@ -66,7 +93,7 @@ def _configured(settings: Settings) -> list[Source]:
 def _publish(settings: Settings, env: Environment, build: Callable[[Archive], T]) -> T:
     """Run one publisher over the archive with every alert recorded, then tell which damaged
     files it skipped: what feeds and site build share."""
-    with _archive_with_alerts(settings) as archive:
+    with _archive_with_alerts(settings, env) as archive:
         result = build(archive)
     report_skipped(archive, env)
     return result

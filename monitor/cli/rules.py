@@ -7,12 +7,16 @@ logic (that is monitor.rules.language, monitor.rules.files, monitor.rules.learn 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -28,7 +32,12 @@ from monitor.config import Settings
 from monitor.errors import UsageError
 from monitor.extract.document import normalize_text
 from monitor.extract.markdown import parse as markdown_parse
-from monitor.importers.ota import convert_declarations, declared_documents, import_history
+from monitor.importers.ota import (
+    ImportProgress,
+    convert_declarations,
+    declared_documents,
+    import_history,
+)
 from monitor.rules.files import load_rules
 from monitor.rules.language import RuleSet
 from monitor.sources import AUDIENCES, load_sources, parse_sources
@@ -201,6 +210,41 @@ def cmd_import_ota(
     return ExitStatus.OK if conversion.entries or not conversion.problems else ExitStatus.ERROR
 
 
+@contextlib.contextmanager
+def _import_progress(env: Environment) -> Iterator[Callable[[ImportProgress], None] | None]:
+    """On a terminal, a progress bar on stderr (commits and documents done of all, rate,
+    time left, the document being read); elsewhere nothing."""
+    if not env.interactive:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} commits, {task.fields[documents]} documents"),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=Console(file=env.stderr),
+        transient=True,
+    )
+    started = time.monotonic()
+    with bar:
+        task = bar.add_task("", total=None, documents="0/0", rate="")
+
+        def show(done: ImportProgress) -> None:
+            elapsed = time.monotonic() - started
+            bar.update(
+                task,
+                completed=done.commits,
+                total=done.commits_total,
+                documents=f"{done.documents}/{done.documents_total}",
+                rate=f"{done.commits / elapsed:.0f} commits/s" if elapsed >= 1 else "",
+                description=safe(done.source_id),
+            )
+
+        yield show
+
+
 def cmd_import_history(
     args: argparse.Namespace, settings: Settings, console: Console, env: Environment
 ) -> ExitStatus:
@@ -222,6 +266,7 @@ def cmd_import_history(
     with (
         Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
         archive.lock(),
+        _import_progress(env) as progress,
     ):
         report = import_history(
             repo,
@@ -232,8 +277,10 @@ def cmd_import_history(
             declared=declared,
             map_file=given(args.map),
             only_file=given(args.only),
+            progress=progress,
         )
-        alerts = record_alerts(archive, settings.tag_authority)
+        with archive.batch():  # one commit for all of them, not one (and its fsyncs) each
+            alerts = record_alerts(archive, settings.tag_authority)
     for chosen in report.picked:
         if chosen.how == "created":
             console.print(

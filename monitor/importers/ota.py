@@ -16,10 +16,13 @@ Must never: fetch over the network (git runs on a local repository only).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import subprocess
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -35,7 +38,8 @@ from monitor.diff import diff
 from monitor.errors import ClausewatchError, ConfigError, UsageError, did_you_mean
 from monitor.extract.markdown import parse as parse_markdown
 from monitor.flag import flag_changes
-from monitor.model import Document, Origin, Snapshot, Source
+from monitor.model import ChangeSet, Document, Origin, Snapshot, Source
+from monitor.rules.cache import cached
 from monitor.rules.language import RuleSet
 from monitor.sources import MAX_ID_CHARS, slug
 
@@ -485,21 +489,116 @@ class Older:
         self.last = at if self.last is None else max(self.last, at)
 
 
+class GitReader:
+    """One versions repository's files at given commits, through one `git cat-file --batch`
+    process for the whole import (a process per commit was a third of an import's time)."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> GitReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            assert process.stdin is not None and process.stdout is not None
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+            process.stdout.close()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def _batch(self) -> subprocess.Popen[bytes]:
+        if self._process is None:
+            try:
+                self._process = subprocess.Popen(
+                    ["git", "-C", str(self.repo), "cat-file", "--batch"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+            except FileNotFoundError:
+                raise ClausewatchError("git is needed to read a versions repository") from None
+        return self._process
+
+    def blob(self, commit: str, path: str) -> str:
+        """The text of `path` at `commit` (UTF-8, undecodable bytes replaced)."""
+        if "\n" in path:  # one request per line: such a name goes through `git show`
+            return _git(self.repo, "show", f"{commit}:{path}")
+        process = self._batch()
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(f"{commit}:{path}\n".encode())
+            process.stdin.flush()
+            header = process.stdout.readline().decode("utf-8", "replace").split()
+            if len(header) == 3 and header[1] == "blob":
+                data = process.stdout.read(int(header[2]) + 1)[:-1]  # the blob, then "\n"
+                return data.decode("utf-8", errors="replace")
+        except (OSError, ValueError):
+            self.close()
+            raise ClausewatchError(f"{self.repo}: git cat-file stopped reading {path}") from None
+        if not header:
+            self.close()
+        raise ClausewatchError(
+            f"{self.repo}: git cannot read {path} at {commit[:8]}: {' '.join(header) or 'no answer'}"
+        )
+
+
+# Texts (and pairs of versions) an import remembers per document: a page flipping between a
+# few captured states comes back to the same texts, parsed and diffed once each
+REMEMBERED = 8
+
+
+class _Recent(OrderedDict[Any, Any]):
+    """A small least-recently-used memo."""
+
+    def get_or(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        if len(self) > REMEMBERED:
+            self.popitem(last=False)
+        return value
+
+
 class _VersionReader:
     """A document's text and parsed version at a commit; keeps the last two read, since
-    the import reads each commit and looks one ahead."""
+    the import reads each commit and looks one ahead, and the last few texts parsed."""
 
-    def __init__(self, repo: Path, path: str, title: str) -> None:
-        self.repo, self.path, self.title = repo, path, title
+    def __init__(self, git: GitReader, path: str, title: str) -> None:
+        self.git, self.path, self.title = git, path, title
         self.read: dict[str, tuple[str, Document]] = {}
+        self.parsed = _Recent()
 
     def __call__(self, commit: str) -> tuple[str, Document]:
         if commit not in self.read:
             if len(self.read) >= 2:
                 del self.read[next(iter(self.read))]
-            text = _git(self.repo, "show", f"{commit}:{self.path}")
-            self.read[commit] = text, parse_markdown(text, self.title)
+            text = self.git.blob(commit, self.path)
+            document = self.parsed.get_or(text, lambda: parse_markdown(text, self.title))
+            self.read[commit] = text, document
         return self.read[commit]
+
+
+class _Diffs:
+    """`diff`, remembering the ChangeSets of the last few pairs of versions (A -> B and
+    B -> A come back at each flip)."""
+
+    def __init__(self) -> None:
+        self.made = _Recent()
+
+    def __call__(self, old: Document, new: Document, old_id: int | None) -> ChangeSet:
+        changeset: ChangeSet = self.made.get_or((old, new), lambda: diff(old, new))
+        return replace(changeset, old_version_id=old_id)
 
 
 # A change undone by the next capture within this time (A -> B -> A, the whole document
@@ -655,6 +754,22 @@ def pick_documents(
     return picked
 
 
+# The import's rows are committed in batches, at most this far apart: a commit and its fsyncs
+# per version were a sixth of an import's time
+COMMIT_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProgress:
+    """How far an import is: what a progress bar shows."""
+
+    documents: int  # documents done
+    documents_total: int
+    commits: int  # commits done (imported or skipped)
+    commits_total: int
+    source_id: str  # the document being read
+
+
 def import_history(
     repo: Path,
     archive: Archive,
@@ -665,9 +780,68 @@ def import_history(
     declared: dict[str, Declared] | None = None,
     map_file: Path | None = None,
     only_file: Path | None = None,
+    progress: Callable[[ImportProgress], None] | None = None,
 ) -> ImportReport:
     """Read every Markdown version of an OTA versions repository into the archive, each
-    document into the source pick_documents gives it (`sources`: sources.yaml's entries)."""
+    document into the source pick_documents gives it (`sources`: sources.yaml's entries);
+    `progress` is told after each commit."""
+    last_commit = time.monotonic()
+
+    def step(done: ImportProgress) -> None:
+        nonlocal last_commit
+        if time.monotonic() - last_commit >= COMMIT_SECONDS:
+            archive.commit()  # what is done so far is durable: an interrupted import keeps it
+            last_commit = time.monotonic()
+        if progress is not None:
+            progress(done)
+
+    # the same clause texts come back at every back-and-forth capture: matched once each
+    rules = cached(rules)
+    with GitReader(repo) as git, archive.batch():
+        return _import_history(
+            repo, archive, rules, git, only, step, sources, declared, map_file, only_file
+        )
+
+
+def _logs(repo: Path, paths: list[str]) -> dict[str, list[list[str]]]:
+    """Each path's commits, oldest first, as [hash, committer date, subject]: one walk of the
+    history for all of them (a `git log -- PATH` each walked it once per document: seconds
+    each in contrib-versions' 42,000 commits)."""
+    if not paths:
+        return {}
+    out = _git(
+        repo,
+        "log",
+        "--reverse",
+        "-z",
+        "--name-only",
+        "--no-renames",
+        "--format=%x01%H%x00%cI%x00%s",
+        "--",
+        *(f":(literal){path}" for path in paths),
+    )
+    logs: dict[str, list[list[str]]] = {path: [] for path in paths}
+    for record in out.split("\x01")[1:]:
+        commit, when, rest = record.split("\x00", 2)
+        subject, _, names = rest.partition("\x00")  # the subject, then "\n" and the names
+        for name in names.removeprefix("\n").split("\x00"):
+            if name in logs:
+                logs[name].append([commit, when, subject])
+    return logs
+
+
+def _import_history(
+    repo: Path,
+    archive: Archive,
+    rules: RuleSet,
+    git: GitReader,
+    only: set[str] | None,
+    progress: Callable[[ImportProgress], None] | None,
+    sources: Sequence[Source],
+    declared: dict[str, Declared] | None,
+    map_file: Path | None,
+    only_file: Path | None,
+) -> ImportReport:
     if not (repo / ".git").exists() and not (repo / "HEAD").exists():
         raise ClausewatchError(
             f"{repo}: not a git repository (clone an Open Terms Archive versions repository)"
@@ -699,23 +873,29 @@ def import_history(
         only_file=only_file,
     )
     report.picked = picked
+    logs = _logs(repo, [p.path for p in picked])
+    done = ImportProgress(0, len(picked), 0, sum(len(e) for e in logs.values()), "")
     for chosen in picked:
         path, service, document_type = chosen.path, chosen.service, chosen.document_type
         sid = chosen.source.id
+        done = replace(done, source_id=sid)
         # the snapshots record where the text was read (what makes a second import skip it);
         # the catalog describes the source as sources.yaml does, when it is there
         source = Source(sid, service, document_type, f"file://{repo.resolve()}/{path}")
         archive.sync_sources([chosen.source], datetime.now().astimezone())
         report.sources += 1
-        log = _git(repo, "log", "--reverse", "--format=%H%x00%cI%x00%s", "--", f":(literal){path}")
-        entries = [line.split("\x00", 2) for line in log.splitlines()]
-        version_at = _VersionReader(repo, path, f"{service} {document_type}")
+        entries = logs[path]
+        version_at = _VersionReader(git, path, f"{service} {document_type}")
+        diffs = _Diffs()
         stored_versions = archive.versions(sid)
         # the version before the latest one, for the return leg of a flip
         before_latest = (
             archive.read_version(stored_versions[-2]) if len(stored_versions) >= 2 else None
         )
         for number, (commit, when, message) in enumerate(entries):
+            if progress is not None:
+                progress(done)
+                done = replace(done, commits=done.commits + 1)
             origin = f"{source.url}#{commit}"
             if archive.has_snapshot_url(origin):
                 report.skipped += 1
@@ -731,7 +911,7 @@ def import_history(
             changeset, previous = None, None
             if latest is not None:
                 previous = archive.read_version(latest)
-                changeset = diff(previous, document, latest.id) if previous != document else None
+                changeset = diffs(previous, document, latest.id) if previous != document else None
             flip = None
             if changeset and not technical and latest is not None and previous is not None:
                 flip = _flip(
@@ -768,4 +948,7 @@ def import_history(
                 before_latest = previous
                 report.versions += 1
                 report.technical += technical
+        done = replace(done, documents=done.documents + 1)
+        if progress is not None:
+            progress(done)
     return report
