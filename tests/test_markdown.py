@@ -98,3 +98,38 @@ def test_any_built_document_round_trips(blocks: list[tuple[bool, int, str]], tit
             builder.text(text)
     document = builder.build(title)
     assert parse(render(document)) == document
+
+
+def _read_whole(text: str) -> object:
+    """parse() as it would be without cutting the text into pieces."""
+    from monitor.extract import markdown
+
+    pieces = markdown._sections
+    markdown._sections = lambda t: [t]  # type: ignore[assignment]
+    try:
+        return parse(text)
+    finally:
+        markdown._sections = pieces
+
+
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: str(p.relative_to(CORPUS)))
+def test_a_text_read_piece_by_piece_is_the_text_read_whole(path) -> None:  # type: ignore[no-untyped-def]
+    text = path.read_text(encoding="utf-8")
+    assert parse(text) == _read_whole(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a loose ordered list, an item's indented second paragraph, a table ended by a heading
+        "1. First item.\n\n2. Second item.\n\n   Its second paragraph.\n\nAfter the list.\n",
+        "| a | b |\n|---|---|\n| 1 | 2 |\n# Heading\nText under it.\n",
+        "    indented code\n\n    more code\n\nA paragraph.\n> quoted\n\n> again\n",
+        # read whole: a fence holding a heading line, a reference definition used later
+        "Intro.\n\n```\n# not a heading\n\nstill code\n```\n\nEnd.\n",
+        "See [the policy][p].\n\n# Part\n\n[p]: https://example.com/policy\n",
+        "<!--\n# hidden\n\ncomment -->\n\nVisible text.\n",
+    ],
+)
+def test_cutting_points_never_change_what_is_read(text: str) -> None:
+    assert parse(text) == _read_whole(text)

@@ -136,13 +136,51 @@ def parse(markdown: str, title: str = "") -> Document:
     # The stated date of the front matter is the Document's: set before reading, so that a later
     # "Effective May 17, 2024" heading stays a heading, as it was in the Document rendered.
     builder.effective_date = effective_date
+    for section in _sections(markdown):
+        for level, text, label in _read_section(section):
+            if level is None:
+                builder.text(text, label)
+            else:
+                builder.heading(level, text)
+    return builder.build(title)
+
+
+# Markdown cut before an ATX heading at the start of a line, or before a line that starts at
+# its first column after a blank line, reads as the whole does, piece by piece: either line
+# ends whatever block is open (a paragraph, a list, a table, a quote; a blank line ends the
+# rest, and indented continuations are not cut). Versions of one document share most
+# pieces, and each is read once (_read_section's cache). Not so with fenced code, raw HTML
+# blocks that run to a closing marker, or link reference definitions (they reach across
+# pieces): such a text is read whole. tests/test_markdown.py checks both ways on the corpus.
+_SECTION_RE = re.compile(r"^(?=#{1,6}(?:[ \t]|$))|(?<=\n\n)(?=\S)", re.MULTILINE)
+_READ_WHOLE_RE = re.compile(
+    r"^ {0,3}(?:```|~~~|<(?:script|pre|style|textarea|!--|\?|![A-Za-z]|!\[CDATA\[)"
+    r"|\[[^\]\n]*\]:)",
+    re.MULTILINE | re.IGNORECASE,
+)
+
+
+def _sections(markdown: str) -> list[str]:
+    if _READ_WHOLE_RE.search(markdown):
+        return [markdown]
+    return [section for section in _SECTION_RE.split(markdown) if section]
+
+
+_Call = tuple[int | None, str, str | None]
+
+
+@functools.lru_cache(maxsize=32768)
+def _read_section(markdown: str) -> tuple[_Call, ...]:
+    """What a piece of Markdown tells the DocumentBuilder, in order: a heading (its level, its
+    text) or a text (None, the text, its list label)."""
+    calls: list[_Call] = []
     tokens = _PARSER.parse(markdown)
     item_label: str | None = None
     in_row: list[str] | None = None
     for index, token in enumerate(tokens):
         kind = token.type
         if kind == "heading_open":
-            builder.heading(int(token.tag[1]), _inline_text(tokens[index + 1])[0])
+            calls.append((int(token.tag[1]), _inline_text(tokens[index + 1])[0], None))
         elif kind == "list_item_open":
             item_label = f"{token.info}{token.markup}" if token.info else None
         elif kind == "list_item_close":
@@ -152,18 +190,18 @@ def parse(markdown: str, title: str = "") -> Document:
         elif kind in ("th_open", "td_open") and in_row is not None:
             in_row.append(_inline_text(tokens[index + 1])[0].strip())
         elif kind == "tr_close" and in_row is not None:
-            builder.text(" | ".join(cell for cell in in_row if cell))
+            calls.append((None, " | ".join(cell for cell in in_row if cell), None))
             in_row = None
         elif kind == "inline" and tokens[index - 1].type == "paragraph_open":
             text, all_bold = _inline_text(token)
             label, item_label = item_label, None
             if all_bold and looks_like_heading(text):
-                builder.heading(PSEUDO_HEADING_LEVEL, f"{label} {text}" if label else text)
+                calls.append((PSEUDO_HEADING_LEVEL, f"{label} {text}" if label else text, None))
             else:
-                builder.text(text, label)
+                calls.append((None, text, label))
         elif kind in ("fence", "code_block"):
             for paragraph in token.content.split("\n\n"):
-                builder.text(paragraph)
+                calls.append((None, paragraph, None))
         elif kind == "html_block":
-            builder.text(_html_text(token.content))
-    return builder.build(title)
+            calls.append((None, _html_text(token.content), None))
+    return tuple(calls)
