@@ -169,7 +169,7 @@ def _sections(markdown: str) -> list[str]:
 _Call = tuple[int | None, str, str | None]
 
 
-@functools.lru_cache(maxsize=32768)
+@functools.lru_cache(maxsize=8192)
 def _read_section(markdown: str) -> tuple[_Call, ...]:
     """What a piece of Markdown tells the DocumentBuilder, in order: a heading (its level, its
     text) or a text (None, the text, its list label)."""
