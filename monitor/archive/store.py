@@ -306,6 +306,7 @@ class Archive:
 
     def record_not_modified(self, result: NotModified) -> None:
         latest = self.catalog.latest_snapshot(result.source_id)
+        version = self.catalog.latest_version(result.source_id)  # still seen: it confirms it
         with self.catalog.write():
             self.catalog.add_check(
                 Check(
@@ -314,6 +315,7 @@ class Archive:
                     Outcome.NOT_MODIFIED,
                     url=result.url,
                     snapshot_id=latest.id if latest else None,
+                    version_id=version.id if version else None,
                 )
             )
 
@@ -604,8 +606,14 @@ class Archive:
     def changes_without_alerts(self) -> list[StoredChange]:
         return self.ledger.changes_without_alerts()
 
-    def record_alert(self, change: StoredChange, alert: Alert | None) -> None:
-        self.ledger.record_alert(change, alert)
+    def record_alert(self, change: StoredChange, alert: Alert | None, reason: str = "") -> None:
+        self.ledger.record_alert(change, alert, reason)
+
+    def alert_reasons(self, source_id: str) -> dict[int, str]:
+        return self.ledger.reasons(source_id)
+
+    def confirmed_versions(self, source_id: str) -> set[int]:
+        return self.catalog.confirmed_versions(source_id)
 
     def alerts(self, since: datetime | None = None, until: datetime | None = None) -> list[Alert]:
         return self.ledger.alerts(since, until)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -215,18 +216,27 @@ def cmd_import_history(
             archive,
             load_rules(settings.rules or None),
             only=set(args.source) if args.source else None,
+            min_chars=settings.min_clause_chars,
         )
-        alerts = record_alerts(archive, settings.tag_authority)
+        tally: Counter[str] = Counter()
+        alerts = record_alerts(archive, settings.tag_authority, tally)
     for problem in report.problems:
         console.print(f"[yellow]skipped[/]: {safe(problem)}")
     console.print(
         f"{report.sources} documents, {report.versions} versions imported ({report.technical} technical), "
         f"{report.skipped} skipped as already there or unchanged; {alerts} alerts"
         + (
-            f"; {report.flips} changes not alerted as flips or partial captures (undone by"
-            " the next capture within 30 days, or undoing the last one)"
-            if report.flips
+            f"; {report.not_terms} captures left out as too short to be terms (not_terms,"
+            f" under {settings.min_clause_chars} characters)"
+            if report.not_terms
             else ""
         )
+        + (
+            f"; {tally['cancel']} changes not alerted (undone by the next capture, restoring"
+            " an earlier text, or seen before: `clausewatch history` says why)"
+            if tally["cancel"]
+            else ""
+        )
+        + (f"; {tally['hold']} held until a later capture confirms them" if tally["hold"] else "")
     )
     return ExitStatus.OK

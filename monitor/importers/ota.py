@@ -5,10 +5,12 @@ selectors, combine, executeClientScripts, filters) into sources.yaml entries, sa
 be converted and why (only OTA's JavaScript filters, in the declarations of today);
 and reading an OTA versions git repository (one Markdown file per service and document type,
 one commit per recorded version) into the archive, oldest first, with its clause diffs and
-flags, so that a new user starts with years of history. Technical-upgrade and first-capture
-commits never alert, nor do flips (a change the next commit undoes within FLIP_WINDOW, and
-that undoing commit) and partial captures (under PARTIAL of both neighbours' text, and the
-restoring commit); a commit already imported is skipped, so importing twice adds nothing.
+flags, so that a new user starts with years of history. A capture too short to be terms (under
+the not_terms threshold) is left out, as tracking leaves it out; a suspect one is noted as
+such; what is alerted is decided afterwards, with the versions after each change, by
+monitor.trust (through track.record_alerts), as for tracked sources. Technical-upgrade and
+first-capture commits never alert; a commit already imported is skipped, so importing twice
+adds nothing.
 Must never: fetch over the network (git runs on a local repository only).
 """
 
@@ -18,9 +20,9 @@ import hashlib
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from monitor.flag import flag_changes
 from monitor.model import Document, Origin, Snapshot, Source
 from monitor.rules.language import RuleSet
 from monitor.sources import MAX_ID_CHARS, slug
+from monitor.trust import with_suspicion
 
 TECHNICAL_RE = re.compile(
     r"^(?:apply\s+technical|apply\s+declaration|start\s+tracking|refilter|extraction)",
@@ -284,7 +287,7 @@ class ImportReport:
     versions: int = 0
     skipped: int = 0  # commits imported before, or with text identical to the last version
     technical: int = 0
-    flips: int = 0  # flips and partial captures (and their undoing): not alerted
+    not_terms: int = 0  # captures under the not_terms threshold: left out, as tracking does
     problems: list[str] = field(default_factory=list)
 
 
@@ -305,70 +308,13 @@ class _VersionReader:
         return self.read[commit]
 
 
-# A change undone by the next capture within this time (A -> B -> A, the whole document
-# equal) is a page flipping between two captured states: neither leg is alerted
-FLIP_WINDOW = timedelta(days=30)
-# A capture with less than this share of the text of both the captures around it (the next
-# one within FLIP_WINDOW) is a partial one: the change into it and out of it are not alerted
-PARTIAL = 0.5
-
-
-def _flip(
-    document: Document,
-    previous: Document,
-    before_previous: Document | None,
-    previous_at: datetime,
-    recorded_at: datetime,
-    following: list[str] | None,
-    version_at: Callable[[str], tuple[str, Document]],
-) -> str | None:
-    """Why the change from `previous` to `document` is one leg of a flip, or None: the next
-    commit returns to `previous` within FLIP_WINDOW, or this one returns to the version before
-    `previous`, which stood for at most FLIP_WINDOW."""
-    if (
-        before_previous is not None
-        and recorded_at - previous_at <= FLIP_WINDOW
-        and document == before_previous
-    ):
-        return (
-            "Not alerted: a flip. This capture returns to the text before the previous one,"
-            f" which stood for {_days(recorded_at - previous_at)}."
-        )
-    size, previous_size = len(document.text), len(previous.text)
-    if (
-        before_previous is not None
-        and recorded_at - previous_at <= FLIP_WINDOW
-        and previous_size < PARTIAL * min(len(before_previous.text), size)
-    ):
-        return (
-            "Not alerted: a partial capture. The previous capture held less than half the text"
-            " of the one before it and of this one, which restores it."
-        )
-    if following is not None:
-        commit, when, message = following
-        next_at = datetime.fromisoformat(when)
-        if timedelta(0) <= next_at - recorded_at <= FLIP_WINDOW and not TECHNICAL_RE.match(message):
-            following_document = version_at(commit)[1]
-            if following_document == previous:
-                return (
-                    "Not alerted: a flip. The next capture returns to the previous text"
-                    f" {_days(next_at - recorded_at)} later ({next_at.date().isoformat()})."
-                )
-            if size < PARTIAL * min(previous_size, len(following_document.text)):
-                return (
-                    "Not alerted: a partial capture. This capture holds less than half the text"
-                    f" of the previous one and of the next ({next_at.date().isoformat()})."
-                )
-    return None
-
-
-def _days(span: timedelta) -> str:
-    days = span.days
-    return "less than a day" if days < 1 else f"{days} day{'s' if days > 1 else ''}"
-
-
 def import_history(
-    repo: Path, archive: Archive, rules: RuleSet, *, only: set[str] | None = None
+    repo: Path,
+    archive: Archive,
+    rules: RuleSet,
+    *,
+    only: set[str] | None = None,
+    min_chars: int = 200,
 ) -> ImportReport:
     """Read every Markdown version of an OTA versions repository into the archive."""
     if not (repo / ".git").exists() and not (repo / "HEAD").exists():
@@ -429,12 +375,7 @@ def import_history(
         log = _git(repo, "log", "--reverse", "--format=%H%x00%cI%x00%s", "--", f":(literal){path}")
         entries = [line.split("\x00", 2) for line in log.splitlines()]
         version_at = _VersionReader(repo, path, f"{service} {document_type}")
-        stored_versions = archive.versions(sid)
-        # the version before the latest one, for the return leg of a flip
-        before_latest = (
-            archive.read_version(stored_versions[-2]) if len(stored_versions) >= 2 else None
-        )
-        for number, (commit, when, message) in enumerate(entries):
+        for commit, when, message in entries:
             origin = f"{source.url}#{commit}"
             if archive.has_snapshot_url(origin):
                 report.skipped += 1
@@ -448,28 +389,22 @@ def import_history(
                 report.skipped += 1
                 continue
             text, document = version_at(commit)
+            length = sum(len(c.full_text) for c in document.clauses)
+            if length < min_chars:
+                # what tracking does with such a page (readers.extract: not_terms): a failed
+                # check, no version; here, nothing is stored and the summary counts it
+                report.not_terms += 1
+                continue
             technical = bool(TECHNICAL_RE.match(message)) and latest is not None
             changeset, previous = None, None
             if latest is not None:
                 previous = archive.read_version(latest)
                 changeset = diff(previous, document, latest.id) if previous != document else None
-            flip = None
-            if changeset and not technical and latest is not None and previous is not None:
-                flip = _flip(
-                    document,
-                    previous,
-                    before_latest,
-                    latest.recorded_at,
-                    recorded_at,
-                    entries[number + 1] if number + 1 < len(entries) else None,
-                    version_at,
-                )
-            if flip is not None and changeset is not None:
-                changeset = replace(changeset, notes=(*changeset.notes, flip))
-                report.flips += 1
+            if changeset is not None and previous is not None and not technical:
+                changeset = with_suspicion(changeset, previous, document)
             flags = (
                 flag_changes(changeset, rules, (previous, document))
-                if changeset and not technical and flip is None
+                if changeset and not technical
                 else ()
             )
             snapshot = Snapshot(
@@ -486,7 +421,6 @@ def import_history(
             if stored.version is None:
                 report.skipped += 1
             else:
-                before_latest = previous
                 report.versions += 1
                 report.technical += technical
     return report
