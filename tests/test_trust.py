@@ -78,7 +78,9 @@ def test_a_removal_or_good_news_is_held_until_a_check_or_a_capture_confirms_it()
     good = _history([FILLER, FILLER + " " + PROMISE], [0, 10])
     assert decide("s", _changeset(), [GOOD], False, good, 1).verdict is Verdict.HOLD
     # a next capture that keeps the change confirms it
-    later = _history([FILLER, FILLER + " " + PROMISE, FILLER + " " + PROMISE + " more"], [0, 10, 11])
+    later = _history(
+        [FILLER, FILLER + " " + PROMISE, FILLER + " " + PROMISE + " more"], [0, 10, 11]
+    )
     assert decide("s", _changeset(), [GOOD], False, later, 1).verdict is Verdict.ALERT
 
 
@@ -108,7 +110,9 @@ def test_clause_text_seen_before_within_the_window_is_not_news() -> None:
     history = _history(texts, [0, 10, 20, 25])  # the clause left 15 days before it is back
     decision = decide("s", _changeset(), [ADDED], False, history, 3)
     assert decision.verdict is Verdict.CANCEL
-    assert decision.reason == "not alerted: seen before: the document had this text until 2024-01-11"
+    assert (
+        decision.reason == "not alerted: seen before: the document had this text until 2024-01-11"
+    )
     old = _history(texts, [0, 10, 20 + trust.WINDOW.days, 25 + trust.WINDOW.days])
     assert decide("s", _changeset(), [ADDED], False, old, 3).verdict is Verdict.ALERT
     # the same concept and quote alerted within the window: not twice
@@ -138,7 +142,9 @@ def test_two_same_day_changes_back_to_an_alerted_state_are_decided_once(
     with Archive(settings.archive_dir) as archive:
         assert archive.changes_without_alerts() == []
         alerts = archive.alerts()
-        assert [a.title for a in alerts] == ["Example Terms of Service: AI-training permission added"]
+        assert [a.title for a in alerts] == [
+            "Example Terms of Service: AI-training permission added"
+        ]
         changes = archive.changes("example-terms")
         reasons = archive.alert_reasons("example-terms")
         assert reasons[changes[1].id].startswith("not alerted: ")
