@@ -258,3 +258,34 @@ def test_the_fixture_history_gives_one_alert_through_track(
     with Archive(settings.archive_dir) as archive:
         assert archive.changes_without_alerts() == []
         assert archive.checks(source.id)[-4].reason is not None  # the heading-only capture
+
+
+def test_an_imported_removal_is_confirmed_by_a_later_commit_of_the_repository(
+    tmp_path: Path,
+) -> None:
+    """OTA commits a document only when it changes: a later commit (of another document) means
+    the last version still stood, the later check that confirms a held removal."""
+    from tests.conftest import run_cli
+    from tests.test_ota import git, make_repo
+
+    record = "Record new changes"
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms of Service.md",
+        [
+            (FULL, "2024-03-01T10:00:00+00:00", "Start tracking"),
+            (_terms(None), "2024-03-05T10:00:00+00:00", record),  # the training clause removed
+        ],
+    )
+    code, out, _ = run_cli(tmp_path, "import-history", str(repo))
+    assert code == 0 and "1 held" in " ".join(out.split())
+    (repo / "Other").mkdir()
+    (repo / "Other" / "Privacy Policy.md").write_text(FULL)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Start tracking Other", when="2024-04-20T10:00:00+00:00")
+    code, out, _ = run_cli(tmp_path, "import-history", str(repo))
+    assert code == 0 and "held" not in out
+    with Archive(tmp_path / "archive") as archive:
+        assert [(a.title, a.recorded_at.date().isoformat()) for a in archive.alerts()] == [
+            ("Example Terms of Service: AI-training permission removed", "2024-03-05")
+        ]

@@ -319,8 +319,11 @@ class Archive:
                 )
             )
 
-    def record_unchanged(self, snapshot: Snapshot) -> None:
-        """The server sent the very bytes of the last snapshot: nothing new to store."""
+    def record_unchanged(
+        self, snapshot: Snapshot, detail: str = "same bytes as the last snapshot"
+    ) -> None:
+        """The server sent the very bytes of the last snapshot: nothing new to store. (Also an
+        imported history's later check: `detail` says which.)"""
         latest = self.catalog.latest_snapshot(snapshot.source_id)
         version = self.catalog.latest_version(snapshot.source_id)
         with self.catalog.write():
@@ -329,7 +332,7 @@ class Archive:
                     snapshot.source_id,
                     snapshot.fetched_at,
                     Outcome.UNCHANGED,
-                    detail="same bytes as the last snapshot",
+                    detail=detail,
                     status=snapshot.status,
                     url=snapshot.url,
                     snapshot_id=latest.id if latest else None,

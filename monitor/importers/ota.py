@@ -366,6 +366,10 @@ def import_history(
             + did_you_mean(sid, taken)
             + "; ids are <service>-<document type> slugs; nothing was imported"
         )
+    head_commit, head_when = (
+        _git(repo, "log", "-1", "--format=%H%x00%cI", "HEAD").strip().split("\0")
+    )
+    head = (head_commit, datetime.fromisoformat(head_when))
     for path, service, document_type, sid in documents:
         if only and sid not in only:
             continue
@@ -423,4 +427,21 @@ def import_history(
             else:
                 report.versions += 1
                 report.technical += technical
+        _seen_at_head(archive, source, head)
     return report
+
+
+def _seen_at_head(archive: Archive, source: Source, head: tuple[str, datetime]) -> None:
+    """Record that the repository's last commit, later than the document's last version, still
+    saw that version: Open Terms Archive kept tracking (it commits a document only when it
+    changes), so the version stood. It is the later check that confirms a change held for
+    one (monitor.trust); recorded once."""
+    commit, at = head
+    latest = archive.latest_version(source.id)
+    last_check = archive.last_check(source.id)
+    if latest is None or at <= latest.recorded_at or (last_check is not None and last_check >= at):
+        return
+    snapshot = Snapshot(source.id, at, f"{source.url}#{commit}", 200, b"", "text/markdown", "utf-8")
+    archive.record_unchanged(
+        snapshot, f"the repository's last commit ({commit[:8]}) still holds this version"
+    )
