@@ -62,6 +62,7 @@ PROCESS_POOL_FROM = 24  # sources in a pass before extraction moves to worker pr
 COMMIT_EVERY = 25  # stored sources per catalog commit (each commit costs a few fsyncs)
 COMMIT_SECONDS = 1.0  # and at least this often, so that progress is durable
 STOP_GRACE = 2.0  # seconds a stopping pass waits for its fetching threads
+TEXTS_KEPT = 64  # version texts record_alerts keeps in memory per source
 
 
 def extractor_fingerprint(source: Source) -> str:
@@ -567,6 +568,8 @@ def _history(archive: Archive, source_id: str) -> trust.History:
     def text(i: int) -> str:
         version = versions[i]
         if version.id not in texts:
+            if len(texts) >= TEXTS_KEPT:  # a long history is read in order: drop the oldest
+                del texts[next(iter(texts))]
             texts[version.id] = trust.normal(archive.read_version(version).text)
         return texts[version.id]
 
