@@ -295,11 +295,11 @@ def test_import_history_diffs_flags_and_alerts_and_imports_once(tmp_path: Path) 
     assert "1 held" in " ".join(out.split())  # still waiting: no capture since
 
 
-def _statuses(tmp_path: Path) -> list[str | None]:
+def _statuses(tmp_path: Path) -> list[str]:
     """`clausewatch history --json`: each change's alert title or why it has none."""
     code, out, _ = cli(tmp_path, "history", "example-terms-of-service", "--json")
     assert code == ExitStatus.OK
-    return [r["alert"] or r["not_alerted"] for r in json.loads(out)["versions"][1:]]
+    return [r["alert"] or r["not_alerted"] or "" for r in json.loads(out)["versions"][1:]]
 
 
 def test_import_history_does_not_alert_on_a_change_the_next_capture_undoes(
