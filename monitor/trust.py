@@ -169,6 +169,20 @@ def _seen_before(flag: Flag, history: History, source_id: str, i: int) -> str | 
     return None
 
 
+def _undone(flag: Flag, changeset: ChangeSet, following: str) -> bool:
+    """Whether the next capture (its normalised text) undoes a flag: an added quote is gone
+    again, a removed or hedged one is back; a reworded or widened clause's quote is gone and
+    the clause's old text is back (gone alone may be a further rewording)."""
+    if _holds(following, flag) is not _widening(flag):
+        if flag.direction is Direction.INTRODUCED or not _widening(flag):
+            return True
+        changes = changeset.changes
+        change = changes[flag.change_index] if 0 <= flag.change_index < len(changes) else None
+        old = normal(change.old.full_text) if change is not None and change.old else ""
+        return bool(old) and old in following
+    return False
+
+
 def decide(
     source_id: str,
     changeset: ChangeSet,
@@ -206,13 +220,12 @@ def decide(
     kept, reasons = [], []
     for flag in relevant:
         why = _seen_before(flag, history, source_id, i)
-        # undone by the next capture: the quote is gone again, or a removed one is back
         if (
             why is None
             and following is not None
             and soon
             and k is not None
-            and _holds(history.text(k), flag) is not _widening(flag)
+            and _undone(flag, changeset, history.text(k))
         ):
             why = f"the next capture ({following.recorded_at.date().isoformat()}) undid it"
         if why is None:

@@ -289,3 +289,18 @@ def test_an_imported_removal_is_confirmed_by_a_later_commit_of_the_repository(
         assert [(a.title, a.recorded_at.date().isoformat()) for a in archive.alerts()] == [
             ("Example Terms of Service: AI-training permission removed", "2024-03-05")
         ]
+
+
+def test_a_rewording_the_next_capture_rewords_again_is_not_undone() -> None:
+    reworded = _flag(Category.AI_TRAINING, Direction.RESTATED, "we may use your posts to train ai.")
+    old = Clause("k", (), None, "We may use your content to train AI.")
+    new = Clause("k", (), None, "We may use your posts to train AI.")
+    changeset = ChangeSet(1, 2, (ClauseChange(ChangeKind.MODIFIED, old, new),))
+    again = FILLER + " we may use your posts and data to train ai."
+    texts = [FILLER + " we may use your content to train ai.", FILLER + " " + new.text, again]
+    history = _history(texts, [0, 10, 12])
+    assert decide("s", changeset, [reworded], False, history, 1).verdict is Verdict.ALERT
+    back = [*texts[:2], texts[0]]  # the old wording is back: undone (here the whole text too)
+    assert decide("s", changeset, [reworded], False, _history(back, [0, 10, 12]), 1).verdict is (
+        Verdict.CANCEL
+    )
