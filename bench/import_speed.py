@@ -121,7 +121,7 @@ def main() -> int:
     folder = args.keep or Path(tempfile.mkdtemp(prefix="import-speed-"))
     rules = load_rules()
     profile = cProfile.Profile() if args.profile else None
-    versions = skipped = flips = 0
+    versions = skipped = not_terms = 0
     started = time.perf_counter()
     try:
         with Archive(folder) as archive:
@@ -132,7 +132,7 @@ def main() -> int:
                     report = ota.import_history(repos[name], archive, rules, only=sids)
                 versions += report.versions
                 skipped += report.skipped
-                flips += report.flips
+                not_terms += report.not_terms
             imported = time.perf_counter()
             with archive.lock():
                 alert_started = time.perf_counter()
@@ -154,7 +154,7 @@ def main() -> int:
     cpu = sum(u.ru_utime + u.ru_stime for u in (own_usage, child_usage))
     print(
         f"{len(documents)} documents, {commits} commits from {len(by_repo)} repositories"
-        f" (seed {args.seed}): {versions} versions, {skipped} skipped, {flips} flips, {alerts} alerts"
+        f" (seed {args.seed}): {versions} versions, {skipped} skipped, {not_terms} left out as not terms, {alerts} alerts"
     )
     print(
         f"wall {wall:.1f} s (import {imported - started:.1f} s, alerts {finished - imported:.1f} s)"

@@ -5,8 +5,9 @@ opt-outs or protective promises; never a cosmetic or technical change), the head
 Terms of Use: AI-training permission added"), the plain sentence that says what a flag means
 for a creator ("The platform may now use your content to train AI models."; one home for
 feeds, the digest, the site and `check`), the summary made of those sentences with the rule
-ids as a detail at the end, the severity, and the stable id used as feed GUID and digest key.
-Must never: do I/O, or format feeds or mail.
+ids as a detail at the end, the severity, and the stable id used as feed GUID and digest key
+(keyed to the evidence, monitor.trust.evidence_key). Whether a change is told now, later or
+never is monitor.trust's. Must never: do I/O, or format feeds or mail.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from monitor.model import (
 )
 from monitor.rules.language import Actor
 from monitor.rules.policy import ALERT_CATEGORIES, is_good_news
+from monitor.trust import evidence_key
 
 NOUNS = {
     Category.AI_TRAINING: "AI-training permission",
@@ -123,9 +125,11 @@ def summary(flags: tuple[Flag, ...]) -> str:
     return text
 
 
-def alert_id(authority: str, source_id: str, recorded_at: datetime, version_sha: str) -> str:
-    """A tag: URI (RFC 4151): tag:<authority>,<date>:<source>/<new version hash>."""
-    return f"tag:{authority},{recorded_at:%Y-%m-%d}:{source_id}/{version_sha[:16]}"
+def alert_id(authority: str, source_id: str, recorded_at: datetime, key: str) -> str:
+    """A tag: URI (RFC 4151): tag:<authority>,<date>:<source>/<evidence key>, the key a digest
+    of what the alert is about (category, direction and quote of each flag): two changes of
+    one day that arrive at different texts with the same news are one alert."""
+    return f"tag:{authority},{recorded_at:%Y-%m-%d}:{source_id}/{key[:16]}"
 
 
 def headline(flag: Flag) -> str:
@@ -147,7 +151,6 @@ def make_alert(
     source: Source,
     change_id: int,
     recorded_at: datetime,
-    version_sha: str,
     changeset: ChangeSet,
     flags: tuple[Flag, ...],
     *,
@@ -166,7 +169,7 @@ def make_alert(
         f" (and {len(names) - 1} more)" if len(names) > 1 else ""
     )
     return Alert(
-        id=alert_id(authority, source.id, recorded_at, version_sha),
+        id=alert_id(authority, source.id, recorded_at, evidence_key(source.id, relevant)),
         source_id=source.id,
         platform=source.platform,
         document_type=source.document_type,

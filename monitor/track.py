@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from monitor import worker
+from monitor import trust, worker
 from monitor.alerts import make_alert
 from monitor.archive import Archive
-from monitor.archive.catalog import StoredSnapshot, conditional_for
+from monitor.archive.catalog import StoredChange, StoredSnapshot, conditional_for
 from monitor.archive.files import compress_snapshot
 from monitor.config import Settings
 from monitor.diff import diff
-from monitor.errors import ArchiveError
+from monitor.errors import ArchiveError, DamagedFile
 from monitor.extract import markdown, readers
 from monitor.fetch import Fetchers
 from monitor.fetch.auto import render_instead
@@ -62,6 +62,7 @@ PROCESS_POOL_FROM = 24  # sources in a pass before extraction moves to worker pr
 COMMIT_EVERY = 25  # stored sources per catalog commit (each commit costs a few fsyncs)
 COMMIT_SECONDS = 1.0  # and at least this often, so that progress is durable
 STOP_GRACE = 2.0  # seconds a stopping pass waits for its fetching threads
+TEXTS_KEPT = 64  # version texts record_alerts keeps in memory per source
 
 
 def extractor_fingerprint(source: Source) -> str:
@@ -213,6 +214,8 @@ def _store(archive: Archive, work: _Work, rules: Callable[[], RuleSet]) -> Sourc
         # without its diff (parsing it back takes 7.5 ms)
         document = markdown.parse(rendered.data.decode("utf-8"))
     old, changeset = _changes_since_last(archive, source.id, document) if document else (None, None)
+    if changeset is not None and old is not None and document is not None:
+        changeset = trust.with_suspicion(changeset, old, document)
     stored = archive.store(
         result,
         rendered,
@@ -501,25 +504,86 @@ class _Pass:
         self.last_commit = time.monotonic()
 
 
-def record_alerts(archive: Archive, authority: str = "clausewatch") -> int:
-    """Give every stored ChangeSet its Alert (or record that it has none). Idempotent, so a
-    crash between storing a change and alerting on it is mended by the next call."""
+def record_alerts(
+    archive: Archive, authority: str = "clausewatch", tally: Counter[str] | None = None
+) -> int:
+    """Decide every stored ChangeSet not yet decided (monitor.trust.decide): give it its Alert,
+    or record that it has none and why; a held one stays undecided until a later capture
+    confirms it or undoes it. Idempotent, so a crash between storing a change and alerting on it
+    is mended by the next call. `tally` counts the verdicts; returns the alerts made."""
     made = 0
+    pending: dict[str, list[StoredChange]] = {}
     for change in archive.changes_without_alerts():
-        source = archive.source(change.source_id)
-        changeset = archive.or_skip(archive.read_changeset, change)
-        if source is None or changeset is None:
-            continue  # a damaged change file: reported, and alerted once repaired
-        alert = make_alert(
-            source,
-            change.id,
-            change.recorded_at,
-            archive.version_sha(change.new_version_id),
-            changeset,
-            archive.read_flags(change),
-            authority=authority,
-            technical=change.technical,
-        )
-        archive.record_alert(change, alert)
-        made += alert is not None
+        pending.setdefault(change.source_id, []).append(change)
+    for source_id, changes in pending.items():
+        source = archive.source(source_id)
+        if source is None:
+            continue
+        history = _history(archive, source_id)
+        index = {v.id: n for n, v in enumerate(history.versions)}
+        for change in changes:
+            changeset = archive.or_skip(archive.read_changeset, change)
+            flags = archive.or_skip(archive.read_flags, change)
+            if changeset is None or flags is None or change.new_version_id not in index:
+                continue  # a damaged change file: reported, and alerted once repaired
+            try:
+                decision = trust.decide(
+                    source_id,
+                    changeset,
+                    flags,
+                    change.technical,
+                    history,
+                    index[change.new_version_id],
+                )
+            except DamagedFile as exc:  # a version it needs is damaged: decided once repaired
+                archive.skipped.append(str(exc))
+                continue
+            if tally is not None:
+                tally[decision.verdict.value] += 1
+            if decision.verdict is trust.Verdict.HOLD:
+                continue
+            alert = None
+            if decision.verdict is trust.Verdict.ALERT:
+                alert = make_alert(
+                    source,
+                    change.id,
+                    change.recorded_at,
+                    changeset,
+                    decision.flags,
+                    authority=authority,
+                    technical=change.technical,
+                )
+            archive.record_alert(change, alert, decision.reason)
+            if alert is not None:
+                made += 1
+                for flag in alert.flags:
+                    history.alerted[trust.flag_key(source_id, flag)] = change.recorded_at
     return made
+
+
+def _history(archive: Archive, source_id: str) -> trust.History:
+    """A source's versions for monitor.trust, their texts read (and normalised) on demand."""
+    versions = archive.versions(source_id)
+    texts: dict[int, str] = {}
+    confirmed: set[int] | None = None
+
+    def text(i: int) -> str:
+        version = versions[i]
+        if version.id not in texts:
+            if len(texts) >= TEXTS_KEPT:  # a long history is read in order: drop the oldest
+                del texts[next(iter(texts))]
+            texts[version.id] = trust.normal(archive.read_version(version).text)
+        return texts[version.id]
+
+    def is_confirmed(i: int) -> bool:
+        nonlocal confirmed
+        if confirmed is None:
+            confirmed = archive.confirmed_versions(source_id)
+        return versions[i].id in confirmed
+
+    alerted: dict[str, datetime] = {}
+    for alert in reversed(archive.alerts()):  # oldest first: the newest date of a key stays
+        if alert.source_id == source_id:
+            for flag in alert.flags:
+                alerted[trust.flag_key(source_id, flag)] = alert.recorded_at
+    return trust.History(versions, text, is_confirmed, alerted)

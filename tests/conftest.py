@@ -180,8 +180,11 @@ def track_versions(
     *extras: str,
     source_id: str = "example-terms",
     platform: str = "Example",
+    confirm: bool = False,
 ) -> Source:
-    """One source tracked once with a plain terms page, then once per `extra` added to it."""
+    """One source tracked once with a plain terms page, then once per `extra` added to it;
+    `confirm`: once more with the last page, a check that confirms a change held for one
+    (removals and good news wait for it, monitor.trust)."""
     source = Source(
         id=source_id,
         platform=platform,
@@ -202,7 +205,7 @@ def track_versions(
             }
         ],
     )
-    for extra in ("", *extras):
+    for extra in ("", *extras, *(extras[-1:] if confirm else ())):
         httpserver.clear()
         httpserver.expect_request("/terms").respond_with_data(
             terms_html(extra=extra).encode("utf-8"), content_type="text/html; charset=utf-8"
@@ -219,5 +222,5 @@ def track_versions(
 @pytest.fixture
 def archive_with_alerts(httpserver: HTTPServer, settings: Settings, tmp_path: Path) -> Settings:
     """Three versions of one source: the first, then AI training added, then a promise added."""
-    track_versions(httpserver, settings, tmp_path, TRAINING, TRAINING + PROMISE)
+    track_versions(httpserver, settings, tmp_path, TRAINING, TRAINING + PROMISE, confirm=True)
     return settings

@@ -303,7 +303,12 @@ def test_the_rules_setting_and_option_reach_track_check_and_import_history(
     # import-history with --rules: the same change, read from a versions repository
     from tests.test_ota import make_repo
 
-    base = "# Terms\n\n## 1. Content\n\nYou keep ownership of everything you upload here.\n"
+    base = (  # over the not_terms threshold (200 characters), as tracking requires
+        "# Terms\n\n## 1. Content\n\nYou keep ownership of everything you upload here.\n\n"
+        "## 2. Accounts\n\nYou are responsible for your account and for everything done with"
+        " it, and you keep your password secret at all times.\n\n## 3. Changes\n\nWe tell"
+        " you about changes to these terms before they apply to your account.\n"
+    )
     repo = make_repo(
         tmp_path,
         "Example/Terms.md",
@@ -426,8 +431,9 @@ def test_diff_json_is_the_changeset_as_stored_with_flags_and_version_ids(
         if json.loads(p.read_text())["new_version_id"] == 2
     ]
     assert code == ExitStatus.OK and data["stored"] is True
-    shown = ("stored", "versions", "old_version", "new_version")
+    shown = ("stored", "versions", "old_version", "new_version", "alert")
     assert {k: v for k, v in data.items() if k not in shown} == stored
+    assert data["alert"] == "Example Terms of Service: AI-training permission added"
     assert data["recorded_at"] == stored["recorded_at"] and data["flags"] == stored["flags"]
     assert [f["category"] for f in data["flags"]] == ["ai_training"]
     assert [v["id"] for v in data["versions"]] == [1, 2, 3]

@@ -131,6 +131,10 @@ SCHEMA = [
     DROP TABLE version_numbers;
     CREATE UNIQUE INDEX versions_number ON versions(source_id, number);
     """,
+    # version 8: why a change considered for an alert was not alerted ("not alerted: ...")
+    """
+    ALTER TABLE alerts ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
@@ -667,6 +671,15 @@ class Catalog:
             )
             for row in rows
         ]
+
+    def confirmed_versions(self, source_id: str) -> set[int]:
+        """The versions of a source that a later check still saw (unchanged, not modified)."""
+        rows = self._rows(
+            "SELECT DISTINCT version_id FROM checks WHERE source_id = ? AND version_id IS NOT NULL"
+            " AND outcome IN (?, ?)",
+            (source_id, Outcome.UNCHANGED.value, Outcome.NOT_MODIFIED.value),
+        )
+        return {int(row[0]) for row in rows}
 
     def check_history(self, source_id: str, limit: int) -> list[tuple[str, str]]:
         """(outcome, detail) of the newest checks of a source, newest first."""

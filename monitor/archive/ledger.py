@@ -55,12 +55,23 @@ class Ledger:
     def changes_without_alerts(self) -> list[StoredChange]:
         return self.catalog.changes_where("id NOT IN (SELECT change_id FROM alerts)")
 
-    def record_alert(self, change: StoredChange, alert: Alert | None) -> None:
-        """Remember that a change was considered, and the Alert it gave, if any. Idempotent."""
+    def record_alert(self, change: StoredChange, alert: Alert | None, reason: str = "") -> None:
+        """Remember that a change was considered, and the Alert it gave, if any, or why it gave
+        none (`reason`, "not alerted: ..."). Idempotent. An alert whose id another change
+        already has (the same news on the same day) is recorded as that one, not dropped: a
+        change left without its row would be considered again at every pass."""
         with self.catalog.write():
+            if alert is not None:
+                rows = self.catalog.query(
+                    "SELECT change_id FROM alerts WHERE alert_id = ? AND change_id != ?",
+                    (alert.id, change.id),
+                )
+                if rows:
+                    reason = f"not alerted: the same alert as change {rows[0][0]}"
+                    alert = None
             self.catalog.execute(
                 "INSERT OR IGNORE INTO alerts (change_id, alert_id, source_id, recorded_at, severity,"
-                " threat, body) VALUES (?,?,?,?,?,?,?)",
+                " threat, body, reason) VALUES (?,?,?,?,?,?,?,?)",
                 (
                     change.id,
                     alert.id if alert else None,
@@ -69,8 +80,18 @@ class Ledger:
                     alert.severity.value if alert else None,
                     int(alert.threat) if alert else None,
                     json.dumps(alert_to_dict(alert), ensure_ascii=False) if alert else None,
+                    reason,
                 ),
             )
+
+    def reasons(self, source_id: str) -> dict[int, str]:
+        """Why each considered change of a source gave no alert ("" when there was nothing to
+        tell), by change id; changes not yet decided (held) are not in it."""
+        rows = self.catalog.query(
+            "SELECT change_id, reason FROM alerts WHERE source_id = ? AND alert_id IS NULL",
+            (source_id,),
+        )
+        return {int(str(row[0])): str(row[1] or "") for row in rows}
 
     def alerts(self, since: datetime | None = None, until: datetime | None = None) -> list[Alert]:
         """Stored alerts, newest first."""

@@ -339,6 +339,7 @@ class Archive:
 
     def record_not_modified(self, result: NotModified) -> None:
         latest = self.catalog.latest_snapshot(result.source_id)
+        version = self.catalog.latest_version(result.source_id)  # still seen: it confirms it
         with self.catalog.write():
             self.catalog.add_check(
                 Check(
@@ -347,11 +348,15 @@ class Archive:
                     Outcome.NOT_MODIFIED,
                     url=result.url,
                     snapshot_id=latest.id if latest else None,
+                    version_id=version.id if version else None,
                 )
             )
 
-    def record_unchanged(self, snapshot: Snapshot) -> None:
-        """The server sent the very bytes of the last snapshot: nothing new to store."""
+    def record_unchanged(
+        self, snapshot: Snapshot, detail: str = "same bytes as the last snapshot"
+    ) -> None:
+        """The server sent the very bytes of the last snapshot: nothing new to store. (Also an
+        imported history's later check: `detail` says which.)"""
         latest = self.catalog.latest_snapshot(snapshot.source_id)
         version = self.catalog.latest_version(snapshot.source_id)
         with self.catalog.write():
@@ -360,7 +365,7 @@ class Archive:
                     snapshot.source_id,
                     snapshot.fetched_at,
                     Outcome.UNCHANGED,
-                    detail="same bytes as the last snapshot",
+                    detail=detail,
                     status=snapshot.status,
                     url=snapshot.url,
                     snapshot_id=latest.id if latest else None,
@@ -641,8 +646,14 @@ class Archive:
     def changes_without_alerts(self) -> list[StoredChange]:
         return self.ledger.changes_without_alerts()
 
-    def record_alert(self, change: StoredChange, alert: Alert | None) -> None:
-        self.ledger.record_alert(change, alert)
+    def record_alert(self, change: StoredChange, alert: Alert | None, reason: str = "") -> None:
+        self.ledger.record_alert(change, alert, reason)
+
+    def alert_reasons(self, source_id: str) -> dict[int, str]:
+        return self.ledger.reasons(source_id)
+
+    def confirmed_versions(self, source_id: str) -> set[int]:
+        return self.catalog.confirmed_versions(source_id)
 
     def alerts(self, since: datetime | None = None, until: datetime | None = None) -> list[Alert]:
         return self.ledger.alerts(since, until)

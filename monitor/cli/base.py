@@ -24,14 +24,34 @@ from monitor.model import Version
 
 __all__ = [
     "CONTROL_RE",
+    "HELD",
     "Environment",
     "ExitStatus",
+    "alert_statuses",
     "is_file",
     "open_archive",
     "out_dir",
     "plain",
     "safe",
 ]
+
+
+HELD = "held: not alerted until a later capture confirms it"
+
+
+def alert_statuses(archive: Archive, source_id: str) -> dict[int, str]:
+    """What became of each change of a source, by change id, for `history` and `diff`: the
+    alert's title, "not alerted: <why>" (monitor.trust), HELD while undecided, or "" when
+    there was nothing to tell creators (technical, cosmetic, no creator flag)."""
+    reasons = archive.alert_reasons(source_id)
+    titles = {a.change_id: a.title for a in archive.alerts() if a.source_id == source_id}
+    statuses = {}
+    for change in archive.changes(source_id):
+        if change.id in titles:
+            statuses[change.id] = titles[change.id]
+        else:
+            statuses[change.id] = reasons.get(change.id, HELD)
+    return statuses
 
 
 class ExitStatus(enum.IntEnum):

@@ -24,6 +24,7 @@ from monitor.archive import Archive
 from monitor.cli.base import (
     Environment,
     ExitStatus,
+    alert_statuses,
     archived_versions,
     is_file,
     open_archive,
@@ -54,6 +55,7 @@ from monitor.model import (
 from monitor.rules.files import load_rules
 from monitor.rules.policy import CREATOR_CATEGORIES, is_alarming
 from monitor.sources import load_sources, parse_selectors
+from monitor.trust import SUSPECT_NOTE
 
 HOW_TO_READ = {
     Category.AI_TRAINING: "the platform may train AI on users' content or data: a threat to creators",
@@ -314,10 +316,13 @@ def history_rows(archive: Archive, source_id: str) -> list[dict[str, Any]]:
     versions = archived_versions(archive, source_id)
     changes = {c.new_version_id: c for c in archive.changes(source_id)}
     alerts = {a.change_id: a for a in archive.alerts()}
+    statuses = alert_statuses(archive, source_id)
     rows = []
     for version in versions:
         change = changes.get(version.id)
         alert = alerts.get(change.id) if change else None
+        changeset = archive.or_skip(archive.read_changeset, change) if change else None
+        suspect = [n for n in changeset.notes if n.startswith(SUSPECT_NOTE)] if changeset else []
         rows.append(
             {
                 "version": version.number,
@@ -326,8 +331,11 @@ def history_rows(archive: Archive, source_id: str) -> list[dict[str, Any]]:
                 "technical": version.technical,
                 "change": change.id if change else None,
                 "cosmetic": change.cosmetic if change else None,
+                "suspect": suspect[0] if suspect else None,
                 "alert": alert.title if alert else None,
                 "threat": alert.threat if alert else None,
+                # why it was not alerted, or that it waits ("held: ..."); None when alerted
+                "not_alerted": statuses.get(change.id) or None if change and not alert else None,
                 "path": version.path,
             }
         )
@@ -347,9 +355,13 @@ def print_history(rows: list[dict[str, Any]], source_id: str, console: Console, 
         change = (
             f"{row['change']}{' (cosmetic)' if row['cosmetic'] else ''}" if row["change"] else note
         )
+        if row["suspect"]:
+            change += " (suspect capture)"
         alert = safe(row["alert"]) if row["alert"] else ""
         if row["alert"]:
             alert = f"[{'red' if row['threat'] else 'green'}]{alert}[/]"
+        elif row["not_alerted"]:
+            alert = f"[dim]{safe(row['not_alerted'])}[/]"
         table.add_row(str(row["version"]), row["recorded_at"][:16].replace("T", " "), change, alert)
     console.print(table)
 

@@ -278,9 +278,11 @@ def cmd_import_history(
             map_file=given(args.map),
             only_file=given(args.only),
             progress=progress,
+            min_chars=settings.min_clause_chars,
         )
+        tally: Counter[str] = Counter()
         with archive.batch():  # one commit for all of them, not one (and its fsyncs) each
-            alerts = record_alerts(archive, settings.tag_authority)
+            alerts = record_alerts(archive, settings.tag_authority, tally)
     for chosen in report.picked:
         if chosen.how == "created":
             console.print(
@@ -311,10 +313,17 @@ def cmd_import_history(
         f"{report.sources} documents, {report.versions} versions imported ({report.technical} technical), "
         f"{report.skipped} skipped as already there, unchanged or older; {alerts} alerts"
         + (
-            f"; {report.flips} changes not alerted as flips or partial captures (undone by"
-            " the next capture within 30 days, or undoing the last one)"
-            if report.flips
+            f"; {report.not_terms} captures left out as too short to be terms (not_terms,"
+            f" under {settings.min_clause_chars} characters)"
+            if report.not_terms
             else ""
         )
+        + (
+            f"; {tally['cancel']} changes not alerted (undone by the next capture, restoring"
+            " an earlier text, or seen before: `clausewatch history` says why)"
+            if tally["cancel"]
+            else ""
+        )
+        + (f"; {tally['hold']} held until a later capture confirms them" if tally["hold"] else "")
     )
     return ExitStatus.OK

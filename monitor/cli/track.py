@@ -25,6 +25,7 @@ from monitor.archive.store import Rediff, Reextract
 from monitor.cli.base import (
     Environment,
     ExitStatus,
+    alert_statuses,
     archived_versions,
     open_archive,
     plain,
@@ -361,10 +362,12 @@ def cmd_diff(
     from monitor.publish.render import render_changeset_html, render_markdown
 
     stored_data: dict[str, object] | None = None
+    status: str | None = None  # what became of a stored change: its alert, or why none
     with open_archive(settings) as archive, archive.lock(shared=True):
         old, new = pick_versions(archive, args.source_id, args.old, args.new)
         stored = {(c.old_version_id, c.new_version_id): c for c in archive.changes(args.source_id)}
         if (old.id, new.id) in stored:
+            status = alert_statuses(archive, args.source_id).get(stored[(old.id, new.id)].id)
             changeset = archive.read_changeset(stored[(old.id, new.id)])
             if args.json:
                 stored_data = archive.read_change_file(stored[(old.id, new.id)])
@@ -377,9 +380,17 @@ def cmd_diff(
                 )
         versions = archive.versions(args.source_id)
     title = f"{args.source_id}: version {old.number} ({old.recorded_at:%Y-%m-%d}) -> {new.number} ({new.recorded_at:%Y-%m-%d})"
+    if status and not args.json:  # the alert's title, "not alerted: ..." or "held: ..."
+        changeset = dataclasses.replace(
+            changeset,
+            notes=(
+                *changeset.notes,
+                status if status.startswith(("not alerted", "held")) else f"Alerted: {status}",
+            ),
+        )
     if args.json:
         if stored_data is not None:  # the ChangeSet as stored, flags and recorded_at included
-            data: dict[str, object] = {"stored": True, **stored_data}
+            data: dict[str, object] = {"stored": True, **stored_data, "alert": status or None}
         else:
             data = {
                 "source_id": args.source_id,

@@ -6,11 +6,12 @@ be converted and why (only OTA's JavaScript filters, in the declarations of toda
 which source each document of a versions repository goes to (sources.yaml's entry with its
 declared URL or its platform and document type, --map, --only, or an id of its own); and reading
 an OTA versions git repository (one Markdown file per service and document type, one commit
-per recorded version) into the archive, oldest first, with its clause diffs and
-flags, so that a new user starts with years of history. Technical-upgrade and first-capture
-commits never alert, nor do flips (a change the next commit undoes within FLIP_WINDOW, and
-that undoing commit) and partial captures (under PARTIAL of both neighbours' text, and the
-restoring commit); a commit already imported is skipped, so importing twice adds nothing.
+per recorded version) into the archive, oldest first, with its clause diffs and flags, so that
+a new user starts with years of history. A capture too short to be terms (under the not_terms
+threshold) is left out, as tracking leaves it out; a suspect one is noted as such; what is
+alerted is decided afterwards, with the versions after each change, by monitor.trust (through
+track.record_alerts), as for tracked sources. Technical-upgrade and first-capture commits never
+alert; a commit already imported is skipped, so importing twice adds nothing.
 Must never: fetch over the network (git runs on a local repository only).
 """
 
@@ -25,7 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +43,7 @@ from monitor.model import ChangeSet, Document, Origin, Snapshot, Source
 from monitor.rules.cache import cached
 from monitor.rules.language import RuleSet
 from monitor.sources import MAX_ID_CHARS, slug
+from monitor.trust import with_suspicion
 
 TECHNICAL_RE = re.compile(
     r"^(?:apply\s+technical|apply\s+declaration|start\s+tracking|refilter|extraction)",
@@ -466,7 +468,7 @@ class ImportReport:
     versions: int = 0
     skipped: int = 0  # commits imported before, or with text identical to the last version
     technical: int = 0
-    flips: int = 0  # flips and partial captures (and their undoing): not alerted
+    not_terms: int = 0  # captures under the not_terms threshold: left out, as tracking does
     problems: list[str] = field(default_factory=list)
     picked: list[Picked] = field(default_factory=list)  # the documents imported, and where
     older: dict[str, Older] = field(default_factory=dict)  # by source id: commits refused
@@ -601,68 +603,6 @@ class _Diffs:
         return replace(changeset, old_version_id=old_id)
 
 
-# A change undone by the next capture within this time (A -> B -> A, the whole document
-# equal) is a page flipping between two captured states: neither leg is alerted
-FLIP_WINDOW = timedelta(days=30)
-# A capture with less than this share of the text of both the captures around it (the next
-# one within FLIP_WINDOW) is a partial one: the change into it and out of it are not alerted
-PARTIAL = 0.5
-
-
-def _flip(
-    document: Document,
-    previous: Document,
-    before_previous: Document | None,
-    previous_at: datetime,
-    recorded_at: datetime,
-    following: list[str] | None,
-    version_at: Callable[[str], tuple[str, Document]],
-) -> str | None:
-    """Why the change from `previous` to `document` is one leg of a flip, or None: the next
-    commit returns to `previous` within FLIP_WINDOW, or this one returns to the version before
-    `previous`, which stood for at most FLIP_WINDOW."""
-    if (
-        before_previous is not None
-        and recorded_at - previous_at <= FLIP_WINDOW
-        and document == before_previous
-    ):
-        return (
-            "Not alerted: a flip. This capture returns to the text before the previous one,"
-            f" which stood for {_days(recorded_at - previous_at)}."
-        )
-    size, previous_size = len(document.text), len(previous.text)
-    if (
-        before_previous is not None
-        and recorded_at - previous_at <= FLIP_WINDOW
-        and previous_size < PARTIAL * min(len(before_previous.text), size)
-    ):
-        return (
-            "Not alerted: a partial capture. The previous capture held less than half the text"
-            " of the one before it and of this one, which restores it."
-        )
-    if following is not None:
-        commit, when, message = following
-        next_at = datetime.fromisoformat(when)
-        if timedelta(0) <= next_at - recorded_at <= FLIP_WINDOW and not TECHNICAL_RE.match(message):
-            following_document = version_at(commit)[1]
-            if following_document == previous:
-                return (
-                    "Not alerted: a flip. The next capture returns to the previous text"
-                    f" {_days(next_at - recorded_at)} later ({next_at.date().isoformat()})."
-                )
-            if size < PARTIAL * min(previous_size, len(following_document.text)):
-                return (
-                    "Not alerted: a partial capture. This capture holds less than half the text"
-                    f" of the previous one and of the next ({next_at.date().isoformat()})."
-                )
-    return None
-
-
-def _days(span: timedelta) -> str:
-    days = span.days
-    return "less than a day" if days < 1 else f"{days} day{'s' if days > 1 else ''}"
-
-
 def pick_documents(
     repo: Path,
     files: list[str],
@@ -781,6 +721,7 @@ def import_history(
     map_file: Path | None = None,
     only_file: Path | None = None,
     progress: Callable[[ImportProgress], None] | None = None,
+    min_chars: int = 200,
 ) -> ImportReport:
     """Read every Markdown version of an OTA versions repository into the archive, each
     document into the source pick_documents gives it (`sources`: sources.yaml's entries);
@@ -799,7 +740,7 @@ def import_history(
     rules = cached(rules)
     with GitReader(repo) as git, archive.batch():
         return _import_history(
-            repo, archive, rules, git, only, step, sources, declared, map_file, only_file
+            repo, archive, rules, git, only, step, sources, declared, map_file, only_file, min_chars
         )
 
 
@@ -841,6 +782,7 @@ def _import_history(
     declared: dict[str, Declared] | None,
     map_file: Path | None,
     only_file: Path | None,
+    min_chars: int,
 ) -> ImportReport:
     if not (repo / ".git").exists() and not (repo / "HEAD").exists():
         raise ClausewatchError(
@@ -875,6 +817,10 @@ def _import_history(
     report.picked = picked
     logs = _logs(repo, [p.path for p in picked])
     done = ImportProgress(0, len(picked), 0, sum(len(e) for e in logs.values()), "")
+    head_commit, head_when = (
+        _git(repo, "log", "-1", "--format=%H%x00%cI", "HEAD").strip().split("\0")
+    )
+    head = (head_commit, datetime.fromisoformat(head_when))
     for chosen in picked:
         path, service, document_type = chosen.path, chosen.service, chosen.document_type
         sid = chosen.source.id
@@ -887,12 +833,7 @@ def _import_history(
         entries = logs[path]
         version_at = _VersionReader(git, path, f"{service} {document_type}")
         diffs = _Diffs()
-        stored_versions = archive.versions(sid)
-        # the version before the latest one, for the return leg of a flip
-        before_latest = (
-            archive.read_version(stored_versions[-2]) if len(stored_versions) >= 2 else None
-        )
-        for number, (commit, when, message) in enumerate(entries):
+        for commit, when, message in entries:
             if progress is not None:
                 progress(done)
                 done = replace(done, commits=done.commits + 1)
@@ -907,28 +848,22 @@ def _import_history(
                 report.skipped += 1
                 continue
             text, document = version_at(commit)
+            length = sum(len(c.full_text) for c in document.clauses)
+            if length < min_chars:
+                # what tracking does with such a page (readers.extract: not_terms): a failed
+                # check, no version; here, nothing is stored and the summary counts it
+                report.not_terms += 1
+                continue
             technical = bool(TECHNICAL_RE.match(message)) and latest is not None
             changeset, previous = None, None
             if latest is not None:
                 previous = archive.read_version(latest)
                 changeset = diffs(previous, document, latest.id) if previous != document else None
-            flip = None
-            if changeset and not technical and latest is not None and previous is not None:
-                flip = _flip(
-                    document,
-                    previous,
-                    before_latest,
-                    latest.recorded_at,
-                    recorded_at,
-                    entries[number + 1] if number + 1 < len(entries) else None,
-                    version_at,
-                )
-            if flip is not None and changeset is not None:
-                changeset = replace(changeset, notes=(*changeset.notes, flip))
-                report.flips += 1
+            if changeset is not None and previous is not None and not technical:
+                changeset = with_suspicion(changeset, previous, document)
             flags = (
                 flag_changes(changeset, rules, (previous, document))
-                if changeset and not technical and flip is None
+                if changeset and not technical
                 else ()
             )
             snapshot = Snapshot(
@@ -945,10 +880,26 @@ def _import_history(
             if stored.version is None:
                 report.skipped += 1
             else:
-                before_latest = previous
                 report.versions += 1
                 report.technical += technical
+        _seen_at_head(archive, source, head)
         done = replace(done, documents=done.documents + 1)
         if progress is not None:
             progress(done)
     return report
+
+
+def _seen_at_head(archive: Archive, source: Source, head: tuple[str, datetime]) -> None:
+    """Record that the repository's last commit, later than the document's last version, still
+    saw that version: Open Terms Archive kept tracking (it commits a document only when it
+    changes), so the version stood. It is the later check that confirms a change held for
+    one (monitor.trust); recorded once."""
+    commit, at = head
+    latest = archive.latest_version(source.id)
+    last_check = archive.last_check(source.id)
+    if latest is None or at <= latest.recorded_at or (last_check is not None and last_check >= at):
+        return
+    snapshot = Snapshot(source.id, at, f"{source.url}#{commit}", 200, b"", "text/markdown", "utf-8")
+    archive.record_unchanged(
+        snapshot, f"the repository's last commit ({commit[:8]}) still holds this version"
+    )

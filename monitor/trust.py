@@ -1,0 +1,242 @@
+"""Alert trust: whether a stored change is told now, held for a later capture, or never told.
+
+Owns: the one decision, for tracking and imported history alike: a suspect capture (one that
+lost more than SUSPECT_LOST of the previous version's words: a section that failed to load, a
+stub, a home page captured instead of the terms) is held until a later capture confirms it;
+a change the next capture undoes (within WINDOW) cancels out with its return leg; a flag whose
+clause text the document already had (in the previous version, or in one it left at most WINDOW
+before) is not news; removals, good news and other news wait for a later capture, while a new
+or wider threat is told at once; and the key of an alert's evidence (source, category,
+direction, normalised quote). Must never: do I/O (the caller passes the source's versions and
+reads their texts and checks on demand), or say what an alert says (monitor.alerts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from monitor.model import ChangeSet, Direction, Document, Flag, Version
+from monitor.rules.policy import ALERT_CATEGORIES, WIDENING, is_threat
+
+# A capture that lost more than this share of the previous version's words is suspect. On the
+# dev history (bench/history.py --limit 80) the changes between consecutive captures split in
+# two: real edits lose under 20 % of the words (most under 2 %), while partial captures,
+# stubs and pages captured in place of the terms lose 50-99 %; 50 % sits in the gap.
+SUSPECT_LOST = 0.5
+# How long a flip may last, and how far back "seen before" looks: see docs/decisions/0011.
+WINDOW = timedelta(days=30)
+SUSPECT_NOTE = "Suspect capture"  # how the changeset's note that says so begins
+
+_WORD = re.compile(r"\w+")
+_SPACE = re.compile(r"\s+")
+PIECE = 30  # shortest piece of a cut quote ("… a … b …") looked for in other versions
+
+
+class Verdict(StrEnum):
+    ALERT = "alert"  # tell it now (its change keeps its date)
+    HOLD = "hold"  # not decided yet: asked again at the next pass
+    CANCEL = "cancel"  # never told; the reason says why
+    NOTHING = "nothing"  # nothing for creators in it (no alert category, cosmetic, technical)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    reason: str = ""  # "not alerted: ..." for CANCEL, "held: ..." for HOLD
+    flags: tuple[Flag, ...] = ()  # for ALERT: the flags that are news
+
+
+def normal(text: str) -> str:
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+def lost_share(old_text: str, new_text: str) -> float:
+    """The share of the old text's words (counted with repeats) that the new text lacks."""
+    old = Counter(_WORD.findall(old_text.lower()))
+    total = sum(old.values())
+    if not total:
+        return 0.0
+    lost = old - Counter(_WORD.findall(new_text.lower()))
+    return sum(lost.values()) / total
+
+
+def suspect(old_text: str, new_text: str) -> str | None:
+    """Why a capture with `new_text` after one with `old_text` is suspect, or None."""
+    share = lost_share(old_text, new_text)
+    if share <= SUSPECT_LOST:
+        return None
+    return (
+        f"{SUSPECT_NOTE}: it lacks {share:.0%} of the previous version's words"
+        f" ({len(new_text):,} characters after {len(old_text):,}); not alerted until a later"
+        " capture confirms it"
+    )
+
+
+def with_suspicion(changeset: ChangeSet, old: Document, new: Document) -> ChangeSet:
+    """The ChangeSet with a note saying its new version is a suspect capture, if it is one:
+    `diff` and `history` show it (tracking and import-history both store it so)."""
+    why = suspect(normal(old.text), normal(new.text))
+    if why is None:
+        return changeset
+    return replace(changeset, notes=(*changeset.notes, why + "."))
+
+
+def flag_key(source_id: str, flag: Flag) -> str:
+    """What an alert is about: source, category, direction and the quote, normalised."""
+    return f"{source_id}|{flag.category.value}|{flag.direction.value}|{normal(flag.evidence)}"
+
+
+def evidence_key(source_id: str, flags: Iterable[Flag]) -> str:
+    """A short digest of the keys of `flags` (an alert id's last part)."""
+    keys = sorted({flag_key(source_id, f) for f in flags})
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+
+
+def _pieces(evidence: str) -> list[str]:
+    whole = normal(evidence)
+    pieces = [p.strip() for p in whole.split("…") if len(p.strip()) >= PIECE]
+    return pieces or ([whole.strip("… ")] if whole.strip("… ") else [])
+
+
+def _holds(text: str, flag: Flag) -> bool:
+    """Whether a normalised text holds the flag's quote (each long piece of a cut one)."""
+    pieces = _pieces(flag.evidence)
+    return bool(pieces) and all(p in text for p in pieces)
+
+
+def _days(span: timedelta) -> str:
+    days = span.days
+    return "less than a day" if days < 1 else f"{days} day{'s' if days > 1 else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """One source's versions, oldest first, and what the caller reads of them on demand:
+    `text(i)` is version i's text, normalised; `confirmed(i)` says whether a later check
+    (unchanged, not modified) still saw version i; `alerted` maps the flag keys of the
+    source's alerts so far to their dates."""
+
+    versions: Sequence[Version]
+    text: Callable[[int], str]
+    confirmed: Callable[[int], bool]
+    alerted: dict[str, datetime]  # updated by the caller as it makes alerts
+
+
+def _widening(flag: Flag) -> bool:
+    return flag.direction not in (Direction.REMOVED, Direction.WEAKENED)
+
+
+def _next_capture(history: History, i: int) -> tuple[int | None, bool]:
+    """The next version that is a new capture (technical re-extractions skipped), and whether
+    a check confirmed version i (or a re-extraction of it) meanwhile."""
+    confirmed = history.confirmed(i)
+    for k in range(i + 1, len(history.versions)):
+        if history.versions[k].technical:
+            confirmed = confirmed or history.confirmed(k)
+            continue
+        return k, confirmed
+    return None, confirmed
+
+
+def _seen_before(flag: Flag, history: History, source_id: str, i: int) -> str | None:
+    """Why a flag of the change into version i is not news, or None: the document already
+    said it (the previous version, or one it left at most WINDOW before), or it already had
+    the state a removal returns to, or the same alert was made within WINDOW."""
+    at = history.versions[i].recorded_at
+    alerted = history.alerted.get(flag_key(source_id, flag))
+    if alerted is not None and timedelta(0) <= at - alerted <= WINDOW:
+        return f"the same clause was alerted on {alerted.date().isoformat()}"
+    if _widening(flag):
+        if _holds(history.text(i - 1), flag):
+            return "the previous version already said it (elsewhere in the document)"
+    elif _holds(history.text(i), flag):
+        return "the document still says it (elsewhere)"
+    for j in range(i - 2, -1, -1):
+        left = history.versions[j + 1].recorded_at  # when the document stopped reading as j
+        if at - left > WINDOW:
+            break
+        if history.versions[j].technical:
+            continue
+        if _holds(history.text(j), flag) is _widening(flag):
+            verb = "had this text" if _widening(flag) else "was without this text"
+            return f"seen before: the document {verb} until {left.date().isoformat()}"
+    return None
+
+
+def _undone(flag: Flag, changeset: ChangeSet, following: str) -> bool:
+    """Whether the next capture (its normalised text) undoes a flag: an added quote is gone
+    again, a removed or hedged one is back; a reworded or widened clause's quote is gone and
+    the clause's old text is back (gone alone may be a further rewording)."""
+    if _holds(following, flag) is not _widening(flag):
+        if flag.direction is Direction.INTRODUCED or not _widening(flag):
+            return True
+        changes = changeset.changes
+        change = changes[flag.change_index] if 0 <= flag.change_index < len(changes) else None
+        old = normal(change.old.full_text) if change is not None and change.old else ""
+        return bool(old) and old in following
+    return False
+
+
+def decide(
+    source_id: str,
+    changeset: ChangeSet,
+    flags: Sequence[Flag],
+    technical: bool,
+    history: History,
+    i: int,
+) -> Decision:
+    """The decision on the change into `history.versions[i]` (from version i-1)."""
+    relevant = tuple(f for f in flags if f.category in ALERT_CATEGORIES)
+    if technical or changeset.is_cosmetic or not relevant or i < 1:
+        return Decision(Verdict.NOTHING)
+    versions = history.versions
+    new, old = versions[i], versions[i - 1]
+    k, confirmed = _next_capture(history, i)
+    following = versions[k] if k is not None else None
+    soon = following is not None and following.recorded_at - new.recorded_at <= WINDOW
+    if following is not None and soon and following.sha256 == old.sha256:
+        return Decision(
+            Verdict.CANCEL,
+            f"not alerted: the next capture ({following.recorded_at.date().isoformat()},"
+            f" {_days(following.recorded_at - new.recorded_at)} later) restored the earlier text",
+        )
+    if (
+        i >= 2
+        and not versions[i - 2].technical
+        and new.sha256 == versions[i - 2].sha256
+        and new.recorded_at - old.recorded_at <= WINDOW
+    ):
+        return Decision(
+            Verdict.CANCEL,
+            f"not alerted: it restores the text of {versions[i - 2].recorded_at.date().isoformat()}"
+            f" after a capture that stood {_days(new.recorded_at - old.recorded_at)}",
+        )
+    kept, reasons = [], []
+    for flag in relevant:
+        why = _seen_before(flag, history, source_id, i)
+        if (
+            why is None
+            and following is not None
+            and soon
+            and k is not None
+            and _undone(flag, changeset, history.text(k))
+        ):
+            why = f"the next capture ({following.recorded_at.date().isoformat()}) undid it"
+        if why is None:
+            kept.append(flag)
+        else:
+            reasons.append(why)
+    if not kept:
+        return Decision(Verdict.CANCEL, "not alerted: " + "; ".join(dict.fromkeys(reasons)))
+    suspicion = suspect(history.text(i - 1), history.text(i))
+    urgent = any(is_threat(f) and f.direction in WIDENING for f in kept)
+    if (suspicion or not urgent) and following is None and not confirmed:
+        why = "a suspect capture" if suspicion else "a removal, good news or a rewording"
+        return Decision(Verdict.HOLD, f"held: {why}, until a later capture confirms it")
+    return Decision(Verdict.ALERT, "", tuple(kept))

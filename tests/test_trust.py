@@ -1,0 +1,306 @@
+"""monitor/trust.py: which stored changes are told now, held for a later capture, or never told;
+and the alert-id collision that once left a change undecided at every pass."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pytest_httpserver import HTTPServer
+
+from monitor import trust
+from monitor.archive import Archive
+from monitor.config import Settings
+from monitor.model import (
+    Category,
+    ChangeKind,
+    ChangeSet,
+    Clause,
+    ClauseChange,
+    Direction,
+    Flag,
+    Severity,
+    Version,
+)
+from monitor.trust import Verdict, decide
+from tests.conftest import TRAINING, track_versions
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+FILLER = " ".join(f"clause{n} says the service works as described here." for n in range(40))
+TRAIN = "we may use your content to train our ai models."
+PROMISE = "we will never train ai on your content."
+
+
+def _history(
+    texts: list[str],
+    days: list[float],
+    confirmed: set[int] = frozenset(),  # type: ignore[assignment]
+    alerted: dict[str, datetime] | None = None,
+) -> trust.History:
+    versions = [
+        Version(n + 1, "s", T0 + timedelta(days=d), None, f"sha-{t}", f"v{n}.md")
+        for n, (t, d) in enumerate(zip(texts, days, strict=True))
+    ]
+    return trust.History(
+        versions,
+        lambda i: trust.normal(texts[i]),
+        lambda i: versions[i].id in confirmed,
+        alerted if alerted is not None else {},
+    )
+
+
+def _flag(category: Category, direction: Direction, evidence: str) -> Flag:
+    return Flag(category, Severity.HIGH, direction, "r", "", evidence, ("train",), 0, "k")
+
+
+def _changeset(kind: ChangeKind = ChangeKind.ADDED) -> ChangeSet:
+    clause = Clause("k", (), None, TRAIN)
+    return ChangeSet(1, 2, (ClauseChange(kind, None, clause),))
+
+
+ADDED = _flag(Category.AI_TRAINING, Direction.INTRODUCED, TRAIN)
+REMOVED = _flag(Category.AI_TRAINING, Direction.REMOVED, TRAIN)
+GOOD = _flag(Category.PROTECTIVE, Direction.INTRODUCED, PROMISE)
+
+
+def test_a_new_threat_is_told_at_once() -> None:
+    history = _history([FILLER, FILLER + " " + TRAIN], [0, 10])
+    decision = decide("s", _changeset(), [ADDED], False, history, 1)
+    assert decision.verdict is Verdict.ALERT and decision.flags == (ADDED,)
+
+
+def test_a_removal_or_good_news_is_held_until_a_check_or_a_capture_confirms_it() -> None:
+    history = _history([FILLER + " " + TRAIN, FILLER], [0, 10])
+    held = decide("s", _changeset(), [REMOVED], False, history, 1)
+    assert held.verdict is Verdict.HOLD and held.reason.startswith("held:")
+    confirmed = _history([FILLER + " " + TRAIN, FILLER], [0, 10], confirmed={2})
+    assert decide("s", _changeset(), [REMOVED], False, confirmed, 1).verdict is Verdict.ALERT
+    good = _history([FILLER, FILLER + " " + PROMISE], [0, 10])
+    assert decide("s", _changeset(), [GOOD], False, good, 1).verdict is Verdict.HOLD
+    # a next capture that keeps the change confirms it
+    later = _history(
+        [FILLER, FILLER + " " + PROMISE, FILLER + " " + PROMISE + " more"], [0, 10, 11]
+    )
+    assert decide("s", _changeset(), [GOOD], False, later, 1).verdict is Verdict.ALERT
+
+
+def test_a_suspect_capture_is_held_even_with_a_new_threat() -> None:
+    history = _history([FILLER, "clause1 says the service. " + TRAIN], [0, 10])
+    decision = decide("s", _changeset(), [ADDED], False, history, 1)
+    assert decision.verdict is Verdict.HOLD and "suspect" in decision.reason
+    assert trust.suspect(trust.normal(FILLER), trust.normal("clause1 says")) is not None
+    assert trust.suspect(trust.normal(FILLER), trust.normal(FILLER + " more")) is None
+
+
+def test_a_change_the_next_capture_undoes_cancels_with_its_return_leg() -> None:
+    texts = [FILLER + " " + TRAIN, FILLER, FILLER + " " + TRAIN]
+    history = _history(texts, [0, 10, 11])
+    first = decide("s", _changeset(), [REMOVED], False, history, 1)
+    back = decide("s", _changeset(), [ADDED], False, history, 2)
+    assert first.verdict is back.verdict is Verdict.CANCEL
+    assert first.reason.startswith("not alerted: the next capture (2024-01-12")
+    assert back.reason.startswith("not alerted: it restores the text of 2024-01-01")
+    # undone after more than WINDOW: both are news
+    slow = _history(texts, [0, 10, 10 + trust.WINDOW.days + 5])
+    assert decide("s", _changeset(), [REMOVED], False, slow, 1).verdict is Verdict.ALERT
+
+
+def test_clause_text_seen_before_within_the_window_is_not_news() -> None:
+    texts = [FILLER + " " + TRAIN, FILLER, FILLER + " x", FILLER + " x " + TRAIN]
+    history = _history(texts, [0, 10, 20, 25])  # the clause left 15 days before it is back
+    decision = decide("s", _changeset(), [ADDED], False, history, 3)
+    assert decision.verdict is Verdict.CANCEL
+    assert (
+        decision.reason == "not alerted: seen before: the document had this text until 2024-01-11"
+    )
+    old = _history(texts, [0, 10, 20 + trust.WINDOW.days, 25 + trust.WINDOW.days])
+    assert decide("s", _changeset(), [ADDED], False, old, 3).verdict is Verdict.ALERT
+    # the same concept and quote alerted within the window: not twice
+    key = trust.flag_key("s", ADDED)
+    again = _history([FILLER, FILLER + " " + TRAIN], [0, 10], alerted={key: T0 + timedelta(days=2)})
+    assert decide("s", _changeset(), [ADDED], False, again, 1).reason.startswith(
+        "not alerted: the same clause was alerted on 2024-01-03"
+    )
+
+
+def test_the_alert_id_is_keyed_to_the_evidence() -> None:
+    other = _flag(Category.AI_TRAINING, Direction.INTRODUCED, "We may use YOUR content  to train")
+    assert trust.evidence_key("s", [ADDED]) == trust.evidence_key("s", [ADDED, ADDED])
+    assert trust.evidence_key("s", [ADDED]) != trust.evidence_key("s", [other])
+    assert trust.evidence_key("s", [ADDED]) != trust.evidence_key("t", [ADDED])
+    assert trust.flag_key("s", other) == trust.flag_key(
+        "s", _flag(Category.AI_TRAINING, Direction.INTRODUCED, "we may use your content to train")
+    )
+
+
+def test_two_same_day_changes_back_to_an_alerted_state_are_decided_once(
+    httpserver: HTTPServer, settings: Settings, tmp_path: Path
+) -> None:
+    """A -> B (alerted) -> A -> B on one day: the last B once made the first B's alert id, the
+    row was dropped (INSERT OR IGNORE) and the change was derived again at every pass."""
+    track_versions(httpserver, settings, tmp_path, TRAINING, "", TRAINING)
+    with Archive(settings.archive_dir) as archive:
+        assert archive.changes_without_alerts() == []
+        alerts = archive.alerts()
+        assert [a.title for a in alerts] == [
+            "Example Terms of Service: AI-training permission added"
+        ]
+        changes = archive.changes("example-terms")
+        reasons = archive.alert_reasons("example-terms")
+        assert reasons[changes[1].id].startswith("not alerted: ")
+        assert reasons[changes[2].id].startswith("not alerted: ")
+        # the ledger keeps a second change with the same alert id, with the reason
+        with archive.lock():
+            archive.catalog._db.execute("DELETE FROM alerts WHERE change_id = ?", (changes[2].id,))
+            archive.record_alert(changes[2], alerts[0])
+        assert archive.changes_without_alerts() == []
+        assert archive.alert_reasons("example-terms")[changes[2].id] == (
+            f"not alerted: the same alert as change {changes[0].id}"
+        )
+
+
+# The issue's fixture: a partial capture, a heading-only capture, a flip-back, two spellings
+# alternating, and one real change between them. Exactly one alert, for the real change.
+SECTIONS = "".join(
+    f"\n## {n}. Section {n}\n\nThe service may change its features from time to time and"
+    f" will tell you about changes that matter to your account under section {n}.\n"
+    for n in range(3, 11)
+)
+HEAD = (
+    "# Example Terms\n\n## 1. The Service\n\nThese terms govern your use of the Example"
+    " service and every feature, app and website we offer under it.\n"
+)
+
+
+def _terms(training: str | None, extra: str = "") -> str:
+    clause = f"\n## 2. Your Content\n\n{training}\n" if training else ""
+    return HEAD + clause + SECTIONS + extra
+
+
+SPELLING_1 = "We may use your content to train our AI models."
+SPELLING_2 = "We may use your content to train our A.I. models."
+REAL = (
+    "\n## 11. Partners\n\nWe may share your content with third parties so that they can"
+    " train their artificial intelligence models.\n"
+)
+FULL = _terms(SPELLING_1)
+SEQUENCE = [
+    FULL,
+    HEAD + SECTIONS[: len(SECTIONS) // 4],  # a partial capture
+    FULL,
+    "# Example Terms\n\n## Terms\n",  # heading only (29 bytes)
+    FULL,
+    _terms(None),  # a flip: the training clause gone for one capture...
+    FULL,  # ...and back
+    _terms(SPELLING_2),  # two spellings alternating
+    FULL,
+    _terms(SPELLING_1, REAL),  # the real change
+    _terms(SPELLING_2, REAL),
+    _terms(SPELLING_1, REAL),
+]
+REAL_TITLE = "Example Terms of Service: sharing with others for AI added (and 1 more)"
+
+
+def test_the_fixture_history_gives_one_alert_through_import_history(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+    from tests.test_ota import make_repo
+
+    record = "Record new changes of Example Terms of Service"
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms of Service.md",
+        [
+            (text, f"2024-03-{n + 1:02d}T10:00:00+00:00", record if n else "Start tracking")
+            for n, text in enumerate(SEQUENCE)
+        ],
+    )
+    code, out, err = run_cli(tmp_path, "import-history", str(repo))
+    assert code == 0, out + err
+    assert "1 captures left out as too short to be terms" in " ".join(out.split())
+    with Archive(tmp_path / "archive") as archive:
+        alerts = archive.alerts()
+        assert [(a.title, a.recorded_at.date().isoformat()) for a in alerts] == [
+            (REAL_TITLE, "2024-03-10")
+        ]
+        assert archive.changes_without_alerts() == []  # nothing held: each was decided
+
+
+def test_the_fixture_history_gives_one_alert_through_track(
+    httpserver: HTTPServer, settings: Settings, tmp_path: Path
+) -> None:
+    from monitor.fetch import fetchers_for
+    from monitor.model import Source
+    from monitor.track import run_pass
+
+    source = Source(
+        "example-terms-of-service",
+        "Example",
+        "Terms of Service",
+        httpserver.url_for("/terms.md"),
+        ignore_robots=True,
+    )
+    made: list[list[str]] = []
+    for text in [*SEQUENCE, SEQUENCE[-1]]:  # the last one seen twice: a check confirms it
+        httpserver.clear()
+        httpserver.expect_request("/terms.md").respond_with_data(
+            text.encode(), content_type="text/markdown; charset=utf-8"
+        )
+        with (
+            fetchers_for(settings.fetch) as fetchers,
+            Archive(settings.archive_dir) as archive,
+            archive.lock(),
+        ):
+            run_pass([source], archive, fetchers, settings)
+            made.append([a.title for a in archive.alerts()])
+    # the real change is told in the pass that saw it, and nothing else ever is
+    assert made[9] == [REAL_TITLE] and made[8] == []
+    assert made[-1] == [REAL_TITLE]
+    with Archive(settings.archive_dir) as archive:
+        assert archive.changes_without_alerts() == []
+        assert archive.checks(source.id)[-4].reason is not None  # the heading-only capture
+
+
+def test_an_imported_removal_is_confirmed_by_a_later_commit_of_the_repository(
+    tmp_path: Path,
+) -> None:
+    """OTA commits a document only when it changes: a later commit (of another document) means
+    the last version still stood, the later check that confirms a held removal."""
+    from tests.conftest import run_cli
+    from tests.test_ota import git, make_repo
+
+    record = "Record new changes"
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms of Service.md",
+        [
+            (FULL, "2024-03-01T10:00:00+00:00", "Start tracking"),
+            (_terms(None), "2024-03-05T10:00:00+00:00", record),  # the training clause removed
+        ],
+    )
+    code, out, _ = run_cli(tmp_path, "import-history", str(repo))
+    assert code == 0 and "1 held" in " ".join(out.split())
+    (repo / "Other").mkdir()
+    (repo / "Other" / "Privacy Policy.md").write_text(FULL)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Start tracking Other", when="2024-04-20T10:00:00+00:00")
+    code, out, _ = run_cli(tmp_path, "import-history", str(repo))
+    assert code == 0 and "held" not in out
+    with Archive(tmp_path / "archive") as archive:
+        assert [(a.title, a.recorded_at.date().isoformat()) for a in archive.alerts()] == [
+            ("Example Terms of Service: AI-training permission removed", "2024-03-05")
+        ]
+
+
+def test_a_rewording_the_next_capture_rewords_again_is_not_undone() -> None:
+    reworded = _flag(Category.AI_TRAINING, Direction.RESTATED, "we may use your posts to train ai.")
+    old = Clause("k", (), None, "We may use your content to train AI.")
+    new = Clause("k", (), None, "We may use your posts to train AI.")
+    changeset = ChangeSet(1, 2, (ClauseChange(ChangeKind.MODIFIED, old, new),))
+    again = FILLER + " we may use your posts and data to train ai."
+    texts = [FILLER + " we may use your content to train ai.", FILLER + " " + new.text, again]
+    history = _history(texts, [0, 10, 12])
+    assert decide("s", changeset, [reworded], False, history, 1).verdict is Verdict.ALERT
+    back = [*texts[:2], texts[0]]  # the old wording is back: undone (here the whole text too)
+    assert decide("s", changeset, [reworded], False, _history(back, [0, 10, 12]), 1).verdict is (
+        Verdict.CANCEL
+    )
