@@ -262,7 +262,9 @@ def alert_kind(alert: Alert) -> str:
 # How a change or version is marked as held while suspect, then confirmed or cancelled. The
 # alert-trust work (issue 21 items 1-3) is not merged yet: this reads the change's notes and,
 # if the catalog has one, a column named suspect/held on versions or changes. Adapt here.
-HELD_RE = re.compile(r"\b(?:suspect|held)\b", re.IGNORECASE)
+# "suspect" only: import-history's partial-capture note says "The previous capture held less
+# than half the text", which is no hold
+HELD_RE = re.compile(r"\bsuspect\b", re.IGNORECASE)
 CONFIRMED_RE = re.compile(r"\bconfirm(?:ed|s)?\b", re.IGNORECASE)
 CANCELLED_RE = re.compile(r"\bcancel(?:l?ed|s)?\b|\bcancels? out\b", re.IGNORECASE)
 
@@ -874,8 +876,13 @@ def main() -> int:
     )
     print(f"  {withdrawn} changes not alerted by import-history as flips or partial captures")
     print(
-        f"  import {import_seconds:.0f} s, peak RSS {import_rss:.0f} MB,"
-        f" archive {size / 1e6:.1f} MB ({root})"
+        (
+            "  import: not run (--no-import)"
+            if args.no_import
+            else f"  import {import_seconds:.0f} s ({commits / max(import_seconds, 1e-9):.0f}"
+            f" listed commits/s), peak RSS {import_rss:.0f} MB"
+        )
+        + f", archive {size / 1e6:.1f} MB ({root})"
     )
     print("  held as suspect: " + held_line(held, held_rows))
     print_kinds(cases)

@@ -126,3 +126,21 @@ def test_bench_refuses_a_bad_labels_file_naming_the_entry(tmp_path: Path) -> Non
     code, _, err = run_bench(tmp_path, repo, corpus, "labels: [unclosed")
     assert code == 2 and "not valid YAML" in err
     assert not (tmp_path / "archive").exists()  # refused before importing anything
+
+
+def test_held_marks_read_suspect_notes_not_a_partial_capture_note() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_history", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_history"] = bench  # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    partial = (
+        "Not alerted: a partial capture. The previous capture held less than half the text"
+        " of the one before it and of this one, which restores it.",
+    )
+    assert bench.held_mark(partial) is None
+    assert bench.held_mark(("Held as suspect: it lost 80 % of its clauses.",)) == "held"
+    assert bench.held_mark(("Suspect version, confirmed by the next capture.",)) == "confirmed"
+    assert bench.held_mark(("Suspect; the next capture restores it: cancelled.",)) == "cancelled"
