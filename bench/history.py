@@ -586,6 +586,57 @@ def label_report(
 # ---- the evidence of each alert, for labelling
 
 
+def word_diff(old: str, new: str, context: int = 10) -> str:
+    """The words removed [-...-] and added {+...+} from one clause text to the other, with
+    `context` words around each change and … for the rest."""
+    a, b = old.split(), new.split()
+    out: list[str] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            same = a[i1:i2]
+            if len(same) > 2 * context:
+                head = same[:context] if out else []
+                tail = same[-context:] if i2 < len(a) or j2 < len(b) else []
+                out += [*head, "…", *tail]
+            else:
+                out += same
+            continue
+        if i2 > i1:
+            out.append("[-" + " ".join(a[i1:i2]) + "-]")
+        if j2 > j1:
+            out.append("{+" + " ".join(b[j1:j2]) + "+}")
+    return " ".join(out)
+
+
+def quote_history(flag: Flag, norms: list[str], times: list[datetime], i: int) -> str:
+    """Where else in the document's history the flag's quoted sentence stood: the last version
+    before the old one that held it (for an addition: seen before, then gone), and the first
+    version after the new one that holds it again (for a removal: it came back)."""
+    pieces = [norm(p) for p in evidence_pieces(flag.evidence)]
+    if not pieces:
+        return ""
+
+    def holds(j: int) -> bool:
+        return all(p in norms[j] for p in pieces)
+
+    notes = []
+    if flag.direction in (Direction.REMOVED, Direction.WEAKENED):
+        back = next((j for j in range(i + 1, len(norms)) if holds(j)), None)
+        if back is not None:
+            notes.append(f"quote back on {times[back]:%Y-%m-%d}")
+    else:
+        if holds(i - 1):
+            notes.append("quote already in old version")
+        else:
+            before = next((j for j in range(i - 2, -1, -1) if holds(j)), None)
+            if before is not None:
+                notes.append(f"quote seen before on {times[before]:%Y-%m-%d}")
+        gone = next((j for j in range(i + 1, len(norms)) if not holds(j)), None)
+        if gone is not None:
+            notes.append(f"quote gone on {times[gone]:%Y-%m-%d}")
+    return f"({'; '.join(notes)})" if notes else ""
+
+
 def label_template(case: AlertCase) -> dict[str, object]:
     flag = case.flags[0]
     return {
@@ -606,7 +657,7 @@ def label_template(case: AlertCase) -> dict[str, object]:
 
 def write_dump(
     cases: list[AlertCase],
-    evidence: list[list[tuple[Flag, str, str]]],
+    evidence: list[list[tuple[Flag, str, str, str]]],
     sizes: list[str],
     labels: list[Label],
     out: Path,
@@ -642,14 +693,21 @@ def write_dump(
             lines.append(f"  LABEL: {got[0].label} ({got[0].artefact}) {got[0].reason}")
         else:
             template.append(label_template(case))
-        for flag, old, new in evidence[n]:
+        shown_changes: set[int] = set()
+        for flag, old, new, seen in evidence[n]:
             lines.append(
                 f"  * {flag.category.value} {flag.direction.value} {flag.rule_id}"
-                f" {'THREAT' if is_threat(flag) else ''}"
+                f" {'THREAT' if is_threat(flag) else ''} {seen}"
             )
             lines.append(f"    quote: {shown(flag.evidence, 400)}")
-            lines.append(f"    OLD: {shown(old, 1500) if old else '(none)'}")
-            lines.append(f"    NEW: {shown(new, 1500) if new else '(none)'}")
+            if flag.change_index in shown_changes:
+                continue
+            shown_changes.add(flag.change_index)
+            if old and new:
+                lines.append(f"    DIFF: {shown(word_diff(old, new), 1500)}")
+            else:
+                lines.append(f"    OLD: {shown(old, 1200) if old else '(none)'}")
+                lines.append(f"    NEW: {shown(new, 1200) if new else '(none)'}")
         lines.append("")
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     template_path = out.with_suffix(".template.yaml")
@@ -774,7 +832,9 @@ def main() -> int:
     stored: dict[str, dict[int, Alert]] = {}  # by archive: each change's alert, as recorded
     held: Counter[str] = Counter()  # changes held as suspect: held (waiting), confirmed, cancelled
     held_rows: Counter[str] = Counter()  # rows per value of a catalog suspect/held column
-    evidence: list[list[tuple[Flag, str, str]]] = []  # per alert: flag, old and new clause text
+    evidence: list[
+        list[tuple[Flag, str, str, str]]
+    ] = []  # per alert: flag, old and new clause text
     sizes: list[str] = []  # per alert: text sizes of the versions around the change
     for name, doc_path, sid in imported:
         with Archive(root / name.split("/")[1]) as archive:
@@ -839,6 +899,7 @@ def main() -> int:
                                 flag,
                                 ch.old.full_text if ch is not None and ch.old else "",
                                 ch.new.full_text if ch is not None and ch.new else "",
+                                quote_history(flag, norms, times, i),
                             )
                         )
                     evidence.append(pieces)
