@@ -39,8 +39,10 @@ Usage: `PYTHONPATH=. .venv/bin/python bench/history.py [--limit N] [--budget SEC
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -48,7 +50,8 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import yaml
@@ -60,7 +63,7 @@ from monitor.archive import Archive  # noqa: E402
 from monitor.importers.ota import import_history, source_id  # noqa: E402
 from monitor.model import Alert, Direction, Document, Flag  # noqa: E402
 from monitor.rules.files import load_rules  # noqa: E402
-from monitor.rules.policy import is_threat  # noqa: E402
+from monitor.rules.policy import is_good_news, is_threat  # noqa: E402
 from monitor.track import record_alerts  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
@@ -128,6 +131,10 @@ class AlertCase:
     # the next version, or undoes the one before (what import-history's FLIP_WINDOW withdraws)
     whole_flip: bool = False
     notes: list[str] = field(default_factory=list)
+    repo: str = ""  # OpenTermsArchive/<name>
+    path: str = ""  # the document's path in that repository
+    alert: Alert | None = None  # as recorded: all its flags, categories, severity
+    change_notes: tuple[str, ...] = ()
 
     @property
     def all_classes(self) -> set[str]:
@@ -239,6 +246,478 @@ def classify(
     return classes, notes
 
 
+# ---- what a pass recorded: kinds of alert, held (suspect) versions, resources
+
+KINDS = ("threat", "good news", "info")
+
+
+def alert_kind(alert: Alert) -> str:
+    """threat (widens what may be done with creators' content), good news (a promise not to
+    train or an opt-out added or made firmer) or info (the rest)."""
+    if alert.threat:
+        return "threat"
+    return "good news" if any(is_good_news(f) for f in alert.flags) else "info"
+
+
+# How a change or version is marked as held while suspect, then confirmed or cancelled. The
+# alert-trust work (issue 21 items 1-3) is not merged yet: this reads the change's notes and,
+# if the catalog has one, a column named suspect/held on versions or changes. Adapt here.
+# "suspect" only: import-history's partial-capture note says "The previous capture held less
+# than half the text", which is no hold
+HELD_RE = re.compile(r"\bsuspect\b", re.IGNORECASE)
+CONFIRMED_RE = re.compile(r"\bconfirm(?:ed|s)?\b", re.IGNORECASE)
+CANCELLED_RE = re.compile(r"\bcancel(?:l?ed|s)?\b|\bcancels? out\b", re.IGNORECASE)
+
+
+def held_mark(notes: tuple[str, ...]) -> str | None:
+    """The mark of a change whose notes say it was held as suspect: "confirmed", "cancelled"
+    or "held" (still waiting); None for a change that was never held."""
+    text = " ".join(notes)
+    if not HELD_RE.search(text):
+        return None
+    if CANCELLED_RE.search(text):
+        return "cancelled"
+    return "confirmed" if CONFIRMED_RE.search(text) else "held"
+
+
+def held_columns(archive: Archive) -> list[tuple[str, str]]:
+    """(table, column) pairs of the catalog that mark a version or change as suspect/held."""
+    found = []
+    for table in ("versions", "changes"):
+        for row in archive.catalog.query(f"PRAGMA table_info({table})"):
+            if re.search(r"suspect|held", str(row[1]), re.IGNORECASE):
+                found.append((table, str(row[1])))
+    return found
+
+
+def held_column_counts(archive: Archive, source_id: str) -> Counter[str]:
+    """Rows per value of each suspect/held column, for one source (empty if no such column)."""
+    counts: Counter[str] = Counter()
+    for table, column in held_columns(archive):
+        for value, n in archive.catalog.query(
+            f"SELECT {column}, COUNT(*) FROM {table} WHERE source_id = ? GROUP BY {column}",
+            (source_id,),
+        ):
+            counts[f"{table}.{column}={value}"] += int(str(n))
+    return counts
+
+
+def archive_bytes(root: Path) -> int:
+    total = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            with_path = os.path.join(folder, name)
+            if not os.path.islink(with_path):
+                total += os.path.getsize(with_path)
+    return total
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (the import runs in it), in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+def held_line(held: Counter[str], rows: Counter[str]) -> str:
+    if not held and not rows:
+        return "n/a (no suspect marks in this archive)"
+    line = (
+        f"{sum(held.values())} changes noted as held: {held['confirmed']} confirmed,"
+        f" {held['cancelled']} cancelled, {held['held']} still waiting"
+    )
+    if rows:
+        line += "; catalog marks: " + ", ".join(f"{k} {n}" for k, n in sorted(rows.items()))
+    return line
+
+
+def print_kinds(cases: list[AlertCase]) -> None:
+    """Alerts by kind (threat / good news / info), threat severity, and category x direction."""
+    kinds = Counter(alert_kind(c.alert) for c in cases if c.alert)
+    severities = Counter(c.alert.severity.value for c in cases if c.alert and c.alert.threat)
+    print(
+        "  alerts by kind: "
+        + ", ".join(f"{k} {kinds[k]}" for k in KINDS)
+        + "; threat severity: "
+        + ", ".join(f"{s} {n}" for s, n in severities.most_common())
+    )
+    table: dict[str, Counter[str]] = defaultdict(Counter)
+    for case in cases:
+        if case.alert is None:
+            continue
+        kind = alert_kind(case.alert)
+        for category in dict.fromkeys(f.category.value for f in case.alert.flags):
+            table[category][kind] += 1
+    print("  alerts by category (an alert with several categories counts in each):")
+    for category, counts in sorted(table.items(), key=lambda kv: -sum(kv[1].values())):
+        print(
+            f"    {category:22} {sum(counts.values()):4}: "
+            + ", ".join(f"{k} {counts[k]}" for k in KINDS)
+        )
+    lead = Counter(
+        f"{c.flags[0].category.value} {c.flags[0].direction.value}" for c in cases if c.flags
+    )
+    print(
+        "  lead flag (category direction): " + ", ".join(f"{k} {n}" for k, n in lead.most_common())
+    )
+
+
+# ---- labels: bench/history-labels.yaml
+
+LABELS = ("real", "artefact", "restated", "wrong_meaning")
+ARTEFACT_KINDS = ("partial", "flip", "chrome", "wrong_page", "stub", "spelling", "other")
+LABEL_FIELDS = (
+    "repo",
+    "path",
+    "source",
+    "date",
+    "category",
+    "direction",
+    "quote",
+    "label",
+    "reason",
+)
+QUOTE_CHARS = 120
+DATE_SLACK = timedelta(days=1)
+LOOSE_RATIO = 0.8  # a quote reworded by a rule change still matches its label
+
+
+def quote_text(evidence: str) -> str:
+    """The first QUOTE_CHARS characters of a flag's quote, spaces collapsed: what a label keeps."""
+    return CONTROL_RE.sub(" ", SPACE_RE.sub(" ", evidence)).strip()[:QUOTE_CHARS]
+
+
+def quote_key(quote: str) -> str:
+    """A quote as a label key: link targets, case, punctuation and spacing dropped."""
+    text = LINK_RE.sub(lambda m: m.group(0)[1:].split("](", 1)[0], quote)
+    return re.sub(r"[\W_]+", " ", text.lower()).strip()
+
+
+def change_date(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    repo: str  # the versions repository's name: pga-versions
+    path: str  # the document in it: "Google/Terms of Service.md"
+    source: str  # the source id the bench gave it (informative: matching uses repo and path)
+    day: date  # the change's capture date (UTC): the new version's
+    category: str
+    direction: str
+    quote: str
+    label: str
+    reason: str
+    rule: str = ""
+    kind: str = ""  # threat / good news / info when labelled (informative)
+    artefact: str = ""  # for an artefact: which kind (ARTEFACT_KINDS)
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.repo, self.path, self.category, self.direction, quote_key(self.quote))
+
+
+def load_labels(path: Path) -> list[Label]:
+    """The labels file, checked: an error names the file, the entry and the field."""
+    if not path.is_file():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    entries = data.get("labels") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a mapping with a 'labels:' list")
+    labels: list[Label] = []
+    seen: dict[tuple[object, ...], int] = {}
+    for n, entry in enumerate(entries, 1):
+        where = f"{path}: label {n}"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: expected a mapping, got {type(entry).__name__}")
+        missing = [f for f in LABEL_FIELDS if entry.get(f) in (None, "")]
+        if missing:
+            raise ValueError(f"{where}: missing {', '.join(missing)}")
+        if entry["label"] not in LABELS:
+            raise ValueError(f"{where}: label {entry['label']!r} is not one of {', '.join(LABELS)}")
+        artefact = str(entry.get("artefact") or "")
+        if entry["label"] == "artefact" and artefact not in ARTEFACT_KINDS:
+            raise ValueError(
+                f"{where}: an artefact needs 'artefact:' one of {', '.join(ARTEFACT_KINDS)}"
+            )
+        try:
+            day = date.fromisoformat(str(entry["date"]))
+        except ValueError as exc:
+            raise ValueError(f"{where}: date {entry['date']!r} is not YYYY-MM-DD") from exc
+        label = Label(
+            repo=str(entry["repo"]),
+            path=str(entry["path"]),
+            source=str(entry["source"]),
+            day=day,
+            category=str(entry["category"]),
+            direction=str(entry["direction"]),
+            quote=str(entry["quote"]),
+            label=str(entry["label"]),
+            reason=str(entry["reason"]),
+            rule=str(entry.get("rule") or ""),
+            kind=str(entry.get("kind") or ""),
+            artefact=artefact,
+        )
+        if (label.key, label.day) in seen:
+            raise ValueError(f"{where}: same key and date as label {seen[label.key, label.day]}")
+        seen[label.key, label.day] = n
+        labels.append(label)
+    return labels
+
+
+def match_strength(label: Label, case: AlertCase) -> int:
+    """2: a flag of the alert has the label's key exactly (date within DATE_SLACK); 1: the
+    same, but the quote only close (reworded by a rule change); 0: no match."""
+    if case.alert is None or label.repo != case.repo.split("/")[-1] or label.path != case.path:
+        return 0
+    if abs(change_date(case.new_at) - label.day) > DATE_SLACK:
+        return 0
+    want = quote_key(label.quote)
+    best = 0
+    for flag in case.alert.flags:
+        if flag.category.value != label.category or flag.direction.value != label.direction:
+            continue
+        got = quote_key(quote_text(flag.evidence))
+        if got == want:
+            return 2
+        shorter = min(len(got), len(want))
+        if (shorter >= 40 and got[:shorter] == want[:shorter]) or (
+            SequenceMatcher(None, got, want).ratio() >= LOOSE_RATIO
+        ):
+            best = 1
+    return best
+
+
+def assign_labels(
+    cases: list[AlertCase], labels: list[Label]
+) -> tuple[dict[int, tuple[Label, int]], list[Label]]:
+    """Each alert's label (by position in `cases`, with the match strength), and the labels
+    that no alert matches. An alert takes its strongest match, then the nearest date."""
+    by_doc: dict[tuple[str, str], list[Label]] = defaultdict(list)
+    for label in labels:
+        by_doc[label.repo, label.path].append(label)
+    assigned: dict[int, tuple[Label, int]] = {}
+    used: set[int] = set()
+    for n, case in enumerate(cases):
+        options = []
+        for label in by_doc.get((case.repo.split("/")[-1], case.path), ()):
+            strength = match_strength(label, case)
+            if strength:
+                gap = abs((change_date(case.new_at) - label.day).days)
+                options.append((-strength, gap, id(label), label))
+        if options:
+            options.sort(key=lambda o: o[:3])
+            assigned[n] = (options[0][3], -options[0][0])
+            used.update(id(o[3]) for o in options)
+    return assigned, [label for label in labels if id(label) not in used]
+
+
+def case_kind(case: AlertCase) -> str:
+    if case.alert is not None:
+        return alert_kind(case.alert)
+    return "threat" if case.threat else "info"
+
+
+def case_line(case: AlertCase) -> str:
+    flag = case.flags[0]
+    kind = case_kind(case)
+    return (
+        f"{case.source_id} {change_date(case.new_at)} [{kind}] {flag.category.value}"
+        f" {flag.direction.value} {flag.rule_id}"
+        f"{f' (+{len(case.flags) - 1} flags)' if len(case.flags) > 1 else ''}"
+        f' "{shown(flag.evidence, 100)}"'
+    )
+
+
+def label_report(
+    cases: list[AlertCase], labels: list[Label], path: Path, docs: set[tuple[str, str]]
+) -> None:
+    """Share of threat alerts labelled real, counts per label, real events lost, unlabelled
+    alerts. `docs`: the (repository name, path) pairs imported in this run."""
+    assigned, unmatched = assign_labels(cases, labels)
+    print(f"\n== labels ({path.name}: {len(labels)} labels)")
+    threats = [n for n, c in enumerate(cases) if c.threat]
+    labelled_threats = [n for n in threats if n in assigned]
+    real_threats = sum(assigned[n][0].label == "real" for n in labelled_threats)
+    share = f"{real_threats / len(labelled_threats):.0%}" if labelled_threats else "n/a"
+    print(
+        f"  threat alerts labelled real: {real_threats}/{len(labelled_threats)} = {share}"
+        f" (goal >= 90 %); {len(threats) - len(labelled_threats)} of {len(threats)} threat"
+        " alerts unlabelled"
+    )
+    for kind in KINDS:
+        group = [n for n, c in enumerate(cases) if c.alert and alert_kind(c.alert) == kind]
+        counts = Counter(assigned[n][0].label for n in group if n in assigned)
+        print(
+            f"  {kind:9} {len(group):4} alerts: "
+            + ", ".join(f"{name} {counts[name]}" for name in LABELS)
+            + f", unlabelled {len(group) - sum(counts.values())}"
+        )
+    kinds = Counter(assigned[n][0].artefact for n in assigned if assigned[n][0].label == "artefact")
+    if kinds:
+        print("  artefacts by kind: " + ", ".join(f"{k} {n}" for k, n in kinds.most_common()))
+    loose = sum(strength == 1 for _label, strength in assigned.values())
+    if loose:
+        print(f"  {loose} alerts matched their label by a close quote only (reworded evidence)")
+    # only labels of the documents imported in this run (--limit, --match leave some out)
+    real = [label for label in labels if label.label == "real" and (label.repo, label.path) in docs]
+    lost = [label for label in unmatched if label.label == "real" and label in real]
+    print(
+        f"  real events lost (labelled real, no alert now, same key, date +/- 1 day):"
+        f" {len(lost)} of {len(real)}"
+    )
+    for label in lost:
+        print(
+            f"    - {label.repo}:{label.source} {label.day} {label.category} {label.direction}"
+            f' "{shown(label.quote, 100)}"'
+        )
+    others = [x for x in unmatched if x.label != "real" and (x.repo, x.path) in docs]
+    if others:
+        print(f"  {len(others)} labels of other kinds match no alert now (gone or moved)")
+    unlabelled = [c for n, c in enumerate(cases) if n not in assigned]
+    unlabelled.sort(key=lambda c: (not c.threat, c.source_id, c.new_at))
+    print(f"  unlabelled alerts: {len(unlabelled)}")
+    for case in unlabelled:
+        print(f"    - {case_line(case)}")
+
+
+# ---- the evidence of each alert, for labelling
+
+
+def word_diff(old: str, new: str, context: int = 10) -> str:
+    """The words removed [-...-] and added {+...+} from one clause text to the other, with
+    `context` words around each change and … for the rest."""
+    a, b = old.split(), new.split()
+    out: list[str] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            same = a[i1:i2]
+            if len(same) > 2 * context:
+                head = same[:context] if out else []
+                tail = same[-context:] if i2 < len(a) or j2 < len(b) else []
+                out += [*head, "…", *tail]
+            else:
+                out += same
+            continue
+        if i2 > i1:
+            out.append("[-" + " ".join(a[i1:i2]) + "-]")
+        if j2 > j1:
+            out.append("{+" + " ".join(b[j1:j2]) + "+}")
+    return " ".join(out)
+
+
+def quote_history(flag: Flag, norms: list[str], times: list[datetime], i: int) -> str:
+    """Where else in the document's history the flag's quoted sentence stood: the last version
+    before the old one that held it (for an addition: seen before, then gone), and the first
+    version after the new one that holds it again (for a removal: it came back)."""
+    pieces = [norm(p) for p in evidence_pieces(flag.evidence)]
+    if not pieces:
+        return ""
+
+    def holds(j: int) -> bool:
+        return all(p in norms[j] for p in pieces)
+
+    notes = []
+    if flag.direction in (Direction.REMOVED, Direction.WEAKENED):
+        back = next((j for j in range(i + 1, len(norms)) if holds(j)), None)
+        if back is not None:
+            notes.append(f"quote back on {times[back]:%Y-%m-%d}")
+    else:
+        if holds(i - 1):
+            notes.append("quote already in old version")
+        else:
+            before = next((j for j in range(i - 2, -1, -1) if holds(j)), None)
+            if before is not None:
+                notes.append(f"quote seen before on {times[before]:%Y-%m-%d}")
+        gone = next((j for j in range(i + 1, len(norms)) if not holds(j)), None)
+        if gone is not None:
+            notes.append(f"quote gone on {times[gone]:%Y-%m-%d}")
+    return f"({'; '.join(notes)})" if notes else ""
+
+
+def label_template(case: AlertCase) -> dict[str, object]:
+    flag = case.flags[0]
+    return {
+        "repo": case.repo.split("/")[-1],
+        "path": case.path,
+        "source": case.source_id.split(":", 1)[-1],
+        "date": change_date(case.new_at).isoformat(),
+        "kind": case_kind(case),
+        "category": flag.category.value,
+        "direction": flag.direction.value,
+        "rule": flag.rule_id,
+        "quote": quote_text(flag.evidence),
+        "label": "",
+        "artefact": "",
+        "reason": "",
+    }
+
+
+def write_dump(
+    cases: list[AlertCase],
+    evidence: list[list[tuple[Flag, str, str, str]]],
+    sizes: list[str],
+    labels: list[Label],
+    out: Path,
+) -> None:
+    """Every alert with the old and new text of its flagged clauses, the document sizes
+    around it and the bench's hints, then a labels template of the unlabelled ones."""
+    assigned, _ = assign_labels(cases, labels)
+    order = sorted(
+        range(len(cases)),
+        key=lambda n: (
+            KINDS.index(case_kind(cases[n])),
+            cases[n].source_id,
+            cases[n].new_at,
+        ),
+    )
+    lines: list[str] = []
+    template = []
+    for number, n in enumerate(order, 1):
+        case = cases[n]
+        got = assigned.get(n)
+        lines.append(f"#### {number}. {case_line(case)}")
+        lines.append(
+            f"  {case.repo}/{case.path}  {case.old_at:%Y-%m-%d %H:%M} -> "
+            f"{case.new_at:%Y-%m-%d %H:%M}  sizes {sizes[n]}"
+        )
+        lines.append(
+            f"  hints: [{case.verdict()}] {'; '.join(dict.fromkeys(case.notes))}"
+            f"{' whole-flip' if case.whole_flip else ''}"
+        )
+        for note in case.change_notes:
+            lines.append(f"  note: {shown(note, 300)}")
+        if got:
+            lines.append(f"  LABEL: {got[0].label} ({got[0].artefact}) {got[0].reason}")
+        else:
+            template.append(label_template(case))
+        shown_changes: set[int] = set()
+        for flag, old, new, seen in evidence[n]:
+            lines.append(
+                f"  * {flag.category.value} {flag.direction.value} {flag.rule_id}"
+                f" {'THREAT' if is_threat(flag) else ''} {seen}"
+            )
+            lines.append(f"    quote: {shown(flag.evidence, 400)}")
+            if flag.change_index in shown_changes:
+                continue
+            shown_changes.add(flag.change_index)
+            if old and new:
+                lines.append(f"    DIFF: {shown(word_diff(old, new), 1500)}")
+            else:
+                lines.append(f"    OLD: {shown(old, 1200) if old else '(none)'}")
+                lines.append(f"    NEW: {shown(new, 1200) if new else '(none)'}")
+        lines.append("")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    template_path = out.with_suffix(".template.yaml")
+    template_path.write_text(
+        yaml.safe_dump({"labels": template}, sort_keys=False, allow_unicode=True, width=100),
+        encoding="utf-8",
+    )
+    print(f"bench: wrote {out} and {template_path} ({len(template)} unlabelled)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, action="append", default=[])
@@ -256,7 +735,24 @@ def main() -> int:
         help="only read the documents already in the --keep archive",
     )
     parser.add_argument("--keep", type=Path, help="archive folder to keep (default: a temp one)")
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=ROOT / "bench" / "history-labels.yaml",
+        help="hand labels of alerts (default: bench/history-labels.yaml)",
+    )
+    parser.add_argument(
+        "--dump",
+        type=Path,
+        help="write every alert with its clauses' old and new text to this file, and a labels"
+        " template of the unlabelled ones beside it (.template.yaml)",
+    )
     args = parser.parse_args()
+    try:
+        labels = load_labels(args.labels)
+    except ValueError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
 
     listing = args.corpus / "history-dev.yaml"
     if not listing.is_file():
@@ -280,11 +776,11 @@ def main() -> int:
         print("bench: no versions repository found; nothing to measure", file=sys.stderr)
         return 2
     for name, repo in repos.items():
-        got = subprocess.run(
+        head = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
         ).stdout.strip()
-        if got != heads[name]:
-            print(f"bench: note: {name} HEAD is {got[:8]}, the list names {heads[name][:8]}")
+        if head != heads[name]:
+            print(f"bench: note: {name} HEAD is {head[:8]}, the list names {heads[name][:8]}")
     documents = [d for d in data["documents"] if d["repo"] in repos]
     if args.match:
         documents = [d for d in documents if args.match in d["path"]]
@@ -324,6 +820,8 @@ def main() -> int:
         imported.append((doc["repo"], doc["path"], sid))
         commits += doc["commits"]
     import_seconds = time.monotonic() - started
+    import_rss = peak_rss_mb()
+    size = archive_bytes(root)
 
     cases: list[AlertCase] = []
     sensitivity: dict[tuple[int, float], Counter[str]] = defaultdict(Counter)
@@ -332,7 +830,13 @@ def main() -> int:
     doc_years = 0.0
     head_dates = {name: head_date(repo) for name, repo in repos.items()}
     stored: dict[str, dict[int, Alert]] = {}  # by archive: each change's alert, as recorded
-    for name, _path, sid in imported:
+    held: Counter[str] = Counter()  # changes held as suspect: held (waiting), confirmed, cancelled
+    held_rows: Counter[str] = Counter()  # rows per value of a catalog suspect/held column
+    evidence: list[
+        list[tuple[Flag, str, str, str]]
+    ] = []  # per alert: flag, old and new clause text
+    sizes: list[str] = []  # per alert: text sizes of the versions around the change
+    for name, doc_path, sid in imported:
         with Archive(root / name.split("/")[1]) as archive:
             versions = archive.versions(sid)
             if not versions:
@@ -345,17 +849,29 @@ def main() -> int:
             norms = [norm(d.text) for d in docs]
             times = [v.recorded_at for v in versions]
             at = {v.id: n for n, v in enumerate(versions)}
+            held_rows.update(held_column_counts(archive, sid))
             for change in archive.changes(sid):
                 changes_total += 1
                 changeset = archive.read_changeset(change)
                 withdrawn += any(n.startswith("Not alerted: a") for n in changeset.notes)
+                mark = held_mark(changeset.notes)
+                if mark:
+                    held[mark] += 1
                 alert = stored[name].get(change.id)
                 if alert is None:
                     continue
                 lead = tuple(f for f in alert.flags if is_threat(f)) or alert.flags
                 i = at[change.new_version_id]
                 case = AlertCase(
-                    f"{name.split('/')[1]}:{sid}", times[i - 1], times[i], alert.threat, lead
+                    f"{name.split('/')[1]}:{sid}",
+                    times[i - 1],
+                    times[i],
+                    alert.threat,
+                    lead,
+                    repo=name,
+                    path=doc_path,
+                    alert=alert,
+                    change_notes=changeset.notes,
                 )
                 window = timedelta(days=args.days)
                 case.whole_flip = (
@@ -370,6 +886,30 @@ def main() -> int:
                     case.classes.append(got)
                     case.notes += notes
                 cases.append(case)
+                if args.dump:
+                    pieces = []
+                    for flag in alert.flags:
+                        ch = (
+                            changeset.changes[flag.change_index]
+                            if 0 <= flag.change_index < len(changeset.changes)
+                            else None
+                        )
+                        pieces.append(
+                            (
+                                flag,
+                                ch.old.full_text if ch is not None and ch.old else "",
+                                ch.new.full_text if ch is not None and ch.new else "",
+                                quote_history(flag, norms, times, i),
+                            )
+                        )
+                    evidence.append(pieces)
+                    around = range(max(0, i - 2), min(len(norms), i + 2))
+                    sizes.append(
+                        " ".join(
+                            f"{'*' if j == i else ''}{times[j]:%m-%d}:{len(norms[j])}"
+                            for j in around
+                        )
+                    )
                 for days, partial in SENSITIVITY:
                     other = AlertCase(sid, times[i - 1], times[i], alert.threat, lead)
                     for flag in lead:
@@ -396,6 +936,19 @@ def main() -> int:
         f" ({sum(c.threat for c in cases)} threats)"
     )
     print(f"  {withdrawn} changes not alerted by import-history as flips or partial captures")
+    print(
+        (
+            "  import: not run (--no-import)"
+            if args.no_import
+            else f"  import {import_seconds:.0f} s ({commits / max(import_seconds, 1e-9):.0f}"
+            f" listed commits/s), peak RSS {import_rss:.0f} MB"
+        )
+        + f", archive {size / 1e6:.1f} MB ({root})"
+    )
+    print("  held as suspect: " + held_line(held, held_rows))
+    print_kinds(cases)
+    if args.dump:
+        write_dump(cases, evidence, sizes, labels, args.dump)
     if not cases:
         return 0
     print(
@@ -465,6 +1018,7 @@ def main() -> int:
                 f" [{'; '.join(dict.fromkeys(c.notes))}]"
             )
             print(f'    "{shown(flag.evidence)}"')
+    label_report(cases, labels, args.labels, {(r.split("/")[-1], p) for r, p, _ in imported})
     return 0
 
 
