@@ -65,6 +65,7 @@ from monitor.model import Alert, Direction, Document, Flag  # noqa: E402
 from monitor.rules.files import load_rules  # noqa: E402
 from monitor.rules.policy import is_good_news, is_threat  # noqa: E402
 from monitor.track import record_alerts  # noqa: E402
+from monitor.trust import SUSPECT_NOTE  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 MIRROR = Path("/work/.mirror")
@@ -264,20 +265,22 @@ def alert_kind(alert: Alert) -> str:
 # if the catalog has one, a column named suspect/held on versions or changes. Adapt here.
 # "suspect" only: import-history's partial-capture note says "The previous capture held less
 # than half the text", which is no hold
-HELD_RE = re.compile(r"\bsuspect\b", re.IGNORECASE)
-CONFIRMED_RE = re.compile(r"\bconfirm(?:ed|s)?\b", re.IGNORECASE)
-CANCELLED_RE = re.compile(r"\bcancel(?:l?ed|s)?\b|\bcancels? out\b", re.IGNORECASE)
-
-
-def held_mark(notes: tuple[str, ...]) -> str | None:
-    """The mark of a change whose notes say it was held as suspect: "confirmed", "cancelled"
-    or "held" (still waiting); None for a change that was never held."""
-    text = " ".join(notes)
-    if not HELD_RE.search(text):
+def held_mark(notes: tuple[str, ...], decision: tuple[object, str] | None) -> str | None:
+    """What became of a change whose notes mark its new version a suspect capture
+    (monitor.trust's note): "held" (undecided: no row in the alerts table yet), "cancelled"
+    (recorded as not alerted) or "confirmed"; None for a change that was never suspect.
+    `decision` is the change's (alert_id, reason) row of the alerts table, or None."""
+    if not any(note.startswith(SUSPECT_NOTE) for note in notes):
         return None
-    if CANCELLED_RE.search(text):
-        return "cancelled"
-    return "confirmed" if CONFIRMED_RE.search(text) else "held"
+    if decision is None:
+        return "held"
+    return "cancelled" if decision[1].startswith("not alerted") else "confirmed"
+
+
+def decisions(archive: Archive) -> dict[int, tuple[object, str]]:
+    """Each decided change's (alert_id, reason), by change id."""
+    rows = archive.catalog.query("SELECT change_id, alert_id, reason FROM alerts")
+    return {int(str(r[0])): (r[1], str(r[2] or "")) for r in rows}
 
 
 def held_columns(archive: Archive) -> list[tuple[str, str]]:
@@ -826,7 +829,7 @@ def main() -> int:
     cases: list[AlertCase] = []
     sensitivity: dict[tuple[int, float], Counter[str]] = defaultdict(Counter)
     changes_total = 0
-    withdrawn = 0  # changes import-history did not alert on as flips
+    withdrawn = 0  # changes recorded as not alerted (monitor.trust: undone, restored, seen before)
     doc_years = 0.0
     head_dates = {name: head_date(repo) for name, repo in repos.items()}
     stored: dict[str, dict[int, Alert]] = {}  # by archive: each change's alert, as recorded
@@ -850,11 +853,13 @@ def main() -> int:
             times = [v.recorded_at for v in versions]
             at = {v.id: n for n, v in enumerate(versions)}
             held_rows.update(held_column_counts(archive, sid))
+            decided = decisions(archive)
             for change in archive.changes(sid):
                 changes_total += 1
                 changeset = archive.read_changeset(change)
-                withdrawn += any(n.startswith("Not alerted: a") for n in changeset.notes)
-                mark = held_mark(changeset.notes)
+                decision = decided.get(change.id)
+                withdrawn += decision is not None and decision[1].startswith("not alerted")
+                mark = held_mark(changeset.notes, decision)
                 if mark:
                     held[mark] += 1
                 alert = stored[name].get(change.id)
@@ -935,7 +940,10 @@ def main() -> int:
         f"  {changes_total} stored changes, {len(cases)} alerts"
         f" ({sum(c.threat for c in cases)} threats)"
     )
-    print(f"  {withdrawn} changes not alerted by import-history as flips or partial captures")
+    print(
+        f"  {withdrawn} changes recorded as not alerted (undone by the next capture, restoring"
+        " an earlier text, or seen before: monitor/trust.py)"
+    )
     print(
         (
             "  import: not run (--no-import)"

@@ -37,6 +37,12 @@ def make_corpus(tmp_path: Path) -> tuple[Path, Path]:
         (repo / DOC).write_text(text)
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", message, when=when)
+    # a later commit of another document: the repository still held the last version then,
+    # which confirms its good news (monitor.trust holds good news for a later capture)
+    (repo / "Other" / "Terms.md").parent.mkdir()
+    (repo / "Other" / "Terms.md").write_text(BASE)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", RECORD, when="2024-06-01T10:00:00+00:00")
     head = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -128,7 +134,7 @@ def test_bench_refuses_a_bad_labels_file_naming_the_entry(tmp_path: Path) -> Non
     assert not (tmp_path / "archive").exists()  # refused before importing anything
 
 
-def test_held_marks_read_suspect_notes_not_a_partial_capture_note() -> None:
+def test_held_marks_read_the_suspect_note_and_the_decision() -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bench_history", BENCH)
@@ -136,11 +142,12 @@ def test_held_marks_read_suspect_notes_not_a_partial_capture_note() -> None:
     bench = importlib.util.module_from_spec(spec)
     sys.modules["bench_history"] = bench  # its dataclasses look their module up
     spec.loader.exec_module(bench)
-    partial = (
-        "Not alerted: a partial capture. The previous capture held less than half the text"
-        " of the one before it and of this one, which restores it.",
+    from monitor.trust import SUSPECT_NOTE
+
+    suspect = (f"{SUSPECT_NOTE}: it lacks 80% of the previous version's words",)
+    assert bench.held_mark(("Cosmetic change.",), None) is None
+    assert bench.held_mark(suspect, None) == "held"
+    assert bench.held_mark(suspect, ("tag:x", "")) == "confirmed"
+    assert (
+        bench.held_mark(suspect, (None, "not alerted: the next capture restores it")) == "cancelled"
     )
-    assert bench.held_mark(partial) is None
-    assert bench.held_mark(("Held as suspect: it lost 80 % of its clauses.",)) == "held"
-    assert bench.held_mark(("Suspect version, confirmed by the next capture.",)) == "confirmed"
-    assert bench.held_mark(("Suspect; the next capture restores it: cancelled.",)) == "cancelled"
