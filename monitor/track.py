@@ -30,6 +30,7 @@ from monitor.alerts import make_alert
 from monitor.archive import Archive
 from monitor.archive.catalog import StoredChange, StoredSnapshot, conditional_for
 from monitor.archive.files import compress_snapshot
+from monitor.archive.store import IMPORTED_EXTRACTOR
 from monitor.config import Settings
 from monitor.diff import diff
 from monitor.errors import ArchiveError, DamagedFile
@@ -258,8 +259,8 @@ def upgrade_extraction(
     """Re-extract `latest`, the last snapshot, if the extraction rules changed since
     `extractor` made its version; True if a version was added."""
     fingerprint = extractor_fingerprint(source)
-    if latest is None or extractor in ("", fingerprint):
-        return False
+    if latest is None or extractor in ("", fingerprint, IMPORTED_EXTRACTOR):
+        return False  # (an imported snapshot is OTA's Markdown, not the page: nothing to redo)
     document = readers.extract(
         archive.read_snapshot(latest), source, min_chars=settings.min_clause_chars
     )

@@ -306,13 +306,17 @@ def test_an_archive_of_the_schema_before_version_numbers_is_numbered_on_open(
 
     root = tmp_path / "old"
     _two_interleaved_sources(root)
-    # make it what the schema before numbers wrote: no number column, user_version one less;
-    # and one version recorded earlier than its id says (numbers follow dates, not ids)
+    # make it what the schema before numbers (version 7) wrote: no number column, nor the
+    # alert reasons of version 8; and one version recorded earlier than its id says (numbers
+    # follow dates, not ids)
+    numbered = next(n for n, sql in enumerate(SCHEMA, 1) if "versions_number" in sql)
+    assert numbered == 7
     with sqlite3.connect(root / "catalog.sqlite") as db:
         db.execute("DROP INDEX versions_number")
         db.execute("ALTER TABLE versions DROP COLUMN number")
+        db.execute("ALTER TABLE alerts DROP COLUMN reason")
         db.execute("UPDATE versions SET recorded_at = '2026-01-05T08:00:00+00:00' WHERE id = 5")
-        db.execute(f"PRAGMA user_version = {len(SCHEMA) - 1}")
+        db.execute(f"PRAGMA user_version = {numbered - 1}")
     with Archive(root) as archive:
         assert [(v.id, v.number) for v in archive.versions("example-terms")] == [
             (1, 2),

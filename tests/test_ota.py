@@ -14,6 +14,7 @@ from pytest_httpserver import HTTPServer
 
 from monitor.archive import Archive
 from monitor.cli.main import ExitStatus
+from monitor.config import Settings
 from monitor.model import FetchMode, Page, RangeSelector
 from monitor.sources import MAX_ID_CHARS, parse_sources
 from tests.conftest import CORPUS, write_sources
@@ -927,3 +928,46 @@ def test_import_history_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path) 
         tmp_path, "import-history", str(repo), "--source", "example-terms-of-service"
     )
     assert code == ExitStatus.OK and "2 skipped" in out_text and err_text == ""
+
+
+def test_the_first_tracked_version_after_imported_history_never_alerts(
+    tmp_path: Path, httpserver: HTTPServer, settings: Settings
+) -> None:
+    # Open Terms Archive extracted the page its own way: the first version tracked after an
+    # import differs from the imported one in extraction as much as in substance, so it is a
+    # technical version (as after a change of selectors); the changes after it alert
+    from monitor.fetch import fetchers_for
+    from monitor.importers.ota import import_history
+    from monitor.model import Source
+    from monitor.rules.files import load_rules
+    from monitor.track import record_alerts, run_pass
+    from tests.conftest import terms_html
+
+    repo = make_repo(
+        tmp_path, "Example/Terms of Service.md", [(BASE, "2024-01-01T10:00:00+00:00", "Record")]
+    )
+    source = Source("example-terms", "Example", "Terms of Service", httpserver.url_for("/terms"))
+    training = (
+        "<p>We may use the content you upload to train our artificial intelligence models.</p>"
+    )
+    sharing = (
+        "<p>We may share the content you upload with third-party AI developers to train their"
+        " models.</p>"
+    )
+    with Archive(settings.archive_dir) as archive, archive.lock():
+        import_history(repo, archive, load_rules(), sources=[source])
+        assert [v.number for v in archive.versions("example-terms")] == [1]
+        for extra in (training, training, training + sharing, training + sharing):
+            httpserver.clear()
+            httpserver.expect_request("/terms").respond_with_data(
+                terms_html(extra=extra), content_type="text/html; charset=utf-8"
+            )
+            with fetchers_for(settings.fetch) as fetchers:
+                run_pass([source], archive, fetchers, settings)
+            record_alerts(archive)
+        versions = archive.versions("example-terms")
+        assert len(versions) == 3 and versions[1].technical and not versions[2].technical
+        assert "after imported history" in archive.checks("example-terms")[-2].detail
+        alerts = archive.alerts()
+        assert len(alerts) == 1 and alerts[0].change_id == archive.changes("example-terms")[-1].id
+        assert "third-party AI developers" in json.dumps([f.evidence for f in alerts[0].flags])

@@ -74,6 +74,8 @@ T = TypeVar("T")
 LOCK = ".lock"
 STALE_TEMP_SECONDS = 3600.0  # a temp file this old is no write in progress: a killed run's
 REPAIRED_NOTICE = "repaired"
+# the extractor of versions imported from an Open Terms Archive versions repository
+IMPORTED_EXTRACTOR = "ota-markdown"
 READ_VERSIONS = 8  # versions whose Documents read_version remembers
 
 # What `verify --repair` needs from the stages above the archive: a snapshot extracted again
@@ -402,6 +404,16 @@ class Archive:
         switched = latest is not None and latest.fetched_with is not snapshot.fetched_with
         if switched and previous is not None:
             origin = Origin.TECHNICAL
+        # the first tracked version after imported history is compared with Open Terms
+        # Archive's text of the page, extracted its own way: the difference is mostly theirs
+        # and ours, so it is stored as technical, as a change of extraction rules is
+        after_import = (
+            previous is not None
+            and extractor != IMPORTED_EXTRACTOR
+            and self.catalog.extractors().get(sid) == IMPORTED_EXTRACTOR
+        )
+        if after_import:
+            origin = Origin.TECHNICAL
         rendered = (
             document
             if isinstance(document, markdown.RenderedVersion)
@@ -439,7 +451,11 @@ class Archive:
                     recorded_at,
                     outcome,
                     detail=_check_detail(
-                        origin, snapshot_path, version_path, snapshot if switched else None
+                        origin,
+                        snapshot_path,
+                        version_path,
+                        snapshot if switched else None,
+                        after_import,
                     ),
                     status=snapshot.status,
                     url=snapshot.url,
@@ -693,9 +709,15 @@ def _check_detail(
     snapshot_path: str | None,
     version_path: str | None,
     switched: Snapshot | None = None,
+    after_import: bool = False,
 ) -> str:
     if version_path is None and snapshot_path is not None:
         return "the page changed but its terms text did not"
+    if after_import and version_path is not None:
+        return (
+            "first tracked version after imported history: compared with Open Terms Archive's"
+            " extraction of the page, stored as technical, never alerts"
+        )
     if switched is not None and version_path is not None:
         return f"fetched with {switched.fetched_with.value}: stored as technical, never alerts"
     return "technical upgrade: re-extracted with new rules" if origin is Origin.TECHNICAL else ""

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from monitor.archive import Archive
+from monitor.archive.store import IMPORTED_EXTRACTOR
 from monitor.css import SelectorError, css_to_xpath
 from monitor.diff import diff
 from monitor.errors import ClausewatchError, ConfigError, UsageError, did_you_mean
@@ -875,7 +876,7 @@ def _import_history(
                 origin=Origin.TECHNICAL if technical else Origin.FETCHED,
                 changeset=changeset,
                 flags=flags,
-                extractor="ota-markdown",
+                extractor=IMPORTED_EXTRACTOR,
             )
             if stored.version is None:
                 report.skipped += 1
