@@ -902,9 +902,9 @@ def test_import_history_matches_each_clause_text_once_across_back_and_forth_capt
             old, new = versions[change.old_version_id], versions[change.new_version_id]  # type: ignore[index]
             expected = flag_changes(diff(old, new), fresh, (old, new))
             assert archive.read_flags(change) == expected and expected
-    # three texts (with and without the AI clause, and the untouched one), each matched once
-    # (was 27 matches: each of the 9 changes matched them all again)
-    assert len(calls) <= 4, calls
+    # each clause text matched once (was 27 matches: each of the 9 changes matched them all
+    # again)
+    assert len(calls) == len(set(calls)) <= 6, calls
 
 
 def test_import_history_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:

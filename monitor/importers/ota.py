@@ -437,16 +437,21 @@ def match_source(
     return by_platform, "platform"
 
 
-def _has_commits(repo: Path) -> bool:
+def _head(repo: Path) -> tuple[str, datetime] | None:
+    """The repository's last commit and its date, or None when it has no commits yet."""
     try:
         done = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--verify", "-q", "HEAD^{commit}"],
+            ["git", "-C", str(repo), "log", "-1", "--format=%H%x00%cI", "HEAD"],
             capture_output=True,
+            text=True,
             timeout=120,
         )
     except FileNotFoundError:
         raise ClausewatchError("git is needed to read a versions repository") from None
-    return done.returncode == 0
+    commit, _, when = done.stdout.strip().partition("\0")
+    if done.returncode != 0 or not when:
+        return None
+    return commit, datetime.fromisoformat(when)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -790,7 +795,8 @@ def _import_history(
             f"{repo}: not a git repository (clone an Open Terms Archive versions repository)"
         )
     report = ImportReport()
-    if not _has_commits(repo):
+    head = _head(repo)
+    if head is None:
         raise UsageError(
             f"{repo}: the repository has no commits yet (clone an Open Terms Archive versions"
             " repository, e.g. git clone https://github.com/OpenTermsArchive/pga-versions)"
@@ -818,10 +824,6 @@ def _import_history(
     report.picked = picked
     logs = _logs(repo, [p.path for p in picked])
     done = ImportProgress(0, len(picked), 0, sum(len(e) for e in logs.values()), "")
-    head_commit, head_when = (
-        _git(repo, "log", "-1", "--format=%H%x00%cI", "HEAD").strip().split("\0")
-    )
-    head = (head_commit, datetime.fromisoformat(head_when))
     for chosen in picked:
         path, service, document_type = chosen.path, chosen.service, chosen.document_type
         sid = chosen.source.id
