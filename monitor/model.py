@@ -425,3 +425,6 @@ class Alert:
     categories: tuple[Category, ...]
     flags: tuple[Flag, ...]
     path: str  # where the history site shows this change, relative to the site root
+    # when the alert was decided: later than recorded_at for a change held until a later
+    # capture confirmed it (monitor.trust); the digest tells it in the period it was decided
+    decided_at: datetime | None = None

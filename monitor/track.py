@@ -506,13 +506,19 @@ class _Pass:
 
 
 def record_alerts(
-    archive: Archive, authority: str = "clausewatch", tally: Counter[str] | None = None
+    archive: Archive,
+    authority: str = "clausewatch",
+    tally: Counter[str] | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Decide every stored ChangeSet not yet decided (monitor.trust.decide): give it its Alert,
     or record that it has none and why; a held one stays undecided until a later capture
     confirms it or undoes it. Idempotent, so a crash between storing a change and alerting on it
-    is mended by the next call. `tally` counts the verdicts; returns the alerts made."""
+    is mended by the next call. `tally` counts the verdicts; returns the alerts made. An alert
+    of a kind that waits for a later capture records when it was decided (`now`): the digest
+    tells it then (publish.digest.told_at)."""
     made = 0
+    decided_at = now or datetime.now(UTC)
     pending: dict[str, list[StoredChange]] = {}
     for change in archive.changes_without_alerts():
         pending.setdefault(change.source_id, []).append(change)
@@ -554,6 +560,8 @@ def record_alerts(
                     authority=authority,
                     technical=change.technical,
                 )
+                if alert is not None and decision.waited:  # told when confirmed (digest)
+                    alert = dataclasses.replace(alert, decided_at=decided_at)
             archive.record_alert(change, alert, decision.reason)
             if alert is not None:
                 made += 1

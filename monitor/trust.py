@@ -50,6 +50,7 @@ class Decision:
     verdict: Verdict
     reason: str = ""  # "not alerted: ..." for CANCEL, "held: ..." for HOLD
     flags: tuple[Flag, ...] = ()  # for ALERT: the flags that are news
+    waited: bool = False  # for ALERT: it needed a later capture's confirmation (a held kind)
 
 
 def normal(text: str) -> str:
@@ -239,4 +240,4 @@ def decide(
     if (suspicion or not urgent) and following is None and not confirmed:
         why = "a suspect capture" if suspicion else "a removal, good news or a rewording"
         return Decision(Verdict.HOLD, f"held: {why}, until a later capture confirms it")
-    return Decision(Verdict.ALERT, "", tuple(kept))
+    return Decision(Verdict.ALERT, "", tuple(kept), waited=bool(suspicion or not urgent))

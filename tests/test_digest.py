@@ -298,9 +298,12 @@ def move_alerts(settings: Settings, *moves: tuple[str, datetime]) -> None:
                 r for r in rows if json.loads(r[1])["title"].endswith(ending)
             ]
             assert not more
+            moved = {**json.loads(body), "recorded_at": at}
+            if "decided_at" in moved:  # one that waited for a later capture: decided then too
+                moved["decided_at"] = at
             db.execute(
                 "UPDATE alerts SET recorded_at = ?, body = ? WHERE change_id = ?",
-                (at, json.dumps({**json.loads(body), "recorded_at": at}), change_id),
+                (at, json.dumps(moved), change_id),
             )
             db.execute("UPDATE changes SET recorded_at = ? WHERE id = ?", (at, change_id))
 
@@ -388,3 +391,31 @@ def test_until_is_checked(archive_with_alerts: Settings, tmp_path: Path) -> None
     assert code == ExitStatus.USAGE and "2026-11-29" in err
     code, _, err = digest(tmp_path, "--until", "2999-01-01")
     assert code == ExitStatus.USAGE and "has not come yet" in err
+
+
+def test_a_change_confirmed_after_its_week_is_told_in_the_week_it_was_confirmed(
+    archive_with_alerts: Settings, tmp_path: Path
+) -> None:
+    # good news waits for a later capture (monitor.trust): a change of Sunday confirmed on
+    # Tuesday was in no digest of its own week (built on Monday), so it is told the next week
+    import json
+    import sqlite3
+
+    move_alerts(
+        archive_with_alerts,
+        (TRAINING_TITLE, datetime(2026, 11, 22, 12, 0, tzinfo=UTC)),
+        (PROMISE_TITLE, datetime(2026, 11, 22, 12, 0, tzinfo=UTC)),
+    )
+    with sqlite3.connect(archive_with_alerts.archive_dir / "catalog.sqlite") as db:
+        rows = list(db.execute("SELECT change_id, body FROM alerts WHERE alert_id IS NOT NULL"))
+        bodies = {json.loads(b)["title"]: (c, json.loads(b)) for c, b in rows}
+        (change, body), *_ = [v for t, v in bodies.items() if t.endswith(PROMISE_TITLE)]
+        assert "decided_at" in body  # recorded as one that waited
+        (_, training), *_ = [v for t, v in bodies.items() if t.endswith(TRAINING_TITLE)]
+        assert "decided_at" not in training  # a new threat is told at once
+        body["decided_at"] = "2026-11-24T09:00:00+00:00"
+        db.execute("UPDATE alerts SET body = ? WHERE change_id = ?", (json.dumps(body), change))
+    code, out, _ = digest(tmp_path, "--until", "2026-11-22")
+    assert code == ExitStatus.OK and TRAINING_TITLE in out and PROMISE_TITLE not in out
+    code, out, _ = digest(tmp_path, "--until", "2026-11-29")
+    assert code == ExitStatus.OK and PROMISE_TITLE in out and TRAINING_TITLE not in out

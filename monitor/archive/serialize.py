@@ -131,6 +131,7 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
         "categories": [c.value for c in alert.categories],
         "flags": [flag_to_dict(f) for f in alert.flags],
         "path": alert.path,
+        **({"decided_at": alert.decided_at.isoformat()} if alert.decided_at else {}),
     }
 
 
@@ -150,4 +151,5 @@ def alert_from_dict(data: dict[str, Any]) -> Alert:
         categories=tuple(Category(c) for c in data["categories"]),
         flags=tuple(flag_from_dict(f) for f in data["flags"]),
         path=data["path"],
+        decided_at=datetime.fromisoformat(data["decided_at"]) if data.get("decided_at") else None,
     )

@@ -18,6 +18,7 @@ from monitor.config import Subscriber
 from monitor.model import SEVERITY_ORDER, Alert, Severity
 from monitor.publish.events import Event, group_events
 from monitor.publish.render import environment
+from monitor.trust import WINDOW
 
 # The days of a period begin and end at midnight here. Clausewatch has no timezone setting
 # (digest_schedule is a cron line in UTC, dates are stored in UTC), so: UTC.
@@ -123,14 +124,26 @@ class Digest:
     events: tuple[Event, ...]
 
 
+def told_at(alert: Alert) -> datetime:
+    """When an alert is news: its change's date, or, for a change held until a later capture
+    confirmed it (monitor.trust: at most its WINDOW later), when it was decided, so that a
+    digest already sent for the change's week does not miss it. An imported change decided
+    long after its date keeps its date."""
+    decided = alert.decided_at
+    if decided is not None and alert.recorded_at < decided <= alert.recorded_at + WINDOW:
+        return decided
+    return alert.recorded_at
+
+
 def period_events(alerts: list[Alert], period: Period) -> list[Event]:
     """The events of a period: `alerts` (every alert before its end, so that events group as
-    the feeds group them) grouped, and those first seen in the period kept. An event first
-    seen the week before is not told again for a document that joined it this week."""
+    the feeds group them) grouped, and those first told in the period kept (told_at: a held
+    change confirmed this week is told this week). An event first told the week before is
+    not told again for a document that joined it this week."""
     return [
         e
         for e in group_events(a for a in alerts if a.recorded_at < period.until)
-        if e.recorded_at in period
+        if min(told_at(a) for a in e.alerts) in period
     ]
 
 
