@@ -563,6 +563,8 @@ def record_alerts(
                 if alert is not None and decision.waited:  # told when confirmed (digest)
                     alert = dataclasses.replace(alert, decided_at=decided_at)
             archive.record_alert(change, alert, decision.reason)
+            if decision.verdict is trust.Verdict.CANCEL:
+                history.cancelled.add(change.new_version_id)
             if alert is not None:
                 made += 1
                 for flag in alert.flags:
@@ -595,4 +597,10 @@ def _history(archive: Archive, source_id: str) -> trust.History:
         if alert.source_id == source_id:
             for flag in alert.flags:
                 alerted[trust.flag_key(source_id, flag)] = alert.recorded_at
-    return trust.History(versions, text, is_confirmed, alerted)
+    reasons = archive.alert_reasons(source_id)
+    cancelled = {
+        change.new_version_id
+        for change in archive.changes(source_id)
+        if reasons.get(change.id, "").startswith("not alerted")
+    }
+    return trust.History(versions, text, is_confirmed, alerted, cancelled)

@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -127,10 +127,19 @@ class History:
     text: Callable[[int], str]
     confirmed: Callable[[int], bool]
     alerted: dict[str, datetime]  # updated by the caller as it makes alerts
+    # ids of versions whose change was cancelled (a flip leg, a suspect capture undone):
+    # what they said was never accepted, so it is no "seen before"; updated by the caller
+    cancelled: set[int] = field(default_factory=set)
 
 
 def _widening(flag: Flag) -> bool:
     return flag.direction not in (Direction.REMOVED, Direction.WEAKENED)
+
+
+def _quotes_new_text(flag: Flag) -> bool:
+    """Whether the flag's evidence is quoted from the new text: from the old one only for a
+    removal (a weakened clause is quoted as it now reads)."""
+    return flag.direction is not Direction.REMOVED
 
 
 def _next_capture(history: History, i: int) -> tuple[int | None, bool]:
@@ -153,7 +162,8 @@ def _seen_before(flag: Flag, history: History, source_id: str, i: int) -> str | 
     alerted = history.alerted.get(flag_key(source_id, flag))
     if alerted is not None and timedelta(0) <= at - alerted <= WINDOW:
         return f"the same clause was alerted on {alerted.date().isoformat()}"
-    if _widening(flag):
+    new_side = _quotes_new_text(flag)
+    if new_side:
         if _holds(history.text(i - 1), flag):
             return "the previous version already said it (elsewhere in the document)"
     elif _holds(history.text(i), flag):
@@ -162,20 +172,20 @@ def _seen_before(flag: Flag, history: History, source_id: str, i: int) -> str | 
         left = history.versions[j + 1].recorded_at  # when the document stopped reading as j
         if at - left > WINDOW:
             break
-        if history.versions[j].technical:
-            continue
-        if _holds(history.text(j), flag) is _widening(flag):
-            verb = "had this text" if _widening(flag) else "was without this text"
+        if history.versions[j].technical or history.versions[j].id in history.cancelled:
+            continue  # (a state that was never accepted is not one the document had)
+        if _holds(history.text(j), flag) is new_side:
+            verb = "had this text" if new_side else "was without this text"
             return f"seen before: the document {verb} until {left.date().isoformat()}"
     return None
 
 
 def _undone(flag: Flag, changeset: ChangeSet, following: str) -> bool:
     """Whether the next capture (its normalised text) undoes a flag: an added quote is gone
-    again, a removed or hedged one is back; a reworded or widened clause's quote is gone and
-    the clause's old text is back (gone alone may be a further rewording)."""
-    if _holds(following, flag) is not _widening(flag):
-        if flag.direction is Direction.INTRODUCED or not _widening(flag):
+    again, a removed one is back; a hedged, reworded or widened clause's quote (as it then
+    read) is gone and the clause's old text is back (gone alone may be a further rewording)."""
+    if _holds(following, flag) is not _quotes_new_text(flag):
+        if flag.direction in (Direction.INTRODUCED, Direction.REMOVED):
             return True
         changes = changeset.changes
         change = changes[flag.change_index] if 0 <= flag.change_index < len(changes) else None
@@ -210,6 +220,7 @@ def decide(
     if (
         i >= 2
         and not versions[i - 2].technical
+        and versions[i - 2].id not in history.cancelled
         and new.sha256 == versions[i - 2].sha256
         and new.recorded_at - old.recorded_at <= WINDOW
     ):

@@ -304,3 +304,27 @@ def test_a_rewording_the_next_capture_rewords_again_is_not_undone() -> None:
     assert decide("s", changeset, [reworded], False, _history(back, [0, 10, 12]), 1).verdict is (
         Verdict.CANCEL
     )
+
+
+def test_a_hedged_promise_that_stays_is_told_and_is_not_read_as_still_said() -> None:
+    # a weakened flag quotes the clause as it now reads: that the new text holds it says
+    # nothing about the promise being kept elsewhere (it was dropped as "still says it")
+    hedged = "by default, we will not train ai on your content."
+    history = _history([FILLER + " " + PROMISE, FILLER + " " + hedged], [0, 10], confirmed={2})
+    flag = _flag(Category.PROTECTIVE, Direction.WEAKENED, hedged)
+    decision = decide("s", _changeset(ChangeKind.MODIFIED), [flag], False, history, 1)
+    assert decision.verdict is Verdict.ALERT and decision.flags == (flag,)
+
+
+def test_a_state_reached_again_after_its_flip_was_cancelled_is_news() -> None:
+    # A -> B -> A -> B: the first B was undone by the next capture (a flip, cancelled), the
+    # second B stays. What the cancelled B said was never accepted: the last change is news
+    texts = [FILLER, FILLER + " " + TRAIN, FILLER, FILLER + " " + TRAIN]
+    history = _history(texts, [0, 10, 12, 20])
+    verdicts = []
+    for i in (1, 2, 3):
+        decision = decide("s", _changeset(), [ADDED], False, history, i)
+        if decision.verdict is Verdict.CANCEL:  # as record_alerts does
+            history.cancelled.add(history.versions[i].id)
+        verdicts.append(decision.verdict)
+    assert verdicts == [Verdict.CANCEL, Verdict.CANCEL, Verdict.ALERT]
