@@ -162,6 +162,10 @@ def _seen_before(flag: Flag, history: History, source_id: str, i: int) -> str | 
     alerted = history.alerted.get(flag_key(source_id, flag))
     if alerted is not None and timedelta(0) <= at - alerted <= WINDOW:
         return f"the same clause was alerted on {alerted.date().isoformat()}"
+    if flag.direction is Direction.WEAKENED:
+        # a narrowed scope or a hedge is read across the clause (or the whole licence): its
+        # quote may stand before and after, so whether it was there says nothing
+        return None
     new_side = _quotes_new_text(flag)
     if new_side:
         if _holds(history.text(i - 1), flag):
