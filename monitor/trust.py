@@ -195,13 +195,22 @@ def _seen_before(flag: Flag, history: History, source_id: str, i: int) -> str | 
     return None
 
 
-def _undone(flag: Flag, changeset: ChangeSet, following: str) -> bool:
-    """Whether the next capture (its normalised text) undoes a flag: an added quote is gone
-    again, a removed one is back; a hedged, reworded or widened clause's quote (as it then
+def _distance(one: str, other: str) -> int:
+    """How many words (counted with repeats) two normalised texts do not share."""
+    a, b = _word_counts(one), _word_counts(other)
+    return sum(((a - b) + (b - a)).values())
+
+
+def _undone(flag: Flag, changeset: ChangeSet, following: str, before: str, after: str) -> bool:
+    """Whether the next capture (its normalised text) undoes a flag of the change from `before`
+    to `after`: an added quote is gone again, or a removed one is back, and the capture is
+    nearer `before` than `after` (a promise added, then reworded again four days later, is
+    not undone); a hedged, reworded or widened clause's quote (as it then
     read) is gone and the clause's old text is back (gone alone may be a further rewording)."""
     if _holds(following, flag) is not _quotes_new_text(flag):
         if flag.direction in (Direction.INTRODUCED, Direction.REMOVED):
-            return True
+            # back towards the text before the change, not a further rewording of it
+            return _distance(following, before) < _distance(following, after)
         changes = changeset.changes
         change = changes[flag.change_index] if 0 <= flag.change_index < len(changes) else None
         old = normal(change.old.full_text) if change is not None and change.old else ""
@@ -252,7 +261,7 @@ def decide(
             and following is not None
             and soon
             and k is not None
-            and _undone(flag, changeset, history.text(k))
+            and _undone(flag, changeset, history.text(k), history.text(i - 1), history.text(i))
         ):
             why = f"the next capture ({following.recorded_at.date().isoformat()}) undid it"
         if why is None:

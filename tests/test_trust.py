@@ -328,3 +328,16 @@ def test_a_state_reached_again_after_its_flip_was_cancelled_is_news() -> None:
             history.cancelled.add(history.versions[i].id)
         verdicts.append(decision.verdict)
     assert verdicts == [Verdict.CANCEL, Verdict.CANCEL, Verdict.ALERT]
+
+
+def test_an_added_promise_reworded_by_the_next_capture_is_not_undone() -> None:
+    # the quote is gone from the next capture, but that capture is nearer the changed text
+    # than the text before it: a further rewording, not an undo (a flip back would be nearer
+    # the text before)
+    reworded = "we do not use any of your content to train ai models, ours or others'."
+    texts = [FILLER, FILLER + " " + PROMISE, FILLER + " " + reworded]
+    decision = decide("s", _changeset(), [GOOD], False, _history(texts, [0, 10, 14]), 1)
+    assert decision.verdict is Verdict.ALERT and decision.flags == (GOOD,)
+    flipped = [FILLER, FILLER + " " + PROMISE, FILLER + " other words"]
+    decision = decide("s", _changeset(), [GOOD], False, _history(flipped, [0, 10, 14]), 1)
+    assert decision.verdict is Verdict.CANCEL
