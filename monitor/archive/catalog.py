@@ -642,6 +642,11 @@ class Catalog:
         rows = self._rows("SELECT sha256 FROM versions WHERE id = ?", (version_id,))
         return str(rows[0][0]) if rows else ""
 
+    def extractor(self, source_id: str) -> str:
+        """The fingerprint of the extraction rules that made one source's latest version."""
+        rows = self._rows("SELECT extractor FROM sources WHERE id = ?", (source_id,))
+        return str(rows[0][0] or "") if rows else ""
+
     def extractors(self) -> dict[str, str]:
         """Each source's fingerprint of the extraction rules that made its latest version."""
         return {

@@ -410,7 +410,7 @@ class Archive:
         after_import = (
             previous is not None
             and extractor != IMPORTED_EXTRACTOR
-            and self.catalog.extractors().get(sid) == IMPORTED_EXTRACTOR
+            and self.catalog.extractor(sid) == IMPORTED_EXTRACTOR
         )
         if after_import:
             origin = Origin.TECHNICAL
