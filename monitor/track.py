@@ -39,6 +39,7 @@ from monitor.fetch import Fetchers
 from monitor.fetch.auto import render_instead
 from monitor.flag import flag_changes
 from monitor.model import (
+    Alert,
     ChangeSet,
     Conditional,
     Document,
@@ -522,11 +523,14 @@ def record_alerts(
     pending: dict[str, list[StoredChange]] = {}
     for change in archive.changes_without_alerts():
         pending.setdefault(change.source_id, []).append(change)
+    earlier: dict[str, list[Alert]] = {}  # each source's alerts so far, oldest first
+    for known in reversed(archive.alerts() if pending else []):  # read once, not per source
+        earlier.setdefault(known.source_id, []).append(known)
     for source_id, changes in pending.items():
         source = archive.source(source_id)
         if source is None:
             continue
-        history = _history(archive, source_id)
+        history = _history(archive, source_id, earlier.get(source_id, []))
         index = {v.id: n for n, v in enumerate(history.versions)}
         for change in changes:
             changeset = archive.or_skip(archive.read_changeset, change)
@@ -572,8 +576,9 @@ def record_alerts(
     return made
 
 
-def _history(archive: Archive, source_id: str) -> trust.History:
-    """A source's versions for monitor.trust, their texts read (and normalised) on demand."""
+def _history(archive: Archive, source_id: str, alerts: list[Alert]) -> trust.History:
+    """A source's versions for monitor.trust, their texts read (and normalised) on demand;
+    `alerts` are its alerts so far, oldest first."""
     versions = archive.versions(source_id)
     texts: dict[int, str] = {}
     confirmed: set[int] | None = None
@@ -593,10 +598,9 @@ def _history(archive: Archive, source_id: str) -> trust.History:
         return versions[i].id in confirmed
 
     alerted: dict[str, datetime] = {}
-    for alert in reversed(archive.alerts()):  # oldest first: the newest date of a key stays
-        if alert.source_id == source_id:
-            for flag in alert.flags:
-                alerted[trust.flag_key(source_id, flag)] = alert.recorded_at
+    for alert in alerts:  # oldest first: the newest date of a key stays
+        for flag in alert.flags:
+            alerted[trust.flag_key(source_id, flag)] = alert.recorded_at
     reasons = archive.alert_reasons(source_id)
     cancelled = {
         change.new_version_id
