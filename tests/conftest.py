@@ -210,13 +210,18 @@ def track_versions(
         httpserver.expect_request("/terms").respond_with_data(
             terms_html(extra=extra).encode("utf-8"), content_type="text/html; charset=utf-8"
         )
-        with (
-            fetchers_for(settings.fetch) as fetchers,
-            Archive(settings.archive_dir) as archive,
-            archive.lock(),
-        ):
-            run_pass([source], archive, fetchers, settings)
+        pass_once(settings, source)
     return source
+
+
+def pass_once(settings: Settings, source: Source) -> None:
+    """One tracking pass over `source`, as `clausewatch track` runs it."""
+    with (
+        fetchers_for(settings.fetch) as fetchers,
+        Archive(settings.archive_dir) as archive,
+        archive.lock(),
+    ):
+        run_pass([source], archive, fetchers, settings)
 
 
 @pytest.fixture

@@ -26,10 +26,8 @@ from monitor.archive import Archive
 from monitor.archive.serialize import alert_to_dict
 from monitor.cli.main import ExitStatus
 from monitor.config import Settings
-from monitor.fetch import fetchers_for
 from monitor.model import Source
-from monitor.track import run_pass
-from tests.conftest import TRAINING, run_cli, terms_html
+from tests.conftest import TRAINING, pass_once, run_cli, terms_html
 from tests.test_digest import MUSICIAN, Inbox, configure, smtp  # noqa: F401 (a fixture)
 
 NEUTRAL = "<p>5.5 You can change your display name at any time in your account settings.</p>"
@@ -64,12 +62,7 @@ def track(
     httpserver.expect_request(f"/{source_id}").respond_with_data(
         terms_html(extra=extra).encode("utf-8"), content_type="text/html; charset=utf-8"
     )
-    with (
-        fetchers_for(settings.fetch) as fetchers,
-        Archive(settings.archive_dir) as archive,
-        archive.lock(),
-    ):
-        run_pass([source], archive, fetchers, settings)
+    pass_once(settings, source)
 
 
 def store_alert_again(settings: Settings, source_id: str) -> None:
