@@ -42,6 +42,32 @@ HEDGE_RE = re.compile(
     re.IGNORECASE,
 )
 LIST_ITEM_CHARS = 600  # a clause longer than this ends the list a lead-in introduced
+# Words a restated sentence may gain without saying anything new: articles, conjunctions and
+# the relative words that re-cut a parenthesis ("(which includes" -> "(including").
+GLUE_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "which",
+        "that",
+        "this",
+        "these",
+        "those",
+        "its",
+        "their",
+        "such",
+        "as",
+        "includes",
+        "including",
+        "include",
+    ]
+)
+NAME_RE = re.compile(r"[A-Z][\w'’]*[a-z][\w'’]*")  # Gemini, Apps, PlayStation; not AI, LLM
+SENTENCE_START_RE = re.compile(r"(?:^|[.!?;:]\s+|\n)\W*(\w+)")
 NO_FLAG_KINDS = frozenset({ChangeKind.MOVED, ChangeKind.RENUMBERED})
 
 
@@ -71,11 +97,35 @@ def _direction(category: Category, old: list[Match], new: list[Match]) -> Direct
         return Direction.STRENGTHENED
     if new_rules < old_rules or (new_rules == old_rules and new_words < old_words):
         return Direction.WEAKENED
-    if set(canonical(" ".join(m.sentence for m in new)).split()) <= set(
-        canonical(" ".join(m.sentence for m in old)).split()
-    ):
-        return None  # words only dropped, reordered or respelt: nothing new is said
+    if _says_nothing_new(old, new):
+        return None
     return Direction.RESTATED
+
+
+def _says_nothing_new(old: list[Match], new: list[Match]) -> bool:
+    """Whether the new sentences only drop, reorder or respell the old ones' words, or gain
+    nothing but names and glue words: a product or company renamed ("Bard" becoming "Gemini
+    Apps", "Xbox" becoming "Xbox and PlayStation") is cosmetic, as the label definitions say.
+    A gained name the rules fired on, an acronym (AI, LLM) or a sentence's first word is not
+    taken for a rename."""
+    old_words = set(canonical(" ".join(m.sentence for m in old)).split())
+    fired = {w.lower() for m in new for w in m.words for w in w.split()}
+    for m in new:
+        starts = {s.start(1) for s in SENTENCE_START_RE.finditer(m.sentence)}
+        for token in re.finditer(r"\w+(?:['’]\w+)?", m.sentence):
+            word = token.group(0)
+            if all(part in old_words for part in canonical(word).split()):
+                continue
+            if len(word) == 1 or word.lower() in GLUE_WORDS:
+                continue  # "model(s)", "(which includes" -> "(including"
+            if (
+                NAME_RE.fullmatch(word)
+                and token.start() not in starts
+                and word.lower() not in fired
+            ):
+                continue
+            return False
+    return True
 
 
 def _severity(category: Category, direction: Direction, rule_severity: Severity) -> Severity:

@@ -140,6 +140,27 @@ def test_a_training_sentence_that_only_lost_words_is_not_restated_news() -> None
     assert not assess(flags).alert
 
 
+def test_a_product_renamed_inside_a_training_sentence_is_not_news() -> None:
+    # the label definitions: renamed products or companies are cosmetic
+    old = "We use public posts to help train our models and build features like Quill Writer and Lens."
+    new = "We use public posts to help train our models and build features like Nova Studio, and Lens."
+    flags = flag_changes(diff(doc(LICENCE, old), doc(LICENCE, new)), RULES)
+    assert [f for f in flags if f.category is Category.AI_TRAINING] == []
+    assert not assess(flags).alert
+
+
+def test_a_widened_model_or_a_new_qualifier_in_a_training_sentence_still_alerts() -> None:
+    old = "We use public posts to help train our language models and build features like Lens."
+    widened = "We use public posts to help train our AI models and build features like Lens."
+    qualified = (
+        "We use public posts, where they include Personal Information, to help train our"
+        " language models and build features like Lens."
+    )
+    for new in (widened, qualified):
+        flags = flag_changes(diff(doc(LICENCE, old), doc(LICENCE, new)), RULES)
+        assert assess(flags).alert, new
+
+
 def test_list_items_take_their_lead_in_from_the_document() -> None:
     def listing(*items: str) -> Document:
         builder = DocumentBuilder()
