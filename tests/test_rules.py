@@ -431,6 +431,22 @@ def test_a_ban_is_read_from_who_may_allow_it_or_who_prohibits() -> None:
     assert not bans(promise) and Category.PROTECTIVE in {m.category for m in RULES.match(promise)}
 
 
+def test_a_sentence_that_opens_by_barring_users_bans_everything_it_lists() -> None:
+    # the training use sits many words after the opening "You are not allowed to"
+    text = (
+        "You are not allowed to use Third-Party Content shown in search results to (i) copy or"
+        " archive it, (ii) feed it to any machine learning system, or (iii) create, train or"
+        " improve products that you may offer to third-parties."
+    )
+    assert bans(text)
+    assert not {Category.AI_TRAINING, Category.THIRD_PARTY_AI} & {
+        m.category for m in RULES.match(text)
+    }
+    # the platform's own clause after the ban is not part of it
+    own = "You may not resell your account, and we may use your posts to train our AI models."
+    assert Category.AI_TRAINING in {m.category for m in RULES.match(own)}
+
+
 def test_an_item_that_starts_with_a_list_of_verbs_ending_in_scrape_is_a_ban() -> None:
     assert bans("4. copy, collect, mine, or otherwise use member uploads for training AI models;")
     assert bans("access or use the Services by any means to train a language model;")

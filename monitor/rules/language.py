@@ -475,6 +475,16 @@ PERMISSION_BAN_RE = re.compile(
     r"|\bexcept\s+as\s+(?:expressly\s+|otherwise\s+|specifically\s+)?(?:permitted|authori[sz]ed|allowed)\b(?!\s+by\s+(?:applicable\s+)?law)",
     re.IGNORECASE,
 )
+# A sentence that opens by barring its reader ("You are not allowed to ...", "Users must not
+# ...", "You agree not to ..."): what it goes on to list, however far, is what they may not do
+OPENING_BAN_RE = re.compile(
+    r"^\W*(?:\(?[a-z0-9ivx]{1,4}[.)]\s*)?(?:you|users?|developers?|customers?|licensees?|members?)\s+"
+    r"(?:(?:are|is)\s+not\s+(?:allowed|permitted|authori[sz]ed)\s+to|(?:may|must|shall|will|should|can)"
+    r"\s+not|cannot|can't|mustn't|shan't|agrees?\s+not\s+to)\b",
+    re.IGNORECASE,
+)
+# a subject of the platform's own after the opening ban starts a clause of its own
+OWN_CLAUSE_RE = re.compile(r"\b(?:we|us)\b", re.IGNORECASE)
 # The platform prohibiting a use ("X prohibits any use of ... to train") bans others from it
 PROHIBITS_RE = re.compile(
     r"\b(?:prohibits?|forbids?|(?:does|do)\s+not\s+(?:allow|permit))\s+(?:any|all|the|you|users|others|anyone|third)\b",
@@ -722,6 +732,10 @@ def _match_screened(rule: Rule, s: _Sentence) -> Match | None:
         own_actor in (None, Actor.PLATFORM) and PROHIBITS_RE.search(s.clause_before(trigger[0]))
     ) or (own_actor is None and s.context.actor is None and PERMISSION_BAN_RE.search(s.text)):
         negated, own_actor = True, Actor.USERS  # "X prohibits any use of ... to train"
+    elif own_actor is not Actor.PLATFORM:
+        opening = OPENING_BAN_RE.match(s.text)
+        if opening and not OWN_CLAUSE_RE.search(s.text, opening.end(), trigger[0]):
+            negated, own_actor = True, Actor.USERS  # "You are not allowed to ... (iv) train"
     if rule.polarity is Polarity.AFFIRMATIVE and negated:
         return None
     if rule.polarity is Polarity.NEGATED and not negated:
