@@ -36,6 +36,7 @@ SECTION_REF_RE = re.compile(
 )
 MULTILEVEL_NUMBER_RE = re.compile(r"\b\d+(?:\.\d+)+\b")
 PUNCTUATION_RE = re.compile(r"[^\w\s]", re.UNICODE)
+NOT_LETTERS_RE = re.compile(r"[\W_]+", re.UNICODE)  # spaces, and the _ of Markdown emphasis
 
 FUZZY_THRESHOLD = 0.5  # Dice similarity of word multisets for a reworded clause
 SAME_LABEL_THRESHOLD = 0.25  # the same "7.2" under the same headings needs less
@@ -443,6 +444,14 @@ class _Aligner:
                 self.pair(i, j)
 
 
+def _same_letters(old: str, new: str) -> bool:
+    """Whether two texts differ only in case, punctuation, quotes, numbering, US/UK spelling or
+    where words are split: table cells glued by one capture ("ActivityJob Applications") and
+    parted by another ("Activity, Job Applications") read the same."""
+    a, b = canonical(old), canonical(new)
+    return a == b or NOT_LETTERS_RE.sub("", a) == NOT_LETTERS_RE.sub("", b)
+
+
 def _joined(parts: list[Clause]) -> Clause:
     first = parts[0]
     return Clause(first.key, first.heading_path, first.label, " ".join(p.text for p in parts))
@@ -464,7 +473,7 @@ def _change(
     ):
         spans, coarse = _word_spans(old.text, new.text, budget)
         budget.coarse += coarse
-        cosmetic = canonical(old.text) == canonical(new.text)
+        cosmetic = _same_letters(old.text, new.text)
     elif old is not None and new is None:
         spans = (Span(SpanOp.DELETE, old.text),)
     elif new is not None and old is None:

@@ -171,6 +171,19 @@ def test_cosmetic_means_only_formatting() -> None:
     assert change.kind is ChangeKind.MODIFIED and change.cosmetic
 
 
+def test_table_cells_glued_or_parted_and_emphasis_marks_are_cosmetic() -> None:
+    old = doc(
+        "AI features | Profile InformationSubmitted ContentUsage History | _shared with affiliates_"
+    )
+    new = doc(
+        "AI features | Profile Information, Submitted Content, Usage History | shared with affiliates"
+    )
+    (change,) = diff(old, new).changes
+    assert change.cosmetic
+    worded = doc("AI features | Profile Information, Submitted Content | shared with partners")
+    assert not diff(old, worded).is_cosmetic
+
+
 def test_long_clause_with_one_word_changed_is_not_delete_all_insert_all() -> None:
     words = [f"word{n}" for n in range(20_000)]
     old = " ".join(words)
