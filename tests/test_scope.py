@@ -22,6 +22,17 @@ def test_a_grant_to_the_platform_is_a_licence_and_one_to_users_is_not() -> None:
     assert not is_grant("If you give us permission, we may call you.")
 
 
+def test_a_right_granted_by_others_or_over_something_users_do_not_make_is_no_licence() -> None:
+    # another grantor of "us": the platform's own suppliers
+    assert not is_grant("The catalogue depends on the rights our studio partners grant to us.")
+    # "is licensed to" over a mark or software, not over what users make
+    assert not is_grant('The "SPARKLE" trademark is licensed to Sparkle Holdings Ltd.')
+    assert not is_grant("The bundled software is licensed to us under its own licence.")
+    # the same forms over users' work stay licences
+    assert is_grant("Your uploads are licensed to the Company under these terms.")
+    assert is_grant("Members and their partners grant us a licence to display their posts.")
+
+
 def test_negated_terms_and_feedback_licences_do_not_count() -> None:
     found = names(
         Licensed.CONTENT,

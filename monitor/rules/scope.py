@@ -302,7 +302,7 @@ def is_grant(sentence: str) -> bool:
     """Whether `sentence` grants the platform a licence, right or permission (not one to users)."""
     if not LICENCE_HINT_RE.search(sentence):
         return False
-    grant = USER_GRANT_RE.search(sentence)
+    grant = next((g for g in USER_GRANT_RE.finditer(sentence) if _from_users(sentence, g)), None)
     if grant is None or not LICENCE_NOUN_RE.search(sentence):
         return False
     if not LICENCE_RE.search(sentence) and (
@@ -311,6 +311,27 @@ def is_grant(sentence: str) -> bool:
     ):
         return False  # a right or permission over something else: "permission to contact you"
     return not TO_USER_RE.search(sentence) or bool(EXPLICIT_USER_GRANT_RE.search(sentence))
+
+
+# Who grants "us" a right when it is not users: "the rights our content providers grant to us"
+OTHER_GRANTOR_RE = re.compile(
+    r"\b(?:providers?|licensors?|partners?|suppliers?|rights?\s*holders?|owners?|vendors?)"
+    r"(?:\s+\w+){0,2}?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _from_users(sentence: str, grant: re.Match[str]) -> bool:
+    """Whether a grant USER_GRANT_RE found is one users make: "grants us" after another
+    grantor ("our content providers grant to us") is not, nor is "is licensed to X" when the
+    sentence names nothing users make ("the trademark is licensed to X", "the open-source
+    software is licensed to us")."""
+    said = grant.group(0).lower()
+    if said.startswith("licen"):
+        return bool(WORK_RE.search(sentence) or AI_IO_RE.search(sentence))
+    if said.startswith("grant"):
+        return not OTHER_GRANTOR_RE.search(sentence[max(0, grant.start() - 60) : grant.start()])
+    return True
 
 
 def licensed(sentence: str) -> Licensed:
