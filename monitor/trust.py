@@ -271,6 +271,17 @@ def decide(
     if not kept:
         return Decision(Verdict.CANCEL, "not alerted: " + "; ".join(dict.fromkeys(reasons)))
     suspicion = suspect(history.text(i - 1), history.text(i))
+    if suspicion and not confirmed and following is not None and soon and k is not None:
+        # a stub followed by another stub, or by a page unlike it: the next capture does not
+        # confirm what this one showed (it is not the same page seen again)
+        after = history.text(k)
+        if suspect(history.text(i), after) or suspect(after, history.text(i)):
+            return Decision(
+                Verdict.CANCEL,
+                f"not alerted: a suspect capture that the next one"
+                f" ({following.recorded_at.date().isoformat()}) did not confirm: it differs"
+                " from it as much again",
+            )
     urgent = any(is_threat(f) and f.direction in WIDENING for f in kept)
     if (suspicion or not urgent) and following is None and not confirmed:
         why = "a suspect capture" if suspicion else "a removal, good news or a rewording"

@@ -92,6 +92,17 @@ def test_a_suspect_capture_is_held_even_with_a_new_threat() -> None:
     assert trust.suspect(trust.normal(FILLER), trust.normal(FILLER + " more")) is None
 
 
+def test_a_suspect_capture_the_next_capture_does_not_resemble_is_never_confirmed() -> None:
+    stub = "clause1 says the service. " + TRAIN
+    other_stub = "please enable javascript to continue."
+    history = _history([FILLER, stub, other_stub], [0, 10, 11])
+    decision = decide("s", _changeset(), [ADDED], False, history, 1)
+    assert decision.verdict is Verdict.CANCEL and "did not confirm" in decision.reason
+    # the same stub seen again (a capture that keeps it) confirms it
+    again = _history([FILLER, stub, stub + " again"], [0, 10, 11])
+    assert decide("s", _changeset(), [ADDED], False, again, 1).verdict is Verdict.ALERT
+
+
 def test_a_change_the_next_capture_undoes_cancels_with_its_return_leg() -> None:
     texts = [FILLER + " " + TRAIN, FILLER, FILLER + " " + TRAIN]
     history = _history(texts, [0, 10, 11])
