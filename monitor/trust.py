@@ -201,19 +201,44 @@ def _distance(one: str, other: str) -> int:
     return sum(((a - b) + (b - a)).values())
 
 
+_SENTENCE_END = re.compile(r"[.!?;]\s")
+_CONTENT_WORD = re.compile(r"\w{4,}")
+REWORDED = 0.5  # share of a quote's content words one sentence of the next capture holds
+
+
+def _reworded(flag: Flag, following: str, before: str) -> bool:
+    """Whether a sentence of the next capture (normalised) that the text before the change did
+    not have holds at least REWORDED of the content words of the flag's quote: the added
+    sentence said again in other words."""
+    wanted = set(_CONTENT_WORD.findall(normal(flag.evidence)))
+    if not wanted:
+        return False
+    return any(
+        len(wanted & set(_CONTENT_WORD.findall(sentence))) >= REWORDED * len(wanted)
+        and sentence not in before
+        for sentence in _SENTENCE_END.split(following)
+    )
+
+
 def _undone(flag: Flag, changeset: ChangeSet, following: str, before: str, after: str) -> bool:
     """Whether the next capture (its normalised text) undoes a flag of the change from `before`
-    to `after`: an added quote is gone again, or a removed one is back, and the capture is
-    nearer `before` than `after` (a promise added, then reworded again four days later, is
-    not undone); a hedged, reworded or widened clause's quote (as it then
-    read) is gone and the clause's old text is back (gone alone may be a further rewording)."""
+    to `after`: an added quote is gone again, or a removed one is back, and, for a clause added
+    or deleted whole, the capture is nearer `before` than `after` (a promise added, then
+    reworded again four days later, is not undone); for a clause that was edited (a sentence
+    added to it, a hedge, a rewording), its old text is back (its quote gone alone may be a
+    further rewording, as when a promise added to a clause is rewritten days later)."""
     if _holds(following, flag) is not _quotes_new_text(flag):
-        if flag.direction in (Direction.INTRODUCED, Direction.REMOVED):
-            # back towards the text before the change, not a further rewording of it
-            return _distance(following, before) < _distance(following, after)
         changes = changeset.changes
         change = changes[flag.change_index] if 0 <= flag.change_index < len(changes) else None
         old = normal(change.old.full_text) if change is not None and change.old else ""
+        edited = bool(old) and change is not None and change.new is not None
+        if flag.direction in (Direction.INTRODUCED, Direction.REMOVED) and not edited:
+            # a clause added or deleted whole: back towards the text before the change, and
+            # no sentence of the next capture says the added one again in other words
+            if flag.direction is Direction.INTRODUCED and _reworded(flag, following, before):
+                return False
+            return _distance(following, before) < _distance(following, after)
+        # an edited clause: undone only when its old text is back
         return bool(old) and old in following
     return False
 

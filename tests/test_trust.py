@@ -352,3 +352,40 @@ def test_an_added_promise_reworded_by_the_next_capture_is_not_undone() -> None:
     flipped = [FILLER, FILLER + " " + PROMISE, FILLER + " other words"]
     decision = decide("s", _changeset(), [GOOD], False, _history(flipped, [0, 10, 14]), 1)
     assert decision.verdict is Verdict.CANCEL
+
+
+def test_a_promise_added_to_a_clause_the_next_capture_rewrites_is_not_undone() -> None:
+    # a promise sentence joins a licence clause; days later the clause is rewritten with a
+    # firmer promise and other text goes: the quote is gone, but the clause never went back
+    licence = "you grant us a licence to use your content to improve the service."
+    before, after = FILLER + " " + licence, FILLER + " " + licence + " " + PROMISE
+    following = FILLER[: len(FILLER) // 2] + " we do not use your content to train any ai model."
+    history = _history([before, after, following], [0, 10, 14])
+    change = ClauseChange(
+        ChangeKind.MODIFIED, Clause("k", (), None, licence), Clause("k", (), None, after)
+    )
+    decision = decide("s", ChangeSet(1, 2, (change,)), [GOOD], False, history, 1)
+    assert decision.verdict is Verdict.ALERT
+    # the clause's old text back is an undo
+    flipped = _history([before, after, before], [0, 10, 14])
+    undone = decide("s", ChangeSet(1, 2, (change,)), [GOOD], False, flipped, 1)
+    assert undone.verdict is Verdict.CANCEL
+
+
+def test_a_promise_added_whole_then_said_again_in_other_words_is_not_undone() -> None:
+    promise = "notwithstanding the above, we will not use your posts to train our ai models."
+    firmer = (
+        "the company does not process your posts, photos, recordings, chats or comments to train any"
+        " models of artificial intelligence."
+    )
+    before = FILLER + " the licence clause as it stood."
+    after = before + " " + promise
+    # the next capture rewrites the page (the licence clause goes) and says the promise again
+    following = FILLER + " " + firmer
+    history = _history([before, after, following], [0, 10, 14])
+    added = _flag(Category.PROTECTIVE, Direction.INTRODUCED, promise)
+    decision = decide("s", _changeset(), [added], False, history, 1)
+    assert decision.verdict is Verdict.ALERT
+    # the same page without any such sentence: the promise was undone
+    gone = _history([before, after, FILLER + " another clause."], [0, 10, 14])
+    assert decide("s", _changeset(), [added], False, gone, 1).verdict is Verdict.CANCEL
