@@ -558,6 +558,14 @@ def label_report(
             + ", ".join(f"{name} {counts[name]}" for name in LABELS)
             + f", unlabelled {len(group) - sum(counts.values())}"
         )
+    wrong = [n for n in labelled_threats if assigned[n][0].label != "real"]
+    if wrong:
+        print(f"  threat alerts labelled not real ({len(wrong)}):")
+        for n in wrong:
+            label = assigned[n][0]
+            print(
+                f"    - [{label.label}] {case_line(cases[n])}\n        {shown(label.reason, 160)}"
+            )
     kinds = Counter(assigned[n][0].artefact for n in assigned if assigned[n][0].label == "artefact")
     if kinds:
         print("  artefacts by kind: " + ", ".join(f"{k} {n}" for k, n in kinds.most_common()))
