@@ -574,11 +574,29 @@ def label_report(
         print(f"  {loose} alerts matched their label by a close quote only (reworded evidence)")
     # only labels of the documents imported in this run (--limit, --match leave some out)
     real = [label for label in labels if label.label == "real" and (label.repo, label.path) in docs]
-    lost = [label for label in unmatched if label.label == "real" and label in real]
+    unkeyed = [label for label in unmatched if label.label == "real" and label in real]
+
+    def alerted_same_day(label: Label) -> bool:
+        return any(
+            c.alert is not None
+            and c.repo.split("/")[-1] == label.repo
+            and c.path == label.path
+            and abs(change_date(c.new_at) - label.day) <= DATE_SLACK
+            for c in cases
+        )
+
+    other_flag = [label for label in unkeyed if alerted_same_day(label)]
+    lost = [label for label in unkeyed if label not in other_flag]
     print(
-        f"  real events lost (labelled real, no alert now, same key, date +/- 1 day):"
-        f" {len(lost)} of {len(real)}"
+        f"  real events lost (labelled real, no alert of the document that day +/- 1):"
+        f" {len(lost)} of {len(real)}; {len(other_flag)} more alert under another flag of"
+        " the same change (no alert with the label's key)"
     )
+    for label in other_flag:
+        print(
+            f"    ~ {label.repo}:{label.source} {label.day} {label.category} {label.direction}"
+            f' "{shown(label.quote, 100)}"'
+        )
     for label in lost:
         print(
             f"    - {label.repo}:{label.source} {label.day} {label.category} {label.direction}"
