@@ -33,6 +33,21 @@ def test_a_right_granted_by_others_or_over_something_users_do_not_make_is_no_lic
     assert is_grant("Members and their partners grant us a licence to display their posts.")
 
 
+def test_a_grant_worded_as_granting_is_one_and_a_right_but_not_an_obligation_is_not_negated() -> (
+    None
+):
+    # "you are granting" grants as "you grant" does; "(but not an obligation)" negates no verb
+    found = names(
+        Licensed.CONTENT,
+        "If you post to a forum, you are granting the Company a right (but not an obligation)"
+        " to publish, modify or commercially exploit your posts.",
+    )
+    assert {"perform or display publicly", "modify", "sell or commercialise"} <= found
+    assert "sell or commercialise" not in names(
+        Licensed.CONTENT, "You grant us a licence to display your posts, but we will not sell them."
+    )
+
+
 def test_negated_terms_and_feedback_licences_do_not_count() -> None:
     found = names(
         Licensed.CONTENT,

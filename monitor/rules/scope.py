@@ -215,7 +215,7 @@ PATTERNS = tuple((concept, compile_terms(terms)) for concept, terms in LEXICON.i
 # A grant to the platform: users are the grantors, or the platform the grantee
 USER_GRANT_RE = re.compile(
     r"\b(?:you|users?|creators?|members?|subscribers?|customers?|contributors?)\b"
-    r"(?:\s+\w+){0,3}?\s+(?:grants?|give|gives)\b"
+    r"(?:\s+\w+){0,3}?\s+(?:grants?|granting|give|gives|giving)\b"
     r"|\bgrant(?:s|ed)?\s+(?:to\s+)?us\b|\blicen[cs]ed\s+to\s+(?!you\b)\w",
     re.IGNORECASE,
 )
@@ -286,7 +286,13 @@ class Scope:
                     break
 
 
-NOT_A_NEGATION_RE = re.compile(r"\bnot\s+limited\s+to\b|\bwithout\s+limitation\b", re.IGNORECASE)
+# "not" that negates no grant: "including but not limited to", "a right (but not an
+# obligation) to publish", "the right, but not the obligation, to remove"
+NOT_A_NEGATION_RE = re.compile(
+    r"\bnot\s+limited\s+to\b|\bwithout\s+limitation\b"
+    r"|\bbut\s+not\s+(?:an?|the)\s+(?:obligation|duty|requirement)\b",
+    re.IGNORECASE,
+)
 
 
 def _negated(sentence: str, start: int) -> bool:
@@ -306,7 +312,7 @@ def is_grant(sentence: str) -> bool:
     if grant is None or not LICENCE_NOUN_RE.search(sentence):
         return False
     if not LICENCE_RE.search(sentence) and (
-        grant.group(0).lower().endswith(("give", "gives"))
+        grant.group(0).lower().endswith(("give", "gives", "giving"))
         or not (WORK_RE.search(sentence) or AI_IO_RE.search(sentence))
     ):
         return False  # a right or permission over something else: "permission to contact you"
