@@ -550,6 +550,19 @@ def label_report(
         f" (goal >= 90 %); {len(threats) - len(labelled_threats)} of {len(threats)} threat"
         " alerts unlabelled"
     )
+    # by severity: a low alert is a clarification or a narrow widening (the corpus labels
+    # clarifications of a training clause alert yes, low)
+    for name, levels in (("medium or high", ("medium", "high")), ("low", ("low",))):
+        group = [
+            n
+            for n in labelled_threats
+            if (alert := cases[n].alert) is not None and alert.severity.value in levels
+        ]
+        real_n = sum(assigned[n][0].label == "real" for n in group)
+        print(
+            f"  threat alerts of {name} severity labelled real: {real_n}/{len(group)}"
+            + (f" = {real_n / len(group):.0%}" if group else "")
+        )
     for kind in KINDS:
         group = [n for n, c in enumerate(cases) if c.alert and alert_kind(c.alert) == kind]
         counts = Counter(assigned[n][0].label for n in group if n in assigned)
