@@ -66,7 +66,30 @@ GLUE_WORDS = frozenset(
         "include",
     ]
 )
-NAME_RE = re.compile(r"[A-Z][\w'’]*[a-z][\w'’]*")  # Gemini, Apps, PlayStation; not AI, LLM
+NAME_RE = re.compile(r"\b[A-Z][\w'’]*[a-z][\w'’]*")  # Gemini, Apps, PlayStation; not AI, LLM
+WORD_TOKEN_RE = re.compile(r"\w+(?:['’]\w+)?")
+# Capitalised defined terms for who else gets content: never a product's new name
+RECIPIENT_WORDS = frozenset(
+    [
+        "affiliates",
+        "affiliate",
+        "partners",
+        "partner",
+        "third",
+        "parties",
+        "party",
+        "providers",
+        "provider",
+        "vendors",
+        "vendor",
+        "subsidiaries",
+        "subsidiary",
+        "companies",
+        "company",
+        "licensees",
+        "licensee",
+    ]
+)
 SENTENCE_START_RE = re.compile(r"(?:^|[.!?;:]\s+|\n)\W*(\w+)")
 NO_FLAG_KINDS = frozenset({ChangeKind.MOVED, ChangeKind.RENUMBERED})
 
@@ -102,27 +125,39 @@ def _direction(category: Category, old: list[Match], new: list[Match]) -> Direct
     return Direction.RESTATED
 
 
+def _names(sentence: str) -> set[str]:
+    """The capitalised words inside a sentence (not its first word): names of products,
+    companies and plans, as written."""
+    starts = {s.start(1) for s in SENTENCE_START_RE.finditer(sentence)}
+    return {
+        token.group(0)
+        for token in NAME_RE.finditer(sentence)
+        if token.start() not in starts and token.group(0).lower() not in RECIPIENT_WORDS
+    }
+
+
 def _says_nothing_new(old: list[Match], new: list[Match]) -> bool:
     """Whether the new sentences only drop, reorder or respell the old ones' words, or gain
-    nothing but names and glue words: a product or company renamed ("Bard" becoming "Gemini
-    Apps", "Xbox" becoming "Xbox and PlayStation") is cosmetic, as the label definitions say.
-    A gained name the rules fired on, an acronym (AI, LLM) or a sentence's first word is not
-    taken for a rename."""
-    old_words = set(canonical(" ".join(m.sentence for m in old)).split())
+    nothing but glue words and names that replace names they lost: a product or company
+    renamed ("Bard" becoming "Gemini Apps") is cosmetic, as the label definitions say. A name
+    only added ("Microsoft" becoming "Microsoft and OpenAI": a new recipient) is news, and so
+    is a gained name the rules fired on, an acronym (AI, LLM), a defined term for others
+    (Affiliates, Third Parties, Partners) or a sentence's first word."""
+    old_text = " ".join(m.sentence for m in old)
+    old_words = set(canonical(old_text).split())
     fired = {w.lower() for m in new for w in m.words for w in w.split()}
+    new_names: set[str] = set()
     for m in new:
-        starts = {s.start(1) for s in SENTENCE_START_RE.finditer(m.sentence)}
-        for token in re.finditer(r"\w+(?:['’]\w+)?", m.sentence):
+        new_names |= _names(m.sentence)
+    lost_name = bool(_names(old_text) - new_names)
+    for m in new:
+        for token in WORD_TOKEN_RE.finditer(m.sentence):
             word = token.group(0)
             if all(part in old_words for part in canonical(word).split()):
                 continue
             if len(word) == 1 or word.lower() in GLUE_WORDS:
                 continue  # "model(s)", "(which includes" -> "(including"
-            if (
-                NAME_RE.fullmatch(word)
-                and token.start() not in starts
-                and word.lower() not in fired
-            ):
+            if lost_name and word in new_names and word.lower() not in fired:
                 continue
             return False
     return True

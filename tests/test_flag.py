@@ -156,6 +156,10 @@ def test_a_widened_model_or_a_new_qualifier_in_a_training_sentence_still_alerts(
         "We use public posts, where they include Personal Information, to help train our"
         " language models and build features like Lens."
     )
+    old_recipient = "We may share your public posts with Contoso to train AI models."
+    new_recipient = "We may share your public posts with Contoso and Fabrikam to train AI models."
+    flags = flag_changes(diff(doc(LICENCE, old_recipient), doc(LICENCE, new_recipient)), RULES)
+    assert assess(flags).alert  # a name added beside the old one is a new recipient
     for new in (widened, qualified):
         flags = flag_changes(diff(doc(LICENCE, old), doc(LICENCE, new)), RULES)
         assert assess(flags).alert, new
