@@ -36,7 +36,7 @@ SECTION_REF_RE = re.compile(
 )
 MULTILEVEL_NUMBER_RE = re.compile(r"\b\d+(?:\.\d+)+\b")
 PUNCTUATION_RE = re.compile(r"[^\w\s]", re.UNICODE)
-NOT_LETTERS_RE = re.compile(r"[\W_]+", re.UNICODE)  # spaces, and the _ of Markdown emphasis
+LETTER_GAP_RE = re.compile(r"(?<=[^\W\d_])\s+(?=[^\W\d_])", re.UNICODE)
 
 FUZZY_THRESHOLD = 0.5  # Dice similarity of word multisets for a reworded clause
 SAME_LABEL_THRESHOLD = 0.25  # the same "7.2" under the same headings needs less
@@ -68,7 +68,8 @@ SPELLING = (
     (re.compile(r"(?<=\w{3})tre(s)?\b"), r"ter\1"),
     (re.compile(r"(?<=\w{2})ogue(s)?\b"), r"og\1"),
     (re.compile(r"(?<=\w{3})mme(s)?\b"), r"m\1"),
-    (re.compile(r"\b(\w*[aeiou]\w*?[aeiou]l)l(ed|ing|er|ers)\b"), r"\1\2"),
+    # (bounded: "\w*" twice over a 20,000-letter run backtracked for seconds)
+    (re.compile(r"\b(\w{0,40}?[aeiou]\w{0,40}?[aeiou]l)l(ed|ing|er|ers)\b"), r"\1\2"),
 )
 
 
@@ -449,7 +450,13 @@ def _same_letters(old: str, new: str) -> bool:
     where words are split: table cells glued by one capture ("ActivityJob Applications") and
     parted by another ("Activity, Job Applications") read the same."""
     a, b = canonical(old), canonical(new)
-    return a == b or NOT_LETTERS_RE.sub("", a) == NOT_LETTERS_RE.sub("", b)
+    return a == b or _glued(a) == _glued(b)
+
+
+def _glued(text: str) -> str:
+    """A canonical text with the gaps between letters taken out (and Markdown's _ marks): a
+    gap beside a digit stays, so "1,5 %" and "15 %" or "3-5 days" and "35 days" differ."""
+    return LETTER_GAP_RE.sub("", " ".join(text.replace("_", " ").split()))
 
 
 def _joined(parts: list[Clause]) -> Clause:

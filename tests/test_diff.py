@@ -182,6 +182,11 @@ def test_table_cells_glued_or_parted_and_emphasis_marks_are_cosmetic() -> None:
     assert change.cosmetic
     worded = doc("AI features | Profile Information, Submitted Content | shared with partners")
     assert not diff(old, worded).is_cosmetic
+    # a gap beside a digit is no glue: "1,5 %" is not "15 %"
+    share = diff(
+        doc("Creators receive 1,5 % of AI revenue."), doc("Creators receive 15 % of AI revenue.")
+    )
+    assert not share.is_cosmetic
 
 
 def test_long_clause_with_one_word_changed_is_not_delete_all_insert_all() -> None:
