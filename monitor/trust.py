@@ -204,18 +204,19 @@ def _distance(one: str, other: str) -> int:
 _SENTENCE_END = re.compile(r"[.!?;]\s")
 _CONTENT_WORD = re.compile(r"\w{4,}")
 REWORDED = 0.5  # share of a quote's content words one sentence of the next capture holds
+REWORDED_MIN = 3  # and at least this many ("your content" alone is no rewording)
 
 
 def _reworded(flag: Flag, following: str, before: str) -> bool:
     """Whether a sentence of the next capture (normalised) that the text before the change did
-    not have holds at least REWORDED of the content words of the flag's quote: the added
-    sentence said again in other words."""
+    not have holds at least REWORDED of the content words of the flag's quote (and at least
+    REWORDED_MIN of them): the added sentence said again in other words."""
     wanted = set(_CONTENT_WORD.findall(normal(flag.evidence)))
     if not wanted:
         return False
+    need = max(REWORDED_MIN, REWORDED * len(wanted))
     return any(
-        len(wanted & set(_CONTENT_WORD.findall(sentence))) >= REWORDED * len(wanted)
-        and sentence not in before
+        len(wanted & set(_CONTENT_WORD.findall(sentence))) >= need and sentence not in before
         for sentence in _SENTENCE_END.split(following)
     )
 
@@ -241,6 +242,31 @@ def _undone(flag: Flag, changeset: ChangeSet, following: str, before: str, after
         # an edited clause: undone only when its old text is back
         return bool(old) and old in following
     return False
+
+
+def _unconfirmed(history: History, i: int, k: int) -> Decision | None:
+    """For a suspect capture i whose next capture k came within WINDOW: None when a capture
+    like it (one that keeps more than half of its words: the same stub again, or the page
+    grown back around it) comes within WINDOW, so its flags are decided as usual; else a
+    cancel once a capture after WINDOW shows none came (a stub then another stub, or an error
+    page), or a hold while the window is still open."""
+    versions = history.versions
+    at = versions[i].recorded_at
+    for j in range(k, len(versions)):
+        if versions[j].technical:
+            continue
+        if versions[j].recorded_at - at > WINDOW:
+            return Decision(
+                Verdict.CANCEL,
+                "not alerted: a suspect capture that no capture within"
+                f" {WINDOW.days} days confirmed (none kept most of its words)",
+            )
+        if not suspect(history.text(i), history.text(j)):
+            return None
+    return Decision(
+        Verdict.HOLD,
+        "held: a suspect capture the next capture did not confirm, until one like it comes",
+    )
 
 
 def decide(
@@ -297,16 +323,9 @@ def decide(
         return Decision(Verdict.CANCEL, "not alerted: " + "; ".join(dict.fromkeys(reasons)))
     suspicion = suspect(history.text(i - 1), history.text(i))
     if suspicion and not confirmed and following is not None and soon and k is not None:
-        # a stub followed by another stub, or by a page unlike it: the next capture does not
-        # confirm what this one showed (it is not the same page seen again)
-        after = history.text(k)
-        if suspect(history.text(i), after) or suspect(after, history.text(i)):
-            return Decision(
-                Verdict.CANCEL,
-                f"not alerted: a suspect capture that the next one"
-                f" ({following.recorded_at.date().isoformat()}) did not confirm: it differs"
-                " from it as much again",
-            )
+        unconfirmed = _unconfirmed(history, i, k)
+        if unconfirmed is not None:
+            return unconfirmed
     urgent = any(is_threat(f) and f.direction in WIDENING for f in kept)
     if (suspicion or not urgent) and following is None and not confirmed:
         why = "a suspect capture" if suspicion else "a removal, good news or a rewording"

@@ -92,15 +92,24 @@ def test_a_suspect_capture_is_held_even_with_a_new_threat() -> None:
     assert trust.suspect(trust.normal(FILLER), trust.normal(FILLER + " more")) is None
 
 
-def test_a_suspect_capture_the_next_capture_does_not_resemble_is_never_confirmed() -> None:
+def test_a_suspect_capture_is_confirmed_only_by_a_capture_like_it() -> None:
     stub = "clause1 says the service. " + TRAIN
     other_stub = "please enable javascript to continue."
-    history = _history([FILLER, stub, other_stub], [0, 10, 11])
-    decision = decide("s", _changeset(), [ADDED], False, history, 1)
-    assert decision.verdict is Verdict.CANCEL and "did not confirm" in decision.reason
-    # the same stub seen again (a capture that keeps it) confirms it
-    again = _history([FILLER, stub, stub + " again"], [0, 10, 11])
-    assert decide("s", _changeset(), [ADDED], False, again, 1).verdict is Verdict.ALERT
+    # another stub next: held while the window is open, cancelled once a capture after it
+    # shows no capture like it came
+    waiting = _history([FILLER, stub, other_stub], [0, 10, 11])
+    held = decide("s", _changeset(), [ADDED], False, waiting, 1)
+    assert held.verdict is Verdict.HOLD and "did not confirm" in held.reason
+    late = trust.WINDOW.days + 15
+    over = _history([FILLER, stub, other_stub, other_stub + " still"], [0, 10, 11, late])
+    cancelled = decide("s", _changeset(), [ADDED], False, over, 1)
+    assert cancelled.verdict is Verdict.CANCEL and "no capture within" in cancelled.reason
+    # a capture like it within the window, even after an error page, confirms it
+    later = _history([FILLER, stub, other_stub, stub + " again"], [0, 10, 11, 12])
+    assert decide("s", _changeset(), [ADDED], False, later, 1).verdict is Verdict.ALERT
+    # the page grown back around it (the threat still there) confirms it too
+    grown = _history([FILLER, stub, stub + " " + FILLER], [0, 10, 11])
+    assert decide("s", _changeset(), [ADDED], False, grown, 1).verdict is Verdict.ALERT
 
 
 def test_a_change_the_next_capture_undoes_cancels_with_its_return_leg() -> None:
@@ -389,3 +398,10 @@ def test_a_promise_added_whole_then_said_again_in_other_words_is_not_undone() ->
     # the same page without any such sentence: the promise was undone
     gone = _history([before, after, FILLER + " another clause."], [0, 10, 14])
     assert decide("s", _changeset(), [added], False, gone, 1).verdict is Verdict.CANCEL
+    # a new sentence that shares only two words of a short quote ("your content") says
+    # nothing again
+    two = _history(
+        [FILLER, FILLER + " " + TRAIN, FILLER + " you keep ownership of your content."],
+        [0, 10, 14],
+    )
+    assert decide("s", _changeset(), [ADDED], False, two, 1).verdict is Verdict.CANCEL
