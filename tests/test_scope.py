@@ -31,6 +31,9 @@ def test_a_right_granted_by_others_or_over_something_users_do_not_make_is_no_lic
     # the same forms over users' work stay licences
     assert is_grant("Your uploads are licensed to the Company under these terms.")
     assert is_grant("Members and their partners grant us a licence to display their posts.")
+    # users named by their role on the platform are still the grantors
+    assert is_grant("Channel owners grant us a worldwide licence to use their videos.")
+    assert is_grant("Each Partner grants us a licence to use the uploads it submits.")
 
 
 def test_a_grant_worded_as_granting_is_one_and_a_right_but_not_an_obligation_is_not_negated() -> (

@@ -319,10 +319,12 @@ def is_grant(sentence: str) -> bool:
     return not TO_USER_RE.search(sentence) or bool(EXPLICIT_USER_GRANT_RE.search(sentence))
 
 
-# Who grants "us" a right when it is not users: "the rights our content providers grant to us"
+# Who grants "us" a right when it is not users: the platform's own suppliers ("the rights our
+# content providers grant to us", "third-party licensors grant us"); "channel owners" or
+# "each Partner" granting us a licence are users of the platform, and stay grantors of one
 OTHER_GRANTOR_RE = re.compile(
-    r"\b(?:providers?|licensors?|partners?|suppliers?|rights?\s*holders?|owners?|vendors?)"
-    r"(?:\s+\w+){0,2}?\s*$",
+    r"\b(?:our|its|third[- ]party)\s+(?:[\w-]+\s+){0,2}?"
+    r"(?:providers?|licensors?|partners?|suppliers?|vendors?)\s*$",
     re.IGNORECASE,
 )
 
