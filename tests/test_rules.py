@@ -442,6 +442,10 @@ def test_a_sentence_that_opens_by_barring_users_bans_everything_it_lists() -> No
     assert not {Category.AI_TRAINING, Category.THIRD_PARTY_AI} & {
         m.category for m in RULES.match(text)
     }
+    # an opening that bars no use ("will not be paid") or a clause after ";" bans nothing
+    assert not bans(
+        "You will not be paid; your content may be used to train machine learning models."
+    )
     # the platform's own clause after the ban is not part of it
     own = "You may not resell your account, and we may use your posts to train our AI models."
     assert Category.AI_TRAINING in {m.category for m in RULES.match(own)}

@@ -480,11 +480,12 @@ PERMISSION_BAN_RE = re.compile(
 OPENING_BAN_RE = re.compile(
     r"^\W*(?:\(?[a-z0-9ivx]{1,4}[.)]\s*)?(?:you|users?|developers?|customers?|licensees?|members?)\s+"
     r"(?:(?:are|is)\s+not\s+(?:allowed|permitted|authori[sz]ed)\s+to|(?:may|must|shall|will|should|can)"
-    r"\s+not|cannot|can't|mustn't|shan't|agrees?\s+not\s+to)\b",
+    r"\s+not|cannot|can['\u2019]t|won['\u2019]t|mustn['\u2019]t|shan['\u2019]t|agrees?\s+not\s+to)\b"
+    r"(?!\s+be\b)",  # "You will not be paid; ..." bars nothing
     re.IGNORECASE,
 )
-# a subject of the platform's own after the opening ban starts a clause of its own
-OWN_CLAUSE_RE = re.compile(r"\b(?:we|us)\b", re.IGNORECASE)
+# a clause of its own after the opening ban: the platform as subject, or a new clause after ";"
+OWN_CLAUSE_RE = re.compile(r"\b(?:we|us)\b|;", re.IGNORECASE)
 # The platform prohibiting a use ("X prohibits any use of ... to train") bans others from it
 PROHIBITS_RE = re.compile(
     r"\b(?:prohibits?|forbids?|(?:does|do)\s+not\s+(?:allow|permit))\s+(?:any|all|the|you|users|others|anyone|third)\b",
