@@ -143,10 +143,6 @@ class History:
     cancelled: set[int] = field(default_factory=set)
 
 
-def _widening(flag: Flag) -> bool:
-    return flag.direction not in (Direction.REMOVED, Direction.WEAKENED)
-
-
 def _quotes_new_text(flag: Flag) -> bool:
     """Whether the flag's evidence is quoted from the new text: from the old one only for a
     removal (a weakened clause is quoted as it now reads)."""
