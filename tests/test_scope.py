@@ -64,6 +64,27 @@ def test_negated_terms_and_feedback_licences_do_not_count() -> None:
     )
 
 
+def test_a_right_taken_away_is_not_granted_and_content_removed_takes_nothing_away() -> None:
+    grant = "By posting, you grant us a worldwide licence to display your Content."
+    # a summary of changes, led by what the section is about, says a right is gone: its
+    # words are no part of the licence
+    lead = (
+        "This section covers the permissions you grant by posting your Content and your"
+        " promise to respect others' rights. Key updates:"
+    )
+    summary = licence_scopes(
+        [("k0", grant, ""), ("k1", "We have removed the right to use your posts in perpetuity.", lead)]
+    )
+    gone = {c.name for c in summary[Licensed.CONTENT].concepts}
+    assert "perpetual" not in gone and "perform or display publicly" in gone
+    # survival after removal is a widening, not a right taken away
+    kept = names(
+        Licensed.CONTENT,
+        grant + " This licence continues in perpetuity, even after your Content is removed.",
+    )
+    assert "perpetual" in kept
+
+
 def test_list_items_under_a_grant_belong_to_its_licence_and_inputs_are_their_own_object() -> None:
     found = licence_scopes(
         [

@@ -295,12 +295,22 @@ NOT_A_NEGATION_RE = re.compile(
 )
 
 
+# A right taken away, as a summary of changes says it ("We have removed the right for us to
+# use your comments in perpetuity"): what follows is no longer granted. The verb must govern
+# the right itself: "content removed from the Service" takes nothing away.
+WITHDRAWN_RE = re.compile(
+    r"\b(?:removed|dropped|eliminated|withdrawn|withdrew|rescinded)\s+"
+    r"(?:the|our|its|this|that|any|their)\s+(?:[\w-]+\s+){0,2}?(?:rights?|licen[cs]es?|permissions?)\b",
+    re.IGNORECASE,
+)
+
+
 def _negated(sentence: str, start: int) -> bool:
     before = NOT_A_NEGATION_RE.sub(" ", sentence[max(0, start - 200) : start])
     breaks = list(CLAUSE_BREAK_RE.finditer(before))
     clause = before[breaks[-1].end() :] if breaks else before
-    words = clause.split()[-NEGATION_REACH:]
-    return bool(NEGATION_BEFORE_RE.search(" ".join(words)))
+    words = " ".join(clause.split()[-NEGATION_REACH:])
+    return bool(NEGATION_BEFORE_RE.search(words) or WITHDRAWN_RE.search(words))
 
 
 @functools.lru_cache(maxsize=4096)
