@@ -2,7 +2,9 @@
 
 Owns: the one decision, for tracking and imported history alike: a suspect capture (one that
 lost more than SUSPECT_LOST of the previous version's words: a section that failed to load, a
-stub, a home page captured instead of the terms) is held until a later capture confirms it;
+stub, a home page captured instead of the terms) is held until a later capture confirms it,
+and one that lacks OTHER_PAGE_LOST of them is another page, never alerted and never a state
+the document had;
 a change the next capture undoes (within WINDOW) cancels out with its return leg; a flag whose
 clause text the document already had (in the previous version, or in one it left at most WINDOW
 before) is not news; removals, good news and other news wait for a later capture, while a new
@@ -30,6 +32,12 @@ from monitor.rules.policy import ALERT_CATEGORIES, WIDENING, is_threat
 # two: real edits lose under 20 % of the words (most under 2 %), while partial captures,
 # stubs and pages captured in place of the terms lose 50-99 %; 50 % sits in the gap.
 SUSPECT_LOST = 0.5
+# A capture that lacks this share of the previous version's words is another page, not a
+# version of the document: a home page or a stub in place of the terms, another language.
+# On the dev history every alert from such a capture (6, at 93-99 %) was an artefact or a
+# misreading, and no real change lost over 80 % (bench/history.py); such a capture is never
+# alerted, confirmed or not, and the versions around it are compared past it.
+OTHER_PAGE_LOST = 0.9
 # How long a flip may last, and how far back "seen before" looks: see docs/decisions/0011.
 WINDOW = timedelta(days=30)
 SUSPECT_NOTE = "Suspect capture"  # how the changeset's note that says so begins
@@ -83,10 +91,14 @@ def suspect(old_text: str, new_text: str) -> str | None:
     share = lost_share(old_text, new_text)
     if share <= SUSPECT_LOST:
         return None
+    then = (
+        "another page (a stub, a home page, another language): never alerted"
+        if share >= OTHER_PAGE_LOST
+        else "not alerted until a later capture confirms it"
+    )
     return (
         f"{SUSPECT_NOTE}: it lacks {share:.0%} of the previous version's words"
-        f" ({len(new_text):,} characters after {len(old_text):,}); not alerted until a later"
-        " capture confirms it"
+        f" ({len(new_text):,} characters after {len(old_text):,}); {then}"
     )
 
 
@@ -179,8 +191,13 @@ def _seen_before(flag: Flag, history: History, source_id: str, i: int) -> str | 
             return "the previous version already said it (elsewhere in the document)"
     elif _holds(history.text(i), flag):
         return "the document still says it (elsewhere)"
+    # when the document stopped reading as j: at the next version that was a state of it, not
+    # a re-extraction (technical) nor a capture never accepted (cancelled: another page, a flip)
+    left = at
     for j in range(i - 2, -1, -1):
-        left = history.versions[j + 1].recorded_at  # when the document stopped reading as j
+        following = history.versions[j + 1]
+        if not (following.technical or following.id in history.cancelled):
+            left = following.recorded_at
         if at - left > WINDOW:
             break
         if history.versions[j].technical or history.versions[j].id in history.cancelled:
@@ -277,6 +294,13 @@ def decide(
     relevant = tuple(f for f in flags if f.category in ALERT_CATEGORIES)
     if technical or changeset.is_cosmetic or not relevant or i < 1:
         return Decision(Verdict.NOTHING)
+    lost = lost_share(history.text(i - 1), history.text(i))
+    if lost >= OTHER_PAGE_LOST:
+        return Decision(
+            Verdict.CANCEL,
+            f"not alerted: the capture lacks {lost:.0%} of the previous version's words:"
+            " another page (a stub, a home page, another language), not these terms",
+        )
     versions = history.versions
     new, old = versions[i], versions[i - 1]
     k, confirmed = _next_capture(history, i)

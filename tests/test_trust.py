@@ -27,6 +27,8 @@ from tests.conftest import TRAINING, track_versions
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FILLER = " ".join(f"clause{n} says the service works as described here." for n in range(40))
+# a partial capture: the first third of the page (a section that failed to load)
+PART = " ".join(f"clause{n} says the service works as described here." for n in range(13))
 TRAIN = "we may use your content to train our ai models."
 PROMISE = "we will never train ai on your content."
 
@@ -85,7 +87,7 @@ def test_a_removal_or_good_news_is_held_until_a_check_or_a_capture_confirms_it()
 
 
 def test_a_suspect_capture_is_held_even_with_a_new_threat() -> None:
-    history = _history([FILLER, "clause1 says the service. " + TRAIN], [0, 10])
+    history = _history([FILLER, PART + " " + TRAIN], [0, 10])
     decision = decide("s", _changeset(), [ADDED], False, history, 1)
     assert decision.verdict is Verdict.HOLD and "suspect" in decision.reason
     assert trust.suspect(trust.normal(FILLER), trust.normal("clause1 says")) is not None
@@ -93,7 +95,7 @@ def test_a_suspect_capture_is_held_even_with_a_new_threat() -> None:
 
 
 def test_a_suspect_capture_is_confirmed_only_by_a_capture_like_it() -> None:
-    stub = "clause1 says the service. " + TRAIN
+    stub = PART + " " + TRAIN
     other_stub = "please enable javascript to continue."
     # another stub next: held while the window is open, cancelled once a capture after it
     # shows no capture like it came
@@ -405,3 +407,34 @@ def test_a_promise_added_whole_then_said_again_in_other_words_is_not_undone() ->
         [0, 10, 14],
     )
     assert decide("s", _changeset(), [ADDED], False, two, 1).verdict is Verdict.CANCEL
+
+
+HOME_PAGE = "welcome! the best recipes, news and videos of the day. sign in or subscribe."
+
+
+def test_a_capture_of_another_page_is_never_alerted_even_when_it_stays() -> None:
+    # a home page (or a stub, or the page in another language) captured in place of the
+    # terms, and captured so again: not a version of the terms, so no "promise removed"
+    promise_removed = _flag(Category.PROTECTIVE, Direction.REMOVED, PROMISE)
+    texts = [FILLER + " " + PROMISE, HOME_PAGE, HOME_PAGE]
+    history = _history(texts, [0, 10, 40], confirmed={2, 3})
+    decision = decide("s", _changeset(ChangeKind.REMOVED), [promise_removed], False, history, 1)
+    assert decision.verdict is Verdict.CANCEL
+    assert "another page" in decision.reason and "lacks 9" in decision.reason
+    # a real rewrite that keeps a fifth of the words is still a version: held, then told
+    rewrite = " ".join(FILLER.split()[: len(FILLER.split()) // 5])
+    kept = _history([FILLER + " " + PROMISE, rewrite, rewrite], [0, 10, 40], confirmed={2, 3})
+    verdict = decide("s", _changeset(ChangeKind.REMOVED), [promise_removed], False, kept, 1)
+    assert verdict.verdict is Verdict.ALERT
+
+
+def test_the_terms_back_after_another_page_are_compared_with_the_terms_before_it() -> None:
+    # the home page stood for two months; when the terms come back, the clause they still
+    # hold is not news: the home page was never a state of the document
+    texts = [FILLER + " " + TRAIN, HOME_PAGE, FILLER + " " + TRAIN]
+    history = _history(texts, [0, 10, 10 + 2 * trust.WINDOW.days], confirmed={2})
+    stub = decide("s", _changeset(ChangeKind.REMOVED), [REMOVED], False, history, 1)
+    assert stub.verdict is Verdict.CANCEL
+    history.cancelled.add(history.versions[1].id)  # as record_alerts does
+    back = decide("s", _changeset(), [ADDED], False, history, 2)
+    assert back.verdict is Verdict.CANCEL and "seen before" in back.reason
