@@ -73,7 +73,10 @@ def test_a_right_taken_away_is_not_granted_and_content_removed_takes_nothing_awa
         " promise to respect others' rights. Key updates:"
     )
     summary = licence_scopes(
-        [("k0", grant, ""), ("k1", "We have removed the right to use your posts in perpetuity.", lead)]
+        [
+            ("k0", grant, ""),
+            ("k1", "We have removed the right to use your posts in perpetuity.", lead),
+        ]
     )
     gone = {c.name for c in summary[Licensed.CONTENT].concepts}
     assert "perpetual" not in gone and "perform or display publicly" in gone
