@@ -530,3 +530,27 @@ def test_a_right_granted_to_train_ai_is_the_training_not_a_narrow_licence() -> N
         " including to train our machine learning models."
     )
     assert "content_license.broad-grant" in {m.rule_id for m in RULES.match(broad)}
+
+
+def test_a_use_named_as_what_a_control_is_over_is_no_grant_of_it() -> None:
+    def categories(text: str) -> set[str]:
+        return {m.category.value for m in RULES.match(text)}
+
+    for control in (
+        "You are in control of whether your posts are used to train our machine learning models.",
+        "You can decide whether we may use your photos to develop our AI models in settings.",
+        "You have the right to object to using your personal data for improving our AI systems.",
+    ):
+        found = categories(control)
+        assert "opt_out" in found and not {"data_sharing", "third_party_ai"} & found, control
+        assert not any(
+            m.rule_id != "ai_training.opt-out-of-training"
+            for m in RULES.match(control)
+            if m.category is Category.AI_TRAINING
+        ), control
+    # the use stated beside its control is still the platform's use
+    beside = "Unless you opt out of training, we will use your content to train our models."
+    assert {m.rule_id for m in RULES.match(beside)} >= {
+        "ai_training.train-models",
+        "opt_out.training-control",
+    }

@@ -662,6 +662,26 @@ def match_rule(rule: Rule, sentence: str | _Sentence) -> Match | None:
     return _match_screened(rule, s)
 
 
+# A use named as what a control is over ("the right to opt out of using your data for
+# training", "you decide whether we may use your content to train") is the control, not a
+# grant of the use: the opt-out rules read it; the use rules skip such a trigger (a use
+# stated beside the control, "Unless you opt out, we will train on ...", still fires)
+CONTROL_RE = re.compile(
+    r"\b(?:opt(?:s|ed|ing)?[- ]?out\s+of|object(?:s|ing)?\s+to|(?:decide|choose|control|determine)"
+    r"\s+whether|in\s+control\s+of\s+whether|withdraw(?:s|ing)?\s+(?:your\s+)?consent\s+(?:to|for))\b",
+    re.IGNORECASE,
+)
+CONTROLLED_CATEGORIES = frozenset(
+    {Category.AI_TRAINING, Category.THIRD_PARTY_AI, Category.DATA_SHARING}
+)
+
+
+def _controlled(s: _Sentence, offset: int) -> bool:
+    """Whether the words at `offset` are what a control in their own clause is over."""
+    before = s.clause_before(offset)
+    return bool(CONTROL_RE.search(before.rsplit(",", 1)[-1]))
+
+
 def _match_screened(rule: Rule, s: _Sentence) -> Match | None:
     """match_rule on a sentence its screens let through."""
     words: list[str] = []
@@ -675,7 +695,10 @@ def _match_screened(rule: Rule, s: _Sentence) -> Match | None:
         b_words = [s.word_at(m.start()) for m in b_hits]  # ascending, like the hits
         cue_words: list[int] | None = None  # where the cue terms stand, found once
         tries = 0
+        controllable = rule.category in CONTROLLED_CATEGORIES
         for hit in a.finditer(s.text):
+            if controllable and _controlled(s, hit.start()):
+                continue
             position = s.word_at(hit.start())
             # the b hits within `within` words, found by bisection: linear in the hits
             first = bisect.bisect_left(b_words, position - within)
