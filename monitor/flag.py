@@ -41,6 +41,11 @@ HEDGE_RE = re.compile(
     r"|opt(?:ed)?[- ]in|if\s+you\s+(?:choose|allow|enable|share)|where\s+permitted)\b",
     re.IGNORECASE,
 )
+# A promise over all of users' data or content, not a kind of it
+GENERAL_OBJECT_RE = re.compile(
+    r"\b(?:your|any|no|all)\s+(?:personal\s+|user\s+)?(?:data|information|content)\b(?!\s+(?:of|from|in|about|that|which|you)\b)",
+    re.IGNORECASE,
+)
 LIST_ITEM_CHARS = 600  # a clause longer than this ends the list a lead-in introduced
 # Words a restated sentence may gain without saying anything new: articles, conjunctions and
 # the relative words that re-cut a parenthesis ("(which includes" -> "(including").
@@ -525,6 +530,18 @@ class _Profile:
             for w in m.words
         }
 
+    def general_promise(self, rule_id: str) -> bool:
+        """Whether this document still makes the promise `rule_id` reads over all of users'
+        data or content ("We do not use your data to train any AI model"), without a hedge:
+        a narrower promise removed beside it is rewritten, not withdrawn. One over other
+        things ("your messages") does not cover a promise removed about photos."""
+        return any(
+            m.rule_id == rule_id
+            and GENERAL_OBJECT_RE.search(m.sentence)
+            and not HEDGE_RE.search(m.sentence)
+            for m, _, _ in self.matches.get(Category.PROTECTIVE, [])
+        )
+
     def has_sentence(self, category: Category, sentence: str) -> bool:
         known = self.sentences.get(category)
         if known is None:
@@ -549,7 +566,8 @@ def _document_check(
       rule already fired in the old document on all of its words is `restated`, one whose
       rule or category did with other words is `strengthened`;
     - a removed flag whose sentence, or whose rule on all of its words, the new document
-      still holds is dropped;
+      still holds is dropped, and so is a promise removed while the same promise stands,
+      unhedged, over all of users' data or content;
     - a strengthened or restated flag whose sentence the old document already held is dropped;
     - a concept present in the new document and absent from the old one that no flag shows
       is `introduced`.
@@ -630,6 +648,8 @@ def _checked(flag: Flag, old: _Profile, new: _Profile, sentence: str | None) -> 
         still = flag.rule_id in new.rules.get(category, ()) and not (
             {w.lower() for w in flag.words} - new.words(category, flag.rule_id)
         )
+        if category is Category.PROTECTIVE and not still:
+            still = new.general_promise(flag.rule_id)
         return None if still or new.has_sentence(category, sentence) else flag
     if old.has_sentence(category, sentence):
         return None  # the sentence was already there: moved or repeated

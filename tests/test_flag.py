@@ -409,6 +409,20 @@ def test_a_promise_removed_while_another_promise_stays_still_alerts() -> None:
     assert assess(flags).alert
 
 
+def test_a_narrow_promise_removed_beside_a_promise_over_all_your_data_is_no_withdrawal() -> None:
+    general = ("2. Promises", ["We do not use your data to train any AI model."])
+    gone = "We do not use your photos to train generative AI."
+    old = sections(general, ("3. Uploads", ["Uploads are stored in the EU. " + gone]), PAYMENTS)
+    new = sections(general, ("3. Uploads", ["Uploads are stored in the EU."]), PAYMENTS)
+    assert not assess(flag_changes(diff(old, new), RULES, (old, new))).alert
+    # a general promise that is hedged covers nothing
+    hedged = ("2. Promises", ["By default, we do not use your data to train any AI model."])
+    old = sections(hedged, ("3. Uploads", ["Uploads are stored in the EU. " + gone]), PAYMENTS)
+    new = sections(hedged, ("3. Uploads", ["Uploads are stored in the EU."]), PAYMENTS)
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    assert (Category.PROTECTIVE, Direction.REMOVED) in [(f.category, f.direction) for f in flags]
+
+
 def test_a_text_repeated_under_two_lead_ins_has_not_changed_context_when_nothing_moved() -> None:
     # the same item under a platform lead-in and under a ban; an unrelated clause changes
     def policy(fee: str) -> Document:
