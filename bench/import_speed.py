@@ -10,7 +10,9 @@ its children: git) and the split of the time between git (reading the repository
 and alerts; "other" is the rest of the loop (reading the archive back, flip checks).
 
 The split is measured by wrapping the functions `monitor.importers.ota` calls by name, so it
-measures the code of the day with no hooks in it; a name that is not there is left out.
+measures the code of the day with no hooks in it; a name that is not there is left out. It
+times this process only: an import of 100 commits or more reads and parses in a worker
+process, so parse is then near 0 and the wait for the worker is part of "other".
 
 Usage: `PYTHONPATH=. .venv/bin/python bench/import_speed.py [--commits N] [--seed N]
 [--corpus DIR] [--keep DIR] [--profile FILE]` (`--profile` writes cProfile stats of the whole

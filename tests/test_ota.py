@@ -971,3 +971,56 @@ def test_the_first_tracked_version_after_imported_history_never_alerts(
         alerts = archive.alerts()
         assert len(alerts) == 1 and alerts[0].change_id == archive.changes("example-terms")[-1].id
         assert "third-party AI developers" in json.dumps([f.evidence for f in alerts[0].flags])
+
+
+def test_a_big_import_reads_ahead_in_a_worker_and_stores_the_same_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.importers import ota
+    from monitor.rules.files import load_rules
+
+    repo = tmp_path / "versions"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    path = "Example/Terms of Service.md"
+    (repo / path).parent.mkdir(parents=True)
+    texts = [f"{BASE}\n## {n % 4}. Section\n\nRule number {n % 4}.\n" for n in range(12)]
+    texts[7] += "\nWe may use your content to train our AI models.\n"  # one real change
+    for n, text in enumerate(texts, 1):
+        (repo / path).write_text(text)
+        git(repo, "add", "-A")
+        git(
+            repo, "commit", "-q", "-m", "Record new changes", when=f"2024-01-{n:02d}T10:00:00+00:00"
+        )
+
+    def imported(where: Path) -> tuple[list[str], list[tuple[int, ...]], int]:
+        with Archive(where) as archive, archive.lock():
+            report = ota.import_history(repo, archive, load_rules())
+            versions = archive.versions("example-terms-of-service")
+            changes = archive.changes("example-terms-of-service")
+            flags = [
+                tuple(hash((f.category, f.direction, f.evidence)) for f in archive.read_flags(c))
+                for c in changes
+            ]
+            return [v.sha256 for v in versions], flags, report.versions
+
+    monkeypatch.setattr(ota, "POOL_FROM", 10_000)
+    alone = imported(tmp_path / "in-process")
+    monkeypatch.setattr(ota, "POOL_FROM", 1)
+    monkeypatch.setattr(ota, "AHEAD", 3)
+    read = []
+    real = ota._AheadReader.__call__
+
+    def counting(self: ota._AheadReader, commit: str) -> tuple[str, object]:
+        read.append(commit)
+        return real(self, commit)
+
+    monkeypatch.setattr(ota._AheadReader, "__call__", counting)
+    pooled = imported(tmp_path / "pooled")
+    assert pooled == alone and alone[2] == 12 and any(alone[1])  # the training clause flags
+    assert len(read) == 12
+    # a second import reads nothing ahead: every commit is already there
+    read.clear()
+    with Archive(tmp_path / "pooled") as archive, archive.lock():
+        assert ota.import_history(repo, archive, load_rules()).versions == 0
+    assert read == []

@@ -438,3 +438,32 @@ def test_the_terms_back_after_another_page_are_compared_with_the_terms_before_it
     history.cancelled.add(history.versions[1].id)  # as record_alerts does
     back = decide("s", _changeset(), [ADDED], False, history, 2)
     assert back.verdict is Verdict.CANCEL and "seen before" in back.reason
+
+
+def test_the_suspect_note_needs_no_whole_text_count_and_agrees_with_one() -> None:
+    from monitor.diff import diff
+    from monitor.extract.document import DocumentBuilder
+
+    def page(sentences: list[str]) -> object:
+        builder = DocumentBuilder()
+        builder.heading(2, "Terms")
+        for sentence in sentences:
+            builder.text(sentence)
+        return builder.build("Terms")
+
+    clauses = [f"Clause {n} says the service works as described in part {n}." for n in range(30)]
+    variants = [
+        clauses,
+        clauses[:10],  # a partial capture: two thirds gone
+        clauses[:20],  # a third gone
+        [c.replace("service", "platform") for c in clauses],  # every clause reworded a little
+        clauses[:5] + [c.upper() for c in clauses[5:]],  # case only
+        ["Welcome to our home page."],  # another page
+        clauses + clauses,  # captured twice over
+    ]
+    for old in variants:
+        for new in variants:
+            a, b = page(old), page(new)
+            noted = trust.with_suspicion(diff(a, b), a, b).notes  # type: ignore[arg-type]
+            counted = trust.suspect(trust.normal(a.text), trust.normal(b.text))  # type: ignore[attr-defined]
+            assert any(n.startswith(trust.SUSPECT_NOTE) for n in noted) == (counted is not None)

@@ -17,11 +17,14 @@ Must never: fetch over the network (git runs on a local repository only).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import json
+import multiprocessing
 import re
 import subprocess
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +36,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from monitor import worker
 from monitor.archive import Archive
 from monitor.archive.store import IMPORTED_EXTRACTOR
 from monitor.css import SelectorError, css_to_xpath
@@ -597,6 +601,81 @@ class _VersionReader:
         return self.read[commit]
 
 
+# An import of at least this many commits reads and parses them in a worker process, AHEAD
+# commits ahead of the one it diffs, flags and stores: git and Markdown parsing (a third of an
+# import's time) run on the second core (bench/import_speed.py)
+POOL_FROM = 100
+AHEAD = 16
+_worker_git: dict[str, GitReader] = {}  # in the worker: one `git cat-file` per repository
+_worker_parsed = _Recent()  # in the worker: the last texts parsed, by (title, text)
+
+
+def _read_in_worker(repo: str, path: str, title: str, commit: str) -> tuple[str, Document]:
+    """A worker task: the text of `path` at `commit` and its Document. (Its version file is
+    rendered by the caller: with it, the worker's share of the work was the longer one.)"""
+    git = _worker_git.get(repo)
+    if git is None:
+        git = _worker_git[repo] = GitReader(Path(repo))
+    text = git.blob(commit, path)
+    return text, _worker_parsed.get_or((title, text), lambda: parse_markdown(text, title))
+
+
+def _read_pool() -> concurrent.futures.ProcessPoolExecutor:
+    """One worker process, forked when this is the process's only thread (a fork of a process
+    with threads is unsafe: then a fork server), ended with its parent (decision 0007)."""
+    alone = threading.active_count() == 1
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("fork" if alone else "forkserver"),
+        initializer=worker.end_with_parent,
+    )
+
+
+class _AheadReader:
+    """_VersionReader's answers, read and parsed in a worker process while this one works on
+    the commits before: `commits` in the order they will be asked for (a commit skipped is
+    never asked; its answer is dropped when a later one is)."""
+
+    def __init__(
+        self,
+        pool: concurrent.futures.Executor,
+        repo: Path,
+        path: str,
+        title: str,
+        commits: Iterable[str],
+    ) -> None:
+        self.pool, self.repo, self.path, self.title = pool, str(repo), path, title
+        self.upcoming = iter(commits)
+        self.pending: OrderedDict[str, concurrent.futures.Future[tuple[str, Document]]] = (
+            OrderedDict()
+        )
+        self.parsed = _Recent()  # the Document of a text seen again is the one already had
+
+    def _answer(
+        self, future: concurrent.futures.Future[tuple[str, Document]]
+    ) -> tuple[str, Document]:
+        text, document = future.result()
+        return text, self.parsed.get_or(text, lambda: document)
+
+    def _submit(self, commit: str) -> concurrent.futures.Future[tuple[str, Document]]:
+        return self.pool.submit(_read_in_worker, self.repo, self.path, self.title, commit)
+
+    def __call__(self, commit: str) -> tuple[str, Document]:
+        while len(self.pending) < AHEAD and (following := next(self.upcoming, None)):
+            self.pending[following] = self._submit(following)
+        while self.pending and commit in self.pending:
+            asked, future = self.pending.popitem(last=False)
+            if asked == commit:
+                return self._answer(future)
+            future.cancel()  # a commit skipped before it (an older one, say)
+        return self._answer(self._submit(commit))
+
+    def close(self) -> None:
+        for future in self.pending.values():
+            future.cancel()
+        self.pending.clear()
+
+
 class _Diffs:
     """`diff`, remembering the ChangeSets of the last few pairs of versions (A -> B and
     B -> A come back at each flip)."""
@@ -824,6 +903,27 @@ def _import_history(
     report.picked = picked
     logs = _logs(repo, [p.path for p in picked])
     done = ImportProgress(0, len(picked), 0, sum(len(e) for e in logs.values()), "")
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(_read_pool()) if done.commits_total >= POOL_FROM else None
+        return _import_documents(
+            repo, archive, rules, git, pool, picked, logs, done, progress, head, report, min_chars
+        )
+
+
+def _import_documents(
+    repo: Path,
+    archive: Archive,
+    rules: RuleSet,
+    git: GitReader,
+    pool: concurrent.futures.Executor | None,
+    picked: list[Picked],
+    logs: dict[str, list[list[str]]],
+    done: ImportProgress,
+    progress: Callable[[ImportProgress], None] | None,
+    head: tuple[str, datetime],
+    report: ImportReport,
+    min_chars: int,
+) -> ImportReport:
     for chosen in picked:
         path, service, document_type = chosen.path, chosen.service, chosen.document_type
         sid = chosen.source.id
@@ -834,7 +934,18 @@ def _import_history(
         archive.sync_sources([chosen.source], datetime.now().astimezone())
         report.sources += 1
         entries = logs[path]
-        version_at = _VersionReader(git, path, f"{service} {document_type}")
+        title = f"{service} {document_type}"
+        version_at: _VersionReader | _AheadReader
+        if pool is None:
+            version_at = _VersionReader(git, path, title)
+        else:
+            version_at = _AheadReader(
+                pool,
+                repo,
+                path,
+                title,
+                (c for c, _, _ in entries if not archive.has_snapshot_url(f"{source.url}#{c}")),
+            )
         diffs = _Diffs()
         for commit, when, message in entries:
             if progress is not None:
@@ -885,6 +996,8 @@ def _import_history(
             else:
                 report.versions += 1
                 report.technical += technical
+        if isinstance(version_at, _AheadReader):
+            version_at.close()
         _seen_at_head(archive, source, head)
         done = replace(done, documents=done.documents + 1)
         if progress is not None:
