@@ -979,19 +979,14 @@ def test_a_big_import_reads_ahead_in_a_worker_and_stores_the_same_history(
     from monitor.importers import ota
     from monitor.rules.files import load_rules
 
-    repo = tmp_path / "versions"
-    repo.mkdir()
-    git(repo, "init", "-q")
-    path = "Example/Terms of Service.md"
-    (repo / path).parent.mkdir(parents=True)
     texts = [f"{BASE}\n## {n % 4}. Section\n\nRule number {n % 4}.\n" for n in range(12)]
     texts[7] += "\nWe may use your content to train our AI models.\n"  # one real change
-    for n, text in enumerate(texts, 1):
-        (repo / path).write_text(text)
-        git(repo, "add", "-A")
-        git(
-            repo, "commit", "-q", "-m", "Record new changes", when=f"2024-01-{n:02d}T10:00:00+00:00"
-        )
+    dates = [f"2024-01-{n:02d}T10:00:00+00:00" for n in range(1, 13)]
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms of Service.md",
+        [(text, when, "Record new changes") for text, when in zip(texts, dates, strict=True)],
+    )
 
     def imported(where: Path) -> tuple[list[str], list[tuple[int, ...]], int]:
         with Archive(where) as archive, archive.lock():
