@@ -554,3 +554,19 @@ def test_a_use_named_as_what_a_control_is_over_is_no_grant_of_it() -> None:
         "ai_training.train-models",
         "opt_out.training-control",
     }
+
+
+def test_the_readers_wish_negated_is_no_promise_of_the_platform() -> None:
+    # "If you do not want us to use ... to train" states training as the default: no promise
+    for wish in (
+        "If you do not want us to use your content to train our models, you can opt out.",
+        "If you don't want your posts used to train AI, turn off the setting.",
+    ):
+        found = {m.category.value for m in RULES.match(wish)}
+        assert "protective" not in found and {"ai_training", "opt_out"} <= found, wish
+    # the platform's own "we do not want to use" stays a promise
+    found = {
+        m.category.value
+        for m in RULES.match("We do not want to use your content to train AI models.")
+    }
+    assert found == {"protective"}

@@ -150,6 +150,10 @@ RELATIVE_RE = re.compile(
     r"\b(?:data|information|content|materials?|inputs?)\s+(?:that|which)\b(?:\W+\w+){0,4}?\W*$",
     re.IGNORECASE,
 )
+# A negation of the reader's wish, not of the use: "If you do not want us to use your content
+# to train ..., you can opt out" states the use as the default, and promises nothing
+WISH_RE = re.compile(r"^\s+(?:want|wish|like|prefer)\b", re.IGNORECASE)
+READER_RE = re.compile(r"\b(?:you|users?|members?|customers?)\s+(?:\w+\s+)?$", re.IGNORECASE)
 PARTICIPLE_RE = re.compile(
     r"^\s*(?:\w+ed|used|sold|shared|made|given|kept|shown|taken)\b", re.IGNORECASE
 )
@@ -594,6 +598,8 @@ def _negated(sentence: _Sentence, start: int, end: int) -> bool:
             continue  # "User Content that is not personal data to develop ..."
         if "," in before[cue.end() :] and RELATIVE_RE.search(before[: cue.start()]):
             continue  # "data that, by itself, cannot identify you, ... to develop ..."
+        if WISH_RE.match(before[cue.end() :]) and READER_RE.search(before[: cue.start()]):
+            continue  # "If you do not want us to use ..."
         return True
     return bool(NEGATION_AFTER_RE.search(sentence.clause_after(end)))
 
