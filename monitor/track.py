@@ -14,7 +14,6 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
-import multiprocessing
 import os
 import queue
 import threading
@@ -412,11 +411,7 @@ class _Pass:
         if plain < PROCESS_POOL_FROM or (os.cpu_count() or 1) <= 1:
             return None
         alone = threading.active_count() == 1
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=max(1, (os.cpu_count() or 2) - 1),
-            mp_context=multiprocessing.get_context("fork" if alone else "forkserver"),
-            initializer=worker.end_with_parent,
-        )
+        pool = worker.pool(max(1, (os.cpu_count() or 2) - 1))
         if alone:
             pool.submit(int)  # the first task forks the workers: now, before the threads start
         return pool

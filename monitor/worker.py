@@ -1,14 +1,16 @@
 """What a tracking pass runs in its worker processes.
 
 Owns: extracting a new snapshot and rendering its version file, for monitor.track: in a worker
-process of its own in big passes, on the fetching thread in small ones; and ending a worker
-whose pass has died. Imports extraction and Markdown only, so that a worker started by the
+process of its own in big passes, on the fetching thread in small ones; starting worker
+processes (for a pass, and for an import's reading ahead); and ending a worker whose pass has
+died. Imports extraction and Markdown only, so that a worker started by the
 forkserver stays small (31 MB, where importing monitor.track and all it imports makes 41).
 Must never: write files, touch the catalog, or fetch.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -44,3 +46,17 @@ def end_with_parent() -> None:
         os._exit(1)
 
     threading.Thread(target=wait, name="end-with-parent", daemon=True).start()
+
+
+def pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """Worker processes for CPU work beside this one (a pass's extraction, an import's reading
+    ahead): forked while this is the process's only thread, ready in milliseconds with
+    everything imported, where a forkserver worker takes a quarter of a second of CPU to
+    import it all; from a fork server when other threads run (forking them is unsafe). Each
+    ends with its parent (decision 0007)."""
+    alone = threading.active_count() == 1
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork" if alone else "forkserver"),
+        initializer=end_with_parent,
+    )

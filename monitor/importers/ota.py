@@ -21,10 +21,8 @@ import concurrent.futures
 import contextlib
 import hashlib
 import json
-import multiprocessing
 import re
 import subprocess
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -620,17 +618,6 @@ def _read_in_worker(repo: str, path: str, title: str, commit: str) -> tuple[str,
     return text, _worker_parsed.get_or((title, text), lambda: parse_markdown(text, title))
 
 
-def _read_pool() -> concurrent.futures.ProcessPoolExecutor:
-    """One worker process, forked when this is the process's only thread (a fork of a process
-    with threads is unsafe: then a fork server), ended with its parent (decision 0007)."""
-    alone = threading.active_count() == 1
-    return concurrent.futures.ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=multiprocessing.get_context("fork" if alone else "forkserver"),
-        initializer=worker.end_with_parent,
-    )
-
-
 class _AheadReader:
     """_VersionReader's answers, read and parsed in a worker process while this one works on
     the commits before: `commits` in the order they will be asked for (a commit skipped is
@@ -904,7 +891,7 @@ def _import_history(
     logs = _logs(repo, [p.path for p in picked])
     done = ImportProgress(0, len(picked), 0, sum(len(e) for e in logs.values()), "")
     with contextlib.ExitStack() as stack:
-        pool = stack.enter_context(_read_pool()) if done.commits_total >= POOL_FROM else None
+        pool = stack.enter_context(worker.pool(1)) if done.commits_total >= POOL_FROM else None
         return _import_documents(
             repo, archive, rules, git, pool, picked, logs, done, progress, head, report, min_chars
         )
