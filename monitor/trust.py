@@ -41,6 +41,7 @@ OTHER_PAGE_LOST = 0.9
 # How long a flip may last, and how far back "seen before" looks: see docs/decisions/0011.
 WINDOW = timedelta(days=30)
 SUSPECT_NOTE = "Suspect capture"  # how the changeset's note that says so begins
+OTHER_PAGE = "another page (a stub, a home page, another language)"
 
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")
@@ -86,13 +87,15 @@ def lost_share(old_text: str, new_text: str) -> float:
     return sum(lost.values()) / total
 
 
-def suspect(old_text: str, new_text: str) -> str | None:
-    """Why a capture with `new_text` after one with `old_text` is suspect, or None."""
-    share = lost_share(old_text, new_text)
+def suspect(old_text: str, new_text: str, share: float | None = None) -> str | None:
+    """Why a capture with `new_text` after one with `old_text` is suspect, or None; `share` is
+    their lost_share when the caller has it."""
+    if share is None:
+        share = lost_share(old_text, new_text)
     if share <= SUSPECT_LOST:
         return None
     then = (
-        "another page (a stub, a home page, another language): never alerted"
+        f"{OTHER_PAGE}: never alerted"
         if share >= OTHER_PAGE_LOST
         else "not alerted until a later capture confirms it"
     )
@@ -125,9 +128,9 @@ def with_suspicion(changeset: ChangeSet, old: Document, new: Document) -> Change
     # other clause is in the new version as it was): most changes touch a few clauses, and
     # need no count of the two whole texts (a tenth of an import's time)
     touched = sum(
-        len(_WORD.findall(part.full_text))
+        len(_WORD.findall(change.old.full_text))
         for change in changeset.changes
-        for part in ((change.old,) if change.old is not None else ())
+        if change.old is not None
     )
     if touched <= SUSPECT_LOST * _words_in(old):
         return changeset
@@ -325,7 +328,7 @@ def decide(
         return Decision(
             Verdict.CANCEL,
             f"not alerted: the capture lacks {lost:.0%} of the previous version's words:"
-            " another page (a stub, a home page, another language), not these terms",
+            f" {OTHER_PAGE}, not these terms",
         )
     versions = history.versions
     new, old = versions[i], versions[i - 1]
@@ -367,7 +370,7 @@ def decide(
             reasons.append(why)
     if not kept:
         return Decision(Verdict.CANCEL, "not alerted: " + "; ".join(dict.fromkeys(reasons)))
-    suspicion = suspect(history.text(i - 1), history.text(i))
+    suspicion = suspect(history.text(i - 1), history.text(i), lost)
     if suspicion and not confirmed and following is not None and soon and k is not None:
         unconfirmed = _unconfirmed(history, i, k)
         if unconfirmed is not None:
