@@ -564,6 +564,12 @@ class _Sentence:
         self.tokens = frozenset(TOKEN_RE.findall(text.lower()))
         self.joined = " " + " ".join(self.tokens)
 
+    @functools.cached_property
+    def has_control(self) -> bool:
+        """Whether the sentence names a control anywhere (CONTROL_RE): read once per sentence,
+        so that rules skip the per-trigger look back where it names none."""
+        return CONTROL_RE.search(self.text) is not None
+
     def word_at(self, offset: int) -> int:
         return bisect.bisect_right(self.starts, offset) - 1
 
@@ -701,7 +707,7 @@ def _match_screened(rule: Rule, s: _Sentence) -> Match | None:
         b_words = [s.word_at(m.start()) for m in b_hits]  # ascending, like the hits
         cue_words: list[int] | None = None  # where the cue terms stand, found once
         tries = 0
-        controllable = rule.category in CONTROLLED_CATEGORIES
+        controllable = rule.category in CONTROLLED_CATEGORIES and s.has_control
         for hit in a.finditer(s.text):
             if controllable and _controlled(s, hit.start()):
                 continue
