@@ -568,7 +568,9 @@ def _document_check(
     - a removed flag whose sentence, or whose rule on all of its words, the new document
       still holds is dropped, and so is a promise removed while the same promise stands,
       unhedged, over all of users' data or content;
-    - a strengthened or restated flag whose sentence the old document already held is dropped;
+    - a strengthened or restated flag whose sentence the old document already held is dropped,
+      and so is one whose rule reads the use from a control over it (an opt-out of training)
+      when the old document already stated the use: the control is the news (`opt_out`);
     - a concept present in the new document and absent from the old one that no flag shows
       is `introduced`.
     Each document's sentences are matched once: the changed clauses' Matches are reused and
@@ -608,7 +610,13 @@ def _document_check(
             old.add(found, None, key)
     result = []
     for flag in flags:
-        checked = _checked(flag, old, new, sentences.get((flag.change_index, flag.evidence)))
+        checked = _checked(
+            flag,
+            old,
+            new,
+            sentences.get((flag.change_index, flag.evidence)),
+            flag.rule_id in rules.by_id and rules.by_id[flag.rule_id].implied,
+        )
         if checked is not None:
             result.append(checked)
     shown = {f.category for f in result if f.direction is not Direction.REMOVED}
@@ -638,8 +646,11 @@ def _document_check(
     return result
 
 
-def _checked(flag: Flag, old: _Profile, new: _Profile, sentence: str | None) -> Flag | None:
-    """`flag` as the two documents' concepts read it, or None when they show no change."""
+def _checked(
+    flag: Flag, old: _Profile, new: _Profile, sentence: str | None, implied: bool = False
+) -> Flag | None:
+    """`flag` as the two documents' concepts read it, or None when they show no change.
+    `implied`: the flag's rule reads the use from a control over it (Rule.implied)."""
     category = flag.category
     if category not in DOCUMENT_CATEGORIES or flag.direction is Direction.WEAKENED:
         return flag
@@ -653,6 +664,8 @@ def _checked(flag: Flag, old: _Profile, new: _Profile, sentence: str | None) -> 
         return None if still or new.has_sentence(category, sentence) else flag
     if old.has_sentence(category, sentence):
         return None  # the sentence was already there: moved or repeated
+    if implied and old.rules.get(category):
+        return None  # a control over a use the old document already stated: the control's news
     if flag.direction is not Direction.INTRODUCED:
         return flag
     before = old.rules.get(category, set())

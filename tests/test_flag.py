@@ -399,6 +399,23 @@ def test_a_training_clause_added_beside_the_same_concept_is_restated_or_strength
     ]
 
 
+def test_an_opt_out_of_a_use_already_stated_is_the_opt_out_not_more_of_the_use() -> None:
+    rights = "You have the right to opt out of our use of your data for training our models."
+
+    def flags(stated: str) -> list[tuple[Category, Direction]]:
+        base = ("2. How we use data", [stated])
+        old, new = sections(base, PAYMENTS), sections(base, ("3. Your rights", [rights]), PAYMENTS)
+        return [(f.category, f.direction) for f in flag_changes(diff(old, new), RULES, (old, new))]
+
+    # the policy already says it trains on data: the new right is an opt-out, not a threat
+    stated = flags("We may use your data to train our AI models.")
+    assert (Category.OPT_OUT, Direction.INTRODUCED) in stated
+    assert not [c for c, _ in stated if c is Category.AI_TRAINING]
+    # where nothing said so before, the opt-out is how the policy first tells that it trains
+    silent = flags("We keep your data for as long as your account is open.")
+    assert (Category.AI_TRAINING, Direction.INTRODUCED) in silent
+
+
 def test_a_promise_removed_while_another_promise_stays_still_alerts() -> None:
     kept = ("2. Promises", ["We do not use your messages to train our AI models."])
     gone = "We do not use your photos to train generative AI."

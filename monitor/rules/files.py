@@ -40,6 +40,7 @@ RULE_KEYS = (
     "none",
     "polarity",
     "actor",
+    "implied",
     "weights",
     "examples",
 )
@@ -178,6 +179,9 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
         cue_terms = _terms(spec["terms"], "cue.terms", where, rule_id)
         written += cue_terms
         cue = (compile_terms(cue_terms), spec["within"])
+    implied = data.get("implied", False)
+    if not isinstance(implied, bool):
+        raise ConfigError(f"rule {rule_id!r}: implied is true or false", where=where)
     examples = data.get("examples") or {}
     fire, quiet = tuple(examples.get("fire", [])), tuple(examples.get("quiet", []))
     if not fire:
@@ -195,6 +199,7 @@ def _rule(path: Path, node: yaml.Node, data: dict[str, Any]) -> Rule:
         polarity=enum(Polarity, "polarity", "affirmative"),
         actor=enum(Actor, "actor", "platform"),
         weights=weights,
+        implied=implied,
         fire=fire,
         quiet=quiet,
         origin=where,

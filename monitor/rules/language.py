@@ -12,6 +12,9 @@ A rule says which sentences of terms text mean something for creators. In YAML:
       none: [train tracks]                   # any of these vetoes the rule
       polarity: affirmative                  # affirmative | negated | either
       actor: platform                        # platform | users | third_parties | any
+      implied: false                         # true: the use is read from a control over it
+                                             # ("opt out of training"); no news of the use
+                                             # where the old document already stated it
       examples: {fire: [...], quiet: [...]}  # run by the tests
 
 A weighted rule is learned from labelled sentences (`clausewatch rules learn`, monitor.rules.learn)
@@ -349,6 +352,9 @@ class Rule:
     polarity: Polarity = Polarity.AFFIRMATIVE
     actor: Actor = Actor.PLATFORM
     weights: Weights | None = None
+    # the use is read from a control over it ("you can opt out of training" tells that
+    # training is on): where a document already states the use, the control is no news of it
+    implied: bool = False
     fire: tuple[str, ...] = ()
     quiet: tuple[str, ...] = ()
     origin: str = ""
