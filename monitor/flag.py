@@ -47,8 +47,10 @@ GENERAL_OBJECT_RE = re.compile(
     re.IGNORECASE,
 )
 LIST_ITEM_CHARS = 600  # a clause longer than this ends the list a lead-in introduced
-# Words a restated sentence may gain without saying anything new: articles, conjunctions and
-# the relative words that re-cut a parenthesis ("(which includes" -> "(including").
+# Words a restated sentence may gain without saying anything new: articles, conjunctions,
+# the relative words that re-cut a parenthesis ("(which includes" -> "(including"), pronouns
+# and prepositions (a typo fixed: "data we use train out models" -> "to train our models";
+# "such as" said "like"). Never a negation or a modal: "may not", "will" change the meaning.
 GLUE_WORDS = frozenset(
     [
         "a",
@@ -69,6 +71,17 @@ GLUE_WORDS = frozenset(
         "includes",
         "including",
         "include",
+        "to",
+        "our",
+        "your",
+        "we",
+        "us",
+        "in",
+        "on",
+        "for",
+        "with",
+        "by",
+        "like",
     ]
 )
 NAME_RE = re.compile(r"\b[A-Z][\w'’]*[a-z][\w'’]*")  # Gemini, Apps, PlayStation; not AI, LLM

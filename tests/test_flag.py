@@ -140,6 +140,29 @@ def test_a_training_sentence_that_only_lost_words_is_not_restated_news() -> None
     assert not assess(flags).alert
 
 
+def test_a_training_sentence_that_only_gains_function_words_is_not_news() -> None:
+    # a typo fixed and "such as" said "like": the same words fire, nothing is added
+    for old, new in (
+        (
+            "For your rights over data we use train out models, see the FAQ.",
+            "For your rights over data we use to train our models, see the FAQ.",
+        ),
+        (
+            "We may use your posts, such as photos, to train our AI models.",
+            "We may use your posts, like photos, to train our AI models.",
+        ),
+    ):
+        flags = flag_changes(diff(doc(LICENCE, old), doc(LICENCE, new)), RULES)
+        assert not assess(flags).alert, new
+    # a content word gained is still news, and so is a negation
+    old = "We may use your posts to train our AI models."
+    for new in (
+        "We may use your posts and your voice to train our AI models.",
+        "We may not use your posts to train our AI models.",
+    ):
+        assert flag_changes(diff(doc(LICENCE, old), doc(LICENCE, new)), RULES), new
+
+
 def test_a_product_renamed_inside_a_training_sentence_is_not_news() -> None:
     # the label definitions: renamed products or companies are cosmetic
     old = "We use public posts to help train our models and build features like Quill Writer and Lens."
