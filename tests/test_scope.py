@@ -100,6 +100,20 @@ def test_list_items_under_a_grant_belong_to_its_licence_and_inputs_are_their_own
     assert "perpetual" in {c.name for c in found[Licensed.AI_IO].concepts}
 
 
+def test_a_ban_the_grant_clause_goes_on_to_list_adds_nothing_to_the_licence() -> None:
+    clause = (
+        "You grant us a worldwide, royalty-free license to store and process your Content as"
+        " needed to: (i) provide the Services; and (ii) keep them secure. You will not, and"
+        " will not permit anyone to: (i) use any Output to train machine learning models; or"
+        " (ii) resell the Services."
+    )
+    concepts = names(Licensed.CONTENT, clause)
+    assert "worldwide" in concepts and "AI or machine learning" not in concepts
+    # the same purpose granted in the licence's own list still counts
+    granted = clause.replace("keep them secure", "train machine learning models")
+    assert "AI or machine learning" in names(Licensed.CONTENT, granted)
+
+
 def test_comparison_wider_narrower_same_and_severity_by_what_was_added() -> None:
     base = "You grant us a worldwide, royalty-free license to host and display your Content."
 

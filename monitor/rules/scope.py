@@ -41,6 +41,7 @@ from monitor.rules.language import (
     NEGATION_BEFORE_RE,
     Unit,
     compile_terms,
+    read_context,
     split_units,
 )
 
@@ -403,6 +404,10 @@ def _target(unit: Unit, current: Licensed | None) -> Licensed | None:
     if is_grant(unit.text):
         return licensed(unit.text)
     if unit.lead_in and is_grant(unit.lead_in):
+        if read_context(unit.lead_in).negated:
+            # the list a grant's clause goes on to open is a ban or a promise ("Customer will
+            # not: (i) use any Output to train ..."): its items bar uses, they grant none
+            return None
         return licensed(f"{unit.lead_in} {unit.text}")
     if (
         LICENCE_HINT_RE.search(unit.text)
