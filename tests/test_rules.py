@@ -131,6 +131,12 @@ def test_sentences_are_split_on_full_stops_and_list_items() -> None:
         "(a) three;",
         "(b) four",
     ]
+    # a capture that lost the space between two sentences; abbreviations and names stay whole
+    assert split_sentences("Feedback and information.For questions email us.") == [
+        "Feedback and information.",
+        "For questions email us.",
+    ]
+    assert len(split_sentences("See e.g.The list, U.S.A. rules and example.com here.")) == 1
 
 
 BAD_RULES = {
