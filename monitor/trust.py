@@ -265,9 +265,9 @@ def _reworded(flag: Flag, following: str, before: str) -> bool:
 
 def _undone(flag: Flag, changeset: ChangeSet, following: str, before: str, after: str) -> bool:
     """Whether the next capture (its normalised text) undoes a flag of the change from `before`
-    to `after`: an added quote is gone again, or a removed one is back, and, for a clause added
-    or deleted whole, the capture is nearer `before` than `after` (a promise added, then
-    reworded again four days later, is not undone); for a clause that was edited (a sentence
+    to `after`: a removed quote of a clause deleted whole is back; an added quote of a clause
+    added whole is gone again and the capture is nearer `before` than `after` (a promise
+    added, then reworded again four days later, is not undone); for a clause that was edited (a sentence
     added to it, a hedge, a rewording), its old text is back (its quote gone alone may be a
     further rewording, as when a promise added to a clause is rewritten days later)."""
     if _holds(following, flag) is not _quotes_new_text(flag):
@@ -278,7 +278,11 @@ def _undone(flag: Flag, changeset: ChangeSet, following: str, before: str, after
         if flag.direction in (Direction.INTRODUCED, Direction.REMOVED) and not edited:
             # a clause added or deleted whole: back towards the text before the change, and
             # no sentence of the next capture says the added one again in other words
-            if flag.direction is Direction.INTRODUCED and _reworded(flag, following, before):
+            if flag.direction is Direction.REMOVED:
+                # the removed quote is back word for word: whatever else that capture lacks
+                # (another section that failed to load), this clause's removal was undone
+                return True
+            if _reworded(flag, following, before):
                 return False
             return _distance(following, before) < _distance(following, after)
         # an edited clause: undone only when its old text is back

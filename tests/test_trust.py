@@ -127,6 +127,21 @@ def test_a_change_the_next_capture_undoes_cancels_with_its_return_leg() -> None:
     assert decide("s", _changeset(), [REMOVED], False, slow, 1).verdict is Verdict.ALERT
 
 
+def test_a_removed_clause_back_word_for_word_in_the_next_capture_is_undone() -> None:
+    # the promise and a section fail to load; the next capture has the promise back but still
+    # lacks the section (nearer the capture without the promise, counted in words)
+    section = " ".join(f"part{n} of the help section explains settings." for n in range(6))
+    promise_removed = _flag(Category.PROTECTIVE, Direction.REMOVED, PROMISE)
+    texts = [FILLER + " " + section + " " + PROMISE, FILLER, FILLER + " " + PROMISE]
+    history = _history(texts, [0, 10, 11])
+    decision = decide("s", _changeset(ChangeKind.REMOVED), [promise_removed], False, history, 1)
+    assert decision.verdict is Verdict.CANCEL and "undid it" in decision.reason
+    # the promise still gone from the next capture: the removal stands
+    gone = _history([texts[0], FILLER, FILLER + " more"], [0, 10, 11])
+    kept = decide("s", _changeset(ChangeKind.REMOVED), [promise_removed], False, gone, 1)
+    assert kept.verdict is Verdict.ALERT
+
+
 def test_clause_text_seen_before_within_the_window_is_not_news() -> None:
     texts = [FILLER + " " + TRAIN, FILLER, FILLER + " x", FILLER + " x " + TRAIN]
     history = _history(texts, [0, 10, 20, 25])  # the clause left 15 days before it is back
