@@ -85,6 +85,8 @@ GLUE_WORDS = frozenset(
     ]
 )
 NAME_RE = re.compile(r"\b[A-Z][\w'’]*[a-z][\w'’]*")  # Gemini, Apps, PlayStation; not AI, LLM
+NAME_RUN_RE = re.compile(r"\b[A-Z][\w'’]*(?:\s+[A-Z][\w'’]*)+")  # capitalised words in a row
+ACRONYM_RE = re.compile(r"[A-Z]{2,5}")
 WORD_TOKEN_RE = re.compile(r"\w+(?:['’]\w+)?")
 # Capitalised defined terms for who else gets content: never a product's new name
 RECIPIENT_WORDS = frozenset(
@@ -145,13 +147,19 @@ def _direction(category: Category, old: list[Match], new: list[Match]) -> Direct
 
 def _names(sentence: str) -> set[str]:
     """The capitalised words inside a sentence (not its first word): names of products,
-    companies and plans, as written."""
+    companies and plans, as written; an acronym inside a run of them belongs to the name
+    ("Studio AI Pro", "Writer's Generative AI")."""
     starts = {s.start(1) for s in SENTENCE_START_RE.finditer(sentence)}
-    return {
+    names = {
         token.group(0)
         for token in NAME_RE.finditer(sentence)
         if token.start() not in starts and token.group(0).lower() not in RECIPIENT_WORDS
     }
+    for run in NAME_RUN_RE.finditer(sentence):
+        words = run.group(0).split()
+        if any(w in names for w in words):
+            names.update(w for w in words if ACRONYM_RE.fullmatch(w))
+    return names
 
 
 def _says_nothing_new(old: list[Match], new: list[Match]) -> bool:

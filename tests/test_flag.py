@@ -170,6 +170,14 @@ def test_a_product_renamed_inside_a_training_sentence_is_not_news() -> None:
     flags = flag_changes(diff(doc(LICENCE, old), doc(LICENCE, new)), RULES)
     assert [f for f in flags if f.category is Category.AI_TRAINING] == []
     assert not assess(flags).alert
+    # an acronym inside the new name is part of it
+    old = "A core part of QuillGO is the use of machine learning for the purpose of improving them."
+    new = (
+        "A core part of Quill's Generative AI is the use of machine learning for the purpose of"
+        " improving them."
+    )
+    flags = flag_changes(diff(doc(LICENCE, old), doc(LICENCE, new)), RULES)
+    assert not assess(flags).alert, flags
 
 
 def test_a_widened_model_or_a_new_qualifier_in_a_training_sentence_still_alerts() -> None:
