@@ -296,6 +296,37 @@ def test_import_history_diffs_flags_and_alerts_and_imports_once(tmp_path: Path) 
     assert "1 held" in " ".join(out.split())  # still waiting: no capture since
 
 
+def test_a_technical_upgrade_that_mends_failed_captures_is_compared_as_a_capture(
+    tmp_path: Path,
+) -> None:
+    # the page stops extracting (a capture too short to be terms), the platform adds AI
+    # training meanwhile, and the declaration fix that mends the extraction is what shows it
+    mended = BASE + "\nWe may use your content to train our AI models.\n"
+    repo = make_repo(
+        tmp_path,
+        "Example/Terms of Service.md",
+        [
+            (BASE, "2024-01-01T10:00:00+00:00", "Start tracking Example Terms of Service"),
+            ("# Example", "2024-02-01T10:00:00+00:00", "Update Example Terms of Service"),
+            (mended, "2024-04-01T10:00:00+00:00", "Apply technical or declaration upgrade on X"),
+            (
+                mended + "\nSee also our blog.\n",
+                "2024-05-01T10:00:00+00:00",
+                "Apply technical or declaration upgrade on X",
+            ),
+        ],
+    )
+    code, out, _ = cli(tmp_path, "import-history", str(repo))
+    assert code == ExitStatus.OK, out
+    assert "3 versions imported (1 technical)" in out
+    with Archive(tmp_path / "archive") as archive:
+        versions = archive.versions("example-terms-of-service")
+        assert [v.technical for v in versions] == [False, False, True]
+        assert [a.title for a in archive.alerts()] == [
+            "Example Terms of Service: AI-training permission added",
+        ]
+
+
 def _statuses(tmp_path: Path) -> list[str]:
     """`clausewatch history --json`: each change's alert title or why it has none."""
     code, out, _ = cli(tmp_path, "history", "example-terms-of-service", "--json")

@@ -11,7 +11,9 @@ a new user starts with years of history. A capture too short to be terms (under 
 threshold) is left out, as tracking leaves it out; a suspect one is noted as such; what is
 alerted is decided afterwards, with the versions after each change, by monitor.trust (through
 track.record_alerts), as for tracked sources. Technical-upgrade and first-capture commits never
-alert; a commit already imported is skipped, so importing twice adds nothing.
+alert (unless the upgrade mends captures too short to be terms: it is then the first reading of
+the page since the last version, and is compared as a capture); a commit already imported is
+skipped, so importing twice adds nothing.
 Must never: fetch over the network (git runs on a local repository only).
 """
 
@@ -934,6 +936,10 @@ def _import_documents(
                 (c for c, _, _ in entries if not archive.has_snapshot_url(f"{source.url}#{c}")),
             )
         diffs = _Diffs()
+        # a capture too short to be terms came since the last version stored: the extraction
+        # failed, and the technical upgrade that mends it is the first reading of the page
+        # since that version, with whatever the platform changed meanwhile (not technical)
+        failed = False
         for commit, when, message in entries:
             if progress is not None:
                 progress(done)
@@ -954,8 +960,10 @@ def _import_documents(
                 # what tracking does with such a page (readers.extract: not_terms): a failed
                 # check, no version; here, nothing is stored and the summary counts it
                 report.not_terms += 1
+                failed = True
                 continue
-            technical = bool(TECHNICAL_RE.match(message)) and latest is not None
+            technical = bool(TECHNICAL_RE.match(message)) and latest is not None and not failed
+            failed = False
             changeset, previous = None, None
             if latest is not None:
                 previous = archive.read_version(latest)
