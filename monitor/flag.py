@@ -636,7 +636,7 @@ def _document_check(
             old,
             new,
             sentences.get((flag.change_index, flag.evidence)),
-            flag.rule_id in rules.by_id and rules.by_id[flag.rule_id].implied,
+            (rule := rules.by_id.get(flag.rule_id)) is not None and rule.implied,
         )
         if checked is not None:
             result.append(checked)

@@ -267,9 +267,9 @@ def _undone(flag: Flag, changeset: ChangeSet, following: str, before: str, after
     """Whether the next capture (its normalised text) undoes a flag of the change from `before`
     to `after`: a removed quote of a clause deleted whole is back; an added quote of a clause
     added whole is gone again and the capture is nearer `before` than `after` (a promise
-    added, then reworded again four days later, is not undone); for a clause that was edited (a sentence
-    added to it, a hedge, a rewording), its old text is back (its quote gone alone may be a
-    further rewording, as when a promise added to a clause is rewritten days later)."""
+    added, then reworded again four days later, is not undone); for a clause that was edited
+    (a sentence added to it, a hedge, a rewording), its old text is back (its quote gone alone
+    may be a further rewording, as when a promise added to a clause is rewritten days later)."""
     if _holds(following, flag) is not _quotes_new_text(flag):
         changes = changeset.changes
         change = changes[flag.change_index] if 0 <= flag.change_index < len(changes) else None
