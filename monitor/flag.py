@@ -136,6 +136,10 @@ def _direction(category: Category, old: list[Match], new: list[Match]) -> Direct
     old_rules, new_rules = {m.rule_id for m in old}, {m.rule_id for m in new}
     old_words = {w.lower() for m in old for w in m.words}
     new_words = {w.lower() for m in new for w in m.words}
+    if category is Category.PROTECTIVE and new_rules == old_rules and not new_words > old_words:
+        # a promise that loses a word it fired on ("generative AI models" -> "AI models")
+        # covers more, not less: only a hedge or a lost rule weakens it
+        return None if _says_nothing_new(old, new) else Direction.RESTATED
     if new_rules > old_rules or (new_rules == old_rules and new_words > old_words):
         return Direction.STRENGTHENED
     if new_rules < old_rules or (new_rules == old_rules and new_words < old_words):

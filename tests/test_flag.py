@@ -85,6 +85,19 @@ def test_a_hedged_promise_is_weakened_and_alerts_low() -> None:
     assert verdict.alert and verdict.severity is Severity.LOW
 
 
+def test_a_promise_that_drops_a_qualifier_covers_more_and_is_not_weakened() -> None:
+    narrow = "We do not use your content to train our machine learning models."
+    any_model = "We do not use your content to train our models."
+    flags = flag_changes(diff(doc(narrow), doc(any_model)), RULES)
+    assert Direction.WEAKENED not in {f.direction for f in flags}  # (weakened before)
+    assert not assess(flags).alert
+    # the other way the promise gains a word it fires on: as before, strengthened
+    wider = flag_changes(diff(doc(any_model), doc(narrow)), RULES)
+    assert [(f.category, f.direction) for f in wider] == [
+        (Category.PROTECTIVE, Direction.STRENGTHENED)
+    ]
+
+
 def test_a_removed_promise_alerts_and_a_permission_turned_into_a_promise_does_not() -> None:
     removed = assess(flag_changes(diff(doc(LICENCE, PROMISE), doc(LICENCE)), RULES))
     assert removed.alert
