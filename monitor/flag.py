@@ -32,7 +32,13 @@ from monitor.model import (
     Severity,
 )
 from monitor.rules import scope
-from monitor.rules.language import MAX_LEAD_IN_CHARS, Actor, RuleSet, prohibits_others
+from monitor.rules.language import (
+    MAX_LEAD_IN_CHARS,
+    Actor,
+    RuleSet,
+    prohibits_others,
+    split_sentences,
+)
 from monitor.rules.policy import THREAT_CATEGORIES, is_good_news, is_threat
 
 # Wording that turns a firm promise into a default or a conditional one.
@@ -287,6 +293,11 @@ def lead_ins(document: Document | None) -> dict[str, str]:
         text = clause.text.rstrip()
         if text.endswith(":") and len(text) <= MAX_LEAD_IN_CHARS:
             lead = text
+        elif text.endswith(":"):
+            # a long paragraph that ends in a list's lead-in: its last sentence introduces the
+            # items ("..., you must not use the Site in any of the following ways:")
+            last = split_sentences(text)[-1]
+            lead = last if len(last) <= 2 * MAX_LEAD_IN_CHARS else ""
         elif len(text) > LIST_ITEM_CHARS:
             lead = ""
     return result

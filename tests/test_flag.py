@@ -227,6 +227,32 @@ def test_list_items_take_their_lead_in_from_the_document() -> None:
     assert all(f.category is not Category.OTHERS_MAY_NOT_TRAIN for f in without_context)
 
 
+def test_a_long_paragraph_ending_in_a_lead_in_leads_its_list_with_its_last_sentence() -> None:
+    def listing(*items: str) -> Document:
+        builder = DocumentBuilder()
+        builder.heading(2, "2. Using the site")
+        builder.text(
+            "2.2. Without limiting clause 2.1 above and unless expressly authorised by us in"
+            " writing, you must not (whether directly or indirectly) access or use (or permit,"
+            " authorise or facilitate the access or use of) the Site or any portion of the Site"
+            " or any data, content, information or services accessed via the Site in any of the"
+            " following ways (without limitation):"
+        )
+        for item in items:
+            builder.text(item)
+        return builder.build("Terms")
+
+    old = listing("i. to republish all or any part of the content of the Site; or")
+    new = listing(
+        "i. to republish all or any part of the content of the Site; or",
+        "ii. to use any content or data from the Site to develop or train any software program"
+        " (including any machine learning or artificial intelligence systems).",
+    )
+    flags = flag_changes(diff(old, new), RULES, (old, new))
+    assert {f.category for f in flags} == {Category.OTHERS_MAY_NOT_TRAIN}
+    assert not assess(flags).alert
+
+
 def test_the_one_policy_decides_threats() -> None:
     def flag(category: Category, direction: Direction) -> Flag:
         return Flag(category, Severity.LOW, direction, "x.y", "", "", (), 0, "k")
