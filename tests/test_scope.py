@@ -22,6 +22,16 @@ def test_a_grant_to_the_platform_is_a_licence_and_one_to_users_is_not() -> None:
     assert not is_grant("If you give us permission, we may call you.")
 
 
+def test_a_grant_in_a_list_of_legal_verbs_is_one() -> None:
+    # the verbs a grant is worded with may come as a list, commas between them
+    assert is_grant(
+        "By posting, you irrevocably permit, authorize, grant, and license the Company to use"
+        " your image and likeness in connection with the Service."
+    )
+    assert is_grant("You, the user, grant us a licence to host your posts.")
+    assert not is_grant("You, like every user, may ask us what licence covers the app.")
+
+
 def test_a_right_granted_by_others_or_over_something_users_do_not_make_is_no_licence() -> None:
     # another grantor of "us": the platform's own suppliers
     assert not is_grant("The catalogue depends on the rights our studio partners grant to us.")

@@ -216,7 +216,7 @@ PATTERNS = tuple((concept, compile_terms(terms)) for concept, terms in LEXICON.i
 # A grant to the platform: users are the grantors, or the platform the grantee
 USER_GRANT_RE = re.compile(
     r"\b(?:you|users?|creators?|members?|subscribers?|customers?|contributors?)\b"
-    r"(?:\s+\w+){0,3}?\s+(?:grants?|granting|give|gives|giving)\b"
+    r"(?:,?\s+\w+){0,3}?,?\s+(?:grants?|granting|give|gives|giving)\b"
     r"|\bgrant(?:s|ed)?\s+(?:to\s+)?us\b|\blicen[cs]ed\s+to\s+(?!you\b)\w",
     re.IGNORECASE,
 )
