@@ -299,6 +299,19 @@ def test_sending_content_to_ai_recipients_is_data_sharing() -> None:
     assert reading("We do not send your chat messages to AI vendors.")[0] != "data_sharing"
 
 
+def test_sharing_is_the_platform_s_unless_users_are_its_subject() -> None:
+    # users told to disclose their own sharing (a store's rules for app developers)
+    assert "data_sharing" not in categories(
+        "You must clearly disclose where personal data will be shared with third parties,"
+        " including with third-party AI, and obtain explicit permission before doing so."
+    )
+    # "about you" is no subject: the platform makes the information available
+    assert "data_sharing" in categories(
+        "Information we collect from and about you may be made available to certain service"
+        " providers, such as contractors, chatbot providers and analytics companies."
+    )
+
+
 def test_a_control_over_training_reads_as_the_opt_out() -> None:
     assert reading("You can switch off model training in your settings.")[0] == "opt_out"
     assert (

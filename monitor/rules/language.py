@@ -93,7 +93,9 @@ NEGATION_AFTER_RE = re.compile(
 )
 USERS_ACTOR_RE = re.compile(
     r"(?:^|[;:]\s*|^\(?[a-z0-9ivx]{1,4}[.)]\s+)not\s+to\b"
-    r"|\b(?:you|users?|developers?|licensees?|members?|customers?|visitors?|anyone|any\s+(?:person|user|one)|no\s+one|nobody)"
+    # (not the object of a preposition: "information about you may be shared")
+    r"|\b(?<!about\s)(?<!from\s)(?<!with\s)(?<!for\s)(?<!\bto\s)(?<!\bby\s)(?<!\bof\s)"
+    r"(?:you|users?|developers?|licensees?|members?|customers?|visitors?|anyone|any\s+(?:person|user|one)|no\s+one|nobody)"
     # the users' own verb: not one of a clause they only agree to ("you agree that we may"),
     # nor one of a thing named after them ("customer service may be recorded")
     r"\b(?!\s+(?:service|support|care|success|experience|data|content|information|accounts?)\b)"
