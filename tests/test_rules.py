@@ -312,6 +312,23 @@ def test_sharing_is_the_platform_s_unless_users_are_its_subject() -> None:
     )
 
 
+def test_users_training_their_own_models_is_not_the_platform_training() -> None:
+    for text in (
+        "Vehicle data collected through your use of the service is intended for informational"
+        " purposes only (including to help you train cloud-based artificial intelligence and"
+        " machine learning models).",
+        "(v) your fine-tuned, refined, customized, or otherwise modified models where the claim"
+        " would not have arisen but for this fine-tuning;",
+    ):
+        assert "ai_training" not in categories(text), text
+    # a data noun after "your" is what the platform trains on; another model in the sentence
+    # that is the platform's still counts
+    assert "ai_training" in categories("We use your data to train models.")
+    assert "ai_training" in categories(
+        "We use your posts to train your personalised model and to train our AI models."
+    )
+
+
 def test_a_control_over_training_reads_as_the_opt_out() -> None:
     assert reading("You can switch off model training in your settings.")[0] == "opt_out"
     assert (

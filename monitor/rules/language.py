@@ -175,6 +175,22 @@ OWNER_RE = re.compile(
     re.IGNORECASE,
 )
 
+# Users' own models ("your fine-tuned, customized or otherwise modified models", "your own AI
+# model") and users as the ones who train ("helps you train", "lets developers fine-tune"):
+# what a tool lets its users do with their models, not the platform training on their data.
+# No data noun between "your" and the model ("your data to train models" is the platform's).
+YOUR_MODEL_RE = re.compile(
+    r"\byour\s+(?:own\s+)?(?:(?!(?:data|content|information|inputs?|outputs?|prompts?|posts?"
+    r"|messages|conversations|interactions|recordings|to|for|with)\b)[\w-]+,?\s+(?:(?:or|and)\s+)?){0,6}$",
+    re.IGNORECASE,
+)
+MODEL_AHEAD_RE = re.compile(r"(?:[\w-]+\s+){0,2}?models?\b", re.IGNORECASE)
+USERS_TRAIN_RE = re.compile(
+    r"\b(?:help|helps|helping|allow|allows|allowing|enable|enables|enabling|let|lets|permit"
+    r"|permits)\s+(?:you|users|customers)\s+(?:to\s+)?$",
+    re.IGNORECASE,
+)
+
 
 class Polarity(StrEnum):
     AFFIRMATIVE = "affirmative"  # fires unless the trigger is negated
@@ -707,6 +723,14 @@ def _controlled(s: _Sentence, offset: int) -> bool:
     return bool(CONTROL_RE.search(before.rsplit(",", 1)[-1]))
 
 
+def _your_model(text: str, model: re.Match[str]) -> bool:
+    """Whether a model term names users' own model ("your fine-tuned models")."""
+    return bool(
+        MODEL_AHEAD_RE.match(text, model.start())
+        and YOUR_MODEL_RE.search(text[max(0, model.start() - 80) : model.start()])
+    )
+
+
 def _match_screened(rule: Rule, s: _Sentence) -> Match | None:
     """match_rule on a sentence its screens let through."""
     words: list[str] = []
@@ -741,6 +765,9 @@ def _match_screened(rule: Rule, s: _Sentence) -> Match | None:
                 lo = bisect.bisect_left(cue_words, position - rule.cue[1])
                 if lo >= len(cue_words) or cue_words[lo] > position + rule.cue[1]:
                     continue
+            if close and USERS_TRAIN_RE.search(s.text[max(0, hit.start() - 40) : hit.start()]):
+                continue  # users who train ("helps you train"): not the platform's AI
+            close = [m for m in close if not _your_model(s.text, m)]
             if close:
                 trigger = (hit.start(), hit.end())
                 words += [hit.group(0), *(m.group(0) for m in close)]
