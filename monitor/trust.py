@@ -7,7 +7,8 @@ and one that lacks OTHER_PAGE_LOST of them is another page, never alerted and ne
 the document had;
 a change the next capture undoes (within WINDOW) cancels out with its return leg; a flag whose
 clause text the document already had (in the previous version, or in one it left at most WINDOW
-before) is not news; removals, good news and other news wait for a later capture, while a new
+before, or that RECURRING flip legs within WINDOW showed, or one it left, however long ago, in a
+capture that lost SECTION_LOST of its words) is not news; removals, good news and other news wait for a later capture, while a new
 or wider threat is told at once; and the key of an alert's evidence (source, category,
 direction, normalised quote). Must never: do I/O (the caller passes the source's versions and
 reads their texts and checks on demand), or say what an alert says (monitor.alerts).
@@ -38,6 +39,16 @@ SUSPECT_LOST = 0.5
 # misreading, and no real change lost over 80 % (bench/history.py); such a capture is never
 # alerted, confirmed or not, and the versions around it are compared past it.
 OTHER_PAGE_LOST = 0.9
+# A capture that lacks this share of the previous version's words lost a section (or is
+# another variant of the page): text it dropped that comes back word for word, however much
+# later, is no news. Real edits lose under 20 % of the words (most under 2 %, above); a
+# section missing from a page for six months lost 34 %, another regional variant 28 %.
+SECTION_LOST = 0.25
+# A page that serves two texts in turn has every capture cancelled as a flip leg; a state
+# that this many such captures showed within WINDOW is one the page keeps coming back to,
+# not news when it stays. A real change that flips once or twice before it stays (a rollout)
+# is still told when it stays.
+RECURRING = 3
 # How long a flip may last, and how far back "seen before" looks: see docs/decisions/0011.
 WINDOW = timedelta(days=30)
 SUSPECT_NOTE = "Suspect capture"  # how the changeset's note that says so begins
@@ -204,8 +215,10 @@ def _next_capture(history: History, i: int) -> tuple[int | None, bool]:
 
 def _seen_before(flag: Flag, history: History, source_id: str, i: int) -> str | None:
     """Why a flag of the change into version i is not news, or None: the document already
-    said it (the previous version, or one it left at most WINDOW before), or it already had
-    the state a removal returns to, or the same alert was made within WINDOW."""
+    said it (the previous version, or one it left at most WINDOW before, or RECURRING flip
+    legs within WINDOW showed it), or it already had the state a removal returns to, or the
+    same alert was made within WINDOW; or the text arrives back word for word after a capture
+    that lost a section dropped it (_lost_with_a_section)."""
     at = history.versions[i].recorded_at
     alerted = history.alerted.get(flag_key(source_id, flag))
     if alerted is not None and timedelta(0) <= at - alerted <= WINDOW:
@@ -223,17 +236,51 @@ def _seen_before(flag: Flag, history: History, source_id: str, i: int) -> str | 
     # when the document stopped reading as j: at the next version that was a state of it, not
     # a re-extraction (technical) nor a capture never accepted (cancelled: another page, a flip)
     left = at
+    recurring = 0  # captures never accepted (flip legs) within WINDOW that showed this state
     for j in range(i - 2, -1, -1):
         following = history.versions[j + 1]
         if not (following.technical or following.id in history.cancelled):
             left = following.recorded_at
         if at - left > WINDOW:
             break
-        if history.versions[j].technical or history.versions[j].id in history.cancelled:
-            continue  # (a state that was never accepted is not one the document had)
+        if history.versions[j].technical:
+            continue
+        if history.versions[j].id in history.cancelled:
+            # (a state that was never accepted is not one the document had, unless the page
+            # keeps coming back to it: two variants served in turn for weeks)
+            if at - history.versions[j].recorded_at <= WINDOW:
+                recurring += _holds(history.text(j), flag) is new_side
+                if recurring >= RECURRING:
+                    return (
+                        f"seen before: {RECURRING} or more captures of the last {WINDOW.days}"
+                        " days showed it (the page alternates between two texts)"
+                    )
+            continue
         if _holds(history.text(j), flag) is new_side:
             verb = "had this text" if new_side else "was without this text"
             return f"seen before: the document {verb} until {left.date().isoformat()}"
+    return _lost_with_a_section(flag, history, i) if new_side else None
+
+
+def _lost_with_a_section(flag: Flag, history: History, i: int) -> str | None:
+    """Why an arrival older than WINDOW is not news, or None: the text was last in a version
+    that the next accepted capture cut by a SECTION_LOST share of its words (a section that
+    failed to load for months, another variant of the page), and it is back word for word."""
+    after = None  # the accepted version that followed j
+    for j in range(i - 1, -1, -1):
+        version = history.versions[j]
+        if version.technical or version.id in history.cancelled:
+            continue
+        if after is not None and _holds(history.text(j), flag):
+            share = lost_share(history.text(j), history.text(after))
+            if share < SECTION_LOST:
+                return None  # a real removal: its return is news
+            return (
+                f"seen before: the document had this text until"
+                f" {history.versions[after].recorded_at.date().isoformat()}, when a capture"
+                f" lacking {share:.0%} of its words began"
+            )
+        after = j
     return None
 
 

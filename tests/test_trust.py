@@ -367,6 +367,43 @@ def test_a_state_reached_again_after_its_flip_was_cancelled_is_news() -> None:
     assert verdicts == [Verdict.CANCEL, Verdict.CANCEL, Verdict.ALERT]
 
 
+def _decide_in_turn(history: trust.History, last: int) -> list[Verdict]:
+    """Decide changes 1..last as record_alerts does; odd ones add TRAIN, even ones remove it."""
+    verdicts = []
+    for i in range(1, last + 1):
+        decision = decide("s", _changeset(), [ADDED if i % 2 else REMOVED], False, history, i)
+        if decision.verdict is Verdict.CANCEL:  # as record_alerts does
+            history.cancelled.add(history.versions[i].id)
+        verdicts.append(decision.verdict)
+    return verdicts
+
+
+def test_a_page_that_serves_two_texts_in_turn_is_not_news_when_it_stops_on_one() -> None:
+    # A, B, A, B ... every day for a fortnight, each leg cancelled as a flip; then B stays
+    texts = [FILLER if n % 2 == 0 else FILLER + " " + TRAIN for n in range(12)]
+    history = _history(texts, [float(n) for n in range(12)])
+    verdicts = _decide_in_turn(history, 11)
+    assert Verdict.ALERT not in verdicts
+    decision = decide("s", _changeset(), [ADDED], False, history, 11)
+    assert "the page alternates between two texts" in decision.reason
+
+
+def test_text_back_after_a_capture_that_lost_a_section_is_not_news_however_late() -> None:
+    # the section with the clause failed to load for five months (a third of the page lost)
+    part = " ".join(f"clause{n} says the service works as described here." for n in range(27))
+    texts = [FILLER + " " + TRAIN, part, part + " y", FILLER + " z " + TRAIN]
+    history = _history(texts, [0, 1, 90, 150])
+    decision = decide("s", _changeset(), [ADDED], False, history, 3)
+    assert decision.verdict is Verdict.CANCEL
+    assert decision.reason.endswith(
+        "had this text until 2024-01-02, when a capture lacking 35% of its words began"
+    )
+    # a clause removed in an ordinary edit and put back months later is news
+    edited = [FILLER + " " + TRAIN, FILLER, FILLER + " y", FILLER + " z " + TRAIN]
+    late = _history(edited, [0, 1, 90, 150])
+    assert decide("s", _changeset(), [ADDED], False, late, 3).verdict is Verdict.ALERT
+
+
 def test_an_added_promise_reworded_by_the_next_capture_is_not_undone() -> None:
     # the quote is gone from the next capture, but that capture is nearer the changed text
     # than the text before it: a further rewording, not an undo (a flip back would be nearer
