@@ -90,6 +90,12 @@ GLUE_WORDS = frozenset(
         "like",
     ]
 )
+# Words that limit a use: one dropped from a sentence widens it
+LIMIT_WORD_RE = re.compile(
+    r"(?:except|excluding|unless|only|solely|exclusively|strictly|not|never|no|without|consent"
+    r"|permission|anonymi[sz]\w*|de-?identif\w*|deidentif\w*|aggregat\w*|pseudonymi[sz]\w*"
+    r"|limited|necessary)$"
+)
 NAME_RE = re.compile(r"\b[A-Z][\w'’]*[a-z][\w'’]*")  # Gemini, Apps, PlayStation; not AI, LLM
 NAME_RUN_RE = re.compile(r"\b[A-Z][\w'’]*(?:\s+[A-Z][\w'’]*)+")  # capitalised words in a row
 ACRONYM_RE = re.compile(r"[A-Z]{2,5}")
@@ -173,7 +179,8 @@ def _names(sentence: str) -> set[str]:
 
 
 def _says_nothing_new(old: list[Match], new: list[Match]) -> bool:
-    """Whether the new sentences only drop, reorder or respell the old ones' words, or gain
+    """Whether the new sentences only drop (no limit: "except", "only", "anonymised"),
+    reorder or respell the old ones' words, or gain
     nothing but glue words and names that replace names they lost: a product or company
     renamed ("Bard" becoming "Gemini Apps") is cosmetic, as the label definitions say. A name
     only added ("Microsoft" becoming "Microsoft and OpenAI": a new recipient) is news, and so
@@ -181,6 +188,9 @@ def _says_nothing_new(old: list[Match], new: list[Match]) -> bool:
     (Affiliates, Third Parties, Partners) or a sentence's first word."""
     old_text = " ".join(m.sentence for m in old)
     old_words = set(canonical(old_text).split())
+    new_words = set(canonical(" ".join(m.sentence for m in new)).split())
+    if any(LIMIT_WORD_RE.match(word) for word in old_words - new_words):
+        return False  # a limit dropped ("..., except that we will not ... of EEA users") widens
     fired = {w.lower() for m in new for w in m.words for w in w.split()}
     new_names: set[str] = set()
     for m in new:
@@ -578,6 +588,15 @@ class _Profile:
             for m, _, _ in self.matches.get(Category.PROTECTIVE, [])
         )
 
+    def says_it(self, category: Category, sentence: str, words: tuple[str, ...]) -> bool:
+        """Whether a sentence of this document that `rule_id`'s category fired on says all
+        that `sentence` (fired on `words`) says: the new one only drops, reorders or respells
+        its words, or gains glue words (what a restated clause may do without a flag)."""
+        new = [Match("", category, Severity.LOW, sentence, words)]
+        return any(
+            _says_nothing_new([m], new) for m, _, _ in self.matches.get(category, [])
+        )
+
     def has_sentence(self, category: Category, sentence: str) -> bool:
         known = self.sentences.get(category)
         if known is None:
@@ -700,6 +719,8 @@ def _checked(
         return None if still or new.has_sentence(category, sentence) else flag
     if old.has_sentence(category, sentence):
         return None  # the sentence was already there: moved or repeated
+    if old.says_it(category, sentence, flag.words):
+        return None  # an old sentence, shortened or respelt, that pairing did not find
     if implied and old.rules.get(category):
         return None  # a control over a use the old document already stated: the control's news
     if flag.direction is not Direction.INTRODUCED:

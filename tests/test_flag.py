@@ -253,6 +253,33 @@ def test_a_long_paragraph_ending_in_a_lead_in_leads_its_list_with_its_last_sente
     assert not assess(flags).alert
 
 
+def test_a_training_sentence_that_drops_a_limit_is_news_and_one_that_drops_words_is_not() -> None:
+    limited = (
+        "We may use your voice recordings to train our filter technology, except that we will"
+        " not do so with recordings of EEA users."
+    )
+    unlimited = "We may use your voice recordings to train our filter technology."
+    flags = flag_changes(diff(doc(limited), doc(unlimited)), RULES)
+    assert assess(flags).alert and {f.category for f in flags} == {Category.AI_TRAINING}
+    # the sentence said again, shorter (no limit dropped), in a new section: the old document
+    # said it all already
+    said = (
+        "You agree that we may use your Content, including Inputs and Outputs, to train our AI"
+        " models."
+    )
+    shorter = "You agree that we may use your Content to train our AI models."
+    old = doc(LICENCE, said)
+    builder = DocumentBuilder()
+    builder.heading(2, "5. Your Content")
+    builder.text(LICENCE)
+    builder.text(said)
+    builder.heading(2, "9. Artificial intelligence")
+    builder.text("Our assistant answers questions about the service. " + shorter)
+    new = builder.build("Terms")
+    repeated = flag_changes(diff(old, new), RULES, (old, new))
+    assert not [f for f in repeated if is_threat(f)], repeated
+
+
 def test_the_one_policy_decides_threats() -> None:
     def flag(category: Category, direction: Direction) -> Flag:
         return Flag(category, Severity.LOW, direction, "x.y", "", "", (), 0, "k")
