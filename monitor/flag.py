@@ -178,14 +178,15 @@ def _names(sentence: str) -> set[str]:
     return names
 
 
-def _says_nothing_new(old: list[Match], new: list[Match]) -> bool:
+def _says_nothing_new(old: list[Match], new: list[Match], renames: bool = True) -> bool:
     """Whether the new sentences only drop (no limit: "except", "only", "anonymised"),
     reorder or respell the old ones' words, or gain
     nothing but glue words and names that replace names they lost: a product or company
     renamed ("Bard" becoming "Gemini Apps") is cosmetic, as the label definitions say. A name
     only added ("Microsoft" becoming "Microsoft and OpenAI": a new recipient) is news, and so
     is a gained name the rules fired on, an acronym (AI, LLM), a defined term for others
-    (Affiliates, Third Parties, Partners) or a sentence's first word."""
+    (Affiliates, Third Parties, Partners) or a sentence's first word. `renames`: whether a
+    name may stand for a name lost (not when `old` is any sentence of the old document)."""
     old_text = " ".join(m.sentence for m in old)
     old_words = set(canonical(old_text).split())
     new_words = set(canonical(" ".join(m.sentence for m in new)).split())
@@ -195,7 +196,7 @@ def _says_nothing_new(old: list[Match], new: list[Match]) -> bool:
     new_names: set[str] = set()
     for m in new:
         new_names |= _names(m.sentence)
-    lost_name = bool(_names(old_text) - new_names)
+    lost_name = renames and bool(_names(old_text) - new_names)
     for m in new:
         for token in WORD_TOKEN_RE.finditer(m.sentence):
             word = token.group(0)
@@ -588,13 +589,19 @@ class _Profile:
             for m, _, _ in self.matches.get(Category.PROTECTIVE, [])
         )
 
-    def says_it(self, category: Category, sentence: str, words: tuple[str, ...]) -> bool:
-        """Whether a sentence of this document that `rule_id`'s category fired on says all
-        that `sentence` (fired on `words`) says: the new one only drops, reorders or respells
-        its words, or gains glue words (what a restated clause may do without a flag)."""
+    def says_it(
+        self, category: Category, sentence: str, words: tuple[str, ...], now: _Profile
+    ) -> bool:
+        """Whether a sentence of this document that `category` fired on, and that the new
+        document `now` no longer has, says all that `sentence` (fired on `words`) says: the
+        new one is the old one moved, shortened or respelt, or with glue words gained (what
+        a restated clause may do without a flag). No name may stand for another here: the
+        same sentence about another product is news."""
         new = [Match("", category, Severity.LOW, sentence, words)]
         return any(
-            _says_nothing_new([m], new) for m, _, _ in self.matches.get(category, [])
+            _says_nothing_new([m], new, renames=False)
+            for m, _, _ in self.matches.get(category, [])
+            if not now.has_sentence(category, m.sentence)
         )
 
     def has_sentence(self, category: Category, sentence: str) -> bool:
@@ -719,7 +726,7 @@ def _checked(
         return None if still or new.has_sentence(category, sentence) else flag
     if old.has_sentence(category, sentence):
         return None  # the sentence was already there: moved or repeated
-    if old.says_it(category, sentence, flag.words):
+    if old.says_it(category, sentence, flag.words, new):
         return None  # an old sentence, shortened or respelt, that pairing did not find
     if implied and old.rules.get(category):
         return None  # a control over a use the old document already stated: the control's news

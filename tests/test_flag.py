@@ -261,8 +261,8 @@ def test_a_training_sentence_that_drops_a_limit_is_news_and_one_that_drops_words
     unlimited = "We may use your voice recordings to train our filter technology."
     flags = flag_changes(diff(doc(limited), doc(unlimited)), RULES)
     assert assess(flags).alert and {f.category for f in flags} == {Category.AI_TRAINING}
-    # the sentence said again, shorter (no limit dropped), in a new section: the old document
-    # said it all already
+    # the sentence moved to a new section beside a new one and shortened (no limit dropped):
+    # the old document said it all; the same sentence about another product is news
     said = (
         "You agree that we may use your Content, including Inputs and Outputs, to train our AI"
         " models."
@@ -272,12 +272,15 @@ def test_a_training_sentence_that_drops_a_limit_is_news_and_one_that_drops_words
     builder = DocumentBuilder()
     builder.heading(2, "5. Your Content")
     builder.text(LICENCE)
-    builder.text(said)
     builder.heading(2, "9. Artificial intelligence")
-    builder.text("Our assistant answers questions about the service. " + shorter)
+    builder.text("We may also use your feedback to train our AI models.")
+    builder.text(
+        "Our assistant answers questions about the service and helps you write replies, in"
+        " the app and on the web, in every language we support. " + shorter
+    )
     new = builder.build("Terms")
-    repeated = flag_changes(diff(old, new), RULES, (old, new))
-    assert not [f for f in repeated if is_threat(f)], repeated
+    moved = flag_changes(diff(old, new), RULES, (old, new))
+    assert moved and not [f for f in moved if shorter in f.evidence], moved
 
 
 def test_the_one_policy_decides_threats() -> None:
