@@ -34,7 +34,9 @@ Usage: `PYTHONPATH=. .venv/bin/python bench/history.py [--limit N] [--budget SEC
 [--days N] [--partial FRACTION] [--keep DIR] [--corpus DIR] [--list FILE] [--labels FILE]
 [--seed N]`. `--list bench/history-val.yaml --labels bench/history-val-labels.yaml` measures
 on a second set: 69 documents of other services, chosen and labelled by a second annotator
-after the rules were written (the kept-back platforms left out).
+after the rules were written (the kept-back platforms left out); `bench/history-val3.yaml`
+with `bench/history-val3-labels.yaml`, on a third (58 documents), labelled by the annotator
+who then fixed what it showed.
 `--limit N` imports N documents, picked by a seeded shuffle of the list (default: all 320;
 14,012 commits). `--budget` stops importing new documents after that many seconds.
 """
