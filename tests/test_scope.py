@@ -32,6 +32,16 @@ def test_a_grant_in_a_list_of_legal_verbs_is_one() -> None:
     assert not is_grant("You, like every user, may ask us what licence covers the app.")
 
 
+def test_a_licence_over_unsolicited_submissions_is_over_ideas_not_users_content() -> None:
+    text = (
+        "If you choose to submit any Unsolicited Submission despite this policy, you agree that:"
+        " (i) such submission is made voluntarily; (ii) you grant us a perpetual, irrevocable,"
+        " worldwide, royalty-free license to use, modify and exploit the submission in any manner."
+    )
+    assert Licensed.CONTENT not in scopes(text)
+    assert Licensed.CONTENT in scopes("You grant us a perpetual licence to exploit your submissions.")
+
+
 def test_a_right_granted_by_others_or_over_something_users_do_not_make_is_no_licence() -> None:
     # another grantor of "us": the platform's own suppliers
     assert not is_grant("The catalogue depends on the rights our studio partners grant to us.")

@@ -236,6 +236,7 @@ BACK_REFERENCE_RE = re.compile(
     r"|\blicen[cs]es?\s+granted\s+(?:here|above|by\s+you|in\s+this)",
     re.IGNORECASE,
 )
+UNSOLICITED_RE = re.compile(r"\bunsolicited\b", re.IGNORECASE)
 FEEDBACK_RE = re.compile(r"\b(?:feedback|suggestions?|ideas?|comments?)\b", re.IGNORECASE)
 CONTENT_RE = re.compile(r"\bcontent\b|\bposts?\b|\buploads?\b|\bsubmissions?\b", re.IGNORECASE)
 # What users make: a right or permission (not called a licence) is one only over these
@@ -353,12 +354,14 @@ def _from_users(sentence: str, grant: re.Match[str]) -> bool:
     return True
 
 
-def licensed(sentence: str) -> Licensed:
-    """What a grant is over."""
+def licensed(sentence: str, lead_in: str = "") -> Licensed:
+    """What a grant is over; what it is said under (`lead_in`) may name unsolicited ideas."""
     if AI_IO_RE.search(sentence):
         return Licensed.AI_IO
     if FEEDBACK_RE.search(sentence) and not CONTENT_RE.search(sentence):
         return Licensed.FEEDBACK
+    if UNSOLICITED_RE.search(sentence) or UNSOLICITED_RE.search(lead_in):
+        return Licensed.FEEDBACK  # ideas sent to the company, not what users post
     return Licensed.CONTENT
 
 
@@ -402,7 +405,7 @@ def holds_licence(text: str, lead_in: str = "") -> bool:
 def _target(unit: Unit, current: Licensed | None) -> Licensed | None:
     """The object of the licence `unit` belongs to, or None when it belongs to none."""
     if is_grant(unit.text):
-        return licensed(unit.text)
+        return licensed(unit.text, unit.lead_in)
     if unit.lead_in and is_grant(unit.lead_in):
         if read_context(unit.lead_in).negated:
             # the list a grant's clause goes on to open is a ban or a promise ("Customer will
