@@ -56,7 +56,8 @@ LIST_ITEM_CHARS = 600  # a clause longer than this ends the list a lead-in intro
 # Words a restated sentence may gain without saying anything new: articles, conjunctions,
 # the relative words that re-cut a parenthesis ("(which includes" -> "(including"), pronouns
 # and prepositions (a typo fixed: "data we use train out models" -> "to train our models";
-# "such as" said "like"). Never a negation or a modal: "may not", "will" change the meaning.
+# "such as" said "like"), "also" and "any" ("content" said "any content"). Never a negation
+# or a modal: "may not", "will" change the meaning.
 GLUE_WORDS = frozenset(
     [
         "a",
@@ -88,6 +89,8 @@ GLUE_WORDS = frozenset(
         "with",
         "by",
         "like",
+        "also",
+        "any",
     ]
 )
 # Words that limit a use: one dropped from a sentence widens it

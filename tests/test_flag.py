@@ -164,6 +164,10 @@ def test_a_training_sentence_that_only_gains_function_words_is_not_news() -> Non
             "We may use your posts, such as photos, to train our AI models.",
             "We may use your posts, like photos, to train our AI models.",
         ),
+        (
+            "This licence allows us to use public posts to train our AI models.",
+            "This licence also allows us to use any public posts to train our AI models.",
+        ),
     ):
         flags = flag_changes(diff(doc(LICENCE, old), doc(LICENCE, new)), RULES)
         assert not assess(flags).alert, new
