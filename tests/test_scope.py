@@ -39,7 +39,9 @@ def test_a_licence_over_unsolicited_submissions_is_over_ideas_not_users_content(
         " worldwide, royalty-free license to use, modify and exploit the submission in any manner."
     )
     assert Licensed.CONTENT not in scopes(text)
-    assert Licensed.CONTENT in scopes("You grant us a perpetual licence to exploit your submissions.")
+    assert Licensed.CONTENT in scopes(
+        "You grant us a perpetual licence to exploit your submissions."
+    )
 
 
 def test_a_right_granted_by_others_or_over_something_users_do_not_make_is_no_licence() -> None:
