@@ -176,7 +176,7 @@ OWNER_RE = re.compile(
 )
 
 # Users' own models ("your fine-tuned, customized or otherwise modified models", "your own AI
-# model") and users as the ones who train ("helps you train", "lets developers fine-tune"):
+# model") and users as the ones who train ("helps you train", "lets customers fine-tune"):
 # what a tool lets its users do with their models, not the platform training on their data.
 # No data noun between "your" and the model ("your data to train models" is the platform's).
 YOUR_MODEL_RE = re.compile(
