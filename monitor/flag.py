@@ -564,6 +564,7 @@ class _Profile:
         self.rules: dict[Category, set[str]] = {}
         self.sentences: dict[Category, set[str]] = {}
         self.matches: dict[Category, list[tuple[Match, int | None, str]]] = {}
+        self._postings: dict[Category, dict[str, set[int]]] = {}  # for says_it
 
     def add(self, matches: Iterable[Match], index: int | None, key: str) -> None:
         for m in matches:
@@ -600,11 +601,32 @@ class _Profile:
         new one is the old one moved, shortened or respelt, or with glue words gained (what
         a restated clause may do without a flag). No name may stand for another here: the
         same sentence about another product is news."""
+        needed: set[str] = set()  # the words an old sentence must hold (as the test reads)
+        for token in WORD_TOKEN_RE.finditer(sentence):
+            word = token.group(0)
+            if len(word) > 1 and word.lower() not in GLUE_WORDS:
+                needed.update(canonical(word).split())
+        found = self.matches.get(category, [])
+        postings = self._postings.get(category)
+        if postings is None:  # each old sentence's words, indexed once per category
+            postings = self._postings[category] = {}
+            for n, (m, _, _) in enumerate(found):
+                for part in set(canonical(m.sentence).split()):
+                    postings.setdefault(part, set()).add(n)
+        candidates: set[int] | None = None
+        for part in sorted(needed, key=lambda p: len(postings.get(p, ()))):
+            candidates = (
+                postings.get(part, set())
+                if candidates is None
+                else candidates & postings.get(part, set())
+            )
+            if not candidates:
+                return False
         new = [Match("", category, Severity.LOW, sentence, words)]
         return any(
-            _says_nothing_new([m], new, renames=False)
-            for m, _, _ in self.matches.get(category, [])
-            if not now.has_sentence(category, m.sentence)
+            _says_nothing_new([found[n][0]], new, renames=False)
+            for n in sorted(candidates if candidates is not None else range(len(found)))
+            if not now.has_sentence(category, found[n][0].sentence)
         )
 
     def has_sentence(self, category: Category, sentence: str) -> bool:
