@@ -63,7 +63,9 @@ PROCESS_POOL_FROM = 24  # sources in a pass before extraction moves to worker pr
 COMMIT_EVERY = 25  # stored sources per catalog commit (each commit costs a few fsyncs)
 COMMIT_SECONDS = 1.0  # and at least this often, so that progress is durable
 STOP_GRACE = 2.0  # seconds a stopping pass waits for its fetching threads
-TEXTS_KEPT = 64  # version texts record_alerts keeps in memory per source
+# Characters of version texts record_alerts keeps in memory per source: trust looks back over
+# the whole history for text a lost section dropped, so most histories are kept whole
+TEXT_CHARS_KEPT = 40_000_000
 
 
 def extractor_fingerprint(source: Source) -> str:
@@ -576,14 +578,18 @@ def _history(archive: Archive, source_id: str, alerts: list[Alert]) -> trust.His
     `alerts` are its alerts so far, oldest first."""
     versions = archive.versions(source_id)
     texts: dict[int, str] = {}
+    kept = 0  # characters in texts
     confirmed: set[int] | None = None
 
     def text(i: int) -> str:
+        nonlocal kept
         version = versions[i]
         if version.id not in texts:
-            if len(texts) >= TEXTS_KEPT:  # a long history is read in order: drop the oldest
-                del texts[next(iter(texts))]
-            texts[version.id] = trust.normal(archive.read_version(version).text)
+            read = trust.normal(archive.read_version(version).text)
+            while texts and kept + len(read) > TEXT_CHARS_KEPT:  # drop the oldest read
+                kept -= len(texts.pop(next(iter(texts))))
+            texts[version.id] = read
+            kept += len(read)
         return texts[version.id]
 
     def is_confirmed(i: int) -> bool:

@@ -259,7 +259,7 @@ def _seen_before(flag: Flag, history: History, source_id: str, i: int) -> str | 
         if _holds(history.text(j), flag) is new_side:
             verb = "had this text" if new_side else "was without this text"
             return f"seen before: the document {verb} until {left.date().isoformat()}"
-    return _lost_with_a_section(flag, history, i) if new_side else None
+    return None
 
 
 def _lost_with_a_section(flag: Flag, history: History, i: int) -> str | None:
@@ -415,6 +415,9 @@ def decide(
             and _undone(flag, changeset, history.text(k), history.text(i - 1), history.text(i))
         ):
             why = f"the next capture ({following.recorded_at.date().isoformat()}) undid it"
+        if why is None and _quotes_new_text(flag):
+            # the one look past WINDOW, the whole history back: only for what is left
+            why = _lost_with_a_section(flag, history, i)
         if why is None:
             kept.append(flag)
         else:
