@@ -2,16 +2,16 @@
 
 Owns: the one decision, for tracking and imported history alike: a suspect capture (one that
 lost more than SUSPECT_LOST of the previous version's words: a section that failed to load, a
-stub, a home page captured instead of the terms) is held until a later capture confirms it,
-and one that lacks OTHER_PAGE_LOST of them is another page, never alerted and never a state
-the document had;
-a change the next capture undoes (within WINDOW) cancels out with its return leg; a flag whose
-clause text the document already had (in the previous version, or in one it left at most WINDOW
-before, or that RECURRING flip legs within WINDOW showed, or one it left, however long ago, in a
-capture that lost SECTION_LOST of its words) is not news; removals, good news and other news wait for a later capture, while a new
-or wider threat is told at once; and the key of an alert's evidence (source, category,
-direction, normalised quote). Must never: do I/O (the caller passes the source's versions and
-reads their texts and checks on demand), or say what an alert says (monitor.alerts).
+stub, a home page captured instead of the terms) is held until a later capture confirms it, and
+one that lacks OTHER_PAGE_LOST of them is another page, never alerted and never a state the
+document had; a change the next capture undoes (within WINDOW) cancels out with its return leg;
+a flag whose clause text the document already had (in the previous version, or in one it left
+at most WINDOW before, or that RECURRING flip legs within WINDOW showed, or one it left,
+however long ago, in a capture that lost SECTION_LOST of its words) is not news; removals, good
+news and other news wait for a later capture, while a new or wider threat is told at once; and
+the key of an alert's evidence (source, category, direction, normalised quote). Must never: do
+I/O (the caller passes the source's versions and reads their texts and checks on demand), or
+say what an alert says (monitor.alerts).
 """
 
 from __future__ import annotations
@@ -415,8 +415,9 @@ def decide(
             and _undone(flag, changeset, history.text(k), history.text(i - 1), history.text(i))
         ):
             why = f"the next capture ({following.recorded_at.date().isoformat()}) undid it"
-        if why is None and _quotes_new_text(flag):
-            # the one look past WINDOW, the whole history back: only for what is left
+        if why is None and flag.direction not in (Direction.REMOVED, Direction.WEAKENED):
+            # the one look past WINDOW, the whole history back: only for an arrival left (a
+            # weakened flag's quote may stand before and after, as _seen_before says)
             why = _lost_with_a_section(flag, history, i)
         if why is None:
             kept.append(flag)

@@ -404,6 +404,17 @@ def test_text_back_after_a_capture_that_lost_a_section_is_not_news_however_late(
     assert decide("s", _changeset(), [ADDED], False, late, 3).verdict is Verdict.ALERT
 
 
+def test_a_hedge_is_not_a_return_after_a_lost_section() -> None:
+    # the hedged promise's quote stood before the section was lost: a weakened flag is read
+    # across the clause, so where its quote stood says nothing (told, not "seen before")
+    hedged = "by default, we will never train ai on your content."
+    part = " ".join(f"clause{n} says the service works as described here." for n in range(27))
+    texts = [FILLER + " " + hedged, part, part + " y", FILLER + " z " + hedged]
+    history = _history(texts, [0, 1, 90, 150], confirmed={4})
+    weakened = _flag(Category.PROTECTIVE, Direction.WEAKENED, hedged)
+    assert decide("s", _changeset(), [weakened], False, history, 3).verdict is Verdict.ALERT
+
+
 def test_an_added_promise_reworded_by_the_next_capture_is_not_undone() -> None:
     # the quote is gone from the next capture, but that capture is nearer the changed text
     # than the text before it: a further rewording, not an undo (a flip back would be nearer
