@@ -4,14 +4,16 @@ Owns: the one decision, for tracking and imported history alike: a suspect captu
 lost more than SUSPECT_LOST of the previous version's words: a section that failed to load, a
 stub, a home page captured instead of the terms) is held until a later capture confirms it, and
 one that lacks OTHER_PAGE_LOST of them is another page, never alerted and never a state the
-document had; a change the next capture undoes (within WINDOW) cancels out with its return leg;
+document had; a change the next capture undoes (within WINDOW) cancels out with its return leg,
+and so does one a re-extraction of the page (new selectors) gives back (a page read twice over);
 a flag whose clause text the document already had (in the previous version, or in one it left
 at most WINDOW before, or that RECURRING flip legs within WINDOW showed, or one it left,
-however long ago, in a capture that lost SECTION_LOST of its words) is not news; removals, good
-news and other news wait for a later capture, while a new or wider threat is told at once; and
-the key of an alert's evidence (source, category, direction, normalised quote). Must never: do
-I/O (the caller passes the source's versions and reads their texts and checks on demand), or
-say what an alert says (monitor.alerts).
+however long ago, in a capture that lost SECTION_LOST of its words; a re-extraction's text is a
+state the document had) is not news; removals, good news and other news wait for a later
+capture, while a new or wider threat is told at once; and the key of an alert's evidence
+(source, category, direction, normalised quote). Must never: do I/O (the caller passes the
+source's versions and reads their texts and checks on demand), or say what an alert says
+(monitor.alerts).
 """
 
 from __future__ import annotations
@@ -243,8 +245,7 @@ def _seen_before(flag: Flag, history: History, source_id: str, i: int) -> str | 
             left = following.recorded_at
         if at - left > WINDOW:
             break
-        if history.versions[j].technical:
-            continue
+        # (a re-extraction is a state the document had, in the words it is read in now)
         if history.versions[j].id in history.cancelled:
             # (a state that was never accepted is not one the document had, unless the page
             # keeps coming back to it: two variants served in turn for weeks)
@@ -269,7 +270,7 @@ def _lost_with_a_section(flag: Flag, history: History, i: int) -> str | None:
     after = None  # the accepted version that followed j
     for j in range(i - 1, -1, -1):
         version = history.versions[j]
-        if version.technical or version.id in history.cancelled:
+        if version.id in history.cancelled:
             continue
         if after is not None and _holds(history.text(j), flag):
             share = lost_share(history.text(j), history.text(after))
@@ -391,6 +392,20 @@ def decide(
             Verdict.CANCEL,
             f"not alerted: the next capture ({following.recorded_at.date().isoformat()},"
             f" {_days(following.recorded_at - new.recorded_at)} later) restored the earlier text",
+        )
+    after = versions[i + 1] if i + 1 < len(versions) else None
+    if (
+        after is not None
+        and after.technical
+        and after.sha256 == old.sha256
+        and after.recorded_at - new.recorded_at <= WINDOW
+    ):
+        # the page read again another way (new extraction rules) gives the earlier text: the
+        # change came from how the page was read (two copies of it, say), not from the page
+        return Decision(
+            Verdict.CANCEL,
+            f"not alerted: a re-extraction ({after.recorded_at.date().isoformat()},"
+            f" {_days(after.recorded_at - new.recorded_at)} later) gave the earlier text back",
         )
     if (
         i >= 2

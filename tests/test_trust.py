@@ -38,9 +38,11 @@ def _history(
     days: list[float],
     confirmed: set[int] = frozenset(),  # type: ignore[assignment]
     alerted: dict[str, datetime] | None = None,
+    technical: set[int] = frozenset(),  # type: ignore[assignment]
+    cancelled: set[int] | None = None,
 ) -> trust.History:
     versions = [
-        Version(n + 1, "s", T0 + timedelta(days=d), None, f"sha-{t}", f"v{n}.md")
+        Version(n + 1, "s", T0 + timedelta(days=d), None, f"sha-{t}", f"v{n}.md", n in technical)
         for n, (t, d) in enumerate(zip(texts, days, strict=True))
     ]
     return trust.History(
@@ -48,6 +50,7 @@ def _history(
         lambda i: trust.normal(texts[i]),
         lambda i: versions[i].id in confirmed,
         alerted if alerted is not None else {},
+        cancelled if cancelled is not None else set(),
     )
 
 
@@ -530,3 +533,36 @@ def test_the_suspect_note_needs_no_whole_text_count_and_agrees_with_one() -> Non
             noted = trust.with_suspicion(diff(a, b), a, b).notes  # type: ignore[arg-type]
             counted = trust.suspect(trust.normal(a.text), trust.normal(b.text))  # type: ignore[attr-defined]
             assert any(n.startswith(trust.SUSPECT_NOTE) for n in noted) == (counted is not None)
+
+
+def test_a_re_extraction_is_a_state_the_document_had() -> None:
+    # version 1 is a re-extraction (new selectors) that holds the clause; version 2, a stub
+    # in place of the terms, was cancelled; version 3 brings the clause back: not news
+    stub = "clause1 says the service works as described here."
+    texts = [FILLER, FILLER + " " + TRAIN, stub, FILLER + " " + TRAIN]
+    history = _history(texts, [0, 10, 20, 25], technical={1}, cancelled={3})
+    decision = decide("s", _changeset(), [ADDED], False, history, 3)
+    assert decision.verdict is Verdict.CANCEL
+    assert decision.reason.startswith("not alerted: seen before: the document had this text")
+    # with no version holding it before, the same arrival is news
+    fresh = _history(
+        [FILLER, FILLER, stub, FILLER + " " + TRAIN], [0, 10, 20, 25], technical={1}, cancelled={3}
+    )
+    assert decide("s", _changeset(), [ADDED], False, fresh, 3).verdict is Verdict.ALERT
+
+
+def test_a_change_a_re_extraction_gives_back_is_not_news() -> None:
+    # the page read twice over for one capture, then read again with mended selectors: the
+    # re-extraction is the earlier text, so the change came from how the page was read
+    texts = [FILLER, FILLER + " " + TRAIN + " " + FILLER, FILLER]
+    history = _history(texts, [0, 10, 10.3], technical={2})
+    decision = decide("s", _changeset(), [ADDED], False, history, 1)
+    assert decision.verdict is Verdict.CANCEL
+    assert "a re-extraction (2024-01-11, less than a day later) gave the earlier text back" in (
+        decision.reason
+    )
+    # a re-extraction that keeps the change leaves it news
+    kept = _history(
+        [FILLER, FILLER + " " + TRAIN, FILLER + " " + TRAIN + "."], [0, 10, 10.3], technical={2}
+    )
+    assert decide("s", _changeset(), [ADDED], False, kept, 1).verdict is Verdict.ALERT
