@@ -53,6 +53,10 @@ GENERAL_OBJECT_RE = re.compile(
     re.IGNORECASE,
 )
 LIST_ITEM_CHARS = 600  # a clause longer than this ends the list a lead-in introduced
+# ... and so does an unnumbered paragraph of this many sentences or more: unnumbered items are
+# a phrase, a sentence or a titled sentence ("Voice data. Your voice clips ..."); a numbered
+# item ("2. Adapt and Display Content: ... For example, ...") may be longer
+LIST_ITEM_SENTENCES = 3
 # Words a restated sentence may gain without saying anything new: articles, conjunctions,
 # the relative words that re-cut a parenthesis ("(which includes" -> "(including"), pronouns
 # and prepositions (a typo fixed: "data we use train out models" -> "to train our models";
@@ -312,7 +316,9 @@ def lead_ins(document: Document | None) -> dict[str, str]:
             # items ("..., you must not use the Site in any of the following ways:")
             last = split_sentences(text)[-1]
             lead = last if len(last) <= 2 * MAX_LEAD_IN_CHARS else ""
-        elif len(text) > LIST_ITEM_CHARS:
+        elif len(text) > LIST_ITEM_CHARS or (
+            lead and not clause.label and len(split_sentences(text)) >= LIST_ITEM_SENTENCES
+        ):
             lead = ""
     return result
 

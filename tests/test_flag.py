@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from monitor.diff import diff
 from monitor.extract.document import DocumentBuilder
-from monitor.flag import QUOTE_CHARS, assess, flag_changes, quote
+from monitor.flag import QUOTE_CHARS, assess, classify_sentence, flag_changes, lead_ins, quote
 from monitor.model import Category, Direction, Document, Flag, Severity
 from monitor.rules.files import load_rules
 from monitor.rules.policy import is_alarming, is_threat
@@ -255,6 +255,39 @@ def test_a_long_paragraph_ending_in_a_lead_in_leads_its_list_with_its_last_sente
     flags = flag_changes(diff(old, new), RULES, (old, new))
     assert {f.category for f in flags} == {Category.OTHERS_MAY_NOT_TRAIN}
     assert not assess(flags).alert
+
+
+def test_an_unnumbered_paragraph_of_several_sentences_ends_a_list() -> None:
+    # a lead-in far above (only short paragraphs between) once negated a paragraph about AI
+    # features; numbered items of several sentences stay under their lead-in
+    builder = DocumentBuilder()
+    builder.heading(2, "Other information")
+    builder.text(
+        "We do not use or disclose your sensitive data for purposes other than the following:"
+    )
+    builder.text("Perform the services you reasonably expect")
+    builder.text(
+        "De-identified data. In some situations, we may process de-identified data. Data is in"
+        " this state when it cannot be linked to you."
+    )
+    builder.text(
+        "Our development and use of AI is subject to our principles, and our use of personal data"
+        " in developing AI features is consistent with this statement."
+    )
+    builder.text("By sharing content, you grant us permission to:")
+    builder.text(
+        "Use it to improve the service. For example, we store it. This lets us show it.", "1."
+    )
+    builder.text("Modify it in any media.", "2.")
+    document = builder.build("Privacy")
+    leads = lead_ins(document)
+    clauses = document.clauses
+    assert leads[clauses[1].key].startswith("We do not use or disclose")
+    assert leads[clauses[2].key].startswith("We do not use or disclose")  # the list's last item
+    assert leads[clauses[3].key] == "Other information"
+    assert leads[clauses[6].key] == "By sharing content, you grant us permission to:"
+    reading = classify_sentence(RULES, clauses[3].text, leads[clauses[3].key])
+    assert reading.category is Category.AI_TRAINING
 
 
 def test_a_training_sentence_that_drops_a_limit_is_news_and_one_that_drops_words_is_not() -> None:
