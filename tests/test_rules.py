@@ -351,6 +351,15 @@ def test_the_introducing_sentence_of_a_lead_in_decides_its_items() -> None:
     assert read_context("You may not: (a) use the service in these ways:").negated
 
 
+def test_a_use_that_needs_permission_is_reserved_and_its_items_bar_others() -> None:
+    assert read_context("When you need permission") == read_context("You may not:")
+    assert read_context("For these uses you will need to get our permission").negated
+    item = "Anything taken from our services to develop or train artificial intelligence"
+    assert reading(item, "When you need permission") == ("others_may_not_train", "users")
+    assert reading(item)[0] == "ai_training"  # without its heading, a use
+    assert not read_context("We need your permission to use your location").negated
+
+
 def test_model_building_named_as_a_purpose_is_ai_training() -> None:
     for text in (
         "Product research, including fostering AI development.",

@@ -134,6 +134,10 @@ BAN_LEAD_RE = re.compile(
     r"|\b(?:cannot|can't|won't|mustn't|shan't|aren't|agrees?\s+not|not\s+to)\b"
     r"|\bprohibit|\bforbid|\brestrictions?\b|\bnot\s+(?:allowed|permitted)\b"
     r"|\bwithout\s+(?:\w+['\u2019]?s?\s+){0,3}(?:consent|permission|authori[sz]ation)"
+    # "When you need permission", "you'll need to get our permission": a use reserved
+    # (the platform's need of users' permission is no ban: "we need your permission")
+    r"|(?<!\bwe\s)\b(?:need|needs|require|requires|must\s+(?:get|obtain|ask\s+for))\s+"
+    r"(?:to\s+(?:get|obtain|ask\s+for|request)\s+)?(?:(?!your\b|users?\b)\w+\s+){0,2}?permission\b"
     r"|\b(?:acceptable|prohibited|unauthori[sz]ed)\s+(?:use|uses|conduct|activit|access)",
     re.IGNORECASE,
 )
@@ -731,6 +735,23 @@ def _your_model(text: str, model: re.Match[str]) -> bool:
     )
 
 
+NAME_BEFORE_RE = re.compile(r"[A-Z][\w-]*\s+$")
+NAME_AFTER_RE = re.compile(r"\s+[A-Z][\w-]*")
+
+
+def _in_name(text: str, start: int, end: int) -> bool:
+    """Whether a capitalised trigger stands between two capitalised words in a sentence mostly
+    in lower case: part of a name ("on SageMaker Training Jobs"), not the verb."""
+    if not text[start : start + 1].isupper():
+        return False
+    if not (
+        NAME_BEFORE_RE.search(text, max(0, start - 40), start) and NAME_AFTER_RE.match(text, end)
+    ):
+        return False
+    words = text.split()
+    return 2 * sum(1 for w in words if w[:1].islower()) >= len(words)
+
+
 def _match_screened(rule: Rule, s: _Sentence) -> Match | None:
     """match_rule on a sentence its screens let through."""
     words: list[str] = []
@@ -748,6 +769,8 @@ def _match_screened(rule: Rule, s: _Sentence) -> Match | None:
         for hit in a.finditer(s.text):
             if controllable and _controlled(s, hit.start()):
                 continue
+            if _in_name(s.text, hit.start(), hit.end()):
+                continue  # "SageMaker Training Jobs": a name
             position = s.word_at(hit.start())
             # the b hits within `within` words, found by bisection: linear in the hits
             first = bisect.bisect_left(b_words, position - within)
