@@ -599,14 +599,14 @@ class _Profile:
             for m, _, _ in self.matches.get(Category.PROTECTIVE, [])
         )
 
-    def says_it(
-        self, category: Category, sentence: str, words: tuple[str, ...], now: _Profile
-    ) -> bool:
-        """Whether a sentence of this document that `category` fired on, and that the new
-        document `now` no longer has, says all that `sentence` (fired on `words`) says: the
-        new one is the old one moved, shortened or respelt, or with glue words gained (what
-        a restated clause may do without a flag). No name may stand for another here: the
-        same sentence about another product is news."""
+    def says_it(self, category: Category, sentence: str, words: tuple[str, ...]) -> bool:
+        """Whether a sentence of this document that `category` fired on says all that
+        `sentence` (fired on `words`) says: the new one is an old one moved, shortened or
+        respelt, or with glue words gained (what a restated clause may do without a flag),
+        whether the old one is gone (moved) or stays (a page read twice over, a summary of
+        it). No name may stand for another here: the same sentence about another product is
+        news, and so is one that drops a limit.
+        """
         needed: set[str] = set()  # the words an old sentence must hold (as the test reads)
         for token in WORD_TOKEN_RE.finditer(sentence):
             word = token.group(0)
@@ -632,7 +632,6 @@ class _Profile:
         return any(
             _says_nothing_new([found[n][0]], new, renames=False)
             for n in sorted(candidates if candidates is not None else range(len(found)))
-            if not now.has_sentence(category, found[n][0].sentence)
         )
 
     def has_sentence(self, category: Category, sentence: str) -> bool:
@@ -757,7 +756,7 @@ def _checked(
         return None if still or new.has_sentence(category, sentence) else flag
     if old.has_sentence(category, sentence):
         return None  # the sentence was already there: moved or repeated
-    if old.says_it(category, sentence, flag.words, new):
+    if old.says_it(category, sentence, flag.words):
         return None  # an old sentence, shortened or respelt, that pairing did not find
     if implied and old.rules.get(category):
         return None  # a control over a use the old document already stated: the control's news
