@@ -320,23 +320,19 @@ def test_a_training_sentence_that_drops_a_limit_is_news_and_one_that_drops_words
     assert moved and not [f for f in moved if shorter in f.evidence], moved
     # the page read twice over (the old copy stays, a shorter copy comes): nothing new; the
     # same sentence about another product beside it is news
-    builder = DocumentBuilder()
-    builder.heading(2, "5. Your Content")
-    builder.text(LICENCE)
-    builder.text(said)
-    builder.heading(2, "Terms (new version)")
-    builder.text(shorter)
-    doubled = builder.build("Terms")
-    assert not assess(flag_changes(diff(old, doubled), RULES, (old, doubled))).alert
     product = "You agree that we may use your Studio Content to train our AI models."
-    builder = DocumentBuilder()
-    builder.heading(2, "5. Your Content")
-    builder.text(LICENCE)
-    builder.text(said)
-    builder.heading(2, "Studio")
-    builder.text(product)
-    other = builder.build("Terms")
-    assert assess(flag_changes(diff(old, other), RULES, (old, other))).alert
+    for heading, added, news in (
+        ("Terms (new version)", shorter, False),
+        ("Studio", product, True),
+    ):
+        builder = DocumentBuilder()
+        builder.heading(2, "5. Your Content")
+        builder.text(LICENCE)
+        builder.text(said)
+        builder.heading(2, heading)
+        builder.text(added)
+        beside = builder.build("Terms")
+        assert assess(flag_changes(diff(old, beside), RULES, (old, beside))).alert is news, added
 
 
 def test_the_one_policy_decides_threats() -> None:
