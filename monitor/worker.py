@@ -2,7 +2,7 @@
 
 Owns: extracting a new snapshot and rendering its version file, for monitor.track: in a worker
 process of its own in big passes, on the fetching thread in small ones; starting worker
-processes (for a pass, and for an import's reading ahead); and ending a worker whose pass has
+processes (for a pass, and for an import's planning); and ending a worker whose pass has
 died. Imports extraction and Markdown only, so that a worker started by the
 forkserver stays small (31 MB, where importing monitor.track and all it imports makes 41).
 Must never: write files, touch the catalog, or fetch.
@@ -15,6 +15,8 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from monitor.extract import readers
 from monitor.extract.markdown import RenderedVersion, render_version
@@ -48,9 +50,17 @@ def end_with_parent() -> None:
     threading.Thread(target=wait, name="end-with-parent", daemon=True).start()
 
 
-def pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
-    """Worker processes for CPU work beside this one (a pass's extraction, an import's reading
-    ahead): forked while this is the process's only thread, ready in milliseconds with
+def _start(setup: Callable[..., None] | None, setup_args: tuple[Any, ...]) -> None:
+    end_with_parent()
+    if setup is not None:
+        setup(*setup_args)
+
+
+def pool(
+    workers: int, setup: Callable[..., None] | None = None, setup_args: tuple[Any, ...] = ()
+) -> concurrent.futures.ProcessPoolExecutor:
+    """Worker processes for CPU work beside this one (a pass's extraction, an import's
+    planning), each running `setup(*setup_args)` first: forked while this is the process's only thread, ready in milliseconds with
     everything imported, where a forkserver worker takes a quarter of a second of CPU to
     import it all; from a fork server when other threads run (forking them is unsafe). Each
     ends with its parent (decision 0007)."""
@@ -58,5 +68,6 @@ def pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     return concurrent.futures.ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork" if alone else "forkserver"),
-        initializer=end_with_parent,
+        initializer=_start,
+        initargs=(setup, setup_args),
     )

@@ -1004,49 +1004,76 @@ def test_the_first_tracked_version_after_imported_history_never_alerts(
         assert "third-party AI developers" in json.dumps([f.evidence for f in alerts[0].flags])
 
 
-def test_a_big_import_reads_ahead_in_a_worker_and_stores_the_same_history(
+def test_a_big_import_plans_in_worker_processes_and_stores_the_same_history(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Documents planned in two lanes, a few commits a task, with little room ahead, store
+    what planning them here stores: the same versions, checks, flags and counts."""
     from monitor.importers import ota
     from monitor.rules.files import load_rules
 
-    texts = [f"{BASE}\n## {n % 4}. Section\n\nRule number {n % 4}.\n" for n in range(12)]
-    texts[7] += "\nWe may use your content to train our AI models.\n"  # one real change
-    dates = [f"2024-01-{n:02d}T10:00:00+00:00" for n in range(1, 13)]
-    repo = make_repo(
-        tmp_path,
-        "Example/Terms of Service.md",
-        [(text, when, "Record new changes") for text, when in zip(texts, dates, strict=True)],
-    )
+    documents = {
+        "Example/Terms of Service.md": 12,
+        "Other/Privacy Policy.md": 9,
+        "Third/Terms of Service.md": 5,
+    }
+    for number, (path, count) in enumerate(documents.items()):
+        texts = [
+            f"{BASE}\n## {n % 4}. Section\n\nRule number {n % 4} of {path}.\n" for n in range(count)
+        ]
+        texts[2] += "\nWe may use your content to train our AI models.\n"  # a change, then back
+        texts[count - 2] = "# Stub\n"  # too short to be terms
+        dates = [f"2024-{number + 1:02d}-{n + 1:02d}T10:00:00+00:00" for n in range(count)]
+        messages = ["Record new changes"] * count
+        messages[-1] = "Apply technical or declaration upgrade"  # mends the stub: not technical
+        repo = make_repo(tmp_path, path, list(zip(texts, dates, messages, strict=True)))
 
-    def imported(where: Path) -> tuple[list[str], list[tuple[int, ...]], int]:
+    def imported(where: Path) -> tuple[object, ...]:
         with Archive(where) as archive, archive.lock():
             report = ota.import_history(repo, archive, load_rules())
-            versions = archive.versions("example-terms-of-service")
-            changes = archive.changes("example-terms-of-service")
-            flags = [
-                tuple(hash((f.category, f.direction, f.evidence)) for f in archive.read_flags(c))
-                for c in changes
-            ]
-            return [v.sha256 for v in versions], flags, report.versions
+            history = []
+            for sid in sorted(archive.source_ids()):
+                changes = archive.changes(sid)
+                history.append(
+                    (
+                        [(v.sha256, v.technical) for v in archive.versions(sid)],
+                        [(c.outcome, c.version_id is not None) for c in archive.checks(sid)],
+                        [
+                            tuple(
+                                (f.category, f.direction, f.evidence) for f in archive.read_flags(c)
+                            )
+                            for c in changes
+                        ],
+                    )
+                )
+            return history, report.versions, report.skipped, report.not_terms, report.technical
 
     monkeypatch.setattr(ota, "POOL_FROM", 10_000)
     alone = imported(tmp_path / "in-process")
     monkeypatch.setattr(ota, "POOL_FROM", 1)
+    monkeypatch.setattr(ota, "CHUNK", 2)
     monkeypatch.setattr(ota, "AHEAD", 3)
-    read = []
-    real = ota._AheadReader.__call__
-
-    def counting(self: ota._AheadReader, commit: str) -> tuple[str, object]:
-        read.append(commit)
-        return real(self, commit)
-
-    monkeypatch.setattr(ota._AheadReader, "__call__", counting)
     pooled = imported(tmp_path / "pooled")
-    assert pooled == alone and alone[2] == 12 and any(alone[1])  # the training clause flags
-    assert len(read) == 12
-    # a second import reads nothing ahead: every commit is already there
-    read.clear()
+    assert pooled == alone
+    history, versions, skipped, not_terms, _ = alone
+    assert versions == sum(documents.values()) - 3 and skipped == 0 and not_terms == 3
+    assert all(any(flags) for _, _, flags in history)  # each training clause flags
+    # a second import plans nothing new: every commit is already there
+    kept: list[ota.Kept] = []
+    real = ota._store_step
+
+    def spying(
+        archive: Archive, source: object, path: str, step: ota._Step, report: object
+    ) -> None:
+        kept.append(step.kept)
+        real(archive, source, path, step, report)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ota, "_store_step", spying)
     with Archive(tmp_path / "pooled") as archive, archive.lock():
         assert ota.import_history(repo, archive, load_rules()).versions == 0
-    assert read == []
+    # (the stubs left no snapshot: they read as older than the last version)
+    assert kept == [
+        ota.Kept.OLDER if n == count - 2 else ota.Kept.SEEN
+        for count in documents.values()
+        for n in range(count)
+    ]

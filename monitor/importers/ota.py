@@ -26,10 +26,11 @@ import json
 import re
 import subprocess
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,9 +43,10 @@ from monitor.archive.store import IMPORTED_EXTRACTOR
 from monitor.css import SelectorError, css_to_xpath
 from monitor.diff import diff
 from monitor.errors import ClausewatchError, ConfigError, UsageError, did_you_mean
+from monitor.extract.markdown import RenderedVersion, render_version
 from monitor.extract.markdown import parse as parse_markdown
 from monitor.flag import flag_changes
-from monitor.model import ChangeSet, Document, Origin, Snapshot, Source
+from monitor.model import ChangeSet, Document, Flag, Origin, Snapshot, Source
 from monitor.rules.cache import cached
 from monitor.rules.language import RuleSet
 from monitor.sources import MAX_ID_CHARS, slug
@@ -583,86 +585,16 @@ class _Recent(OrderedDict[Any, Any]):
 
 
 class _VersionReader:
-    """A document's text and parsed version at a commit; keeps the last two read, since
-    the import reads each commit and looks one ahead, and the last few texts parsed."""
+    """A document's text and parsed version at a commit; the Document of a text read again is
+    the one already had (the last few texts are remembered)."""
 
     def __init__(self, git: GitReader, path: str, title: str) -> None:
         self.git, self.path, self.title = git, path, title
-        self.read: dict[str, tuple[str, Document]] = {}
         self.parsed = _Recent()
 
     def __call__(self, commit: str) -> tuple[str, Document]:
-        if commit not in self.read:
-            if len(self.read) >= 2:
-                del self.read[next(iter(self.read))]
-            text = self.git.blob(commit, self.path)
-            document = self.parsed.get_or(text, lambda: parse_markdown(text, self.title))
-            self.read[commit] = text, document
-        return self.read[commit]
-
-
-# An import of at least this many commits reads and parses them in a worker process, AHEAD
-# commits ahead of the one it diffs, flags and stores: git and Markdown parsing (a third of an
-# import's time) run on the second core (bench/import_speed.py)
-POOL_FROM = 100
-AHEAD = 16
-_worker_git: dict[str, GitReader] = {}  # in the worker: one `git cat-file` per repository
-_worker_parsed = _Recent()  # in the worker: the last texts parsed, by (title, text)
-
-
-def _read_in_worker(repo: str, path: str, title: str, commit: str) -> tuple[str, Document]:
-    """A worker task: the text of `path` at `commit` and its Document. (Its version file is
-    rendered by the caller: with it, the worker's share of the work was the longer one.)"""
-    git = _worker_git.get(repo)
-    if git is None:
-        git = _worker_git[repo] = GitReader(Path(repo))
-    text = git.blob(commit, path)
-    return text, _worker_parsed.get_or((title, text), lambda: parse_markdown(text, title))
-
-
-class _AheadReader:
-    """_VersionReader's answers, read and parsed in a worker process while this one works on
-    the commits before: `commits` in the order they will be asked for (a commit skipped is
-    never asked; its answer is dropped when a later one is)."""
-
-    def __init__(
-        self,
-        pool: concurrent.futures.Executor,
-        repo: Path,
-        path: str,
-        title: str,
-        commits: Iterable[str],
-    ) -> None:
-        self.pool, self.repo, self.path, self.title = pool, str(repo), path, title
-        self.upcoming = iter(commits)
-        self.pending: OrderedDict[str, concurrent.futures.Future[tuple[str, Document]]] = (
-            OrderedDict()
-        )
-        self.parsed = _Recent()  # the Document of a text seen again is the one already had
-
-    def _answer(
-        self, future: concurrent.futures.Future[tuple[str, Document]]
-    ) -> tuple[str, Document]:
-        text, document = future.result()
-        return text, self.parsed.get_or(text, lambda: document)
-
-    def _submit(self, commit: str) -> concurrent.futures.Future[tuple[str, Document]]:
-        return self.pool.submit(_read_in_worker, self.repo, self.path, self.title, commit)
-
-    def __call__(self, commit: str) -> tuple[str, Document]:
-        while len(self.pending) < AHEAD and (following := next(self.upcoming, None)):
-            self.pending[following] = self._submit(following)
-        while self.pending and commit in self.pending:
-            asked, future = self.pending.popitem(last=False)
-            if asked == commit:
-                return self._answer(future)
-            future.cancel()  # a commit skipped before it (an older one, say)
-        return self._answer(self._submit(commit))
-
-    def close(self) -> None:
-        for future in self.pending.values():
-            future.cancel()
-        self.pending.clear()
+        text = self.git.blob(commit, self.path)
+        return text, self.parsed.get_or(text, lambda: parse_markdown(text, self.title))
 
 
 class _Diffs:
@@ -672,9 +604,266 @@ class _Diffs:
     def __init__(self) -> None:
         self.made = _Recent()
 
-    def __call__(self, old: Document, new: Document, old_id: int | None) -> ChangeSet:
+    def __call__(self, old: Document, new: Document) -> ChangeSet:
         changeset: ChangeSet = self.made.get_or((old, new), lambda: diff(old, new))
-        return replace(changeset, old_version_id=old_id)
+        return changeset
+
+
+@dataclass(frozen=True, slots=True)
+class _Latest:
+    """The last version of a document's source, as planning the document's commits knows it."""
+
+    recorded_at: datetime
+    sha256: str
+    document: Document
+
+
+class Kept(StrEnum):
+    """What a planned commit comes to."""
+
+    SEEN = "seen"  # imported before
+    OLDER = "older"  # older than the source's last version
+    NOT_TERMS = "not terms"  # too short to be terms: left out, as tracking leaves it out
+    STORED = "stored"  # a snapshot to store, and a version unless its text is the last one's
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One commit of a document, worked out before anything of it is stored: everything the
+    import's storing needs, small to send from a worker process (a rendered version, not a
+    Document)."""
+
+    commit: str
+    recorded_at: datetime
+    kept: Kept
+    latest_at: datetime | None = None  # OLDER: when the version it is older than came
+    content: bytes = b""  # STORED: the commit's text, the snapshot
+    rendered: RenderedVersion | None = None
+    new_version: bool = False  # STORED: its text is not the last version's
+    technical: bool = False
+    changeset: ChangeSet | None = None
+    flags: tuple[Flag, ...] = ()
+
+
+class _Planner:
+    """A document's commits, in order, as _Steps: read, parsed, diffed with the last version,
+    checked for suspicion and flagged. Everything a step depends on is the document's own
+    history (`latest`, the source's last version when the document starts, then the versions
+    it plans), so that the planning runs in a worker process while the import stores the steps
+    planned before."""
+
+    def __init__(
+        self,
+        read: Callable[[str], tuple[str, Document]],
+        rules: RuleSet,
+        seen: frozenset[str],
+        latest: _Latest | None,
+        min_chars: int,
+    ) -> None:
+        self.read, self.rules, self.seen, self.latest = read, rules, seen, latest
+        self.min_chars = min_chars
+        self.diffs = _Diffs()
+        # a capture too short to be terms came since the last version: the extraction failed,
+        # and the technical upgrade that mends it is the first reading of the page since that
+        # version, with whatever the platform changed meanwhile (not technical)
+        self.failed = False
+
+    def plan(self, entries: Iterable[list[str]]) -> list[_Step]:
+        return [self._step(commit, when, message) for commit, when, message in entries]
+
+    def _step(self, commit: str, when: str, message: str) -> _Step:
+        recorded_at = datetime.fromisoformat(when)
+        if commit in self.seen:
+            return _Step(commit, recorded_at, Kept.SEEN)
+        latest = self.latest
+        if latest is not None and latest.recorded_at > recorded_at:
+            return _Step(commit, recorded_at, Kept.OLDER, latest_at=latest.recorded_at)
+        text, document = self.read(commit)
+        if sum(len(c.full_text) for c in document.clauses) < self.min_chars:
+            # what tracking does with such a page (readers.extract: not_terms): a failed check,
+            # no version; here, nothing is stored and the summary counts it
+            self.failed = True
+            return _Step(commit, recorded_at, Kept.NOT_TERMS)
+        technical = bool(TECHNICAL_RE.match(message)) and latest is not None and not self.failed
+        self.failed = False
+        changeset: ChangeSet | None = None
+        flags: tuple[Flag, ...] = ()
+        previous = latest.document if latest is not None else None
+        if previous is not None and previous != document:
+            changeset = self.diffs(previous, document)
+            if not technical:
+                changeset = with_suspicion(changeset, previous, document)
+                flags = (
+                    flag_changes(changeset, self.rules, (previous, document)) if changeset else ()
+                )
+        rendered = render_version(document)
+        new_version = latest is None or latest.sha256 != rendered.sha256
+        if new_version:
+            self.latest = _Latest(recorded_at, rendered.sha256, document)
+        return _Step(
+            commit,
+            recorded_at,
+            Kept.STORED,
+            content=text.encode("utf-8"),
+            rendered=rendered,
+            new_version=new_version,
+            technical=technical,
+            changeset=changeset,
+            flags=flags,
+        )
+
+
+# An import of at least this many commits plans its documents in worker processes ("lanes",
+# one document in one lane, its commits in order), CHUNK commits a task, at most AHEAD commits
+# a lane ahead of the storing (the steps waiting take memory): reading, parsing, diffing and
+# flagging (four fifths of an import's time) run on the other cores (bench/import_speed.py)
+POOL_FROM = 100
+LANES = 2
+CHUNK = 8
+AHEAD = 192
+_worker_git: dict[str, GitReader] = {}  # in a lane: one `git cat-file` per repository
+_worker_plans: dict[int, _Planner] = {}  # in a lane: the documents it is planning
+_worker_rules: list[RuleSet] = []  # in a lane: the import's rules
+
+
+def _lane_setup(rules: RuleSet) -> None:
+    _worker_rules[:] = [rules]
+
+
+def _plan_in_lane(
+    job: int,
+    repo: str,
+    path: str,
+    title: str,
+    start: tuple[frozenset[str], _Latest | None, int] | None,
+    entries: list[list[str]],
+    last: bool,
+) -> list[_Step]:
+    """A lane's task: the steps of a document's next `entries`; `start` (what was seen, the
+    source's last version, the not_terms threshold) comes with the document's first task."""
+    planner = _worker_plans.get(job)
+    if planner is None:
+        assert start is not None, "a document's first task says how it starts"
+        git = _worker_git.get(repo)
+        if git is None:
+            git = _worker_git[repo] = GitReader(Path(repo))
+        seen, latest, min_chars = start
+        planner = _worker_plans[job] = _Planner(
+            _VersionReader(git, path, title), _worker_rules[0], seen, latest, min_chars
+        )
+    try:
+        return planner.plan(entries)
+    finally:
+        if last:
+            del _worker_plans[job]
+
+
+@dataclass(slots=True)
+class _Job:
+    """A document to plan in a lane, in CHUNK-commit tasks."""
+
+    chosen: Picked
+    title: str
+    source_url: str  # its snapshots' URL, before "#commit"
+    chunks: list[list[list[str]]]
+    lane: int | None = None
+    futures: deque[concurrent.futures.Future[list[_Step]]] = field(default_factory=deque)
+    submitted: int = 0  # chunks given to the lane
+
+
+class _Lanes:
+    """Plans the import's documents in worker processes, ahead of their storing, which takes
+    the jobs in order and each document's steps in order. A job starts in the lane with the
+    fewest commits waiting, when it has room; each source has one document in an import
+    (pick_documents), so a job's start (the source's last version) is known when it starts."""
+
+    def __init__(
+        self,
+        lanes: Sequence[concurrent.futures.Executor],
+        jobs: list[_Job],
+        archive: Archive,
+        repo: Path,
+        min_chars: int,
+    ) -> None:
+        self.lanes, self.jobs, self.archive = lanes, jobs, archive
+        self.repo, self.min_chars = str(repo), min_chars
+        self.waiting = [0] * len(lanes)  # commits given to each lane and not yet stored
+        self.next = 0  # the first job not given to a lane in full
+
+    def _submit(self, index: int) -> None:
+        job = self.jobs[index]
+        assert job.lane is not None
+        start = None
+        if job.submitted == 0:
+            start = (
+                *_start_of(self.archive, job.chosen.source.id, job.source_url, job.chunks),
+                self.min_chars,
+            )
+        chunk = job.chunks[job.submitted]
+        job.futures.append(
+            self.lanes[job.lane].submit(
+                _plan_in_lane,
+                index,
+                self.repo,
+                job.chosen.path,
+                job.title,
+                start,
+                chunk,
+                job.submitted == len(job.chunks) - 1,
+            )
+        )
+        job.submitted += 1
+        self.waiting[job.lane] += len(chunk)
+
+    def top_up(self) -> None:
+        """Give the lanes what they have room for, the earlier jobs first."""
+        for index in range(self.next, len(self.jobs)):
+            job = self.jobs[index]
+            if job.lane is None:
+                lane = min(range(len(self.lanes)), key=self.waiting.__getitem__)
+                if self.waiting[lane] >= AHEAD:
+                    return
+                job.lane = lane
+            while job.submitted < len(job.chunks) and self.waiting[job.lane] < AHEAD:
+                self._submit(index)
+            if index == self.next and job.submitted == len(job.chunks):
+                self.next += 1
+
+    def steps(self, index: int) -> Iterator[list[_Step]]:
+        """The steps of job `index` (the next one to store), a chunk at a time."""
+        job = self.jobs[index]
+        for _ in job.chunks:
+            self.top_up()
+            if not job.futures:  # its lane is full of later jobs: it goes next
+                if job.lane is None:
+                    job.lane = min(range(len(self.lanes)), key=self.waiting.__getitem__)
+                self._submit(index)
+            steps = job.futures.popleft().result()
+            self.waiting[job.lane] -= len(steps)  # type: ignore[index]
+            self.top_up()
+            yield steps
+
+    def close(self) -> None:
+        for job in self.jobs:
+            for future in job.futures:
+                future.cancel()
+
+
+def _start_of(
+    archive: Archive, sid: str, url: str, chunks: Iterable[list[list[str]]]
+) -> tuple[frozenset[str], _Latest | None]:
+    """What planning a document starts from: its commits imported before, and its source's
+    last version."""
+    seen = frozenset(
+        commit
+        for chunk in chunks
+        for commit, _, _ in chunk
+        if archive.has_snapshot_url(f"{url}#{commit}")
+    )
+    latest = archive.latest_version(sid)
+    if latest is None:
+        return seen, None
+    return seen, _Latest(latest.recorded_at, latest.sha256, archive.read_version(latest))
 
 
 def pick_documents(
@@ -892,112 +1081,115 @@ def _import_history(
     report.picked = picked
     logs = _logs(repo, [p.path for p in picked])
     done = ImportProgress(0, len(picked), 0, sum(len(e) for e in logs.values()), "")
+    url = f"file://{repo.resolve()}"
+    jobs = [
+        _Job(
+            p,
+            f"{p.service} {p.document_type}",
+            f"{url}/{p.path}",
+            [logs[p.path][at : at + CHUNK] for at in range(0, len(logs[p.path]), CHUNK)],
+        )
+        for p in picked
+    ]
     with contextlib.ExitStack() as stack:
-        pool = stack.enter_context(worker.pool(1)) if done.commits_total >= POOL_FROM else None
+        lanes: _Lanes | None = None
+        if done.commits_total >= POOL_FROM:
+            pools = [
+                stack.enter_context(worker.pool(1, _lane_setup, (rules,))) for _ in range(LANES)
+            ]
+            lanes = _Lanes(pools, jobs, archive, repo, min_chars)
+            stack.callback(lanes.close)
         return _import_documents(
-            repo, archive, rules, git, pool, picked, logs, done, progress, head, report, min_chars
+            archive, rules, git, lanes, jobs, done, progress, head, report, min_chars
         )
 
 
 def _import_documents(
-    repo: Path,
     archive: Archive,
     rules: RuleSet,
     git: GitReader,
-    pool: concurrent.futures.Executor | None,
-    picked: list[Picked],
-    logs: dict[str, list[list[str]]],
+    lanes: _Lanes | None,
+    jobs: list[_Job],
     done: ImportProgress,
     progress: Callable[[ImportProgress], None] | None,
     head: tuple[str, datetime],
     report: ImportReport,
     min_chars: int,
 ) -> ImportReport:
-    for chosen in picked:
-        path, service, document_type = chosen.path, chosen.service, chosen.document_type
-        sid = chosen.source.id
+    """Store each job's steps, planned in the lanes or (small imports) here."""
+    for index, job in enumerate(jobs):
+        chosen, sid = job.chosen, job.chosen.source.id
         done = replace(done, source_id=sid)
         # the snapshots record where the text was read (what makes a second import skip it);
         # the catalog describes the source as sources.yaml does, when it is there
-        source = Source(sid, service, document_type, f"file://{repo.resolve()}/{path}")
+        source = Source(sid, chosen.service, chosen.document_type, job.source_url)
         archive.sync_sources([chosen.source], datetime.now().astimezone())
         report.sources += 1
-        entries = logs[path]
-        title = f"{service} {document_type}"
-        version_at: _VersionReader | _AheadReader
-        if pool is None:
-            version_at = _VersionReader(git, path, title)
+        planned: Iterable[list[_Step]]
+        if lanes is not None:
+            planned = lanes.steps(index)
         else:
-            version_at = _AheadReader(
-                pool,
-                repo,
-                path,
-                title,
-                (c for c, _, _ in entries if not archive.has_snapshot_url(f"{source.url}#{c}")),
+            seen, latest = _start_of(archive, sid, job.source_url, job.chunks)
+            planner = _Planner(
+                _VersionReader(git, chosen.path, job.title), rules, seen, latest, min_chars
             )
-        diffs = _Diffs()
-        # a capture too short to be terms came since the last version stored: the extraction
-        # failed, and the technical upgrade that mends it is the first reading of the page
-        # since that version, with whatever the platform changed meanwhile (not technical)
-        failed = False
-        for commit, when, message in entries:
-            if progress is not None:
-                progress(done)
-                done = replace(done, commits=done.commits + 1)
-            origin = f"{source.url}#{commit}"
-            if archive.has_snapshot_url(origin):
-                report.skipped += 1
-                continue
-            recorded_at = datetime.fromisoformat(when)
-            latest = archive.latest_version(sid)
-            if latest is not None and latest.recorded_at > recorded_at:
-                report.older.setdefault(sid, Older(path, latest.recorded_at)).add(recorded_at)
-                report.skipped += 1
-                continue
-            text, document = version_at(commit)
-            length = sum(len(c.full_text) for c in document.clauses)
-            if length < min_chars:
-                # what tracking does with such a page (readers.extract: not_terms): a failed
-                # check, no version; here, nothing is stored and the summary counts it
-                report.not_terms += 1
-                failed = True
-                continue
-            technical = bool(TECHNICAL_RE.match(message)) and latest is not None and not failed
-            failed = False
-            changeset, previous = None, None
-            if latest is not None:
-                previous = archive.read_version(latest)
-                changeset = diffs(previous, document, latest.id) if previous != document else None
-            if changeset is not None and previous is not None and not technical:
-                changeset = with_suspicion(changeset, previous, document)
-            flags = (
-                flag_changes(changeset, rules, (previous, document))
-                if changeset and not technical
-                else ()
-            )
-            snapshot = Snapshot(
-                sid, recorded_at, origin, 200, text.encode("utf-8"), "text/markdown", "utf-8"
-            )
-            stored = archive.store(
-                snapshot,
-                document,
-                origin=Origin.TECHNICAL if technical else Origin.FETCHED,
-                changeset=changeset,
-                flags=flags,
-                extractor=IMPORTED_EXTRACTOR,
-            )
-            if stored.version is None:
-                report.skipped += 1
-            else:
-                report.versions += 1
-                report.technical += technical
-        if isinstance(version_at, _AheadReader):
-            version_at.close()
+            planned = (planner.plan(chunk) for chunk in job.chunks)
+        for steps in planned:
+            for step in steps:
+                if progress is not None:
+                    progress(done)
+                    done = replace(done, commits=done.commits + 1)
+                _store_step(archive, source, chosen.path, step, report)
         _seen_at_head(archive, source, head)
         done = replace(done, documents=done.documents + 1)
         if progress is not None:
             progress(done)
     return report
+
+
+def _store_step(
+    archive: Archive, source: Source, path: str, step: _Step, report: ImportReport
+) -> None:
+    if step.kept is Kept.NOT_TERMS:
+        report.not_terms += 1
+        return
+    if step.kept is not Kept.STORED:
+        if step.kept is Kept.OLDER:
+            assert step.latest_at is not None
+            older = report.older.setdefault(source.id, Older(path, step.latest_at))
+            older.add(step.recorded_at)
+        report.skipped += 1
+        return
+    assert step.rendered is not None
+    snapshot = Snapshot(
+        source.id,
+        step.recorded_at,
+        f"{source.url}#{step.commit}",
+        200,
+        step.content,
+        "text/markdown",
+        "utf-8",
+    )
+    stored = archive.store(
+        snapshot,
+        step.rendered,
+        origin=Origin.TECHNICAL if step.technical else Origin.FETCHED,
+        changeset=step.changeset,
+        flags=step.flags,
+        extractor=IMPORTED_EXTRACTOR,
+    )
+    if (stored.version is not None) != step.new_version:
+        # the plan's last version is not the archive's: something else wrote to this source
+        # while the import ran (the archive's lock keeps that out)
+        raise ClausewatchError(
+            f"{source.id}: the import planned {step.commit[:8]} against another last version"
+            " than the archive has; run the import again (it skips what it stored)"
+        )
+    if stored.version is None:
+        report.skipped += 1
+    else:
+        report.versions += 1
+        report.technical += step.technical
 
 
 def _seen_at_head(archive: Archive, source: Source, head: tuple[str, datetime]) -> None:
