@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -508,8 +508,12 @@ def record_alerts(
     authority: str = "clausewatch",
     tally: Counter[str] | None = None,
     now: datetime | None = None,
+    source_id: str | None = None,
+    decided: Collection[str] = (),
 ) -> int:
-    """Decide every stored ChangeSet not yet decided (monitor.trust.decide): give it its Alert,
+    """Decide every stored ChangeSet not yet decided (monitor.trust.decide), or `source_id`'s
+    (an import decides each document's as soon as it is stored, then the others', leaving
+    the sources it `decided` alone): give it its Alert,
     or record that it has none and why; a held one stays undecided until a later capture
     confirms it or undoes it. Idempotent, so a crash between storing a change and alerting on it
     is mended by the next call. `tally` counts the verdicts; returns the alerts made. An alert
@@ -518,10 +522,12 @@ def record_alerts(
     made = 0
     decided_at = now or datetime.now(UTC)
     pending: dict[str, list[StoredChange]] = {}
-    for change in archive.changes_without_alerts():
-        pending.setdefault(change.source_id, []).append(change)
+    for change in archive.changes_without_alerts(source_id):
+        if change.source_id not in decided:
+            pending.setdefault(change.source_id, []).append(change)
     earlier: dict[str, list[Alert]] = {}  # each source's alerts so far, oldest first
-    for known in reversed(archive.alerts() if pending else []):  # read once, not per source
+    read = archive.alerts(source_id=source_id) if pending else []
+    for known in reversed(read):  # read once, not per source
         earlier.setdefault(known.source_id, []).append(known)
     for source_id, changes in pending.items():
         source = archive.source(source_id)

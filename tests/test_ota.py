@@ -1077,3 +1077,41 @@ def test_a_big_import_plans_in_worker_processes_and_stores_the_same_history(
         for count in documents.values()
         for n in range(count)
     ]
+
+
+def test_each_source_is_told_once_its_document_is_stored_and_decided_alone(
+    tmp_path: Path,
+) -> None:
+    """`stored` hears each source's id when all its versions are in, so the command decides
+    its alerts then (record_alerts with source_id), and the others' after (decided=)."""
+    from monitor.importers import ota
+    from monitor.rules.files import load_rules
+    from monitor.track import record_alerts
+
+    for path in ("Example/Terms of Service.md", "Other/Terms of Service.md"):
+        repo = make_repo(tmp_path, path, FIRST_TWO)
+    told: list[tuple[str, int, int, int]] = []
+    with Archive(tmp_path / "archive") as archive, archive.lock():
+
+        def stored(source_id: str) -> None:
+            versions = len(archive.versions(source_id))
+            alerts = record_alerts(archive, source_id=source_id)
+            told.append((source_id, versions, alerts, len(archive.changes_without_alerts())))
+
+        ota.import_history(repo, archive, load_rules(), stored=stored)
+        final = {sid: len(archive.versions(sid)) for sid in archive.source_ids()}
+        # told in order, with all its versions in, and nothing left undecided after it
+        assert told == [
+            ("example-terms-of-service", 2, 1, 0),
+            ("other-terms-of-service", 2, 1, 0),
+        ]
+        assert final == {"example-terms-of-service": 2, "other-terms-of-service": 2}
+        assert record_alerts(archive, decided={"example-terms-of-service"}) == 0
+    # undecided changes of a source the import did not decide are left for the final call
+    with Archive(tmp_path / "other") as archive, archive.lock():
+        ota.import_history(repo, archive, load_rules())
+        assert len(archive.changes_without_alerts()) == 2
+        assert record_alerts(archive, decided={"example-terms-of-service"}) == 1
+        assert [c.source_id for c in archive.changes_without_alerts()] == [
+            "example-terms-of-service"
+        ]

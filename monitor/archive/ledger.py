@@ -52,8 +52,12 @@ class Ledger:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    def changes_without_alerts(self) -> list[StoredChange]:
-        return self.catalog.changes_where("id NOT IN (SELECT change_id FROM alerts)")
+    def changes_without_alerts(self, source_id: str | None = None) -> list[StoredChange]:
+        """The changes not yet decided, oldest first: all, or `source_id`'s."""
+        condition = "id NOT IN (SELECT change_id FROM alerts)"
+        if source_id is None:
+            return self.catalog.changes_where(condition)
+        return self.catalog.changes_where(f"source_id = ? AND {condition}", (source_id,))
 
     def record_alert(self, change: StoredChange, alert: Alert | None, reason: str = "") -> None:
         """Remember that a change was considered, and the Alert it gave, if any, or why it gave
@@ -93,10 +97,18 @@ class Ledger:
         )
         return {int(str(row[0])): str(row[1] or "") for row in rows}
 
-    def alerts(self, since: datetime | None = None, until: datetime | None = None) -> list[Alert]:
-        """Stored alerts, newest first."""
+    def alerts(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        source_id: str | None = None,
+    ) -> list[Alert]:
+        """Stored alerts, newest first: all, or `source_id`'s."""
         query = "SELECT body FROM alerts WHERE alert_id IS NOT NULL"
         params: list[str] = []
+        if source_id is not None:
+            query += " AND source_id = ?"
+            params.append(source_id)
         if since:
             query += " AND recorded_at >= ?"
             params.append(iso(since))

@@ -659,8 +659,8 @@ class Archive:
     def has_snapshot_url(self, url: str) -> bool:
         return self.catalog.has_snapshot_url(url)
 
-    def changes_without_alerts(self) -> list[StoredChange]:
-        return self.ledger.changes_without_alerts()
+    def changes_without_alerts(self, source_id: str | None = None) -> list[StoredChange]:
+        return self.ledger.changes_without_alerts(source_id)
 
     def record_alert(self, change: StoredChange, alert: Alert | None, reason: str = "") -> None:
         self.ledger.record_alert(change, alert, reason)
@@ -671,8 +671,13 @@ class Archive:
     def confirmed_versions(self, source_id: str) -> set[int]:
         return self.catalog.confirmed_versions(source_id)
 
-    def alerts(self, since: datetime | None = None, until: datetime | None = None) -> list[Alert]:
-        return self.ledger.alerts(since, until)
+    def alerts(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        source_id: str | None = None,
+    ) -> list[Alert]:
+        return self.ledger.alerts(since, until, source_id)
 
     def sent(self, period: str, recipient: str) -> bool:
         return self.ledger.sent(period, recipient)

@@ -263,11 +263,21 @@ def cmd_import_history(
         if args.declarations
         else None
     )
+    tally: Counter[str] = Counter()
+    alerts = 0
     with (
         Archive(settings.archive_dir, lock_timeout=settings.lock_timeout) as archive,
         archive.lock(),
         _import_progress(env) as progress,
     ):
+        decided: set[str] = set()
+
+        def decide(source_id: str) -> None:
+            """A document's alerts, decided once it is stored (while the next are planned)."""
+            nonlocal alerts
+            alerts += record_alerts(archive, settings.tag_authority, tally, source_id=source_id)
+            decided.add(source_id)
+
         report = import_history(
             repo,
             archive,
@@ -279,10 +289,11 @@ def cmd_import_history(
             only_file=given(args.only),
             progress=progress,
             min_chars=settings.min_clause_chars,
+            stored=decide,
         )
-        tally: Counter[str] = Counter()
         with archive.batch():  # one commit for all of them, not one (and its fsyncs) each
-            alerts = record_alerts(archive, settings.tag_authority, tally)
+            # other sources' changes not yet decided (a pass stopped before its alerts)
+            alerts += record_alerts(archive, settings.tag_authority, tally, decided=decided)
     for chosen in report.picked:
         if chosen.how == "created":
             console.print(

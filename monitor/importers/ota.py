@@ -985,10 +985,12 @@ def import_history(
     only_file: Path | None = None,
     progress: Callable[[ImportProgress], None] | None = None,
     min_chars: int = 200,
+    stored: Callable[[str], None] | None = None,
 ) -> ImportReport:
     """Read every Markdown version of an OTA versions repository into the archive, each
     document into the source pick_documents gives it (`sources`: sources.yaml's entries);
-    `progress` is told after each commit."""
+    `progress` is told after each commit, and `stored` each source's id once its document
+    is stored (the command decides its alerts then, while the next documents are planned)."""
     last_commit = time.monotonic()
 
     def step(done: ImportProgress) -> None:
@@ -1003,7 +1005,18 @@ def import_history(
     rules = cached(rules)
     with GitReader(repo) as git, archive.batch():
         return _import_history(
-            repo, archive, rules, git, only, step, sources, declared, map_file, only_file, min_chars
+            repo,
+            archive,
+            rules,
+            git,
+            only,
+            step,
+            sources,
+            declared,
+            map_file,
+            only_file,
+            min_chars,
+            stored,
         )
 
 
@@ -1046,6 +1059,7 @@ def _import_history(
     map_file: Path | None,
     only_file: Path | None,
     min_chars: int,
+    stored: Callable[[str], None] | None,
 ) -> ImportReport:
     if not (repo / ".git").exists() and not (repo / "HEAD").exists():
         raise ClausewatchError(
@@ -1100,7 +1114,7 @@ def _import_history(
             lanes = _Lanes(pools, jobs, archive, repo, min_chars)
             stack.callback(lanes.close)
         return _import_documents(
-            archive, rules, git, lanes, jobs, done, progress, head, report, min_chars
+            archive, rules, git, lanes, jobs, done, progress, head, report, min_chars, stored
         )
 
 
@@ -1115,6 +1129,7 @@ def _import_documents(
     head: tuple[str, datetime],
     report: ImportReport,
     min_chars: int,
+    stored: Callable[[str], None] | None,
 ) -> ImportReport:
     """Store each job's steps, planned in the lanes or (small imports) here."""
     for index, job in enumerate(jobs):
@@ -1141,6 +1156,8 @@ def _import_documents(
                     done = replace(done, commits=done.commits + 1)
                 _store_step(archive, source, chosen.path, step, report)
         _seen_at_head(archive, source, head)
+        if stored is not None:
+            stored(sid)
         done = replace(done, documents=done.documents + 1)
         if progress is not None:
             progress(done)
