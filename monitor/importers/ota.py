@@ -1020,12 +1020,19 @@ def import_history(
         )
 
 
+PATHSPEC_UP_TO = 2
+
+
 def _logs(repo: Path, paths: list[str]) -> dict[str, list[list[str]]]:
     """Each path's commits, oldest first, as [hash, committer date, subject]: one walk of the
     history for all of them (a `git log -- PATH` each walked it once per document: seconds
-    each in contrib-versions' 42,000 commits)."""
+    each in contrib-versions' 42,000 commits). Git matches every changed name against every
+    path given, so for more than PATHSPEC_UP_TO paths the walk names every file changed and
+    the names are picked here: 62 documents of contrib-versions, 10.7 s -> 1.7 s (the same
+    commits for every document of the four Open Terms Archive repositories, merges included)."""
     if not paths:
         return {}
+    pathspec = [f":(literal){path}" for path in paths] if len(paths) <= PATHSPEC_UP_TO else []
     out = _git(
         repo,
         "log",
@@ -1035,7 +1042,7 @@ def _logs(repo: Path, paths: list[str]) -> dict[str, list[list[str]]]:
         "--no-renames",
         "--format=%x01%H%x00%cI%x00%s",
         "--",
-        *(f":(literal){path}" for path in paths),
+        *pathspec,
     )
     logs: dict[str, list[list[str]]] = {path: [] for path in paths}
     for record in out.split("\x01")[1:]:
