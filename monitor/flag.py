@@ -295,6 +295,18 @@ def quote(sentence: str, words: Iterable[str], limit: int = QUOTE_CHARS) -> str:
     )
 
 
+def _may_have_sentences(text: str, count: int) -> bool:
+    """Whether `text` has the punctuation of `count` sentences or more: each sentence but the
+    last ends at a . ! ? or ; (language.SENTENCE_RE). Counting them is a tenth of splitting,
+    and most list items have one."""
+    marks = 0
+    for mark in ".!?;":
+        marks += text.count(mark)
+        if marks >= count - 1:
+            return True
+    return False
+
+
 def lead_ins(document: Document | None) -> dict[str, str]:
     """The context of each clause of `document`, by key: the lead-in of the list it belongs to
     (the nearest clause before it under the same headings that ends with a colon, with only
@@ -317,7 +329,10 @@ def lead_ins(document: Document | None) -> dict[str, str]:
             last = split_sentences(text)[-1]
             lead = last if len(last) <= 2 * MAX_LEAD_IN_CHARS else ""
         elif len(text) > LIST_ITEM_CHARS or (
-            lead and not clause.label and len(split_sentences(text)) >= LIST_ITEM_SENTENCES
+            lead
+            and not clause.label
+            and _may_have_sentences(text, LIST_ITEM_SENTENCES)
+            and len(split_sentences(text)) >= LIST_ITEM_SENTENCES
         ):
             lead = ""
     return result
