@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -1055,6 +1056,16 @@ def test_a_big_import_plans_in_worker_processes_and_stores_the_same_history(
     monkeypatch.setattr(ota, "AHEAD", 3)
     pooled = imported(tmp_path / "pooled")
     assert pooled == alone
+    # with another thread running (a progress bar's) the lanes come from a fork server: the
+    # rules and the tasks are pickled to them
+    waiting = threading.Event()
+    bar = threading.Thread(target=waiting.wait, args=(60,))
+    bar.start()
+    try:
+        assert imported(tmp_path / "from-a-fork-server") == alone
+    finally:
+        waiting.set()
+        bar.join()
     history, versions, skipped, not_terms, _ = alone
     assert versions == sum(documents.values()) - 3 and skipped == 0 and not_terms == 3
     assert all(any(flags) for _, _, flags in history)  # each training clause flags
