@@ -97,6 +97,26 @@ GLUE_WORDS = frozenset(
         "any",
     ]
 )
+# Words that carry what a sentence about AI use, data, content or sharing says (matched at the
+# word's start, so that every inflection counts): AI and model building, purposes, what is used
+# (data, content, media), grants and their scope, who uses or receives it, modality, negation
+# and limits. A restated sentence whose gained words are none of these, nor a name, says what
+# it said of the concept its rule matched ("toggle" said "setting", "any of" said "most of", a
+# list of other purposes gaining one more).
+CONCEPT_WORD_RE = re.compile(
+    r"(?:train|learn|model|ai\b|a\.i|artificial|intelligen|algorithm|machine|neural|llm|gpt"
+    r"|generat|develop|improv|build|enhanc|refin|fine|tun|test|evaluat|research|innovat"
+    r"|product|service|feature|technolog|system|tool|agent|assistant"
+    r"|data|content|information|personal|voice|audio|record|video|image|photo|picture|screen"
+    r"|message|conversation|chat|post|comment|review|upload|submi|input|output|prompt|file"
+    r"|usage|activit|interaction|biometric|face|likeness|name|work|creat|material|text"
+    r"|licen|sublicen|right|grant|own|perpetu|irrevoc|worldwide|royalt|commerc|derivativ"
+    r"|modif|adapt|distribut|display|perform|reproduc|publish|public|copy|shar|disclos|sell"
+    r"|sold|transfer|provid|third|partner|affiliat|vendor|compan|other|user|customer|member"
+    r"|everyone|anyone|all\b|may|might|can|could|will|would|shall|must|allow|permit|consent"
+    r"|opt|object|not|never|no\b|without|except|only|solely|unless|anonymi|de-?identif"
+    r"|aggregat|pseudonymi|retain|keep|stor|delet|remov)"
+)
 # Words that limit a use: one dropped from a sentence widens it
 LIMIT_WORD_RE = re.compile(
     r"(?:except|excluding|unless|only|solely|exclusively|strictly|not|never|no|without|consent"
@@ -163,7 +183,7 @@ def _direction(category: Category, old: list[Match], new: list[Match]) -> Direct
         return Direction.STRENGTHENED
     if new_rules < old_rules or (new_rules == old_rules and new_words < old_words):
         return Direction.WEAKENED
-    if _says_nothing_new(old, new):
+    if _says_nothing_new(old, new, concepts_only=True):
         return None
     return Direction.RESTATED
 
@@ -185,7 +205,9 @@ def _names(sentence: str) -> set[str]:
     return names
 
 
-def _says_nothing_new(old: list[Match], new: list[Match], renames: bool = True) -> bool:
+def _says_nothing_new(
+    old: list[Match], new: list[Match], renames: bool = True, concepts_only: bool = False
+) -> bool:
     """Whether the new sentences only drop (no limit: "except", "only", "anonymised"),
     reorder or respell the old ones' words, or gain
     nothing but glue words and names that replace names they lost: a product or company
@@ -193,7 +215,9 @@ def _says_nothing_new(old: list[Match], new: list[Match], renames: bool = True) 
     only added ("Microsoft" becoming "Microsoft and OpenAI": a new recipient) is news, and so
     is a gained name the rules fired on, an acronym (AI, LLM), a defined term for others
     (Affiliates, Third Parties, Partners) or a sentence's first word. `renames`: whether a
-    name may stand for a name lost (not when `old` is any sentence of the old document)."""
+    name may stand for a name lost (not when `old` is any sentence of the old document).
+    `concepts_only`: only gained concept words (CONCEPT_WORD_RE), names and acronyms are news.
+    """
     old_text = " ".join(m.sentence for m in old)
     old_words = set(canonical(old_text).split())
     new_words = set(canonical(" ".join(m.sentence for m in new)).split())
@@ -212,6 +236,14 @@ def _says_nothing_new(old: list[Match], new: list[Match], renames: bool = True) 
             if len(word) == 1 or word.lower() in GLUE_WORDS:
                 continue  # "model(s)", "(which includes" -> "(including"
             if lost_name and word in new_names and word.lower() not in fired:
+                continue
+            if (
+                concepts_only
+                and word not in new_names
+                and not ACRONYM_RE.fullmatch(word)
+                and word.lower() not in fired
+                and not any(CONCEPT_WORD_RE.match(part) for part in canonical(word).split())
+            ):
                 continue
             return False
     return True

@@ -180,6 +180,36 @@ def test_a_training_sentence_that_only_gains_function_words_is_not_news() -> Non
         assert flag_changes(diff(doc(LICENCE, old), doc(LICENCE, new)), RULES), new
 
 
+def test_a_training_sentence_reworded_without_a_concept_word_is_not_news() -> None:
+    # words that say nothing of what is used, for what, by whom, or how surely
+    for old, new in (
+        (
+            "Unless you have switched off the toggle, we use your chats to train our AI models.",
+            "Unless you have turned off the setting, we use your chats to train our AI models.",
+        ),
+        (
+            "We may use any of the above information to improve our AI models.",
+            "We may use most of the above information to improve our AI models.",
+        ),
+        (
+            "We use such data for machine learning, reporting and billing.",
+            "We use such data for machine learning, reporting, billing and analytics.",
+        ),
+    ):
+        flags = flag_changes(diff(doc(LICENCE, old), doc(LICENCE, new)), RULES)
+        assert not assess(flags).alert, new
+    # what is used, who receives it, how surely: news
+    old = "We may use any of the above information to improve our AI models."
+    for new in (
+        "We may use any of the above information and your recordings to improve our AI models.",
+        "We may use any of the above information to improve our and our partners' AI models.",
+        "We will use any of the above information to improve our AI models.",
+        "We may use any of the above information to improve our Contoso AI models.",
+    ):
+        flags = flag_changes(diff(doc(LICENCE, old), doc(LICENCE, new)), RULES)
+        assert assess(flags).alert, new
+
+
 def test_a_product_renamed_inside_a_training_sentence_is_not_news() -> None:
     # the label definitions: renamed products or companies are cosmetic
     old = "We use public posts to help train our models and build features like Quill Writer and Lens."
