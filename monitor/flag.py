@@ -231,7 +231,8 @@ def _says_nothing_new(
     for m in new:
         for token in WORD_TOKEN_RE.finditer(m.sentence):
             word = token.group(0)
-            if all(part in old_words for part in canonical(word).split()):
+            parts = canonical(word).split()
+            if all(part in old_words for part in parts):
                 continue
             if len(word) == 1 or word.lower() in GLUE_WORDS:
                 continue  # "model(s)", "(which includes" -> "(including"
@@ -242,7 +243,7 @@ def _says_nothing_new(
                 and word not in new_names
                 and not ACRONYM_RE.fullmatch(word)
                 and word.lower() not in fired
-                and not any(CONCEPT_WORD_RE.match(part) for part in canonical(word).split())
+                and not any(CONCEPT_WORD_RE.match(part) for part in parts)
             ):
                 continue
             return False

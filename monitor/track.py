@@ -529,11 +529,11 @@ def record_alerts(
     read = archive.alerts(source_id=source_id) if pending else []
     for known in reversed(read):  # read once, not per source
         earlier.setdefault(known.source_id, []).append(known)
-    for source_id, changes in pending.items():
-        source = archive.source(source_id)
+    for sid, changes in pending.items():
+        source = archive.source(sid)
         if source is None:
             continue
-        history = _history(archive, source_id, earlier.get(source_id, []))
+        history = _history(archive, sid, earlier.get(sid, []))
         index = {v.id: n for n, v in enumerate(history.versions)}
         for change in changes:
             changeset = archive.or_skip(archive.read_changeset, change)
@@ -542,7 +542,7 @@ def record_alerts(
                 continue  # a damaged change file: reported, and alerted once repaired
             try:
                 decision = trust.decide(
-                    source_id,
+                    sid,
                     changeset,
                     flags,
                     change.technical,
@@ -575,7 +575,7 @@ def record_alerts(
             if alert is not None:
                 made += 1
                 for flag in alert.flags:
-                    history.alerted[trust.flag_key(source_id, flag)] = change.recorded_at
+                    history.alerted[trust.flag_key(sid, flag)] = change.recorded_at
     return made
 
 

@@ -60,10 +60,10 @@ def pool(
     workers: int, setup: Callable[..., None] | None = None, setup_args: tuple[Any, ...] = ()
 ) -> concurrent.futures.ProcessPoolExecutor:
     """Worker processes for CPU work beside this one (a pass's extraction, an import's
-    planning), each running `setup(*setup_args)` first: forked while this is the process's only thread, ready in milliseconds with
-    everything imported, where a forkserver worker takes a quarter of a second of CPU to
-    import it all; from a fork server when other threads run (forking them is unsafe). Each
-    ends with its parent (decision 0007)."""
+    planning), each running `setup(*setup_args)` first: forked while this is the process's
+    only thread, ready in milliseconds with everything imported, where a forkserver worker
+    takes a quarter of a second of CPU to import it all; from a fork server when other
+    threads run (forking them is unsafe). Each ends with its parent (decision 0007)."""
     alone = threading.active_count() == 1
     return concurrent.futures.ProcessPoolExecutor(
         max_workers=workers,

@@ -790,6 +790,10 @@ class _Lanes:
         self.waiting = [0] * len(lanes)  # commits given to each lane and not yet stored
         self.next = 0  # the first job not given to a lane in full
 
+    def _freest(self) -> int:
+        """The lane with the fewest commits waiting."""
+        return min(range(len(self.lanes)), key=self.waiting.__getitem__)
+
     def _submit(self, index: int) -> None:
         job = self.jobs[index]
         assert job.lane is not None
@@ -820,7 +824,7 @@ class _Lanes:
         for index in range(self.next, len(self.jobs)):
             job = self.jobs[index]
             if job.lane is None:
-                lane = min(range(len(self.lanes)), key=self.waiting.__getitem__)
+                lane = self._freest()
                 if self.waiting[lane] >= AHEAD:
                     return
                 job.lane = lane
@@ -836,7 +840,7 @@ class _Lanes:
             self.top_up()
             if not job.futures:  # its lane is full of later jobs: it goes next
                 if job.lane is None:
-                    job.lane = min(range(len(self.lanes)), key=self.waiting.__getitem__)
+                    job.lane = self._freest()
                 self._submit(index)
             steps = job.futures.popleft().result()
             self.waiting[job.lane] -= len(steps)  # type: ignore[index]
